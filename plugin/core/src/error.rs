@@ -1,0 +1,102 @@
+//! Errors of the core, in small families: bad configuration, misuse of a session, bad events.
+
+use core::fmt;
+
+/// A configuration was refused when a session or key was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric field is outside its allowed range.
+    OutOfRange {
+        /// Field name.
+        field: &'static str,
+        /// The allowed range, in words.
+        allowed: &'static str,
+    },
+    /// An identifier (call id, key id) is empty, too long or has characters outside
+    /// `A-Z a-z 0-9 . _ : -`.
+    BadIdentifier {
+        /// Field name.
+        field: &'static str,
+    },
+    /// A signing key is shorter than 32 bytes (256 bits).
+    KeyTooShort {
+        /// The length given.
+        len: usize,
+    },
+    /// The codec cannot run at the sample rate (G.711 is 8 kHz only).
+    CodecRate,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::OutOfRange { field, allowed } => write!(f, "{field} is out of range (allowed: {allowed})"),
+            ConfigError::BadIdentifier { field } => {
+                write!(f, "{field} must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+            }
+            ConfigError::KeyTooShort { len } => {
+                write!(f, "signing key is {len} bytes; at least 32 bytes (256 bits) are required")
+            }
+            ConfigError::CodecRate => f.write_str("G.711 (PCMU/PCMA) runs at 8000 Hz only"),
+        }
+    }
+}
+
+/// A session was used wrongly by its host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A byte frame's length is not a whole number of samples (L16 needs an even length).
+    PartialSample,
+    /// Linear samples were given to a G.711 session (pass the codec's bytes instead).
+    NotLinear,
+    /// The session was flushed; it takes no more audio.
+    Finished,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionError::PartialSample => "frame length is not a whole number of samples",
+            SessionError::NotLinear => "this session's codec is G.711: pass encoded bytes, not linear samples",
+            SessionError::Finished => "the session was flushed and takes no more audio",
+        })
+    }
+}
+
+/// Why an event was not accepted by the verifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The line is not an event envelope of this format.
+    Malformed(&'static str),
+    /// No key with this id is configured.
+    UnknownKey(alloc::string::String),
+    /// The MAC does not match: the event was altered, forged, or signed with another key.
+    BadMac,
+    /// An event with this call and sequence number was already accepted.
+    Replayed {
+        /// Sequence number.
+        seq: u64,
+    },
+    /// The sequence number is lower than one already accepted for the call.
+    Reordered {
+        /// Sequence number.
+        seq: u64,
+        /// Highest sequence number accepted so far.
+        last: u64,
+    },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Malformed(why) => write!(f, "malformed event: {why}"),
+            VerifyError::UnknownKey(kid) => write!(f, "unknown key id {kid:?}"),
+            VerifyError::BadMac => f.write_str("MAC mismatch: event altered, forged or signed with another key"),
+            VerifyError::Replayed { seq } => write!(f, "replayed event (seq {seq} already accepted)"),
+            VerifyError::Reordered { seq, last } => write!(f, "out-of-order event (seq {seq} after {last})"),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Digit events and their wire payload.
+//!
+//! The payload is one line of JSON with a fixed field order, written by [`DigitEvent::to_payload`]
+//! and read back (strictly, that exact shape only) by [`DigitEvent::parse_payload`]:
+//!
+//! ```text
+//! {"v":1,"kid":"k1","call":"c-1","seq":1,"digit":"5","start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}
+//! ```
+
+use crate::digit::Digit;
+use crate::error::VerifyError;
+use alloc::string::String;
+use core::fmt::Write as _;
+
+/// Where a digit was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// As DTMF tones in the audio.
+    Inband,
+    /// As RFC 4733 telephone-events.
+    Rfc4733,
+}
+
+impl Source {
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Inband => "inband",
+            Source::Rfc4733 => "rfc4733",
+        }
+    }
+}
+
+/// One key press, as reported to the payment side.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigitEvent {
+    /// Key id of the key that signs it (empty when unsigned).
+    pub kid: String,
+    /// The call.
+    pub call: String,
+    /// Per-call sequence number, from 1.
+    pub seq: u64,
+    /// The digit.
+    pub digit: Digit,
+    /// Tone start, ms of media time since the session began.
+    pub start_ms: u64,
+    /// Tone end (exclusive), ms of media time.
+    pub end_ms: u64,
+    /// When the detector confirmed the digit, ms of media time.
+    pub detected_ms: u64,
+    /// Where it was seen.
+    pub source: Source,
+}
+
+impl core::fmt::Debug for DigitEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DigitEvent")
+            .field("call", &self.call)
+            .field("seq", &self.seq)
+            .field("digit", &self.digit)
+            .field("start_ms", &self.start_ms)
+            .field("end_ms", &self.end_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DigitEvent {
+    /// The exact payload bytes that are signed and sent.
+    #[must_use]
+    pub fn to_payload(&self) -> String {
+        let mut s = String::with_capacity(160);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            s,
+            "{{\"v\":1,\"kid\":\"{}\",\"call\":\"{}\",\"seq\":{},\"digit\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"}}",
+            self.kid,
+            self.call,
+            self.seq,
+            self.digit.to_char(),
+            self.start_ms,
+            self.end_ms,
+            self.detected_ms,
+            self.source.as_str()
+        );
+        s
+    }
+
+    /// Parses a payload written by [`DigitEvent::to_payload`]; any other shape is refused.
+    pub fn parse_payload(p: &str) -> Result<DigitEvent, VerifyError> {
+        let mut r = Reader(p);
+        r.lit("{\"v\":1,\"kid\":")?;
+        let kid = r.ident()?;
+        r.lit(",\"call\":")?;
+        let call = r.ident()?;
+        r.lit(",\"seq\":")?;
+        let seq = r.number()?;
+        r.lit(",\"digit\":\"")?;
+        let digit = r.0.chars().next().and_then(Digit::from_char).ok_or(VerifyError::Malformed("digit"))?;
+        r.0 = &r.0[1..];
+        r.lit("\",\"start_ms\":")?;
+        let start_ms = r.number()?;
+        r.lit(",\"end_ms\":")?;
+        let end_ms = r.number()?;
+        r.lit(",\"detected_ms\":")?;
+        let detected_ms = r.number()?;
+        r.lit(",\"source\":")?;
+        let source = match r.ident()?.as_str() {
+            "inband" => Source::Inband,
+            "rfc4733" => Source::Rfc4733,
+            _ => return Err(VerifyError::Malformed("source")),
+        };
+        r.lit("}")?;
+        if !r.0.is_empty() {
+            return Err(VerifyError::Malformed("trailing bytes after payload"));
+        }
+        Ok(DigitEvent { kid, call, seq, digit, start_ms, end_ms, detected_ms, source })
+    }
+}
+
+/// Whether `s` is a valid call or key id: 1–64 of `A-Z a-z 0-9 . _ : -`.
+#[must_use]
+pub fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+struct Reader<'a>(&'a str);
+
+impl Reader<'_> {
+    fn lit(&mut self, l: &'static str) -> Result<(), VerifyError> {
+        self.0 = self.0.strip_prefix(l).ok_or(VerifyError::Malformed("unexpected payload layout"))?;
+        Ok(())
+    }
+
+    fn ident(&mut self) -> Result<String, VerifyError> {
+        let rest = self.0.strip_prefix('"').ok_or(VerifyError::Malformed("expected a string"))?;
+        let end = rest.find('"').ok_or(VerifyError::Malformed("unterminated string"))?;
+        let v = &rest[..end];
+        if !v.is_empty() && !is_identifier(v) {
+            return Err(VerifyError::Malformed("bad identifier"));
+        }
+        self.0 = &rest[end + 1..];
+        Ok(String::from(v))
+    }
+
+    fn number(&mut self) -> Result<u64, VerifyError> {
+        let end = self.0.find(|c: char| !c.is_ascii_digit()).unwrap_or(self.0.len());
+        let v = self.0[..end].parse().map_err(|_| VerifyError::Malformed("expected a number"))?;
+        self.0 = &self.0[end..];
+        Ok(v)
+    }
+}

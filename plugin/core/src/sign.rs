@@ -1,0 +1,262 @@
+//! Signing and verifying digit events (HMAC-SHA256).
+//!
+//! An event travels as one line, the **envelope**:
+//!
+//! ```text
+//! {"kid":"k1","mac":"<64 hex digits>","payload":{"v":1,"kid":"k1",...}}
+//! ```
+//!
+//! `mac` is HMAC-SHA256 under key `kid` over the exact bytes of `payload` as they appear in
+//! the line (from its `{` to its `}`), so the line must be passed on byte for byte. The
+//! verifier checks the MAC in constant time *before* it parses the payload, then checks that
+//! the payload names the same key, and tracks sequence numbers per call: replays and
+//! reordering are refused and gaps reported.
+
+use crate::error::{ConfigError, VerifyError};
+use crate::event::{is_identifier, DigitEvent};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest accepted key, in bytes (256 bits).
+pub const MIN_KEY_LEN: usize = 32;
+
+/// A named HMAC key. The bytes are wiped on drop and never printed.
+#[derive(Clone)]
+pub struct Key {
+    kid: String,
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for Key {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Key {{ kid: {:?}, bytes: REDACTED }}", self.kid)
+    }
+}
+
+impl Key {
+    /// A key with id `kid` (1–64 of `A-Z a-z 0-9 . _ : -`) and at least 32 bytes.
+    pub fn new(kid: &str, bytes: &[u8]) -> Result<Key, ConfigError> {
+        if !is_identifier(kid) {
+            return Err(ConfigError::BadIdentifier { field: "key id" });
+        }
+        if bytes.len() < MIN_KEY_LEN {
+            return Err(ConfigError::KeyTooShort { len: bytes.len() });
+        }
+        Ok(Key { kid: String::from(kid), bytes: Zeroizing::new(bytes.to_vec()) })
+    }
+
+    /// The key id.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        HmacSha256::new_from_slice(self.bytes.as_slice()).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Signs `payload` and returns the envelope line (without a newline).
+    #[must_use]
+    pub fn seal(&self, payload: &str) -> String {
+        let mut m = self.mac();
+        m.update(payload.as_bytes());
+        let tag = m.finalize().into_bytes();
+        let mut line = String::with_capacity(payload.len() + 110);
+        line.push_str("{\"kid\":\"");
+        line.push_str(&self.kid);
+        line.push_str("\",\"mac\":\"");
+        for b in tag {
+            line.push(HEX[usize::from(b >> 4)] as char);
+            line.push(HEX[usize::from(b & 15)] as char);
+        }
+        line.push_str("\",\"payload\":");
+        line.push_str(payload);
+        line.push('}');
+        line
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// The parts of an envelope line, not yet trusted.
+struct Envelope<'a> {
+    kid: &'a str,
+    mac: [u8; 32],
+    payload: &'a str,
+}
+
+fn open(line: &str) -> Result<Envelope<'_>, VerifyError> {
+    let rest = line.trim_end_matches(['\r', '\n']);
+    let rest = rest.strip_prefix("{\"kid\":\"").ok_or(VerifyError::Malformed("not an event envelope"))?;
+    let q = rest.find('"').ok_or(VerifyError::Malformed("unterminated key id"))?;
+    let kid = &rest[..q];
+    let rest = rest[q..].strip_prefix("\",\"mac\":\"").ok_or(VerifyError::Malformed("missing mac"))?;
+    let mac = rest.get(..64).and_then(unhex).ok_or(VerifyError::Malformed("mac is not 64 hex digits"))?;
+    let payload = rest[64..]
+        .strip_prefix("\",\"payload\":")
+        .and_then(|p| p.strip_suffix('}'))
+        .ok_or(VerifyError::Malformed("missing payload"))?;
+    Ok(Envelope { kid, mac, payload })
+}
+
+/// An accepted event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The event.
+    pub event: DigitEvent,
+    /// Sequence numbers skipped just before this event (`first..=last`), if any.
+    pub gap: Option<(u64, u64)>,
+}
+
+#[derive(Default)]
+struct CallState {
+    last: u64,
+    seen: BTreeSet<u64>,
+}
+
+/// Verifies event lines against a key ring, tracking sequence numbers per call.
+pub struct Verifier {
+    keys: Vec<Key>,
+    calls: BTreeMap<String, CallState>,
+}
+
+impl Verifier {
+    /// A verifier accepting any of `keys` (current and previous, for rotation).
+    #[must_use]
+    pub fn new(keys: Vec<Key>) -> Verifier {
+        Verifier { keys, calls: BTreeMap::new() }
+    }
+
+    /// Verifies one envelope line. Only a verified event counts towards replay tracking.
+    pub fn verify(&mut self, line: &str) -> Result<Verified, VerifyError> {
+        let env = open(line)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == env.kid)
+            .ok_or_else(|| VerifyError::UnknownKey(String::from(env.kid)))?;
+        let mut m = key.mac();
+        m.update(env.payload.as_bytes());
+        // `verify_slice` compares in constant time.
+        m.verify_slice(&env.mac).map_err(|_| VerifyError::BadMac)?;
+        let event = DigitEvent::parse_payload(env.payload)?;
+        if event.kid != env.kid {
+            return Err(VerifyError::Malformed("payload key id differs from envelope key id"));
+        }
+        if event.seq == 0 {
+            return Err(VerifyError::Malformed("sequence numbers start at 1"));
+        }
+        let call = self.calls.entry(event.call.clone()).or_default();
+        if call.seen.contains(&event.seq) {
+            return Err(VerifyError::Replayed { seq: event.seq });
+        }
+        if event.seq < call.last {
+            return Err(VerifyError::Reordered { seq: event.seq, last: call.last });
+        }
+        let gap = (event.seq > call.last + 1).then(|| (call.last + 1, event.seq - 1));
+        call.last = event.seq;
+        call.seen.insert(event.seq);
+        Ok(Verified { event, gap })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digit::Digit;
+    use crate::event::Source;
+    use alloc::vec;
+
+    fn key(kid: &str, fill: u8) -> Key {
+        Key::new(kid, &[fill; 32]).unwrap()
+    }
+
+    fn event(seq: u64, digit: char) -> DigitEvent {
+        DigitEvent {
+            kid: "k1".into(),
+            call: "call-1".into(),
+            seq,
+            digit: Digit::from_char(digit).unwrap(),
+            start_ms: 100 * seq,
+            end_ms: 100 * seq + 60,
+            detected_ms: 100 * seq + 30,
+            source: Source::Inband,
+        }
+    }
+
+    fn line(seq: u64, digit: char) -> String {
+        key("k1", 7).seal(&event(seq, digit).to_payload())
+    }
+
+    #[test]
+    fn payload_round_trips() {
+        let e = event(3, '#');
+        assert_eq!(DigitEvent::parse_payload(&e.to_payload()).unwrap(), e);
+    }
+
+    #[test]
+    fn accepts_a_sequence_and_reports_gaps() {
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        assert_eq!(v.verify(&line(1, '4')).unwrap().gap, None);
+        assert_eq!(v.verify(&line(4, '1')).unwrap().gap, Some((2, 3)));
+    }
+
+    #[test]
+    fn rejects_altered_digit() {
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        let l = line(1, '4').replace("\"digit\":\"4\"", "\"digit\":\"5\"");
+        assert_eq!(v.verify(&l), Err(VerifyError::BadMac));
+    }
+
+    #[test]
+    fn rejects_wrong_key_and_unknown_kid() {
+        let mut v = Verifier::new(vec![key("k1", 8)]);
+        assert_eq!(v.verify(&line(1, '4')), Err(VerifyError::BadMac));
+        let mut v = Verifier::new(vec![key("k2", 7)]);
+        assert!(matches!(v.verify(&line(1, '4')), Err(VerifyError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn rejects_replay_and_reorder() {
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        v.verify(&line(1, '4')).unwrap();
+        v.verify(&line(3, '1')).unwrap();
+        assert_eq!(v.verify(&line(3, '1')), Err(VerifyError::Replayed { seq: 3 }));
+        assert_eq!(v.verify(&line(2, '1')), Err(VerifyError::Reordered { seq: 2, last: 3 }));
+    }
+
+    #[test]
+    fn refuses_short_keys() {
+        assert_eq!(Key::new("k", &[0; 31]).unwrap_err(), ConfigError::KeyTooShort { len: 31 });
+    }
+
+    #[test]
+    fn debug_never_shows_key_bytes() {
+        let s = alloc::format!("{:?}", key("k1", 0xAB));
+        assert!(!s.contains("171") && !s.contains("ab, ab") && s.contains("REDACTED"));
+    }
+}

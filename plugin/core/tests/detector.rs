@@ -1,0 +1,157 @@
+//! Detector behaviour against the Q.24 receiver requirements (synthetic tones).
+
+mod common;
+
+use common::*;
+use tonemask_core::detector::{detect_all, DetectorConfig, Transition, Twist};
+
+fn digits(samples: &[i16], cfg: &DetectorConfig) -> String {
+    detect_all(8000, cfg, samples)
+        .into_iter()
+        .filter_map(|t| match t {
+            Transition::Ended { digit, .. } => Some(digit.to_char()),
+            Transition::Started { .. } => None,
+        })
+        .collect()
+}
+
+fn one(t: Tone) -> String {
+    let mut b = Vec::new();
+    push_silence(&mut b, 8000.0, 37.0);
+    push_tone(&mut b, 8000.0, &t);
+    push_silence(&mut b, 8000.0, 100.0);
+    digits(&to_i16(&b), &DetectorConfig::default())
+}
+
+#[test]
+fn decodes_all_sixteen_symbols_in_order() {
+    let all = "123A456B789C*0#D";
+    let s = sequence(all, 20.0, 50.0, 50.0, -4.0);
+    assert_eq!(digits(&s, &DetectorConfig::default()), all);
+}
+
+#[test]
+fn operates_from_minus_3_to_minus_40_dbm0() {
+    for level in [-3.0, -10.0, -20.0, -30.0, -40.0] {
+        let s = sequence("159D", 20.0, 50.0, 50.0, level);
+        assert_eq!(digits(&s, &DetectorConfig::default()), "159D", "at {level} dBm0");
+    }
+}
+
+#[test]
+fn ignores_tones_at_minus_55_dbm0() {
+    let s = sequence("159D", 20.0, 100.0, 50.0, -55.0);
+    assert_eq!(digits(&s, &DetectorConfig::default()), "");
+}
+
+#[test]
+fn operates_within_1_5_percent_on_either_tone() {
+    for d in "147*2580369#ABCD".chars() {
+        for (rd, cd) in [(0.015, 0.0), (-0.015, 0.0), (0.0, 0.015), (0.0, -0.015), (0.015, -0.015), (-0.015, 0.015)] {
+            assert_eq!(one(Tone { row_dev: rd, col_dev: cd, ..Tone::new(d, 50.0) }), d.to_string(), "{d} {rd} {cd}");
+        }
+    }
+}
+
+#[test]
+fn refuses_tones_beyond_3_5_percent() {
+    for d in "147*2580369#ABCD".chars() {
+        for (rd, cd) in [(0.035, 0.0), (-0.035, 0.0), (0.0, 0.035), (0.0, -0.035), (0.035, 0.035), (-0.035, -0.035)] {
+            assert_eq!(one(Tone { row_dev: rd, col_dev: cd, ..Tone::new(d, 60.0) }), "", "{d} {rd} {cd}");
+        }
+    }
+}
+
+#[test]
+fn twist_limits_are_8_db_normal_and_4_db_reverse() {
+    for d in "1D5".chars() {
+        assert_eq!(one(Tone { twist_db: 7.5, ..Tone::new(d, 60.0) }), d.to_string());
+        assert_eq!(one(Tone { twist_db: 9.0, ..Tone::new(d, 60.0) }), "");
+        assert_eq!(one(Tone { twist_db: -3.5, ..Tone::new(d, 60.0) }), d.to_string());
+        assert_eq!(one(Tone { twist_db: -5.0, ..Tone::new(d, 60.0) }), "");
+    }
+}
+
+#[test]
+fn twist_limits_follow_configuration() {
+    let cfg = DetectorConfig { twist: Twist::ETSI };
+    let mut b = Vec::new();
+    push_tone(&mut b, 8000.0, &Tone { twist_db: -5.5, ..Tone::new('5', 60.0) });
+    push_silence(&mut b, 8000.0, 100.0);
+    assert_eq!(digits(&to_i16(&b), &cfg), "5");
+    assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "");
+}
+
+#[test]
+fn detects_40_ms_tones_and_rejects_20_ms_at_any_alignment() {
+    for offset in 0..51 {
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, 20.0 + offset as f32 / 8.0);
+        push_tone(&mut b, 8000.0, &Tone::new('8', 40.0));
+        push_silence(&mut b, 8000.0, 60.0);
+        push_tone(&mut b, 8000.0, &Tone::new('3', 20.0));
+        push_silence(&mut b, 8000.0, 60.0);
+        assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "8", "offset {offset}");
+    }
+}
+
+#[test]
+fn ten_digits_per_second_with_40_ms_pauses() {
+    let s = sequence("4111111111111111", 10.0, 53.0, 40.0, -10.0);
+    assert_eq!(digits(&s, &DetectorConfig::default()), "4111111111111111");
+}
+
+#[test]
+fn bridges_a_10_ms_dropout() {
+    for offset in 0..51 {
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, 20.0 + offset as f32 / 8.0);
+        push_tone(&mut b, 8000.0, &Tone::new('7', 50.0));
+        push_silence(&mut b, 8000.0, 10.0);
+        push_tone(&mut b, 8000.0, &Tone::new('7', 50.0));
+        push_silence(&mut b, 8000.0, 60.0);
+        assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "7", "offset {offset}");
+    }
+}
+
+#[test]
+fn reported_edges_cover_the_tone() {
+    let mut worst = 0;
+    for offset in 0..51 {
+        let lead = 30.0 + offset as f32 / 8.0;
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, lead);
+        push_tone(&mut b, 8000.0, &Tone::new('9', 70.0));
+        push_silence(&mut b, 8000.0, 80.0);
+        let on = (lead * 8.0).round() as u64;
+        let off = on + 560;
+        let t = detect_all(8000, &DetectorConfig::default(), &to_i16(&b));
+        let Some(&Transition::Ended { start, end, .. }) = t.iter().find(|t| matches!(t, Transition::Ended { .. })) else {
+            panic!("no digit at offset {offset}");
+        };
+        // Covers the tone to within 5 ms (Q.24's residual-fragment bound; in practice a few
+        // samples at < −26 dB), and reaches at most two half-blocks beyond it.
+        assert!(start <= on + 40 && start + 102 >= on, "start {start} vs onset {on}");
+        assert!(end + 40 >= off && end <= off + 102, "end {end} vs offset {off}");
+        worst = worst.max(start.saturating_sub(on)).max(off.saturating_sub(end));
+    }
+    assert!(worst <= 8, "up to {worst} tone samples outside the reported window");
+}
+
+#[test]
+fn detects_digits_in_white_noise_at_12_db_snr() {
+    let s = sequence("0123456789", 50.0, 60.0, 60.0, -10.0);
+    // S/N relative to the pair's total power (two tones at −10 dBm0 each).
+    let pair_power = 2.0 * tonemask_core::detector::tones::power_of_dbm0(-10.0);
+    let rms = (pair_power / 10f32.powf(1.2)).sqrt();
+    let n = noise(s.len(), rms, 7);
+    let mixed: Vec<f32> = s.iter().zip(n).map(|(&a, b)| f32::from(a) + b).collect();
+    assert_eq!(digits(&to_i16(&mixed), &DetectorConfig::default()), "0123456789");
+}
+
+#[test]
+fn noise_alone_gives_no_digit() {
+    let n = noise(8000 * 30, 3000.0, 11);
+    assert_eq!(digits(&to_i16(&n), &DetectorConfig::default()), "");
+}
+
