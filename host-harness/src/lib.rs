@@ -1,1 +1,41 @@
-//! stub
+//! # tonemask-harness
+//!
+//! The native host of the tonemask plugin, as a library vendors can embed and as the
+//! `tonemask` CLI. It always runs the plugin **component** inside wasmtime (fuel and memory
+//! limits per instance), never the native core, except to *verify* signed events, which is
+//! the payment side's job and uses the core's verifier directly.
+//!
+//! - [`plugin`] — engine, component, instances, typed session calls;
+//! - [`wav`] — call recordings in (16-bit PCM, µ-law, A-law) and out;
+//! - [`run`] — one recording through one session: masked audio aligned with the input,
+//!   digit events;
+//! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
+//! - [`keys`], [`verify`] — key files and event verification.
+
+pub mod keys;
+pub mod plugin;
+pub mod replay;
+pub mod run;
+pub mod verify;
+pub mod wav;
+
+use std::path::PathBuf;
+
+/// Where the plugin is looked for when no `--plugin` is given: `$TONEMASK_PLUGIN`, else
+/// `tonemask-plugin.wasm` in the directory above the executable's (`target/` for
+/// `target/release/tonemask`), else `target/tonemask-plugin.wasm` under the current directory.
+#[must_use]
+pub fn default_plugin_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("TONEMASK_PLUGIN") {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent().and_then(|d| d.parent()) {
+            let p = dir.join("tonemask-plugin.wasm");
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    PathBuf::from("target/tonemask-plugin.wasm")
+}

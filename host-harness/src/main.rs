@@ -1,1 +1,384 @@
-fn main() {}
+//! `tonemask`: run the tonemask DTMF-masking plugin on call recordings, inside wasmtime.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use tonemask_harness::keys::{self, KeyRing};
+use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
+use tonemask_harness::replay;
+use tonemask_harness::run::{event_json, run, Options};
+use tonemask_harness::verify::verify_lines;
+use tonemask_harness::wav::Wav;
+
+/// Detect and mask DTMF key tones in call audio with the tonemask WebAssembly plugin.
+///
+/// Every command loads the plugin component (built by `cargo xtask plugin`) into wasmtime
+/// with fuel and memory limits, exactly as a PBX or SBC host would.
+/// Audio: mono WAV, 16-bit PCM (8 or 16 kHz), µ-law or A-law (8 kHz).
+#[derive(Parser)]
+#[command(name = "tonemask", version)]
+struct Cli {
+    /// Plugin component to load [default: $TONEMASK_PLUGIN, else target/tonemask-plugin.wasm]
+    #[arg(long, global = true, value_name = "WASM")]
+    plugin: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print each digit found in a call as a JSON line: digit, start_ms, end_ms (input timeline)
+    Detect {
+        /// Call recording (WAV)
+        call: PathBuf,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Write a copy of a call with every DTMF tone replaced, plus its signed digit events
+    ///
+    /// The output has the input's format and length and lines up with it sample for sample;
+    /// audio outside the tones is bit-identical. Events go to OUT with `.events.jsonl` in place
+    /// of its extension, one signed envelope per line (see README: event format).
+    Mask {
+        /// Call recording (WAV)
+        input: PathBuf,
+        /// Masked copy to write (WAV)
+        output: PathBuf,
+        /// What replaces each tone
+        #[arg(long, value_enum, default_value_t = Mode::Silence)]
+        mode: Mode,
+        /// Look-ahead in ms: the plugin delays audio this long so a tone is masked from its
+        /// first sample (40 ms or more gives zero onset leak; 0–500)
+        #[arg(long, default_value_t = 40, value_name = "MS")]
+        lookahead_ms: u32,
+        /// Key file that signs the events (`KEY-ID HEX-KEY` lines; see `tonemask keygen`)
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Where to write the events [default: OUTPUT with .events.jsonl]
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// Call id written into each event
+        #[arg(long, default_value = "call", value_name = "ID")]
+        call_id: String,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Replay test calls (manifests, or directories of them) and check the expected digits
+    ///
+    /// Prints a pass/fail table, writes report.json and junit.xml, exits 1 on any failure.
+    Replay {
+        /// Manifest files (NAME.json) or directories holding them
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Directory for report.json and junit.xml
+        #[arg(long, default_value = "target/replay", value_name = "DIR")]
+        report_dir: PathBuf,
+    },
+    /// Verify a file of signed digit events: MACs, key ids, replays, order and gaps
+    Verify {
+        /// Events file (one envelope per line)
+        events: PathBuf,
+        /// Key file holding the key(s) the events may be signed with
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
+    /// Print a new key file with one random 256-bit key
+    Keygen {
+        /// Key id
+        #[arg(long, default_value = "k1")]
+        kid: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct Tuning {
+    /// Twist limits per administration
+    #[arg(long, value_enum, default_value_t = Preset::Att)]
+    twist: Preset,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Preset {
+    /// Q.24 AT&T: 8 dB normal, 4 dB reverse
+    Att,
+    /// ETSI: 6 dB
+    Etsi,
+    /// NTT: 5 dB
+    Ntt,
+    /// Australia: 10 dB
+    Australia,
+    /// Brazil: 9 dB
+    Brazil,
+}
+
+impl Preset {
+    fn db(self) -> (f32, f32) {
+        let t = match self {
+            Preset::Att => tonemask_core::Twist::ATT,
+            Preset::Etsi => tonemask_core::Twist::ETSI,
+            Preset::Ntt => tonemask_core::Twist::NTT,
+            Preset::Australia => tonemask_core::Twist::AUSTRALIA,
+            Preset::Brazil => tonemask_core::Twist::BRAZIL,
+        };
+        (t.normal_db, t.reverse_db)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Digital silence
+    Silence,
+    /// A neutral 400 Hz tone (the agent hears that a key was pressed, not which)
+    Tone,
+    /// Comfort noise
+    Noise,
+    /// Detect only, change nothing
+    Off,
+}
+
+impl From<Mode> for MaskMode {
+    fn from(m: Mode) -> MaskMode {
+        match m {
+            Mode::Silence => MaskMode::Silence,
+            Mode::Tone => MaskMode::Tone,
+            Mode::Noise => MaskMode::Noise,
+            Mode::Off => MaskMode::Off,
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tonemask: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn read_wav(path: &Path) -> Result<Wav> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Wav::parse(&bytes).with_context(|| path.display().to_string())
+}
+
+/// Progress on stderr for recordings longer than a minute.
+fn progress_for(wav: &Wav, what: &str) -> impl FnMut(f64) {
+    let long = wav.seconds() > 60.0;
+    let what = what.to_string();
+    let mut last = -1i64;
+    move |f: f64| {
+        let tenth = (f * 10.0) as i64;
+        if long && tenth != last {
+            last = tenth;
+            eprint!("\r{what}: {:3}%", tenth * 10);
+            if tenth >= 10 {
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a failure leaves nothing half-written.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tonemask-tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn load_plugin(cli_path: Option<PathBuf>) -> Result<Plugin> {
+    let path = cli_path.unwrap_or_else(tonemask_harness::default_plugin_path);
+    Plugin::load(&path, Limits::default())
+}
+
+fn real_main(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Detect { call, tuning } => {
+            let wav = read_wav(&call)?;
+            let plugin = load_plugin(cli.plugin)?;
+            let mut inst = plugin.instantiate()?;
+            let opts = Options {
+                mode: MaskMode::Off,
+                lookahead_ms: 0,
+                twist_db: tuning.twist.db(),
+                ..Options::default()
+            };
+            let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
+            let mut stdout = std::io::stdout().lock();
+            for e in &out.events {
+                writeln!(stdout, "{}", event_json(e))?;
+            }
+            Ok(0)
+        }
+        Command::Mask {
+            input,
+            output,
+            mode,
+            lookahead_ms,
+            key,
+            events,
+            call_id,
+            tuning,
+        } => {
+            if same_file(&input, &output) {
+                bail!(
+                    "output {} is the input file; choose another path",
+                    output.display()
+                );
+            }
+            let keys = KeyRing::load(&key)?;
+            let wav = read_wav(&input)?;
+            let plugin = load_plugin(cli.plugin)?;
+            let mut inst = plugin.instantiate()?;
+            let opts = Options {
+                call_id,
+                mode: mode.into(),
+                lookahead_ms,
+                twist_db: tuning.twist.db(),
+                ..Options::default()
+            };
+            let out = run(
+                &mut inst,
+                &wav,
+                &opts,
+                Some(&keys),
+                progress_for(&wav, "mask"),
+            )?;
+            let events_path = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
+            let lines: String = out
+                .events
+                .iter()
+                .filter_map(|e| e.signed.as_deref())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            write_atomic(&output, &out.masked.to_bytes())?;
+            write_atomic(&events_path, lines.as_bytes())?;
+            let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
+            eprintln!(
+                "tonemask: {} digit(s) masked ({} mode, look-ahead {lookahead_ms} ms) → {}; events → {}",
+                out.events.len(),
+                format!("{:?}", opts.mode).to_lowercase(),
+                output.display(),
+                events_path.display()
+            );
+            if leaked > 0 {
+                eprintln!(
+                    "tonemask: warning: {leaked} tone samples were already out before detection; raise --lookahead-ms (40 gives zero leak)"
+                );
+            }
+            Ok(0)
+        }
+        Command::Replay { paths, report_dir } => {
+            let manifests = replay::manifests(&paths)?;
+            if manifests.is_empty() {
+                bail!("no manifests (*.json) found in the given paths");
+            }
+            let plugin = load_plugin(cli.plugin)?;
+            println!(
+                "{:<44} {:<16} {:>6}  {:<18} {:<18} {:<10} result",
+                "call", "format", "sec", "expected", "detected", "in masked"
+            );
+            let mut results = Vec::new();
+            for m in &manifests {
+                let mut inst = plugin.instantiate()?;
+                let r = replay::replay_one(&mut inst, m);
+                let name = m
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{:<44} {:<16} {:>6.1}  {:<18} {:<18} {:<10} {}",
+                    name,
+                    r.format,
+                    r.seconds,
+                    clip(&r.expected),
+                    clip(&r.detected),
+                    if r.in_masked.is_empty() {
+                        "none".to_string()
+                    } else {
+                        clip(&r.in_masked)
+                    },
+                    if r.passed() { "PASS" } else { "FAIL" }
+                );
+                for f in &r.failures {
+                    println!("    - {f}");
+                }
+                results.push(r);
+            }
+            std::fs::create_dir_all(&report_dir)
+                .with_context(|| format!("cannot create {}", report_dir.display()))?;
+            write_atomic(
+                &report_dir.join("report.json"),
+                serde_json::to_string_pretty(&results)?.as_bytes(),
+            )?;
+            write_atomic(
+                &report_dir.join("junit.xml"),
+                replay::junit(&results).as_bytes(),
+            )?;
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            let audio: f64 = results.iter().map(|r| r.seconds).sum();
+            let wall: f64 = results.iter().map(|r| r.wall_seconds).sum();
+            println!(
+                "replay: {} passed, {failed} failed; {audio:.1} s of audio in {wall:.2} s; reports in {}",
+                results.len() - failed,
+                report_dir.display()
+            );
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
+        Command::Verify { events, key } => {
+            let keys = KeyRing::load(&key)?;
+            let text = std::fs::read_to_string(&events)
+                .with_context(|| format!("cannot read {}", events.display()))?;
+            let verdicts = verify_lines(&keys, &text);
+            let (mut ok, mut bad, mut gaps) = (0, 0, 0);
+            for v in &verdicts {
+                match &v.result {
+                    Ok(e) => {
+                        ok += 1;
+                        if let Some((a, b)) = e.gap {
+                            gaps += 1;
+                            println!(
+                                "line {}: GAP  call {} is missing seq {a}..={b}",
+                                v.line, e.event.call
+                            );
+                        }
+                        println!(
+                            "line {}: OK   call {} seq {} digit {}",
+                            v.line,
+                            e.event.call,
+                            e.event.seq,
+                            e.event.digit.to_char()
+                        );
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        println!("line {}: REJECTED  {e}", v.line);
+                    }
+                }
+            }
+            println!("verify: {ok} accepted, {bad} rejected, {gaps} gap(s)");
+            Ok(if bad == 0 { 0 } else { 1 })
+        }
+        Command::Keygen { kid } => {
+            print!("{}", *keys::generate(&kid)?);
+            Ok(0)
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    if s.chars().count() > 18 {
+        format!("{}…", s.chars().take(17).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,1 +1,103 @@
-fn main() {}
+//! Build tasks for tonemask.
+//!
+//! `cargo xtask plugin` compiles `plugin/component` for wasm32-unknown-unknown with the
+//! `plugin` profile and wraps the core module as a WebAssembly component at
+//! `target/tonemask-plugin.wasm` (the path the `tonemask` CLI loads by default).
+//!
+//! The wasm standard library comes from rustup's `wasm32-unknown-unknown` target when it is
+//! installed; otherwise from Debian's `rustc-web` by building std from source (see
+//! `scripts/setup.sh`, which installs one or the other).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("plugin") => plugin(),
+        _ => {
+            eprintln!("usage: cargo xtask plugin    build target/tonemask-plugin.wasm");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Whether the default rustc has a prebuilt std for the wasm target.
+fn rustup_target_installed() -> bool {
+    let Ok(out) = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+    else {
+        return false;
+    };
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
+        .unwrap_or(false)
+}
+
+fn plugin() -> Result<()> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args([
+        "build",
+        "-p",
+        "tonemask-component",
+        "--target",
+        TARGET,
+        "--profile",
+        "plugin",
+    ]);
+    if rustup_target_installed() {
+        eprintln!("xtask: building the plugin with rustup's {TARGET} target");
+    } else if Path::new("/usr/bin/rustc").exists() {
+        eprintln!(
+            "xtask: no rustup {TARGET} std; building std from source with Debian's rustc-web"
+        );
+        cmd.env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["-Zbuild-std=std,panic_abort"]);
+    } else {
+        bail!("no wasm32 standard library: run scripts/setup.sh (rustup target add {TARGET}, or Debian's rustc-web)");
+    }
+    let status = cmd.status().context("running cargo for the wasm plugin")?;
+    if !status.success() {
+        bail!("building the wasm plugin failed");
+    }
+    let core_path = root
+        .join("target")
+        .join(TARGET)
+        .join("plugin")
+        .join("tonemask_component.wasm");
+    let module =
+        std::fs::read(&core_path).with_context(|| format!("reading {}", core_path.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .context("reading the core module's component type")?
+        .validate(true)
+        .encode()
+        .context("encoding the component")?;
+    let out = root.join("target").join("tonemask-plugin.wasm");
+    std::fs::write(&out, &component).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "xtask: wrote {} ({} bytes; core module {} bytes)",
+        out.display(),
+        component.len(),
+        module.len()
+    );
+    Ok(())
+}

@@ -51,7 +51,11 @@ impl Codec {
     pub(crate) fn read_units(self, bytes: &[u8], out: &mut alloc::vec::Vec<u16>) {
         match self {
             Codec::Pcmu | Codec::Pcma => out.extend(bytes.iter().map(|&b| u16::from(b))),
-            Codec::L16 => out.extend(bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))),
+            Codec::L16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
+            ),
         }
     }
 

@@ -17,7 +17,10 @@ impl Digit {
     #[must_use]
     pub(crate) fn from_indices(row: usize, col: usize) -> Digit {
         assert!(row < 4 && col < 4, "DTMF index out of range");
-        Digit { row: row as u8, col: col as u8 }
+        Digit {
+            row: row as u8,
+            col: col as u8,
+        }
     }
 
     /// Parses `0-9`, `*`, `#`, `A-D` (either case).

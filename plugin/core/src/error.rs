@@ -31,12 +31,20 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::OutOfRange { field, allowed } => write!(f, "{field} is out of range (allowed: {allowed})"),
+            ConfigError::OutOfRange { field, allowed } => {
+                write!(f, "{field} is out of range (allowed: {allowed})")
+            }
             ConfigError::BadIdentifier { field } => {
-                write!(f, "{field} must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+                write!(
+                    f,
+                    "{field} must be 1 to 64 characters of A-Z a-z 0-9 . _ : -"
+                )
             }
             ConfigError::KeyTooShort { len } => {
-                write!(f, "signing key is {len} bytes; at least 32 bytes (256 bits) are required")
+                write!(
+                    f,
+                    "signing key is {len} bytes; at least 32 bytes (256 bits) are required"
+                )
             }
             ConfigError::CodecRate => f.write_str("G.711 (PCMU/PCMA) runs at 8000 Hz only"),
         }
@@ -59,7 +67,9 @@ impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SessionError::PartialSample => "frame length is not a whole number of samples",
-            SessionError::NotLinear => "this session's codec is G.711: pass encoded bytes, not linear samples",
+            SessionError::NotLinear => {
+                "this session's codec is G.711: pass encoded bytes, not linear samples"
+            }
             SessionError::Finished => "the session was flushed and takes no more audio",
         })
     }
@@ -94,9 +104,15 @@ impl fmt::Display for VerifyError {
         match self {
             VerifyError::Malformed(why) => write!(f, "malformed event: {why}"),
             VerifyError::UnknownKey(kid) => write!(f, "unknown key id {kid:?}"),
-            VerifyError::BadMac => f.write_str("MAC mismatch: event altered, forged or signed with another key"),
-            VerifyError::Replayed { seq } => write!(f, "replayed event (seq {seq} already accepted)"),
-            VerifyError::Reordered { seq, last } => write!(f, "out-of-order event (seq {seq} after {last})"),
+            VerifyError::BadMac => {
+                f.write_str("MAC mismatch: event altered, forged or signed with another key")
+            }
+            VerifyError::Replayed { seq } => {
+                write!(f, "replayed event (seq {seq} already accepted)")
+            }
+            VerifyError::Reordered { seq, last } => {
+                write!(f, "out-of-order event (seq {seq} after {last})")
+            }
         }
     }
 }

@@ -96,7 +96,11 @@ impl DigitEvent {
         r.lit(",\"seq\":")?;
         let seq = r.number()?;
         r.lit(",\"digit\":\"")?;
-        let digit = r.0.chars().next().and_then(Digit::from_char).ok_or(VerifyError::Malformed("digit"))?;
+        let digit =
+            r.0.chars()
+                .next()
+                .and_then(Digit::from_char)
+                .ok_or(VerifyError::Malformed("digit"))?;
         r.0 = &r.0[1..];
         r.lit("\",\"start_ms\":")?;
         let start_ms = r.number()?;
@@ -114,27 +118,46 @@ impl DigitEvent {
         if !r.0.is_empty() {
             return Err(VerifyError::Malformed("trailing bytes after payload"));
         }
-        Ok(DigitEvent { kid, call, seq, digit, start_ms, end_ms, detected_ms, source })
+        Ok(DigitEvent {
+            kid,
+            call,
+            seq,
+            digit,
+            start_ms,
+            end_ms,
+            detected_ms,
+            source,
+        })
     }
 }
 
 /// Whether `s` is a valid call or key id: 1–64 of `A-Z a-z 0-9 . _ : -`.
 #[must_use]
 pub fn is_identifier(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 struct Reader<'a>(&'a str);
 
 impl Reader<'_> {
     fn lit(&mut self, l: &'static str) -> Result<(), VerifyError> {
-        self.0 = self.0.strip_prefix(l).ok_or(VerifyError::Malformed("unexpected payload layout"))?;
+        self.0 = self
+            .0
+            .strip_prefix(l)
+            .ok_or(VerifyError::Malformed("unexpected payload layout"))?;
         Ok(())
     }
 
     fn ident(&mut self) -> Result<String, VerifyError> {
-        let rest = self.0.strip_prefix('"').ok_or(VerifyError::Malformed("expected a string"))?;
-        let end = rest.find('"').ok_or(VerifyError::Malformed("unterminated string"))?;
+        let rest = self
+            .0
+            .strip_prefix('"')
+            .ok_or(VerifyError::Malformed("expected a string"))?;
+        let end = rest
+            .find('"')
+            .ok_or(VerifyError::Malformed("unterminated string"))?;
         let v = &rest[..end];
         if !v.is_empty() && !is_identifier(v) {
             return Err(VerifyError::Malformed("bad identifier"));
@@ -144,8 +167,13 @@ impl Reader<'_> {
     }
 
     fn number(&mut self) -> Result<u64, VerifyError> {
-        let end = self.0.find(|c: char| !c.is_ascii_digit()).unwrap_or(self.0.len());
-        let v = self.0[..end].parse().map_err(|_| VerifyError::Malformed("expected a number"))?;
+        let end = self
+            .0
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(self.0.len());
+        let v = self.0[..end]
+            .parse()
+            .map_err(|_| VerifyError::Malformed("expected a number"))?;
         self.0 = &self.0[end..];
         Ok(v)
     }

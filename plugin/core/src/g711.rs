@@ -41,7 +41,11 @@ pub fn ulaw_to_linear(code: u8) -> i16 {
 pub fn linear_to_alaw(sample: i16) -> u8 {
     let x13 = i32::from(sample) >> 3;
     // Negative values use the one's complement magnitude: A-law has no zero code.
-    let (magnitude, mask) = if x13 >= 0 { (x13, 0xD5) } else { (-x13 - 1, 0x55) };
+    let (magnitude, mask) = if x13 >= 0 {
+        (x13, 0xD5)
+    } else {
+        (-x13 - 1, 0x55)
+    };
     let code = if magnitude < 32 {
         magnitude >> 1
     } else {
@@ -85,7 +89,11 @@ mod tests {
     #[test]
     fn alaw_codes_round_trip_through_their_decoded_values() {
         for code in 0..=255u8 {
-            assert_eq!(linear_to_alaw(alaw_to_linear(code)), code, "code {code:#04x}");
+            assert_eq!(
+                linear_to_alaw(alaw_to_linear(code)),
+                code,
+                "code {code:#04x}"
+            );
         }
     }
 

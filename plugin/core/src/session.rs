@@ -55,11 +55,19 @@ impl SessionConfig {
         }
         match (self.codec, self.sample_rate) {
             (_, 8000) | (Codec::L16, 16000) => {}
-            (Codec::L16, _) => return Err(ConfigError::OutOfRange { field: "sample_rate", allowed: "8000 or 16000 Hz" }),
+            (Codec::L16, _) => {
+                return Err(ConfigError::OutOfRange {
+                    field: "sample_rate",
+                    allowed: "8000 or 16000 Hz",
+                })
+            }
             _ => return Err(ConfigError::CodecRate),
         }
         if self.lookahead_ms > MAX_LOOKAHEAD_MS {
-            return Err(ConfigError::OutOfRange { field: "lookahead_ms", allowed: "0 to 500 ms" });
+            return Err(ConfigError::OutOfRange {
+                field: "lookahead_ms",
+                allowed: "0 to 500 ms",
+            });
         }
         self.detector.twist.validate()
     }
@@ -139,7 +147,11 @@ impl Session {
     }
 
     /// Processes a frame of linear samples (L16 sessions); appends as many output samples.
-    pub fn process_samples(&mut self, input: &[i16], output: &mut Vec<i16>) -> Result<(), SessionError> {
+    pub fn process_samples(
+        &mut self,
+        input: &[i16],
+        output: &mut Vec<i16>,
+    ) -> Result<(), SessionError> {
         if self.codec != Codec::L16 {
             return Err(SessionError::NotLinear);
         }
@@ -152,7 +164,11 @@ impl Session {
     }
 
     /// Processes a frame in the codec's wire bytes; appends as many output bytes.
-    pub fn process_bytes(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), SessionError> {
+    pub fn process_bytes(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+    ) -> Result<(), SessionError> {
         self.check_open()?;
         if input.len() % self.codec.bytes_per_sample() != 0 {
             return Err(SessionError::PartialSample);
@@ -228,12 +244,21 @@ impl Session {
                     self.pending_leak = self.masker.leaked_before(start);
                     self.masker.open(start);
                 }
-                Transition::Ended { digit, start, end, detected_at } => {
+                Transition::Ended {
+                    digit,
+                    start,
+                    end,
+                    detected_at,
+                } => {
                     self.masker.close(start, end);
                     self.seq += 1;
                     let ms = |s: u64| s * 1000 / u64::from(self.sample_rate);
                     let event = DigitEvent {
-                        kid: self.key.as_ref().map(|k| String::from(k.kid())).unwrap_or_default(),
+                        kid: self
+                            .key
+                            .as_ref()
+                            .map(|k| String::from(k.kid()))
+                            .unwrap_or_default(),
                         call: self.call_id.clone(),
                         seq: self.seq,
                         digit,
@@ -244,7 +269,11 @@ impl Session {
                     };
                     let line = self.key.as_ref().map(|k| k.seal(&event.to_payload()));
                     let leaked_samples = core::mem::take(&mut self.pending_leak);
-                    self.events.push_back(Emitted { event, line, leaked_samples });
+                    self.events.push_back(Emitted {
+                        event,
+                        line,
+                        leaked_samples,
+                    });
                 }
             }
         }

@@ -48,7 +48,10 @@ impl Key {
         if bytes.len() < MIN_KEY_LEN {
             return Err(ConfigError::KeyTooShort { len: bytes.len() });
         }
-        Ok(Key { kid: String::from(kid), bytes: Zeroizing::new(bytes.to_vec()) })
+        Ok(Key {
+            kid: String::from(kid),
+            bytes: Zeroizing::new(bytes.to_vec()),
+        })
     }
 
     /// The key id.
@@ -111,11 +114,20 @@ struct Envelope<'a> {
 
 fn open(line: &str) -> Result<Envelope<'_>, VerifyError> {
     let rest = line.trim_end_matches(['\r', '\n']);
-    let rest = rest.strip_prefix("{\"kid\":\"").ok_or(VerifyError::Malformed("not an event envelope"))?;
-    let q = rest.find('"').ok_or(VerifyError::Malformed("unterminated key id"))?;
+    let rest = rest
+        .strip_prefix("{\"kid\":\"")
+        .ok_or(VerifyError::Malformed("not an event envelope"))?;
+    let q = rest
+        .find('"')
+        .ok_or(VerifyError::Malformed("unterminated key id"))?;
     let kid = &rest[..q];
-    let rest = rest[q..].strip_prefix("\",\"mac\":\"").ok_or(VerifyError::Malformed("missing mac"))?;
-    let mac = rest.get(..64).and_then(unhex).ok_or(VerifyError::Malformed("mac is not 64 hex digits"))?;
+    let rest = rest[q..]
+        .strip_prefix("\",\"mac\":\"")
+        .ok_or(VerifyError::Malformed("missing mac"))?;
+    let mac = rest
+        .get(..64)
+        .and_then(unhex)
+        .ok_or(VerifyError::Malformed("mac is not 64 hex digits"))?;
     let payload = rest[64..]
         .strip_prefix("\",\"payload\":")
         .and_then(|p| p.strip_suffix('}'))
@@ -148,7 +160,10 @@ impl Verifier {
     /// A verifier accepting any of `keys` (current and previous, for rotation).
     #[must_use]
     pub fn new(keys: Vec<Key>) -> Verifier {
-        Verifier { keys, calls: BTreeMap::new() }
+        Verifier {
+            keys,
+            calls: BTreeMap::new(),
+        }
     }
 
     /// Verifies one envelope line. Only a verified event counts towards replay tracking.
@@ -165,7 +180,9 @@ impl Verifier {
         m.verify_slice(&env.mac).map_err(|_| VerifyError::BadMac)?;
         let event = DigitEvent::parse_payload(env.payload)?;
         if event.kid != env.kid {
-            return Err(VerifyError::Malformed("payload key id differs from envelope key id"));
+            return Err(VerifyError::Malformed(
+                "payload key id differs from envelope key id",
+            ));
         }
         if event.seq == 0 {
             return Err(VerifyError::Malformed("sequence numbers start at 1"));
@@ -175,7 +192,10 @@ impl Verifier {
             return Err(VerifyError::Replayed { seq: event.seq });
         }
         if event.seq < call.last {
-            return Err(VerifyError::Reordered { seq: event.seq, last: call.last });
+            return Err(VerifyError::Reordered {
+                seq: event.seq,
+                last: call.last,
+            });
         }
         let gap = (event.seq > call.last + 1).then(|| (call.last + 1, event.seq - 1));
         call.last = event.seq;
@@ -237,7 +257,10 @@ mod tests {
         let mut v = Verifier::new(vec![key("k1", 8)]);
         assert_eq!(v.verify(&line(1, '4')), Err(VerifyError::BadMac));
         let mut v = Verifier::new(vec![key("k2", 7)]);
-        assert!(matches!(v.verify(&line(1, '4')), Err(VerifyError::UnknownKey(_))));
+        assert!(matches!(
+            v.verify(&line(1, '4')),
+            Err(VerifyError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -245,13 +268,22 @@ mod tests {
         let mut v = Verifier::new(vec![key("k1", 7)]);
         v.verify(&line(1, '4')).unwrap();
         v.verify(&line(3, '1')).unwrap();
-        assert_eq!(v.verify(&line(3, '1')), Err(VerifyError::Replayed { seq: 3 }));
-        assert_eq!(v.verify(&line(2, '1')), Err(VerifyError::Reordered { seq: 2, last: 3 }));
+        assert_eq!(
+            v.verify(&line(3, '1')),
+            Err(VerifyError::Replayed { seq: 3 })
+        );
+        assert_eq!(
+            v.verify(&line(2, '1')),
+            Err(VerifyError::Reordered { seq: 2, last: 3 })
+        );
     }
 
     #[test]
     fn refuses_short_keys() {
-        assert_eq!(Key::new("k", &[0; 31]).unwrap_err(), ConfigError::KeyTooShort { len: 31 });
+        assert_eq!(
+            Key::new("k", &[0; 31]).unwrap_err(),
+            ConfigError::KeyTooShort { len: 31 }
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ fn decodes_all_sixteen_symbols_in_order() {
 fn operates_from_minus_3_to_minus_40_dbm0() {
     for level in [-3.0, -10.0, -20.0, -30.0, -40.0] {
         let s = sequence("159D", 20.0, 50.0, 50.0, level);
-        assert_eq!(digits(&s, &DetectorConfig::default()), "159D", "at {level} dBm0");
+        assert_eq!(
+            digits(&s, &DetectorConfig::default()),
+            "159D",
+            "at {level} dBm0"
+        );
     }
 }
 
@@ -47,8 +51,23 @@ fn ignores_tones_at_minus_55_dbm0() {
 #[test]
 fn operates_within_1_5_percent_on_either_tone() {
     for d in "147*2580369#ABCD".chars() {
-        for (rd, cd) in [(0.015, 0.0), (-0.015, 0.0), (0.0, 0.015), (0.0, -0.015), (0.015, -0.015), (-0.015, 0.015)] {
-            assert_eq!(one(Tone { row_dev: rd, col_dev: cd, ..Tone::new(d, 50.0) }), d.to_string(), "{d} {rd} {cd}");
+        for (rd, cd) in [
+            (0.015, 0.0),
+            (-0.015, 0.0),
+            (0.0, 0.015),
+            (0.0, -0.015),
+            (0.015, -0.015),
+            (-0.015, 0.015),
+        ] {
+            assert_eq!(
+                one(Tone {
+                    row_dev: rd,
+                    col_dev: cd,
+                    ..Tone::new(d, 50.0)
+                }),
+                d.to_string(),
+                "{d} {rd} {cd}"
+            );
         }
     }
 }
@@ -56,8 +75,23 @@ fn operates_within_1_5_percent_on_either_tone() {
 #[test]
 fn refuses_tones_beyond_3_5_percent() {
     for d in "147*2580369#ABCD".chars() {
-        for (rd, cd) in [(0.035, 0.0), (-0.035, 0.0), (0.0, 0.035), (0.0, -0.035), (0.035, 0.035), (-0.035, -0.035)] {
-            assert_eq!(one(Tone { row_dev: rd, col_dev: cd, ..Tone::new(d, 60.0) }), "", "{d} {rd} {cd}");
+        for (rd, cd) in [
+            (0.035, 0.0),
+            (-0.035, 0.0),
+            (0.0, 0.035),
+            (0.0, -0.035),
+            (0.035, 0.035),
+            (-0.035, -0.035),
+        ] {
+            assert_eq!(
+                one(Tone {
+                    row_dev: rd,
+                    col_dev: cd,
+                    ..Tone::new(d, 60.0)
+                }),
+                "",
+                "{d} {rd} {cd}"
+            );
         }
     }
 }
@@ -65,10 +99,34 @@ fn refuses_tones_beyond_3_5_percent() {
 #[test]
 fn twist_limits_are_8_db_normal_and_4_db_reverse() {
     for d in "1D5".chars() {
-        assert_eq!(one(Tone { twist_db: 7.5, ..Tone::new(d, 60.0) }), d.to_string());
-        assert_eq!(one(Tone { twist_db: 9.0, ..Tone::new(d, 60.0) }), "");
-        assert_eq!(one(Tone { twist_db: -3.5, ..Tone::new(d, 60.0) }), d.to_string());
-        assert_eq!(one(Tone { twist_db: -5.0, ..Tone::new(d, 60.0) }), "");
+        assert_eq!(
+            one(Tone {
+                twist_db: 7.5,
+                ..Tone::new(d, 60.0)
+            }),
+            d.to_string()
+        );
+        assert_eq!(
+            one(Tone {
+                twist_db: 9.0,
+                ..Tone::new(d, 60.0)
+            }),
+            ""
+        );
+        assert_eq!(
+            one(Tone {
+                twist_db: -3.5,
+                ..Tone::new(d, 60.0)
+            }),
+            d.to_string()
+        );
+        assert_eq!(
+            one(Tone {
+                twist_db: -5.0,
+                ..Tone::new(d, 60.0)
+            }),
+            ""
+        );
     }
 }
 
@@ -76,7 +134,14 @@ fn twist_limits_are_8_db_normal_and_4_db_reverse() {
 fn twist_limits_follow_configuration() {
     let cfg = DetectorConfig { twist: Twist::ETSI };
     let mut b = Vec::new();
-    push_tone(&mut b, 8000.0, &Tone { twist_db: -5.5, ..Tone::new('5', 60.0) });
+    push_tone(
+        &mut b,
+        8000.0,
+        &Tone {
+            twist_db: -5.5,
+            ..Tone::new('5', 60.0)
+        },
+    );
     push_silence(&mut b, 8000.0, 100.0);
     assert_eq!(digits(&to_i16(&b), &cfg), "5");
     assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "");
@@ -91,7 +156,11 @@ fn detects_40_ms_tones_and_rejects_20_ms_at_any_alignment() {
         push_silence(&mut b, 8000.0, 60.0);
         push_tone(&mut b, 8000.0, &Tone::new('3', 20.0));
         push_silence(&mut b, 8000.0, 60.0);
-        assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "8", "offset {offset}");
+        assert_eq!(
+            digits(&to_i16(&b), &DetectorConfig::default()),
+            "8",
+            "offset {offset}"
+        );
     }
 }
 
@@ -110,7 +179,11 @@ fn bridges_a_10_ms_dropout() {
         push_silence(&mut b, 8000.0, 10.0);
         push_tone(&mut b, 8000.0, &Tone::new('7', 50.0));
         push_silence(&mut b, 8000.0, 60.0);
-        assert_eq!(digits(&to_i16(&b), &DetectorConfig::default()), "7", "offset {offset}");
+        assert_eq!(
+            digits(&to_i16(&b), &DetectorConfig::default()),
+            "7",
+            "offset {offset}"
+        );
     }
 }
 
@@ -126,16 +199,29 @@ fn reported_edges_cover_the_tone() {
         let on = (lead * 8.0).round() as u64;
         let off = on + 560;
         let t = detect_all(8000, &DetectorConfig::default(), &to_i16(&b));
-        let Some(&Transition::Ended { start, end, .. }) = t.iter().find(|t| matches!(t, Transition::Ended { .. })) else {
+        let Some(&Transition::Ended { start, end, .. }) =
+            t.iter().find(|t| matches!(t, Transition::Ended { .. }))
+        else {
             panic!("no digit at offset {offset}");
         };
         // Covers the tone to within 5 ms (Q.24's residual-fragment bound; in practice a few
         // samples at < −26 dB), and reaches at most two half-blocks beyond it.
-        assert!(start <= on + 40 && start + 102 >= on, "start {start} vs onset {on}");
-        assert!(end + 40 >= off && end <= off + 102, "end {end} vs offset {off}");
-        worst = worst.max(start.saturating_sub(on)).max(off.saturating_sub(end));
+        assert!(
+            start <= on + 40 && start + 102 >= on,
+            "start {start} vs onset {on}"
+        );
+        assert!(
+            end + 40 >= off && end <= off + 102,
+            "end {end} vs offset {off}"
+        );
+        worst = worst
+            .max(start.saturating_sub(on))
+            .max(off.saturating_sub(end));
     }
-    assert!(worst <= 8, "up to {worst} tone samples outside the reported window");
+    assert!(
+        worst <= 8,
+        "up to {worst} tone samples outside the reported window"
+    );
 }
 
 #[test]
@@ -146,7 +232,10 @@ fn detects_digits_in_white_noise_at_12_db_snr() {
     let rms = (pair_power / 10f32.powf(1.2)).sqrt();
     let n = noise(s.len(), rms, 7);
     let mixed: Vec<f32> = s.iter().zip(n).map(|(&a, b)| f32::from(a) + b).collect();
-    assert_eq!(digits(&to_i16(&mixed), &DetectorConfig::default()), "0123456789");
+    assert_eq!(
+        digits(&to_i16(&mixed), &DetectorConfig::default()),
+        "0123456789"
+    );
 }
 
 #[test]
@@ -154,4 +243,3 @@ fn noise_alone_gives_no_digit() {
     let n = noise(8000 * 30, 3000.0, 11);
     assert_eq!(digits(&to_i16(&n), &DetectorConfig::default()), "");
 }
-

@@ -19,21 +19,42 @@ pub struct Twist {
 
 impl Twist {
     /// Q.24 AT&T column: 8 dB normal, 4 dB reverse (the default).
-    pub const ATT: Twist = Twist { normal_db: 8.0, reverse_db: 4.0 };
+    pub const ATT: Twist = Twist {
+        normal_db: 8.0,
+        reverse_db: 4.0,
+    };
     /// ETSI ES 201 235: 6 dB both ways.
-    pub const ETSI: Twist = Twist { normal_db: 6.0, reverse_db: 6.0 };
+    pub const ETSI: Twist = Twist {
+        normal_db: 6.0,
+        reverse_db: 6.0,
+    };
     /// NTT: 5 dB both ways.
-    pub const NTT: Twist = Twist { normal_db: 5.0, reverse_db: 5.0 };
+    pub const NTT: Twist = Twist {
+        normal_db: 5.0,
+        reverse_db: 5.0,
+    };
     /// Australia: 10 dB both ways.
-    pub const AUSTRALIA: Twist = Twist { normal_db: 10.0, reverse_db: 10.0 };
+    pub const AUSTRALIA: Twist = Twist {
+        normal_db: 10.0,
+        reverse_db: 10.0,
+    };
     /// Brazil: 9 dB both ways.
-    pub const BRAZIL: Twist = Twist { normal_db: 9.0, reverse_db: 9.0 };
+    pub const BRAZIL: Twist = Twist {
+        normal_db: 9.0,
+        reverse_db: 9.0,
+    };
 
     /// Checks that both limits are finite and within 0..=20 dB.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (name, v) in [("twist.normal_db", self.normal_db), ("twist.reverse_db", self.reverse_db)] {
+        for (name, v) in [
+            ("twist.normal_db", self.normal_db),
+            ("twist.reverse_db", self.reverse_db),
+        ] {
             if !(0.0..=MAX_TWIST_DB).contains(&v) {
-                return Err(ConfigError::OutOfRange { field: name, allowed: "0 to 20 dB" });
+                return Err(ConfigError::OutOfRange {
+                    field: name,
+                    allowed: "0 to 20 dB",
+                });
             }
         }
         Ok(())

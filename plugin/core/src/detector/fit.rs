@@ -32,7 +32,8 @@ impl PairFit {
     /// Matrices for windows of `n` samples at `sample_rate`.
     #[must_use]
     pub fn new(sample_rate: u32, n: usize) -> PairFit {
-        let w = |k: usize| 2.0 * core::f64::consts::PI * f64::from(FREQS[k]) / f64::from(sample_rate);
+        let w =
+            |k: usize| 2.0 * core::f64::consts::PI * f64::from(FREQS[k]) / f64::from(sample_rate);
         let mut inv = Vec::with_capacity(16);
         for r in 0..4 {
             for c in 4..8 {
@@ -64,7 +65,10 @@ impl PairFit {
         for (i, si) in s.iter_mut().enumerate() {
             *si = (0..4).map(|j| m[i][j] * x[j]).sum();
         }
-        [Complex { re: s[0], im: s[1] }, Complex { re: s[2], im: s[3] }]
+        [
+            Complex { re: s[0], im: s[1] },
+            Complex { re: s[2], im: s[3] },
+        ]
     }
 }
 
@@ -76,7 +80,13 @@ fn invert(mut a: [[f64; 4]; 4]) -> [[f32; 4]; 4] {
         row[i] = 1.0;
     }
     for col in 0..4 {
-        let pivot = (col..4).fold(col, |p, r| if libm::fabs(a[r][col]) > libm::fabs(a[p][col]) { r } else { p });
+        let pivot = (col..4).fold(col, |p, r| {
+            if libm::fabs(a[r][col]) > libm::fabs(a[p][col]) {
+                r
+            } else {
+                p
+            }
+        });
         a.swap(col, pivot);
         inv.swap(col, pivot);
         let d = a[col][col];

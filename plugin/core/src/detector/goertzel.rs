@@ -26,19 +26,28 @@ impl Complex {
     /// `self · other`.
     #[must_use]
     pub fn mul(self, o: Complex) -> Complex {
-        Complex { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
+        Complex {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
     }
 
     /// `self · conj(other)`.
     #[must_use]
     pub fn mul_conj(self, o: Complex) -> Complex {
-        Complex { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
+        Complex {
+            re: self.re * o.re + self.im * o.im,
+            im: self.im * o.re - self.re * o.im,
+        }
     }
 
     /// `self + other`.
     #[must_use]
     pub fn add(self, o: Complex) -> Complex {
-        Complex { re: self.re + o.re, im: self.im + o.im }
+        Complex {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
     }
 
     /// The argument in radians, in (−π, π].
@@ -49,8 +58,9 @@ impl Complex {
 }
 
 /// The eight DTMF frequencies in filter order: rows 0..4, then columns 4..8.
-pub const FREQS: [f32; 8] =
-    [ROW_HZ[0], ROW_HZ[1], ROW_HZ[2], ROW_HZ[3], COL_HZ[0], COL_HZ[1], COL_HZ[2], COL_HZ[3]];
+pub const FREQS: [f32; 8] = [
+    ROW_HZ[0], ROW_HZ[1], ROW_HZ[2], ROW_HZ[3], COL_HZ[0], COL_HZ[1], COL_HZ[2], COL_HZ[3],
+];
 
 /// Per-rate coefficients for the eight filters.
 #[derive(Clone, Debug)]
@@ -75,11 +85,22 @@ impl Bank {
         for (k, f) in FREQS.iter().enumerate() {
             let w = 2.0 * PI * f / sample_rate as f32;
             two_cos[k] = 2.0 * libm::cosf(w);
-            rot1[k] = Complex { re: libm::cosf(w), im: -libm::sinf(w) };
+            rot1[k] = Complex {
+                re: libm::cosf(w),
+                im: -libm::sinf(w),
+            };
             let wh = w * half as f32;
-            shift[k] = Complex { re: libm::cosf(wh), im: -libm::sinf(wh) };
+            shift[k] = Complex {
+                re: libm::cosf(wh),
+                im: -libm::sinf(wh),
+            };
         }
-        Bank { two_cos, rot1, shift, hz_per_radian: sample_rate as f32 / (2.0 * PI * half as f32) }
+        Bank {
+            two_cos,
+            rot1,
+            shift,
+            hz_per_radian: sample_rate as f32 / (2.0 * PI * half as f32),
+        }
     }
 
     /// Runs the eight filters over `x` and returns their complex outputs.
@@ -101,7 +122,10 @@ impl Bank {
         let mut out = [Complex::default(); 8];
         for k in 0..8 {
             // y = s[N−1] − e^{−jω}·s[N−2]
-            out[k] = Complex { re: s1[k] - self.rot1[k].re * s2[k], im: -self.rot1[k].im * s2[k] };
+            out[k] = Complex {
+                re: s1[k] - self.rot1[k].re * s2[k],
+                im: -self.rot1[k].im * s2[k],
+            };
         }
         out
     }
@@ -112,7 +136,9 @@ mod tests {
     use super::*;
 
     fn tone(f: f32, n: usize, rate: f32, amp: f32) -> alloc::vec::Vec<f32> {
-        (0..n).map(|i| amp * libm::sinf(2.0 * PI * f * i as f32 / rate)).collect()
+        (0..n)
+            .map(|i| amp * libm::sinf(2.0 * PI * f * i as f32 / rate))
+            .collect()
     }
 
     #[test]
@@ -120,7 +146,10 @@ mod tests {
         let bank = Bank::new(8000, 51);
         let y = bank.run(&tone(770.0, 51, 8000.0, 1000.0));
         let mag = libm::sqrtf(y[1].norm_sqr());
-        assert!((mag - 1000.0 * 51.0 / 2.0).abs() < 0.05 * 1000.0 * 51.0 / 2.0, "{mag}");
+        assert!(
+            (mag - 1000.0 * 51.0 / 2.0).abs() < 0.05 * 1000.0 * 51.0 / 2.0,
+            "{mag}"
+        );
         assert!(y[0].norm_sqr() < y[1].norm_sqr() / 2.0);
     }
 

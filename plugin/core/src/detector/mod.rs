@@ -50,9 +50,9 @@ pub use goertzel::{Bank, Complex, FREQS};
 
 use crate::digit::Digit;
 use alloc::collections::VecDeque;
-use fit::PairFit;
 use alloc::vec;
 use alloc::vec::Vec;
+use fit::PairFit;
 
 /// Half-block length at 8 kHz, in samples (6.375 ms).
 const HALF_8K: usize = 51;
@@ -178,7 +178,10 @@ impl Detector {
         let mut unref = [Complex::default(); 8];
         for (k, u) in unref.iter_mut().enumerate() {
             let a = 2.0 * core::f32::consts::PI * FREQS[k] / sample_rate as f32 * (half - 1) as f32;
-            *u = Complex { re: libm::cosf(a), im: -libm::sinf(a) };
+            *u = Complex {
+                re: libm::cosf(a),
+                im: -libm::sinf(a),
+            };
         }
         Detector {
             bank,
@@ -226,8 +229,19 @@ impl Detector {
 
     /// Ends the stream: a digit still on ends at the last sample seen.
     pub fn finish(&mut self) {
-        if let State::Active { digit, start, detected_at, .. } = self.state {
-            self.out.push_back(Transition::Ended { digit, start, end: self.samples, detected_at });
+        if let State::Active {
+            digit,
+            start,
+            detected_at,
+            ..
+        } = self.state
+        {
+            self.out.push_back(Transition::Ended {
+                digit,
+                start,
+                end: self.samples,
+                detected_at,
+            });
         }
         self.state = State::Idle;
     }
@@ -257,7 +271,9 @@ impl Detector {
         let mut full = [Complex::default(); 8];
         let mut energy = [0.0f32; 8];
         for k in 0..8 {
-            full[k] = a.y[k].add(b.y[k].mul(self.bank.shift[k])).mul(self.unref[k]);
+            full[k] = a.y[k]
+                .add(b.y[k].mul(self.bank.shift[k]))
+                .mul(self.unref[k]);
             energy[k] = full[k].norm_sqr();
         }
         let r = argmax(&energy[..4]);
@@ -265,7 +281,10 @@ impl Detector {
         // Relative peak within each group, on the plain bins (the cheap test that ends most
         // windows of speech and silence).
         for (group, best) in [(0..4, r), (4..8, c)] {
-            if group.clone().any(|k| k != best && energy[k] * self.relative_peak > energy[best]) {
+            if group
+                .clone()
+                .any(|k| k != best && energy[k] * self.relative_peak > energy[best])
+            {
                 return None;
             }
         }
@@ -284,8 +303,18 @@ impl Detector {
         if pr + pc < ENERGY_SHARE * (a.energy + b.energy) / n {
             return None;
         }
-        let fa = self.fit_half.solve(r, c - 4, a.y[r].mul(self.unref[r]), a.y[c].mul(self.unref[c]));
-        let fb = self.fit_half.solve(r, c - 4, b.y[r].mul(self.unref[r]), b.y[c].mul(self.unref[c]));
+        let fa = self.fit_half.solve(
+            r,
+            c - 4,
+            a.y[r].mul(self.unref[r]),
+            a.y[c].mul(self.unref[c]),
+        );
+        let fb = self.fit_half.solve(
+            r,
+            c - 4,
+            b.y[r].mul(self.unref[r]),
+            b.y[c].mul(self.unref[c]),
+        );
         for (i, k) in [r, c].into_iter().enumerate() {
             // 5. balance between the halves
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
@@ -308,11 +337,14 @@ impl Detector {
 
     fn tone_energy(&self, index: u64, digit: Digit) -> Option<[f32; 2]> {
         let (r, c) = digit.indices();
-        self.half_at(index).map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
+        self.half_at(index)
+            .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
     }
 
     fn at_digit_level(&self, index: u64, digit: Digit, level: [f32; 2], halves: u32) -> bool {
-        let Some(e) = self.tone_energy(index, digit) else { return false };
+        let Some(e) = self.tone_energy(index, digit) else {
+            return false;
+        };
         let n = halves.max(1) as f32;
         e[0] >= EDGE_FRACTION * level[0] / n && e[1] >= EDGE_FRACTION * level[1] / n
     }
@@ -337,25 +369,58 @@ impl Detector {
         }
         let start = first * self.half as u64;
         let detected_at = (now + 1) * self.half as u64;
-        self.out.push_back(Transition::Started { digit: run.digit, start, detected_at });
-        State::Active { digit: run.digit, start, detected_at, last_hit: now, misses: 0, level, halves, rival: None }
+        self.out.push_back(Transition::Started {
+            digit: run.digit,
+            start,
+            detected_at,
+        });
+        State::Active {
+            digit: run.digit,
+            start,
+            detected_at,
+            last_hit: now,
+            misses: 0,
+            level,
+            halves,
+            rival: None,
+        }
     }
 
     /// Ends the active digit whose last hit window ended at half `last_hit`.
-    fn end(&mut self, digit: Digit, start: u64, detected_at: u64, last_hit: u64, level: [f32; 2], halves: u32) {
+    fn end(
+        &mut self,
+        digit: Digit,
+        start: u64,
+        detected_at: u64,
+        last_hit: u64,
+        level: [f32; 2],
+        halves: u32,
+    ) {
         let mut last = last_hit;
         while last - last_hit < EDGE_HALVES && self.at_digit_level(last + 1, digit, level, halves) {
             last += 1;
         }
         let end = (last + 1) * self.half as u64;
-        self.out.push_back(Transition::Ended { digit, start, end, detected_at });
+        self.out.push_back(Transition::Ended {
+            digit,
+            start,
+            end,
+            detected_at,
+        });
     }
 
     /// Advances the debouncer with the verdict of the window ending at half `now`.
     fn step(&mut self, verdict: Option<Digit>, now: u64) {
         let extend = |run: Option<Run>, d: Digit| match run {
-            Some(r) if r.digit == d => Run { hits: r.hits + 1, ..r },
-            _ => Run { digit: d, first: now - 1, hits: 1 },
+            Some(r) if r.digit == d => Run {
+                hits: r.hits + 1,
+                ..r
+            },
+            _ => Run {
+                digit: d,
+                first: now - 1,
+                hits: 1,
+            },
         };
         self.state = match (self.state, verdict) {
             (State::Idle, None) => State::Idle,
@@ -369,13 +434,47 @@ impl Detector {
                     State::Rising(run)
                 }
             }
-            (State::Active { digit, start, detected_at, level, halves, .. }, Some(d)) if d == digit => {
+            (
+                State::Active {
+                    digit,
+                    start,
+                    detected_at,
+                    level,
+                    halves,
+                    ..
+                },
+                Some(d),
+            ) if d == digit => {
                 let (r, c) = digit.indices();
                 let h = self.history[(now % HISTORY as u64) as usize];
-                let level = [level[0] + h.y[r].norm_sqr(), level[1] + h.y[4 + c].norm_sqr()];
-                State::Active { digit, start, detected_at, last_hit: now, misses: 0, level, halves: halves + 1, rival: None }
+                let level = [
+                    level[0] + h.y[r].norm_sqr(),
+                    level[1] + h.y[4 + c].norm_sqr(),
+                ];
+                State::Active {
+                    digit,
+                    start,
+                    detected_at,
+                    last_hit: now,
+                    misses: 0,
+                    level,
+                    halves: halves + 1,
+                    rival: None,
+                }
             }
-            (State::Active { digit, start, detected_at, last_hit, misses, level, halves, rival }, verdict) => {
+            (
+                State::Active {
+                    digit,
+                    start,
+                    detected_at,
+                    last_hit,
+                    misses,
+                    level,
+                    halves,
+                    rival,
+                },
+                verdict,
+            ) => {
                 let rival = verdict.map(|d| extend(rival, d));
                 let misses = misses + 1;
                 match rival {
@@ -387,7 +486,16 @@ impl Detector {
                         self.end(digit, start, detected_at, last_hit, level, halves);
                         rival.map_or(State::Idle, State::Rising)
                     }
-                    _ => State::Active { digit, start, detected_at, last_hit, misses, level, halves, rival },
+                    _ => State::Active {
+                        digit,
+                        start,
+                        detected_at,
+                        last_hit,
+                        misses,
+                        level,
+                        halves,
+                        rival,
+                    },
                 }
             }
         };

@@ -23,7 +23,10 @@ pub const DBM0_AMPLITUDE: f32 = 22_826.0;
 #[must_use]
 pub fn position(c: char) -> Option<(usize, usize)> {
     let c = c.to_ascii_uppercase();
-    SYMBOLS.iter().enumerate().find_map(|(r, row)| row.iter().position(|&s| s == c).map(|col| (r, col)))
+    SYMBOLS
+        .iter()
+        .enumerate()
+        .find_map(|(r, row)| row.iter().position(|&s| s == c).map(|col| (r, col)))
 }
 
 /// Peak amplitude of a sine at `dbm0` dBm0.

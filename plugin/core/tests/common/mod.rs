@@ -16,7 +16,14 @@ pub struct Tone {
 
 impl Tone {
     pub fn new(digit: char, ms: f32) -> Tone {
-        Tone { digit, ms, dbm0: -10.0, row_dev: 0.0, col_dev: 0.0, twist_db: 0.0 }
+        Tone {
+            digit,
+            ms,
+            dbm0: -10.0,
+            row_dev: 0.0,
+            col_dev: 0.0,
+            twist_db: 0.0,
+        }
     }
 }
 
@@ -29,7 +36,10 @@ pub fn push_tone(buf: &mut Vec<f32>, rate: f32, t: &Tone) {
     let n = (t.ms * rate / 1000.0).round() as usize;
     for i in 0..n {
         let x = i as f32 / rate;
-        buf.push(ar * (2.0 * std::f32::consts::PI * fr * x).sin() + ac * (2.0 * std::f32::consts::PI * fc * x).sin());
+        buf.push(
+            ar * (2.0 * std::f32::consts::PI * fr * x).sin()
+                + ac * (2.0 * std::f32::consts::PI * fc * x).sin(),
+        );
     }
 }
 
@@ -39,7 +49,9 @@ pub fn push_silence(buf: &mut Vec<f32>, rate: f32, ms: f32) {
 }
 
 pub fn to_i16(buf: &[f32]) -> Vec<i16> {
-    buf.iter().map(|v| v.round().clamp(-32768.0, 32767.0) as i16).collect()
+    buf.iter()
+        .map(|v| v.round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
 }
 
 /// Digits and positions (start..end samples) a buffer holds when built from `digits` with
@@ -48,7 +60,14 @@ pub fn sequence(digits: &str, lead_ms: f32, tone_ms: f32, gap_ms: f32, dbm0: f32
     let mut b = Vec::new();
     push_silence(&mut b, 8000.0, lead_ms);
     for d in digits.chars() {
-        push_tone(&mut b, 8000.0, &Tone { dbm0, ..Tone::new(d, tone_ms) });
+        push_tone(
+            &mut b,
+            8000.0,
+            &Tone {
+                dbm0,
+                ..Tone::new(d, tone_ms)
+            },
+        );
         push_silence(&mut b, 8000.0, gap_ms);
     }
     to_i16(&b)

@@ -1,0 +1,122 @@
+//! Key files: where signing keys come from (configuration, never code).
+//!
+//! A key file holds one key per line, `KID HEX` (at least 64 hex digits = 32 bytes); blank
+//! lines and `#` comments are ignored. The first key signs; every key verifies, so a file
+//! with the new key first and the previous one after it supports rotation. Key bytes are
+//! wiped from memory when dropped and never printed.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tonemask_core::Key;
+use zeroize::Zeroizing;
+
+/// Keys from a key file, first = signing key.
+pub struct KeyRing {
+    keys: Vec<(String, Zeroizing<Vec<u8>>)>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "KeyRing {{ kids: {kids:?}, secrets: REDACTED }}")
+    }
+}
+
+impl KeyRing {
+    /// Reads and validates a key file.
+    pub fn load(path: &Path) -> Result<KeyRing> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read key file {}", path.display()))?,
+        );
+        Self::parse(&text).with_context(|| format!("key file {}", path.display()))
+    }
+
+    /// Parses key-file text.
+    pub fn parse(text: &str) -> Result<KeyRing> {
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (Some(kid), Some(hex_key), None) = (parts.next(), parts.next(), parts.next())
+            else {
+                bail!("line {}: expected `KEY-ID HEX-KEY`", n + 1);
+            };
+            let bytes = Zeroizing::new(
+                hex::decode(hex_key)
+                    .map_err(|_| anyhow::anyhow!("line {}: the key is not valid hex", n + 1))?,
+            );
+            // Validate with the core's rules (length ≥ 32 bytes, key-id characters).
+            Key::new(kid, &bytes).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+            keys.push((kid.to_string(), bytes));
+        }
+        if keys.is_empty() {
+            bail!("no key found (expected lines of `KEY-ID HEX-KEY`)");
+        }
+        Ok(KeyRing { keys })
+    }
+
+    /// A fresh random key (for self-checks such as `replay`; never written anywhere).
+    pub fn ephemeral() -> Result<KeyRing> {
+        let mut bytes = Zeroizing::new(vec![0u8; 32]);
+        getrandom::fill(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("no OS randomness for an ephemeral key: {e}"))?;
+        Ok(KeyRing {
+            keys: vec![("ephemeral".into(), bytes)],
+        })
+    }
+
+    /// The signing key's id and bytes.
+    #[must_use]
+    pub fn signing(&self) -> (&str, &[u8]) {
+        let (kid, bytes) = &self.keys[0];
+        (kid, bytes)
+    }
+
+    /// All keys as core keys, for a verifier.
+    #[must_use]
+    pub fn verifying(&self) -> Vec<Key> {
+        // Already validated in `parse`.
+        self.keys
+            .iter()
+            .filter_map(|(kid, b)| Key::new(kid, b).ok())
+            .collect()
+    }
+}
+
+/// Text of a new key file with one random 32-byte key.
+pub fn generate(kid: &str) -> Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new(vec![0u8; 32]);
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    Key::new(kid, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Zeroizing::new(format!(
+        "# tonemask key file: KEY-ID HEX-KEY; first line signs, all verify\n{kid} {}\n",
+        hex::encode(&*bytes)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_short_keys_and_bad_lines() {
+        let short = format!("k1 {}", "ab".repeat(16));
+        assert!(format!("{:#}", KeyRing::parse(&short).unwrap_err()).contains("at least 32 bytes"));
+        assert!(KeyRing::parse("k1").is_err());
+        assert!(KeyRing::parse("k1 zz").is_err());
+        assert!(KeyRing::parse("# only a comment\n").is_err());
+    }
+
+    #[test]
+    fn first_key_signs_all_verify() {
+        let text = format!("new {}\nold {}\n", "11".repeat(32), "22".repeat(32));
+        let ring = KeyRing::parse(&text).unwrap();
+        assert_eq!(ring.signing().0, "new");
+        assert_eq!(ring.verifying().len(), 2);
+        assert!(!format!("{ring:?}").contains("1111"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Replaying test calls: a recording plus a manifest of the digits it holds.
+//!
+//! A manifest is `NAME.json` beside its audio:
+//!
+//! ```json
+//! { "audio": "NAME.wav", "digits": "4111111111111111", "description": "...",
+//!   "tones": [ { "digit": "4", "start_ms": 500, "end_ms": 570 }, ... ] }
+//! ```
+//!
+//! `tones` (optional) gives each tone's true position; reported edges must be within
+//! [`EDGE_TOLERANCE_MS`]. Each call is run through the plugin with default settings and an
+//! ephemeral signing key, and passes when
+//! 1. the digits found equal `digits`, in order, each once;
+//! 2. edges match `tones` (when given);
+//! 3. no tone sample left the plugin unmasked (`leaked-samples` = 0);
+//! 4. every event's signature verifies, in sequence, without gaps;
+//! 5. the masked output, run through the plugin again, holds no digit.
+
+use crate::keys::KeyRing;
+use crate::plugin::{Instance, MaskMode};
+use crate::run::{run, Options};
+use crate::verify::verify_lines;
+use crate::wav::Wav;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Largest accepted difference between a reported and a true tone edge, ms.
+pub const EDGE_TOLERANCE_MS: i64 = 15;
+
+/// A test call's manifest.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Audio file, relative to the manifest.
+    pub audio: PathBuf,
+    /// Expected digits in order ("" for none).
+    pub digits: String,
+    /// What the call is.
+    #[serde(default)]
+    pub description: String,
+    /// True tone positions, when known.
+    #[serde(default)]
+    pub tones: Vec<ToneTruth>,
+}
+
+/// Where a tone really is.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToneTruth {
+    /// The digit.
+    pub digit: String,
+    /// First sample, ms.
+    pub start_ms: u64,
+    /// End, ms.
+    pub end_ms: u64,
+}
+
+/// The result of one call.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallResult {
+    /// Manifest path.
+    pub manifest: String,
+    /// Audio format and length.
+    pub format: String,
+    /// Seconds of audio.
+    pub seconds: f64,
+    /// Expected digits.
+    pub expected: String,
+    /// Digits found.
+    pub detected: String,
+    /// Digits found in the masked output.
+    pub in_masked: String,
+    /// Failed checks, empty when the call passed.
+    pub failures: Vec<String>,
+    /// Wall time, seconds.
+    pub wall_seconds: f64,
+}
+
+impl CallResult {
+    /// Whether every check passed.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Expands paths: a directory stands for every `*.json` in it (sorted).
+pub fn manifests(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot list {}", p.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            v.sort();
+            out.extend(v);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            anyhow::bail!("{}: no such file or directory", p.display());
+        }
+    }
+    Ok(out)
+}
+
+/// Replays one manifest. Errors reading the call become failures, not aborts.
+pub fn replay_one(instance: &mut Instance, manifest_path: &Path) -> CallResult {
+    let t0 = std::time::Instant::now();
+    let mut r = CallResult {
+        manifest: manifest_path.display().to_string(),
+        format: String::new(),
+        seconds: 0.0,
+        expected: String::new(),
+        detected: String::new(),
+        in_masked: String::new(),
+        failures: Vec::new(),
+        wall_seconds: 0.0,
+    };
+    if let Err(e) = check(instance, manifest_path, &mut r) {
+        r.failures.push(format!("{e:#}"));
+    }
+    r.wall_seconds = t0.elapsed().as_secs_f64();
+    r
+}
+
+fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> Result<()> {
+    let text = std::fs::read_to_string(manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let m: Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("bad manifest {}", manifest_path.display()))?;
+    r.expected = m.digits.clone();
+    let audio = manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&m.audio);
+    let bytes =
+        std::fs::read(&audio).with_context(|| format!("cannot read {}", audio.display()))?;
+    let wav = Wav::parse(&bytes).with_context(|| audio.display().to_string())?;
+    r.format = format!("{} {} Hz", wav.format.name(), wav.sample_rate);
+    r.seconds = wav.seconds();
+
+    let keys = KeyRing::ephemeral()?;
+    let out = run(
+        instance,
+        &wav,
+        &Options {
+            call_id: "replay".into(),
+            ..Options::default()
+        },
+        Some(&keys),
+        |_| {},
+    )?;
+    r.detected = out.events.iter().map(|e| e.digit).collect();
+    if r.detected != m.digits {
+        r.failures.push(format!(
+            "digits: expected {:?}, found {:?}",
+            m.digits, r.detected
+        ));
+    }
+    if !m.tones.is_empty() && m.tones.len() == out.events.len() {
+        for (t, e) in m.tones.iter().zip(&out.events) {
+            let ds = e.start_ms as i64 - t.start_ms as i64;
+            let de = e.end_ms as i64 - t.end_ms as i64;
+            if ds.abs() > EDGE_TOLERANCE_MS || de.abs() > EDGE_TOLERANCE_MS {
+                r.failures.push(format!(
+                    "edges of digit {} (seq {}): reported {}..{} ms, true {}..{} ms",
+                    e.digit, e.seq, e.start_ms, e.end_ms, t.start_ms, t.end_ms
+                ));
+            }
+        }
+    }
+    let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
+    if leaked > 0 {
+        r.failures.push(format!(
+            "{leaked} tone samples left the plugin before the digit was confirmed"
+        ));
+    }
+    let lines: String = out
+        .events
+        .iter()
+        .filter_map(|e| e.signed.as_deref())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for v in verify_lines(&keys, &lines) {
+        match v.result {
+            Ok(ok) if ok.gap.is_some() => r
+                .failures
+                .push(format!("event line {}: sequence gap", v.line)),
+            Ok(_) => {}
+            Err(e) => r.failures.push(format!("event line {}: {e}", v.line)),
+        }
+    }
+    if out.events.iter().any(|e| e.signed.is_none()) {
+        r.failures.push("an event was not signed".into());
+    }
+    let again = run(
+        instance,
+        &out.masked,
+        &Options {
+            mode: MaskMode::Off,
+            ..Options::default()
+        },
+        None,
+        |_| {},
+    )?;
+    r.in_masked = again.events.iter().map(|e| e.digit).collect();
+    if !r.in_masked.is_empty() {
+        r.failures.push(format!(
+            "masked output still holds digits {:?}",
+            r.in_masked
+        ));
+    }
+    Ok(())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML for a set of results.
+#[must_use]
+pub fn junit(results: &[CallResult]) -> String {
+    let failures = results.iter().filter(|r| !r.passed()).count();
+    let total: f64 = results.iter().map(|r| r.wall_seconds).sum();
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"tonemask replay\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
+        results.len()
+    );
+    for r in results {
+        x += &format!(
+            "  <testcase classname=\"replay\" name=\"{}\" time=\"{:.3}\">",
+            xml_escape(&r.manifest),
+            r.wall_seconds
+        );
+        if !r.passed() {
+            let msg = xml_escape(&r.failures.join("; "));
+            x += &format!("\n    <failure message=\"{msg}\">{msg}</failure>\n  ");
+        }
+        x += "</testcase>\n";
+    }
+    x + "</testsuite>\n"
+}

@@ -1,0 +1,139 @@
+//! Running a call recording through the plugin: frames in, masked audio and events out.
+
+use crate::keys::KeyRing;
+use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, SigningKey};
+use crate::wav::{Format, Wav};
+use anyhow::{bail, Result};
+
+/// How to run a call.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Call id for the events.
+    pub call_id: String,
+    /// Mask mode.
+    pub mode: MaskMode,
+    /// Look-ahead in ms.
+    pub lookahead_ms: u32,
+    /// Twist limits (normal, reverse), dB.
+    pub twist_db: (f32, f32),
+    /// Frame length handed to the plugin, ms (20 ms = one RTP packet of G.711).
+    pub frame_ms: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            call_id: "call".into(),
+            mode: MaskMode::Silence,
+            lookahead_ms: 40,
+            twist_db: (8.0, 4.0),
+            frame_ms: 20,
+        }
+    }
+}
+
+/// What a run produced.
+pub struct Outcome {
+    /// Masked audio in the input's format, aligned with the input and of the same length.
+    pub masked: Wav,
+    /// Digit events in order.
+    pub events: Vec<DigitEvent>,
+}
+
+/// Runs `wav` through a new session of `instance`; `progress` gets the fraction done.
+pub fn run(
+    instance: &mut Instance,
+    wav: &Wav,
+    opts: &Options,
+    keys: Option<&KeyRing>,
+    mut progress: impl FnMut(f64),
+) -> Result<Outcome> {
+    let codec = match wav.format {
+        Format::Pcm16 => Codec::L16,
+        Format::Ulaw => Codec::Pcmu,
+        Format::Alaw => Codec::Pcma,
+    };
+    let config = SessionConfig {
+        call_id: opts.call_id.clone(),
+        codec,
+        sample_rate: wav.sample_rate,
+        lookahead_ms: opts.lookahead_ms,
+        mask_mode: opts.mode,
+        twist_normal_db: opts.twist_db.0,
+        twist_reverse_db: opts.twist_db.1,
+        key: keys.map(|k| {
+            let (kid, secret) = k.signing();
+            SigningKey {
+                kid: kid.to_string(),
+                secret: secret.to_vec(),
+            }
+        }),
+    };
+    let session = instance.create(&config)?;
+    let delay = instance.delay_samples(session)? as usize;
+    let frame = (wav.sample_rate * opts.frame_ms.max(1) / 1000) as usize;
+    let mut events = Vec::new();
+    let data = match wav.format {
+        Format::Pcm16 => {
+            let pcm = wav.pcm16();
+            let mut out = Vec::with_capacity(pcm.len() + delay);
+            for (i, chunk) in pcm.chunks(frame).enumerate() {
+                out.extend(instance.process_samples(session, chunk)?);
+                events.extend(instance.drain_events(session)?);
+                progress((i * frame) as f64 / pcm.len() as f64);
+            }
+            out.extend(instance.flush_samples(session)?);
+            events.extend(instance.drain_events(session)?);
+            align(&mut out, delay, pcm.len())?;
+            out.iter().flat_map(|s| s.to_le_bytes()).collect()
+        }
+        Format::Ulaw | Format::Alaw => {
+            let mut out = Vec::with_capacity(wav.data.len() + delay);
+            for (i, chunk) in wav.data.chunks(frame).enumerate() {
+                out.extend(instance.process(session, chunk)?);
+                events.extend(instance.drain_events(session)?);
+                progress((i * frame) as f64 / wav.data.len() as f64);
+            }
+            out.extend(instance.flush(session)?);
+            events.extend(instance.drain_events(session)?);
+            align(&mut out, delay, wav.data.len())?;
+            out
+        }
+    };
+    instance.drop_session(session)?;
+    progress(1.0);
+    Ok(Outcome {
+        masked: Wav {
+            format: wav.format,
+            sample_rate: wav.sample_rate,
+            data,
+        },
+        events,
+    })
+}
+
+/// Removes the look-ahead delay so the output lines up with the input.
+fn align<T>(out: &mut Vec<T>, delay: usize, len: usize) -> Result<()> {
+    if out.len() != len + delay {
+        bail!(
+            "plugin returned {} samples for {} in (look-ahead {delay})",
+            out.len(),
+            len
+        );
+    }
+    out.drain(..delay);
+    Ok(())
+}
+
+/// The JSON line `tonemask detect` prints for an event.
+#[must_use]
+pub fn event_json(e: &DigitEvent) -> serde_json::Value {
+    serde_json::json!({
+        "digit": e.digit.to_string(),
+        "start_ms": e.start_ms,
+        "end_ms": e.end_ms,
+        "detected_ms": e.detected_ms,
+        "seq": e.seq,
+        "source": match e.source { crate::plugin::DigitSource::Inband => "inband", crate::plugin::DigitSource::Rfc4733 => "rfc4733" },
+    })
+}

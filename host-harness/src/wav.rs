@@ -1,0 +1,297 @@
+//! WAV files of call audio: 16-bit PCM, µ-law (format 7) and A-law (format 6), mono.
+//!
+//! Written here rather than with `hound` because hound reads only PCM and float WAVs, and
+//! call recordings are very often G.711. The reader walks RIFF chunks (skipping `LIST`,
+//! `fact`, ...), accepts `WAVE_FORMAT_EXTENSIBLE` by its sub-format, and refuses anything it
+//! cannot carry with a one-line reason. Unmasked audio must come out bit-identical, so G.711
+//! data stays as its bytes end to end.
+
+use std::fmt;
+
+/// Sample encoding of a WAV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// 16-bit signed little-endian PCM.
+    Pcm16,
+    /// G.711 µ-law, 8 bits.
+    Ulaw,
+    /// G.711 A-law, 8 bits.
+    Alaw,
+}
+
+impl Format {
+    /// Name for messages and reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pcm16 => "16-bit PCM",
+            Format::Ulaw => "µ-law",
+            Format::Alaw => "A-law",
+        }
+    }
+
+    fn tag(self) -> u16 {
+        match self {
+            Format::Pcm16 => 1,
+            Format::Alaw => 6,
+            Format::Ulaw => 7,
+        }
+    }
+
+    fn bits(self) -> u16 {
+        match self {
+            Format::Pcm16 => 16,
+            Format::Ulaw | Format::Alaw => 8,
+        }
+    }
+}
+
+/// A mono call recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wav {
+    /// Encoding.
+    pub format: Format,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Sample data exactly as in the file's `data` chunk (PCM: little-endian pairs).
+    pub data: Vec<u8>,
+}
+
+/// Why a file is not usable call audio.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WavError(pub String);
+
+impl fmt::Display for WavError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WavError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, WavError> {
+    Err(WavError(msg.into()))
+}
+
+fn u16le(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl Wav {
+    /// Number of samples.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.data.len() / usize::from(self.format.bits() / 8)
+    }
+
+    /// Whether there are no samples.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Duration in seconds.
+    #[must_use]
+    pub fn seconds(&self) -> f64 {
+        self.len() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// PCM samples (only for `Pcm16`).
+    #[must_use]
+    pub fn pcm16(&self) -> Vec<i16> {
+        self.data
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    /// A PCM file from samples.
+    #[must_use]
+    pub fn from_pcm16(sample_rate: u32, samples: &[i16]) -> Wav {
+        Wav {
+            format: Format::Pcm16,
+            sample_rate,
+            data: samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        }
+    }
+
+    /// Parses a WAV file's bytes; refuses what tonemask cannot process.
+    pub fn parse(bytes: &[u8]) -> Result<Wav, WavError> {
+        if bytes.is_empty() {
+            return err("the file is empty");
+        }
+        if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+            return err("not a WAV file (no RIFF/WAVE header)");
+        }
+        let mut at = 12;
+        let mut fmt: Option<(u16, u16, u32, u16)> = None;
+        while at + 8 <= bytes.len() {
+            let id = &bytes[at..at + 4];
+            let size = u32le(bytes, at + 4) as usize;
+            let body = at + 8;
+            match id {
+                b"fmt " => {
+                    if size < 16 || body + size > bytes.len() {
+                        return err("truncated WAV: the fmt chunk is cut short");
+                    }
+                    let mut tag = u16le(bytes, body);
+                    if tag == 0xFFFE {
+                        if size < 40 {
+                            return err(
+                                "truncated WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short",
+                            );
+                        }
+                        tag = u16le(bytes, body + 24);
+                    }
+                    fmt = Some((
+                        tag,
+                        u16le(bytes, body + 2),
+                        u32le(bytes, body + 4),
+                        u16le(bytes, body + 14),
+                    ));
+                }
+                b"data" => {
+                    let Some((tag, channels, rate, bits)) = fmt else {
+                        return err("malformed WAV: data chunk before the fmt chunk");
+                    };
+                    let format = match (tag, bits) {
+                        (1, 16) => Format::Pcm16,
+                        (7, 8) => Format::Ulaw,
+                        (6, 8) => Format::Alaw,
+                        (1, b) => return err(format!("{b}-bit PCM is not supported: use 16-bit PCM, µ-law or A-law")),
+                        (t, b) => {
+                            return err(format!(
+                                "unsupported WAV encoding (format tag {t}, {b} bits): use 16-bit PCM, µ-law (7) or A-law (6)"
+                            ))
+                        }
+                    };
+                    if channels != 1 {
+                        return err(format!("{channels} channels: tonemask needs mono audio (one call leg per file)"));
+                    }
+                    let rates_ok = match format {
+                        Format::Pcm16 => rate == 8000 || rate == 16000,
+                        _ => rate == 8000,
+                    };
+                    if !rates_ok {
+                        return err(format!(
+                            "sample rate {rate} Hz: tonemask needs 8000 Hz ({} also 16000 Hz)",
+                            if format == Format::Pcm16 {
+                                "16-bit PCM may"
+                            } else {
+                                "only 16-bit PCM may be"
+                            }
+                        ));
+                    }
+                    let available = bytes.len() - body;
+                    // Writers that stream sometimes leave the size unset (0 or 0xFFFFFFFF).
+                    let len = if size == 0 || size == 0xFFFF_FFFF {
+                        available
+                    } else {
+                        size
+                    };
+                    if len > available {
+                        return err(format!(
+                            "truncated WAV: the data chunk declares {len} bytes but only {available} are present"
+                        ));
+                    }
+                    let width = usize::from(bits / 8);
+                    if len % width != 0 {
+                        return err(format!(
+                            "truncated WAV: {len} data bytes is not a whole number of samples"
+                        ));
+                    }
+                    return Ok(Wav {
+                        format,
+                        sample_rate: rate,
+                        data: bytes[body..body + len].to_vec(),
+                    });
+                }
+                _ => {}
+            }
+            at = body + size + (size & 1);
+        }
+        if fmt.is_none() {
+            err("malformed or truncated WAV: no fmt chunk")
+        } else {
+            err("malformed or truncated WAV: no data chunk")
+        }
+    }
+
+    /// The file's bytes (canonical header: fmt, plus fact for G.711, then data).
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let width = u32::from(self.format.bits() / 8);
+        let pcm = self.format == Format::Pcm16;
+        let fmt_len: u32 = if pcm { 16 } else { 18 };
+        let fact = if pcm { 0 } else { 12 };
+        let data_len = self.data.len() as u32;
+        let mut b = Vec::with_capacity(self.data.len() + 64);
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(
+            &(4 + 8 + fmt_len + fact + 8 + data_len + (data_len & 1)).to_le_bytes(),
+        );
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&fmt_len.to_le_bytes());
+        b.extend_from_slice(&self.format.tag().to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&self.sample_rate.to_le_bytes());
+        b.extend_from_slice(&(self.sample_rate * width).to_le_bytes());
+        b.extend_from_slice(&(width as u16).to_le_bytes());
+        b.extend_from_slice(&self.format.bits().to_le_bytes());
+        if !pcm {
+            b.extend_from_slice(&0u16.to_le_bytes());
+            b.extend_from_slice(b"fact");
+            b.extend_from_slice(&4u32.to_le_bytes());
+            b.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        }
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&data_len.to_le_bytes());
+        b.extend_from_slice(&self.data);
+        if data_len & 1 == 1 {
+            b.push(0);
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_format() {
+        for format in [Format::Pcm16, Format::Ulaw, Format::Alaw] {
+            let w = Wav {
+                format,
+                sample_rate: 8000,
+                data: (0..=255u8).collect(),
+            };
+            assert_eq!(Wav::parse(&w.to_bytes()).unwrap(), w);
+        }
+    }
+
+    #[test]
+    fn refuses_stereo_wrong_rate_truncated_and_empty() {
+        let mut stereo = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
+        stereo[22] = 2;
+        assert!(Wav::parse(&stereo).unwrap_err().0.contains("2 channels"));
+        let mut cd = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
+        cd[24..28].copy_from_slice(&44100u32.to_le_bytes());
+        assert!(Wav::parse(&cd).unwrap_err().0.contains("44100 Hz"));
+        let full = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
+        assert!(Wav::parse(&full[..150])
+            .unwrap_err()
+            .0
+            .contains("truncated"));
+        assert!(Wav::parse(&full[..30]).unwrap_err().0.contains("truncated"));
+        assert_eq!(Wav::parse(&[]).unwrap_err().0, "the file is empty");
+        assert!(Wav::parse(b"hello world, not audio")
+            .unwrap_err()
+            .0
+            .contains("not a WAV"));
+    }
+}
