@@ -127,11 +127,15 @@ pub fn replay_one(instance: &mut Instance, manifest_path: &Path) -> CallResult {
     r
 }
 
+/// Reads a manifest file.
+pub fn load_manifest(path: &Path) -> Result<Manifest> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("bad manifest {}", path.display()))
+}
+
 fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> Result<()> {
-    let text = std::fs::read_to_string(manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let m: Manifest = serde_json::from_str(&text)
-        .with_context(|| format!("bad manifest {}", manifest_path.display()))?;
+    let m = load_manifest(manifest_path)?;
     r.expected = m.digits.clone();
     let audio = manifest_path
         .parent()

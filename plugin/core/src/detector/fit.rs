@@ -15,17 +15,42 @@
 use super::goertzel::{Complex, FREQS};
 use alloc::vec::Vec;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_form_sum_matches_the_series() {
+        for (theta, n) in [(0.3, 51), (-1.7, 102), (2.9, 51), (0.0, 102)] {
+            let (re, im) = (0..n).fold((0.0, 0.0), |(re, im), i| {
+                let a = theta * i as f64;
+                (re + libm::cos(a), im + libm::sin(a))
+            });
+            let d = dsum(theta, n);
+            assert!(
+                (d.0 - re).abs() < 1e-9 && (d.1 - im).abs() < 1e-9,
+                "{theta} {n}"
+            );
+        }
+    }
+}
+
 /// Inverse model matrices for the 16 (row, column) pairs at one window length.
 #[derive(Clone, Debug)]
 pub struct PairFit {
     inv: Vec<[[f32; 4]; 4]>,
 }
 
+/// `D(θ) = Σ_{n<N} e^{jθn} = e^{jθ(N−1)/2} · sin(Nθ/2) / sin(θ/2)`, and `N` at θ = 0 (a
+/// bin's own frequency).
 fn dsum(theta: f64, n: usize) -> (f64, f64) {
-    (0..n).fold((0.0, 0.0), |(re, im), i| {
-        let a = theta * i as f64;
-        (re + libm::cos(a), im + libm::sin(a))
-    })
+    let n = n as f64;
+    if libm::fabs(libm::sin(theta / 2.0)) < 1e-12 {
+        return (n, 0.0);
+    }
+    let mag = libm::sin(n * theta / 2.0) / libm::sin(theta / 2.0);
+    let phase = theta * (n - 1.0) / 2.0;
+    (mag * libm::cos(phase), mag * libm::sin(phase))
 }
 
 impl PairFit {

@@ -34,11 +34,13 @@
 //! A 40 ms tone always spans ≥ 4 fully covered windows; a 20 ms burst spans at most 2 that pass
 //! the balance test. A 40 ms pause always yields ≥ 7 misses.
 //!
-//! *Second addition*: digit **edges are refined** to the half-block. When a digit starts, up to
-//! two half-blocks before the first hit window are added if both tones are present in them at
-//! no less than −26 dB of the digit's level; the end is extended the same way. The reported
-//! `[start, end)` therefore covers the tone from its first sample to its last (to within a few
-//! samples of tone at ≤ −26 dB), which is what the masker needs for zero onset leak.
+//! *Second addition*: digit **edges are refined to the sample**. When a digit starts, the
+//! half-blocks before the first hit window are examined outward (at most two): a half the
+//! tone fills (≥ −1.5 dB of the digit's energy per half) joins whole; in the first half it only
+//! partly fills, a tone occupying its last `k` samples has a bin magnitude proportional to `k`,
+//! so `k ≈ H·√(energy ratio)` samples (+8 margin, 1 ms) join. The end is extended the same way. The
+//! reported `[start, end)` therefore covers the tone from its first sample to its last, which
+//! is what the masker needs for zero onset leak, while over-masking only a few samples.
 
 mod config;
 mod fit;
@@ -73,9 +75,11 @@ const PRESENCE_WINDOWS: u8 = 3;
 const ABSENCE_WINDOWS: u8 = 5;
 /// Half-blocks an edge may be extended by refinement.
 const EDGE_HALVES: u64 = 2;
-/// A half-block joins the digit's edge if both tones are at ≥ this fraction (−26 dB) of their
-/// level over the digit.
-const EDGE_FRACTION: f32 = 0.0025;
+/// A half-block at an edge counts as filled by the tone at ≥ this fraction (−1.5 dB) of the
+/// digit's energy per half.
+const FULL_HALF: f32 = 0.7;
+/// Samples added beyond the estimated tone edge in a partly filled half-block.
+const EDGE_MARGIN: u64 = 8;
 /// Half-blocks of analysis kept for edge refinement (must exceed `EDGE_HALVES + ABSENCE_WINDOWS`).
 const HISTORY: usize = 8;
 
@@ -341,12 +345,45 @@ impl Detector {
             .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
     }
 
-    fn at_digit_level(&self, index: u64, digit: Digit, level: [f32; 2], halves: u32) -> bool {
+    /// How much of half-block `index` the digit's tones fill, as the ratio of their energy
+    /// there to their mean energy per half over the digit (the larger of the two tones): ≈ 1
+    /// for a full half, `(k/H)²` for a half with `k` samples of tone at one end.
+    fn fill_ratio(&self, index: u64, digit: Digit, level: [f32; 2], halves: u32) -> f32 {
         let Some(e) = self.tone_energy(index, digit) else {
-            return false;
+            return 0.0;
         };
         let n = halves.max(1) as f32;
-        e[0] >= EDGE_FRACTION * level[0] / n && e[1] >= EDGE_FRACTION * level[1] / n
+        (e[0] * n / level[0].max(f32::MIN_POSITIVE)).max(e[1] * n / level[1].max(f32::MIN_POSITIVE))
+    }
+
+    /// Walks outward from the half-block next to the digit (`step` = −1 before, +1 after):
+    /// whole halves join while the tone fills them; the first partly filled half adds the
+    /// samples its energy accounts for. Returns the number of samples to add to that edge.
+    fn edge_extension(
+        &self,
+        next: Option<u64>,
+        step: i64,
+        digit: Digit,
+        level: [f32; 2],
+        halves: u32,
+    ) -> u64 {
+        let h = self.half as u64;
+        let mut extra = 0;
+        let mut index = next;
+        for _ in 0..EDGE_HALVES {
+            let Some(i) = index else { break };
+            let ratio = self.fill_ratio(i, digit, level, halves);
+            if ratio >= FULL_HALF {
+                extra += h;
+                index = i.checked_add_signed(step);
+                continue;
+            }
+            // A tone in the last k samples of a half gives |X| ∝ k: k ≈ H·√ratio.
+            let k = libm::ceilf(self.half as f32 * libm::sqrtf(ratio)) as u64 + EDGE_MARGIN;
+            extra += k.min(h);
+            break;
+        }
+        extra
     }
 
     /// Confirms `run` (its last hit window ends at half `now`) and returns the new state.
@@ -360,14 +397,8 @@ impl Detector {
                 halves += 1;
             }
         }
-        let mut first = run.first;
-        while first > 0
-            && run.first - first < EDGE_HALVES
-            && self.at_digit_level(first - 1, run.digit, level, halves)
-        {
-            first -= 1;
-        }
-        let start = first * self.half as u64;
+        let extra = self.edge_extension(run.first.checked_sub(1), -1, run.digit, level, halves);
+        let start = (run.first * self.half as u64).saturating_sub(extra);
         let detected_at = (now + 1) * self.half as u64;
         self.out.push_back(Transition::Started {
             digit: run.digit,
@@ -396,11 +427,8 @@ impl Detector {
         level: [f32; 2],
         halves: u32,
     ) {
-        let mut last = last_hit;
-        while last - last_hit < EDGE_HALVES && self.at_digit_level(last + 1, digit, level, halves) {
-            last += 1;
-        }
-        let end = (last + 1) * self.half as u64;
+        let extra = self.edge_extension(Some(last_hit + 1), 1, digit, level, halves);
+        let end = (last_hit + 1) * self.half as u64 + extra;
         self.out.push_back(Transition::Ended {
             digit,
             start,

@@ -1,0 +1,481 @@
+//! The `tonemask` CLI end to end: the real component in wasmtime on the committed test calls.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use tonemask_harness::replay::load_manifest;
+use tonemask_harness::wav::Wav;
+
+fn detect(name: &str) -> Vec<Value> {
+    let o = tonemask(&["detect", calls().join(name).to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn digits(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| e["digit"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn detect_prints_each_digit_with_times_in_the_input_timeline() {
+    let m = load_manifest(&calls().join("all16_-10dbm0.json")).unwrap();
+    let ev = detect("all16_-10dbm0.wav");
+    assert_eq!(digits(&ev), m.digits);
+    for (e, t) in ev.iter().zip(&m.tones) {
+        let (s, end) = (
+            e["start_ms"].as_i64().unwrap(),
+            e["end_ms"].as_i64().unwrap(),
+        );
+        assert!(
+            (s - t.start_ms as i64).abs() <= 13,
+            "start {s} vs {}",
+            t.start_ms
+        );
+        assert!(
+            (end - t.end_ms as i64).abs() <= 13,
+            "end {end} vs {}",
+            t.end_ms
+        );
+    }
+}
+
+#[test]
+fn ulaw_and_alaw_give_the_same_digits_as_pcm() {
+    for base in ["all16_-10dbm0", "card_visa_-3dbm0", "speech_then_card"] {
+        let pcm = detect(&format!("{base}.wav"));
+        for law in ["ulaw", "alaw"] {
+            let g = detect(&format!("{base}_{law}.wav"));
+            assert_eq!(digits(&g), digits(&pcm), "{base} {law}");
+        }
+    }
+}
+
+#[test]
+fn speech_alone_gives_no_digit() {
+    for lang in ["en", "de", "fr"] {
+        assert_eq!(
+            detect(&format!("speech_only_{lang}.wav")),
+            Vec::<Value>::new(),
+            "{lang}"
+        );
+    }
+}
+
+/// Longest run of consecutive samples inside `window` left as they were (unmasked).
+fn longest_unchanged_run(input: &[i16], output: &[i16], window: std::ops::Range<usize>) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for i in window {
+        if input[i] != 0 && input[i] == output[i] {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+#[test]
+fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "k1", 0x42);
+    for name in [
+        "speech_then_card",
+        "speech_then_card_ulaw",
+        "fast_10cps",
+        "card_amex_-30dbm0",
+    ] {
+        let m = load_manifest(&calls().join(format!("{name}.json"))).unwrap();
+        let input_path = calls().join(&m.audio);
+        let out_path = dir.path().join(format!("{name}.masked.wav"));
+        let o = tonemask(&[
+            "mask",
+            input_path.to_str().unwrap(),
+            out_path.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let input = Wav::parse(&std::fs::read(&input_path).unwrap()).unwrap();
+        let output = Wav::parse(&std::fs::read(&out_path).unwrap()).unwrap();
+        assert_eq!(
+            (output.format, output.sample_rate, output.len()),
+            (input.format, input.sample_rate, input.len())
+        );
+
+        // Events: signed, verifiable, one per expected digit.
+        let events_path = out_path.with_extension("events.jsonl");
+        let v = tonemask(&[
+            "verify",
+            events_path.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        assert!(v.status.success(), "{}", stdout(&v));
+        let reported: Vec<(usize, usize)> = std::fs::read_to_string(&events_path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let e: Value = serde_json::from_str(l).unwrap();
+                let ms = |k: &str| e["payload"][k].as_u64().unwrap() as usize * 8;
+                (ms("start_ms"), ms("end_ms"))
+            })
+            .collect();
+        assert_eq!(reported.len(), m.digits.len(), "{name}");
+
+        // Outside the reported windows (±1 sample for ms rounding) the bytes are identical.
+        let width = input.data.len() / input.len();
+        let mut inside = vec![false; input.len()];
+        for &(s, e) in &reported {
+            for f in inside
+                .iter_mut()
+                .take((e + 8).min(input.len()))
+                .skip(s.saturating_sub(8))
+            {
+                *f = true;
+            }
+        }
+        for i in 0..input.len() {
+            if !inside[i] {
+                assert_eq!(
+                    input.data[i * width..(i + 1) * width],
+                    output.data[i * width..(i + 1) * width],
+                    "{name} sample {i}"
+                );
+            }
+        }
+
+        // Inside each true tone window no fragment longer than 5 ms (40 samples) survives.
+        let (a, b) = (spandsp_free_linear(&input), spandsp_free_linear(&output));
+        for t in &m.tones {
+            let w = (t.start_ms as usize * 8)..(t.end_ms as usize * 8).min(a.len());
+            let run = longest_unchanged_run(&a, &b, w);
+            assert!(run <= 40, "{name}: digit {} keeps {run} samples", t.digit);
+            assert_eq!(
+                run, 0,
+                "{name}: digit {} keeps {run} samples at the default look-ahead",
+                t.digit
+            );
+        }
+    }
+}
+
+fn spandsp_free_linear(w: &Wav) -> Vec<i16> {
+    use tonemask_harness::wav::Format;
+    match w.format {
+        Format::Pcm16 => w.pcm16(),
+        Format::Ulaw => w
+            .data
+            .iter()
+            .map(|&b| tonemask_core::g711::ulaw_to_linear(b))
+            .collect(),
+        Format::Alaw => w
+            .data
+            .iter()
+            .map(|&b| tonemask_core::g711::alaw_to_linear(b))
+            .collect(),
+    }
+}
+
+#[test]
+fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "k1", 0x42);
+    let other = key_file(dir.path(), "k1other", 0x43);
+    let out = dir.path().join("m.wav");
+    let input = calls().join("card_visa_-3dbm0.wav");
+    let o = tonemask(&[
+        "mask",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = std::fs::read_to_string(out.with_extension("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 16);
+
+    let check = |name: &str, text: String, key: &std::path::Path, expect: &str| {
+        let p = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&p, text).unwrap();
+        let v = tonemask(&[
+            "verify",
+            p.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(v.status.code(), Some(1), "{name}: {}", stdout(&v));
+        assert!(stdout(&v).contains(expect), "{name}: {}", stdout(&v));
+    };
+    // The first digit of 4111... changed to 5.
+    check(
+        "altered",
+        lines[0].replacen("\"digit\":\"4\"", "\"digit\":\"5\"", 1) + "\n",
+        &key,
+        "MAC mismatch",
+    );
+    check(
+        "altered_time",
+        lines[1].replacen("\"start_ms\":", "\"start_ms\":1", 1) + "\n",
+        &key,
+        "MAC mismatch",
+    );
+    check("wrong_key", lines.join("\n"), &other, "unknown key id");
+    // Same key id, another secret: a forger who knows the format but not the key.
+    let forged = dir.path().join("forged.key");
+    std::fs::write(&forged, format!("k1 {}\n", hex::encode([0x99u8; 32]))).unwrap();
+    check("forged", lines.join("\n"), &forged, "MAC mismatch");
+    check(
+        "replayed",
+        format!("{}\n{}\n{}\n", lines[0], lines[1], lines[1]),
+        &key,
+        "replayed",
+    );
+    check(
+        "reordered",
+        format!("{}\n{}\n{}\n", lines[0], lines[2], lines[1]),
+        &key,
+        "out-of-order",
+    );
+
+    // A gap is accepted but reported.
+    let p = dir.path().join("gap.jsonl");
+    std::fs::write(&p, format!("{}\n{}\n", lines[0], lines[3])).unwrap();
+    let v = tonemask(&[
+        "verify",
+        p.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(v.status.success());
+    assert!(stdout(&v).contains("missing seq 2..=3"), "{}", stdout(&v));
+}
+
+/// Every bad input gives a one-line error naming the problem and exit code 1 — no panic.
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "k1", 0x42);
+    let good = std::fs::read(calls().join("fast_10cps.wav")).unwrap();
+    let mut stereo = good.clone();
+    stereo[22] = 2;
+    let mut cd = good.clone();
+    cd[24..28].copy_from_slice(&44100u32.to_le_bytes());
+    let mut eight_bit = good.clone();
+    eight_bit[34] = 8;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated.wav",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
+        ("stereo.wav", stereo, "2 channels"),
+        ("cd.wav", cd, "44100 Hz"),
+        ("empty.wav", vec![], "empty"),
+        ("eight.wav", eight_bit, "8-bit PCM"),
+        ("text.wav", b"not a wave file at all".to_vec(), "not a WAV"),
+    ];
+    for (name, bytes, expect) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        for args in [
+            vec!["detect", p.to_str().unwrap()],
+            vec![
+                "mask",
+                p.to_str().unwrap(),
+                "/tmp/never.wav",
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        ] {
+            let o = tonemask(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+            assert!(err.contains(expect), "{name}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+        }
+    }
+    // Short key, missing key file, missing input, output over input.
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, format!("k1 {}\n", "ab".repeat(16))).unwrap();
+    let input = calls().join("fast_10cps.wav");
+    let out = dir.path().join("o.wav");
+    for (args, expect) in [
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                short.to_str().unwrap(),
+            ],
+            "at least 32 bytes",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                "/nonexistent.key",
+            ],
+            "cannot read key file",
+        ),
+        (
+            vec!["detect", "/nonexistent.wav"],
+            "cannot read /nonexistent.wav",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                input.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+            "is the input file",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--lookahead-ms",
+                "900",
+            ],
+            "lookahead_ms is out of range",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--call-id",
+                "bad id!",
+            ],
+            "call id",
+        ),
+    ] {
+        let o = tonemask(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        assert!(
+            !out.exists() || !args.contains(&"/nonexistent.key"),
+            "nothing is written on error"
+        );
+    }
+    // A missing plugin names the build command.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .args([
+            "--plugin",
+            "/nonexistent.wasm",
+            "detect",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cargo xtask plugin"), "{}", stderr(&o));
+}
+
+#[test]
+fn replay_passes_the_test_calls_and_fails_a_wrong_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let o = tonemask(&[
+        "replay",
+        calls().to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let report: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    assert!(report.len() >= 17);
+    assert!(std::fs::read_to_string(reports.join("junit.xml"))
+        .unwrap()
+        .contains("failures=\"0\""));
+
+    // A manifest claiming other digits fails, and the run exits 1.
+    let wrong = dir.path().join("wrong.json");
+    let audio = calls().join("fast_10cps.wav");
+    std::fs::write(
+        &wrong,
+        serde_json::json!({"audio": audio, "digits": "0123456780"}).to_string(),
+    )
+    .unwrap();
+    let o = tonemask(&[
+        "replay",
+        wrong.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("FAIL") && stdout(&o).contains("expected \"0123456780\""),
+        "{}",
+        stdout(&o)
+    );
+    assert!(std::fs::read_to_string(reports.join("junit.xml"))
+        .unwrap()
+        .contains("<failure"));
+}
+
+#[test]
+fn keygen_makes_a_key_file_that_mask_and_verify_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = tonemask(&["keygen", "--kid", "pbx-2026"]);
+    assert!(o.status.success());
+    let key = dir.path().join("k.key");
+    std::fs::write(&key, &o.stdout).unwrap();
+    let out = dir.path().join("o.wav");
+    let input = calls().join("fast_10cps_.wav".replace("_.", "."));
+    let m = tonemask(&[
+        "mask",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--mode",
+        "tone",
+    ]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    let v = tonemask(&[
+        "verify",
+        out.with_extension("events.jsonl").to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(v.status.success());
+    assert!(
+        stdout(&v).contains("10 accepted, 0 rejected"),
+        "{}",
+        stdout(&v)
+    );
+    // The key never appears in anything the commands print.
+    let secret = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    for out in [stderr(&m), stdout(&m), stdout(&v), stderr(&v)] {
+        assert!(!out.contains(&secret));
+    }
+}

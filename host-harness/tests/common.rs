@@ -1,0 +1,43 @@
+//! Shared helpers for the harness tests: paths, the CLI, test calls.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn calls() -> PathBuf {
+    root().join("testdata/calls")
+}
+
+pub fn plugin_path() -> PathBuf {
+    std::env::var_os("TONEMASK_PLUGIN")
+        .map_or_else(|| root().join("target/tonemask-plugin.wasm"), PathBuf::from)
+}
+
+/// Runs the `tonemask` binary with the built plugin.
+pub fn tonemask(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .arg("--plugin")
+        .arg(plugin_path())
+        .args(args)
+        .output()
+        .expect("running tonemask")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a key file with a fixed test key (test-only; real keys come from `tonemask keygen`).
+pub fn key_file(dir: &std::path::Path, kid: &str, byte: u8) -> PathBuf {
+    let p = dir.join(format!("{kid}.key"));
+    std::fs::write(&p, format!("{kid} {}\n", hex::encode([byte; 32]))).unwrap();
+    p
+}

@@ -1,0 +1,167 @@
+//! The harness as a host library: many sessions per instance, limits, configuration errors.
+
+mod common;
+
+use common::*;
+use tonemask_harness::plugin::{Codec, Limits, MaskMode, Plugin, SessionConfig};
+use tonemask_harness::wav::Wav;
+
+fn config(call: &str, codec: Codec) -> SessionConfig {
+    SessionConfig {
+        call_id: call.into(),
+        codec,
+        sample_rate: 8000,
+        lookahead_ms: 40,
+        mask_mode: MaskMode::Silence,
+        twist_normal_db: 8.0,
+        twist_reverse_db: 4.0,
+        key: None,
+    }
+}
+
+#[test]
+fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let names = [
+        "card_visa_-3dbm0_ulaw",
+        "all16_-10dbm0_ulaw",
+        "speech_then_card_ulaw",
+    ];
+    let wavs: Vec<(Wav, String)> = names
+        .iter()
+        .map(|n| {
+            let m = tonemask_harness::replay::load_manifest(&calls().join(format!("{n}.json")))
+                .unwrap();
+            (
+                Wav::parse(&std::fs::read(calls().join(&m.audio)).unwrap()).unwrap(),
+                m.digits,
+            )
+        })
+        .collect();
+    // 60 calls: 20 of each recording, fed one 20 ms frame at a time, round robin.
+    let sessions: Vec<_> = (0..60)
+        .map(|i| inst.create(&config(&format!("c{i}"), Codec::Pcmu)).unwrap())
+        .collect();
+    let mut found = vec![String::new(); 60];
+    let longest = wavs.iter().map(|(w, _)| w.data.len()).max().unwrap();
+    for start in (0..longest).step_by(160) {
+        for (i, &s) in sessions.iter().enumerate() {
+            let data = &wavs[i % 3].0.data;
+            if start < data.len() {
+                let out = inst
+                    .process(s, &data[start..(start + 160).min(data.len())])
+                    .unwrap();
+                assert_eq!(out.len(), (start + 160).min(data.len()) - start);
+                found[i].extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+            }
+        }
+    }
+    for (i, &s) in sessions.iter().enumerate() {
+        inst.flush(s).unwrap();
+        found[i].extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+        assert_eq!(found[i], wavs[i % 3].1, "session {i}");
+        inst.drop_session(s).unwrap();
+    }
+}
+
+#[test]
+fn invalid_configurations_are_refused_with_the_field_named() {
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let cases = [
+        (
+            SessionConfig {
+                sample_rate: 16000,
+                ..config("c", Codec::Pcmu)
+            },
+            "8000 Hz only",
+        ),
+        (
+            SessionConfig {
+                sample_rate: 44100,
+                ..config("c", Codec::L16)
+            },
+            "sample_rate",
+        ),
+        (
+            SessionConfig {
+                lookahead_ms: 501,
+                ..config("c", Codec::L16)
+            },
+            "lookahead_ms",
+        ),
+        (
+            SessionConfig {
+                twist_normal_db: -1.0,
+                ..config("c", Codec::L16)
+            },
+            "twist.normal_db",
+        ),
+        (config("", Codec::L16), "call id"),
+        (
+            SessionConfig {
+                key: Some(tonemask_harness::plugin::SigningKey {
+                    kid: "k".into(),
+                    secret: vec![1; 31],
+                }),
+                ..config("c", Codec::L16)
+            },
+            "at least 32 bytes",
+        ),
+    ];
+    for (c, expect) in cases {
+        let e = inst.create(&c).unwrap_err().to_string();
+        assert!(e.contains(expect), "{e}");
+    }
+    // A wrongly shaped frame is refused, and the instance stays usable.
+    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    assert!(inst
+        .process(s, &[0u8; 3])
+        .unwrap_err()
+        .to_string()
+        .contains("whole number of samples"));
+    assert_eq!(inst.process(s, &[0u8; 4]).unwrap().len(), 4);
+    let g = inst.create(&config("g", Codec::Pcmu)).unwrap();
+    assert!(inst
+        .process_samples(g, &[0; 8])
+        .unwrap_err()
+        .to_string()
+        .contains("G.711"));
+    inst.flush(s).unwrap();
+    assert!(inst
+        .process(s, &[0u8; 4])
+        .unwrap_err()
+        .to_string()
+        .contains("flushed"));
+}
+
+#[test]
+fn a_call_over_its_fuel_budget_traps_instead_of_running_on() {
+    let tight = Limits {
+        fuel_per_sample: 1,
+        fuel_per_call: 2_000_000,
+        ..Limits::default()
+    };
+    let plugin = Plugin::load(&plugin_path(), tight).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    let e = inst.process_samples(s, &vec![1000i16; 80_000]).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("failed in process-samples"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn memory_is_capped() {
+    let small = Limits {
+        memory_bytes: 2 << 20,
+        ..Limits::default()
+    };
+    let plugin = Plugin::load(&plugin_path(), small).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    // A 4 MB frame cannot fit in a 2 MB memory: the call fails, the host does not.
+    assert!(inst.process_samples(s, &vec![0i16; 2_000_000]).is_err());
+}
