@@ -142,13 +142,10 @@ fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
                 *f = true;
             }
         }
-        for i in 0..input.len() {
-            if !inside[i] {
-                assert_eq!(
-                    input.data[i * width..(i + 1) * width],
-                    output.data[i * width..(i + 1) * width],
-                    "{name} sample {i}"
-                );
+        let pairs = input.data.chunks(width).zip(output.data.chunks(width));
+        for (i, ((a, b), masked)) in pairs.zip(&inside).enumerate() {
+            if !masked {
+                assert_eq!(a, b, "{name} sample {i}");
             }
         }
 

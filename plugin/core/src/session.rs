@@ -170,7 +170,7 @@ impl Session {
         output: &mut Vec<u8>,
     ) -> Result<(), SessionError> {
         self.check_open()?;
-        if input.len() % self.codec.bytes_per_sample() != 0 {
+        if !input.len().is_multiple_of(self.codec.bytes_per_sample()) {
             return Err(SessionError::PartialSample);
         }
         self.units.clear();

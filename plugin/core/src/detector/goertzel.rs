@@ -23,15 +23,6 @@ impl Complex {
         self.re * self.re + self.im * self.im
     }
 
-    /// `self · other`.
-    #[must_use]
-    pub fn mul(self, o: Complex) -> Complex {
-        Complex {
-            re: self.re * o.re - self.im * o.im,
-            im: self.re * o.im + self.im * o.re,
-        }
-    }
-
     /// `self · conj(other)`.
     #[must_use]
     pub fn mul_conj(self, o: Complex) -> Complex {
@@ -41,19 +32,32 @@ impl Complex {
         }
     }
 
-    /// `self + other`.
-    #[must_use]
-    pub fn add(self, o: Complex) -> Complex {
-        Complex {
-            re: self.re + o.re,
-            im: self.im + o.im,
-        }
-    }
-
     /// The argument in radians, in (−π, π].
     #[must_use]
     pub fn arg(self) -> f32 {
         libm::atan2f(self.im, self.re)
+    }
+}
+
+impl core::ops::Mul for Complex {
+    type Output = Complex;
+
+    fn mul(self, o: Complex) -> Complex {
+        Complex {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+}
+
+impl core::ops::Add for Complex {
+    type Output = Complex;
+
+    fn add(self, o: Complex) -> Complex {
+        Complex {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
     }
 }
 
@@ -160,7 +164,7 @@ mod tests {
         let x = tone(f, 102, 8000.0, 1000.0);
         let a = bank.run(&x[..51]);
         let b = bank.run(&x[51..]);
-        let z = b[0].mul_conj(a[0]).mul(bank.shift[0]);
+        let z = b[0].mul_conj(a[0]) * bank.shift[0];
         let df = z.arg() * bank.hz_per_radian;
         assert!((df - 697.0 * 0.02).abs() < 2.0, "measured {df} Hz");
     }

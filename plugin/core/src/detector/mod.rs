@@ -275,9 +275,7 @@ impl Detector {
         let mut full = [Complex::default(); 8];
         let mut energy = [0.0f32; 8];
         for k in 0..8 {
-            full[k] = a.y[k]
-                .add(b.y[k].mul(self.bank.shift[k]))
-                .mul(self.unref[k]);
+            full[k] = (a.y[k] + b.y[k] * self.bank.shift[k]) * self.unref[k];
             energy[k] = full[k].norm_sqr();
         }
         let r = argmax(&energy[..4]);
@@ -307,18 +305,12 @@ impl Detector {
         if pr + pc < ENERGY_SHARE * (a.energy + b.energy) / n {
             return None;
         }
-        let fa = self.fit_half.solve(
-            r,
-            c - 4,
-            a.y[r].mul(self.unref[r]),
-            a.y[c].mul(self.unref[c]),
-        );
-        let fb = self.fit_half.solve(
-            r,
-            c - 4,
-            b.y[r].mul(self.unref[r]),
-            b.y[c].mul(self.unref[c]),
-        );
+        let fa = self
+            .fit_half
+            .solve(r, c - 4, a.y[r] * self.unref[r], a.y[c] * self.unref[c]);
+        let fb = self
+            .fit_half
+            .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
         for (i, k) in [r, c].into_iter().enumerate() {
             // 5. balance between the halves
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
@@ -326,7 +318,7 @@ impl Detector {
                 return None;
             }
             // 6. frequency from the phase advance over one half-block
-            let df = fb[i].mul_conj(fa[i]).mul(self.bank.shift[k]).arg() * self.bank.hz_per_radian;
+            let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
             if df.abs() > FREQS[k] * MAX_DEVIATION {
                 return None;
             }

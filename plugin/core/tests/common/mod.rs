@@ -45,7 +45,7 @@ pub fn push_tone(buf: &mut Vec<f32>, rate: f32, t: &Tone) {
 
 pub fn push_silence(buf: &mut Vec<f32>, rate: f32, ms: f32) {
     let n = (ms * rate / 1000.0).round() as usize;
-    buf.extend(std::iter::repeat(0.0).take(n));
+    buf.extend(std::iter::repeat_n(0.0, n));
 }
 
 pub fn to_i16(buf: &[f32]) -> Vec<i16> {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every test: formatting, clippy, unit and integration tests (the real component in wasmtime,
+# and spandsp as an independent check of the masked output), then the replay of all test calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh --test
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== building the plugin component"
+cargo xtask plugin
+echo "== clippy (host crates, then the component for wasm32)"
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release -p tonemask-component --target wasm32-unknown-unknown -- -D warnings
+echo "== tests"
+cargo test --release --workspace
+echo "== replay of testdata/calls"
+./target/release/tonemask replay testdata/calls --report-dir target/replay
