@@ -164,9 +164,10 @@ fn read_wav(path: &Path) -> Result<Wav> {
     Wav::parse(&bytes).with_context(|| path.display().to_string())
 }
 
-/// Progress on stderr for recordings longer than a minute.
+/// Progress on stderr (when it is a terminal) for recordings longer than a minute.
 fn progress_for(wav: &Wav, what: &str) -> impl FnMut(f64) {
-    let long = wav.seconds() > 60.0;
+    use std::io::IsTerminal as _;
+    let long = wav.seconds() > 60.0 && std::io::stderr().is_terminal();
     let what = what.to_string();
     let mut last = -1i64;
     move |f: f64| {
@@ -259,7 +260,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             eprintln!(
                 "tonemask: {} digit(s) masked ({} mode, look-ahead {lookahead_ms} ms) → {}; events → {}",
                 out.events.len(),
-                format!("{:?}", opts.mode).to_lowercase(),
+                mode.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
                 output.display(),
                 events_path.display()
             );

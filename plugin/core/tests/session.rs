@@ -1,0 +1,125 @@
+//! A session end to end in the native core: masking, alignment, bit identity, events.
+
+mod common;
+
+use common::*;
+use tonemask_core::{Codec, Key, MaskMode, Session, SessionConfig, Verifier};
+
+fn card(rate: f32) -> (Vec<i16>, Vec<(usize, usize)>) {
+    let mut b = Vec::new();
+    let mut windows = Vec::new();
+    push_silence(&mut b, rate, 95.0);
+    for d in "4111111111111111".chars() {
+        let s = b.len();
+        push_tone(&mut b, rate, &Tone::new(d, 65.0));
+        windows.push((s, b.len()));
+        push_silence(&mut b, rate, 75.0);
+    }
+    (to_i16(&b), windows)
+}
+
+fn run_samples(s: &mut Session, input: &[i16], frame: usize) -> Vec<i16> {
+    let mut out = Vec::new();
+    for c in input.chunks(frame) {
+        s.process_samples(c, &mut out).unwrap();
+    }
+    s.flush_samples(&mut out).unwrap();
+    out.drain(..s.delay_samples());
+    out
+}
+
+#[test]
+fn masks_every_tone_sample_and_nothing_else_at_8_and_16_khz() {
+    for rate in [8000u32, 16000] {
+        let (input, windows) = card(rate as f32);
+        let cfg = SessionConfig {
+            sample_rate: rate,
+            ..SessionConfig::new("c1", Codec::L16)
+        };
+        let mut s = Session::new(cfg).unwrap();
+        let out = run_samples(&mut s, &input, rate as usize / 50);
+        assert_eq!(out.len(), input.len());
+        let digits: String = std::iter::from_fn(|| s.poll_event())
+            .map(|e| e.event.digit.to_char())
+            .collect();
+        assert_eq!(digits, "4111111111111111", "{rate} Hz");
+        for &(a, b) in &windows {
+            assert!(
+                out[a..b].iter().all(|&v| v == 0),
+                "{rate} Hz: tone at {a}..{b} not fully masked"
+            );
+        }
+        // Outside the tones (and a 2 ms guard each side) the audio is untouched.
+        let guard = rate as usize / 500;
+        let mut inside = vec![false; input.len()];
+        for &(a, b) in &windows {
+            inside[a.saturating_sub(guard)..(b + guard).min(input.len())]
+                .iter_mut()
+                .for_each(|f| *f = true);
+        }
+        assert!(
+            input
+                .iter()
+                .zip(&out)
+                .zip(&inside)
+                .all(|((x, y), m)| *m || x == y),
+            "{rate} Hz"
+        );
+    }
+}
+
+#[test]
+fn g711_audio_outside_tones_keeps_its_exact_bytes() {
+    // 0x7F ("negative zero") decodes to 0 and would re-encode as 0xFF: it must pass as 0x7F.
+    let mut input = vec![0x7Fu8; 800];
+    input.extend((0..800).map(|i| (i % 256) as u8));
+    let mut s = Session::new(SessionConfig::new("c1", Codec::Pcmu)).unwrap();
+    let mut out = Vec::new();
+    for c in input.chunks(160) {
+        s.process_bytes(c, &mut out).unwrap();
+    }
+    s.flush_bytes(&mut out).unwrap();
+    assert_eq!(&out[s.delay_samples()..], &input[..]);
+}
+
+#[test]
+fn events_are_signed_in_sequence_and_verify() {
+    let (input, _) = card(8000.0);
+    let key = Key::new("k1", &[7; 32]).unwrap();
+    let cfg = SessionConfig {
+        key: Some(key.clone()),
+        mask_mode: MaskMode::Tone,
+        ..SessionConfig::new("call-9", Codec::L16)
+    };
+    let mut s = Session::new(cfg).unwrap();
+    run_samples(&mut s, &input, 160);
+    let mut v = Verifier::new(vec![key]);
+    let mut n = 0;
+    while let Some(e) = s.poll_event() {
+        n += 1;
+        assert_eq!(e.event.seq, n);
+        assert_eq!(e.leaked_samples, 0);
+        let ok = v.verify(e.line.as_deref().unwrap()).unwrap();
+        assert_eq!(ok.event, e.event);
+        assert_eq!(ok.gap, None);
+    }
+    assert_eq!(n, 16);
+}
+
+#[test]
+fn frame_size_does_not_change_the_result() {
+    let (input, _) = card(8000.0);
+    let reference = run_samples(
+        &mut Session::new(SessionConfig::new("c", Codec::L16)).unwrap(),
+        &input,
+        160,
+    );
+    for frame in [1, 7, 80, 333, 8000] {
+        let out = run_samples(
+            &mut Session::new(SessionConfig::new("c", Codec::L16)).unwrap(),
+            &input,
+            frame,
+        );
+        assert_eq!(out, reference, "frame {frame}");
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Throughput of the plugin inside wasmtime on a long call: builds a one-hour recording from the
+# committed test calls (speech with a typed card number, repeated), then times `tonemask detect`
+# and `tonemask mask` on it and prints audio-seconds per CPU-second. Needs sox.
+# Usage: scripts/bench.sh [MINUTES]   (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:-60}
+command -v sox >/dev/null || { echo "bench: needs sox (apt-get install sox)" >&2; exit 1; }
+[ -x target/release/tonemask ] && [ -f target/tonemask-plugin.wasm ] || { echo "bench: run scripts/demo.sh first" >&2; exit 1; }
+dir=target/bench
+mkdir -p "$dir"
+src=testdata/calls/speech_then_card.wav
+reps=$(( minutes * 60 * 10 / 263 + 1 ))   # the source call is 26.3 s
+long="$dir/long_${minutes}min.wav"
+if [ ! -f "$long" ]; then
+    echo "bench: building $long ($reps copies of $src)"
+    args=(); for _ in $(seq "$reps"); do args+=("$src"); done
+    sox "${args[@]}" "$long"
+    sox "$long" -e u-law -b 8 "$dir/long_${minutes}min_ulaw.wav"
+fi
+[ -f "$dir/bench.key" ] || target/release/tonemask keygen --kid bench > "$dir/bench.key"
+secs=$(soxi -D "$long")
+measure() {
+    local label=$1; shift
+    local TIMEFORMAT="%U %S %R" t
+    t=$( { time "$@" > "$dir/out.txt" 2> "$dir/err.txt"; } 2>&1 )
+    awk -v l="$label" -v a="$secs" -v t="$t" 'BEGIN { split(t, x, " "); cpu = x[1] + x[2];
+        printf "%-28s %8.1f s audio  %6.2f s CPU  %6.2f s wall  %9.0f audio-s per CPU-s\n", l, a, cpu, x[3], a / cpu }'
+}
+measure "detect (16-bit PCM)" target/release/tonemask detect "$long"
+measure "detect (µ-law)" target/release/tonemask detect "$dir/long_${minutes}min_ulaw.wav"
+measure "mask silence (16-bit PCM)" target/release/tonemask mask "$long" "$dir/masked.wav" --key "$dir/bench.key"
+measure "mask tone (µ-law)" target/release/tonemask mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" --key "$dir/bench.key" --mode tone
+echo "bench: events per run: $(wc -l < "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
