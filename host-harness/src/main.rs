@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tonemask_harness::keys::{self, KeyRing};
 use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
 use tonemask_harness::replay;
-use tonemask_harness::run::{event_json, run, Options};
+use tonemask_harness::run::{event_json, run, signed_lines, Options};
 use tonemask_harness::verify::verify_lines;
 use tonemask_harness::wav::Wav;
 
@@ -248,12 +248,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 progress_for(&wav, "mask"),
             )?;
             let events_path = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
-            let lines: String = out
-                .events
-                .iter()
-                .filter_map(|e| e.signed.as_deref())
-                .map(|l| format!("{l}\n"))
-                .collect();
+            let lines = signed_lines(&out.events);
             write_atomic(&output, &out.masked.to_bytes())?;
             write_atomic(&events_path, lines.as_bytes())?;
             let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();

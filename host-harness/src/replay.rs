@@ -18,7 +18,7 @@
 
 use crate::keys::KeyRing;
 use crate::plugin::{Instance, MaskMode};
-use crate::run::{run, Options};
+use crate::run::{run, signed_lines, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
 use anyhow::{Context, Result};
@@ -183,12 +183,7 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
             "{leaked} tone samples left the plugin before the digit was confirmed"
         ));
     }
-    let lines: String = out
-        .events
-        .iter()
-        .filter_map(|e| e.signed.as_deref())
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let lines = signed_lines(&out.events);
     for v in verify_lines(&keys, &lines) {
         match v.result {
             Ok(ok) if ok.gap.is_some() => r

@@ -125,6 +125,16 @@ fn align<T>(out: &mut Vec<T>, delay: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// The signed envelope lines of `events`, one per line, as written to an events file.
+#[must_use]
+pub fn signed_lines(events: &[DigitEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| e.signed.as_deref())
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// The JSON line `tonemask detect` prints for an event.
 #[must_use]
 pub fn event_json(e: &DigitEvent) -> serde_json::Value {

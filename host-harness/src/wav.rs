@@ -109,6 +109,24 @@ impl Wav {
             .collect()
     }
 
+    /// The audio as linear samples (G.711 decoded by the core's table-checked codec).
+    #[must_use]
+    pub fn linear(&self) -> Vec<i16> {
+        match self.format {
+            Format::Pcm16 => self.pcm16(),
+            Format::Ulaw => self
+                .data
+                .iter()
+                .map(|&b| tonemask_core::g711::ulaw_to_linear(b))
+                .collect(),
+            Format::Alaw => self
+                .data
+                .iter()
+                .map(|&b| tonemask_core::g711::alaw_to_linear(b))
+                .collect(),
+        }
+    }
+
     /// A PCM file from samples.
     #[must_use]
     pub fn from_pcm16(sample_rate: u32, samples: &[i16]) -> Wav {

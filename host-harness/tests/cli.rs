@@ -150,7 +150,7 @@ fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
         }
 
         // Inside each true tone window no fragment longer than 5 ms (40 samples) survives.
-        let (a, b) = (spandsp_free_linear(&input), spandsp_free_linear(&output));
+        let (a, b) = (input.linear(), output.linear());
         for t in &m.tones {
             let w = (t.start_ms as usize * 8)..(t.end_ms as usize * 8).min(a.len());
             let run = longest_unchanged_run(&a, &b, w);
@@ -161,23 +161,6 @@ fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
                 t.digit
             );
         }
-    }
-}
-
-fn spandsp_free_linear(w: &Wav) -> Vec<i16> {
-    use tonemask_harness::wav::Format;
-    match w.format {
-        Format::Pcm16 => w.pcm16(),
-        Format::Ulaw => w
-            .data
-            .iter()
-            .map(|&b| tonemask_core::g711::ulaw_to_linear(b))
-            .collect(),
-        Format::Alaw => w
-            .data
-            .iter()
-            .map(|&b| tonemask_core::g711::alaw_to_linear(b))
-            .collect(),
     }
 }
 

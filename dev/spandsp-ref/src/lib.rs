@@ -5,7 +5,6 @@
 //! FreeSWITCH and rtpengine. Its default parameters are used unless stated.
 
 use std::ffi::{c_char, c_int, c_void};
-use tonemask_harness::wav::{Format, Wav};
 
 #[repr(C)]
 struct DtmfRx {
@@ -39,22 +38,4 @@ pub fn digits(samples: &[i16]) -> String {
         dtmf_rx_free(s);
     }
     found
-}
-
-/// A WAV's audio as 8 kHz linear samples (G.711 decoded with the core's tested tables).
-#[must_use]
-pub fn linear(wav: &Wav) -> Vec<i16> {
-    match wav.format {
-        Format::Pcm16 => wav.pcm16(),
-        Format::Ulaw => wav
-            .data
-            .iter()
-            .map(|&b| tonemask_core::g711::ulaw_to_linear(b))
-            .collect(),
-        Format::Alaw => wav
-            .data
-            .iter()
-            .map(|&b| tonemask_core::g711::alaw_to_linear(b))
-            .collect(),
-    }
 }

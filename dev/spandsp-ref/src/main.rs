@@ -14,7 +14,7 @@ fn main() -> Result<()> {
     for f in files {
         let wav = Wav::parse(&std::fs::read(&f).with_context(|| format!("cannot read {f}"))?)
             .with_context(|| f.clone())?;
-        println!("{f}: {:?}", spandsp_ref::digits(&spandsp_ref::linear(&wav)));
+        println!("{f}: {:?}", spandsp_ref::digits(&wav.linear()));
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ fn spandsp_finds_no_digit_in_masked_test_calls() {
             Wav::parse(&std::fs::read(m.parent().unwrap().join(&manifest.audio)).unwrap()).unwrap();
         // The reference must see the digits in the original, or its silence proves nothing.
         assert_eq!(
-            spandsp_ref::digits(&spandsp_ref::linear(&wav)),
+            spandsp_ref::digits(&wav.linear()),
             manifest.digits,
             "spandsp on {}",
             m.display()
@@ -48,7 +48,7 @@ fn spandsp_finds_no_digit_in_masked_test_calls() {
                 |_| {},
             )
             .unwrap();
-            let found = spandsp_ref::digits(&spandsp_ref::linear(&out.masked));
+            let found = spandsp_ref::digits(&out.masked.linear());
             assert_eq!(
                 found,
                 "",
@@ -88,9 +88,6 @@ fn with_masking_off_spandsp_finds_every_digit_in_plugin_output() {
         )
         .unwrap();
         assert_eq!(out.masked, wav, "off mode must pass audio unchanged");
-        assert_eq!(
-            spandsp_ref::digits(&spandsp_ref::linear(&out.masked)),
-            manifest.digits
-        );
+        assert_eq!(spandsp_ref::digits(&out.masked.linear()), manifest.digits);
     }
 }

@@ -128,6 +128,44 @@ struct Run {
     hits: u8,
 }
 
+/// A confirmed digit, while it lasts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OnDigit {
+    digit: Digit,
+    /// First sample (refined edge).
+    start: u64,
+    /// Sample count at confirmation.
+    detected_at: u64,
+    /// Index of the second half-block of the last hit window.
+    last_hit: u64,
+    /// The digit's tone energy per half-block, for edge refinement.
+    level: Level,
+}
+
+/// Sums of the row and column tone energy over the hit half-blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+struct Level {
+    sum: [f32; 2],
+    halves: u32,
+}
+
+impl Level {
+    fn add(self, e: [f32; 2]) -> Level {
+        Level {
+            sum: [self.sum[0] + e[0], self.sum[1] + e[1]],
+            halves: self.halves + 1,
+        }
+    }
+
+    /// How much of a half-block with tone energies `e` the tone fills: the larger of the two
+    /// tones' ratios to their mean energy per half.
+    fn fill_ratio(self, e: [f32; 2]) -> f32 {
+        let n = self.halves.max(1) as f32;
+        let r = |i: usize| e[i] * n / self.sum[i].max(f32::MIN_POSITIVE);
+        r(0).max(r(1))
+    }
+}
+
 /// What the debouncer waits for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum State {
@@ -135,17 +173,10 @@ enum State {
     Idle,
     /// Waiting for enough consecutive hits to confirm `run`.
     Rising(Run),
-    /// A digit is on; waiting for enough misses (or a rival digit) to end it.
+    /// A digit is on; waiting for enough misses (or a rival digit's run) to end it.
     Active {
-        digit: Digit,
-        start: u64,
-        detected_at: u64,
-        /// Index of the second half-block of the last hit window.
-        last_hit: u64,
+        on: OnDigit,
         misses: u8,
-        /// Sums of per-half energy of the row and column tone over the hit half-blocks.
-        level: [f32; 2],
-        halves: u32,
         rival: Option<Run>,
     },
 }
@@ -233,18 +264,12 @@ impl Detector {
 
     /// Ends the stream: a digit still on ends at the last sample seen.
     pub fn finish(&mut self) {
-        if let State::Active {
-            digit,
-            start,
-            detected_at,
-            ..
-        } = self.state
-        {
+        if let State::Active { on, .. } = self.state {
             self.out.push_back(Transition::Ended {
-                digit,
-                start,
+                digit: on.digit,
+                start: on.start,
                 end: self.samples,
-                detected_at,
+                detected_at: on.detected_at,
             });
         }
         self.state = State::Idle;
@@ -337,34 +362,18 @@ impl Detector {
             .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
     }
 
-    /// How much of half-block `index` the digit's tones fill, as the ratio of their energy
-    /// there to their mean energy per half over the digit (the larger of the two tones): ≈ 1
-    /// for a full half, `(k/H)²` for a half with `k` samples of tone at one end.
-    fn fill_ratio(&self, index: u64, digit: Digit, level: [f32; 2], halves: u32) -> f32 {
-        let Some(e) = self.tone_energy(index, digit) else {
-            return 0.0;
-        };
-        let n = halves.max(1) as f32;
-        (e[0] * n / level[0].max(f32::MIN_POSITIVE)).max(e[1] * n / level[1].max(f32::MIN_POSITIVE))
-    }
-
     /// Walks outward from the half-block next to the digit (`step` = −1 before, +1 after):
     /// whole halves join while the tone fills them; the first partly filled half adds the
     /// samples its energy accounts for. Returns the number of samples to add to that edge.
-    fn edge_extension(
-        &self,
-        next: Option<u64>,
-        step: i64,
-        digit: Digit,
-        level: [f32; 2],
-        halves: u32,
-    ) -> u64 {
+    fn edge_extension(&self, next: Option<u64>, step: i64, digit: Digit, level: Level) -> u64 {
         let h = self.half as u64;
         let mut extra = 0;
         let mut index = next;
         for _ in 0..EDGE_HALVES {
             let Some(i) = index else { break };
-            let ratio = self.fill_ratio(i, digit, level, halves);
+            let ratio = self
+                .tone_energy(i, digit)
+                .map_or(0.0, |e| level.fill_ratio(e));
             if ratio >= FULL_HALF {
                 extra += h;
                 index = i.checked_add_signed(step);
@@ -380,16 +389,10 @@ impl Detector {
 
     /// Confirms `run` (its last hit window ends at half `now`) and returns the new state.
     fn start(&mut self, run: Run, now: u64) -> State {
-        let mut level = [0.0f32; 2];
-        let mut halves = 0;
-        for i in run.first..=now {
-            if let Some(e) = self.tone_energy(i, run.digit) {
-                level[0] += e[0];
-                level[1] += e[1];
-                halves += 1;
-            }
-        }
-        let extra = self.edge_extension(run.first.checked_sub(1), -1, run.digit, level, halves);
+        let level = (run.first..=now)
+            .filter_map(|i| self.tone_energy(i, run.digit))
+            .fold(Level::default(), Level::add);
+        let extra = self.edge_extension(run.first.checked_sub(1), -1, run.digit, level);
         let start = (run.first * self.half as u64).saturating_sub(extra);
         let detected_at = (now + 1) * self.half as u64;
         self.out.push_back(Transition::Started {
@@ -397,35 +400,29 @@ impl Detector {
             start,
             detected_at,
         });
-        State::Active {
+        let on = OnDigit {
             digit: run.digit,
             start,
             detected_at,
             last_hit: now,
-            misses: 0,
             level,
-            halves,
+        };
+        State::Active {
+            on,
+            misses: 0,
             rival: None,
         }
     }
 
-    /// Ends the active digit whose last hit window ended at half `last_hit`.
-    fn end(
-        &mut self,
-        digit: Digit,
-        start: u64,
-        detected_at: u64,
-        last_hit: u64,
-        level: [f32; 2],
-        halves: u32,
-    ) {
-        let extra = self.edge_extension(Some(last_hit + 1), 1, digit, level, halves);
-        let end = (last_hit + 1) * self.half as u64 + extra;
+    /// Ends `on` after refining its end edge.
+    fn end(&mut self, on: OnDigit) {
+        let extra = self.edge_extension(Some(on.last_hit + 1), 1, on.digit, on.level);
+        let end = (on.last_hit + 1) * self.half as u64 + extra;
         self.out.push_back(Transition::Ended {
-            digit,
-            start,
+            digit: on.digit,
+            start: on.start,
             end,
-            detected_at,
+            detected_at: on.detected_at,
         });
     }
 
@@ -443,9 +440,8 @@ impl Detector {
             },
         };
         self.state = match (self.state, verdict) {
-            (State::Idle, None) => State::Idle,
+            (State::Idle, None) | (State::Rising(_), None) => State::Idle,
             (State::Idle, Some(d)) => State::Rising(extend(None, d)),
-            (State::Rising(_), None) => State::Idle,
             (State::Rising(run), Some(d)) => {
                 let run = extend(Some(run), d);
                 if run.hits >= PRESENCE_WINDOWS {
@@ -454,66 +450,34 @@ impl Detector {
                     State::Rising(run)
                 }
             }
-            (
+            (State::Active { on, .. }, Some(d)) if d == on.digit => {
+                let level = self
+                    .tone_energy(now, on.digit)
+                    .map_or(on.level, |e| on.level.add(e));
                 State::Active {
-                    digit,
-                    start,
-                    detected_at,
-                    level,
-                    halves,
-                    ..
-                },
-                Some(d),
-            ) if d == digit => {
-                let (r, c) = digit.indices();
-                let h = self.history[(now % HISTORY as u64) as usize];
-                let level = [
-                    level[0] + h.y[r].norm_sqr(),
-                    level[1] + h.y[4 + c].norm_sqr(),
-                ];
-                State::Active {
-                    digit,
-                    start,
-                    detected_at,
-                    last_hit: now,
+                    on: OnDigit {
+                        last_hit: now,
+                        level,
+                        ..on
+                    },
                     misses: 0,
-                    level,
-                    halves: halves + 1,
                     rival: None,
                 }
             }
-            (
-                State::Active {
-                    digit,
-                    start,
-                    detected_at,
-                    last_hit,
-                    misses,
-                    level,
-                    halves,
-                    rival,
-                },
-                verdict,
-            ) => {
+            (State::Active { on, misses, rival }, verdict) => {
                 let rival = verdict.map(|d| extend(rival, d));
-                let misses = misses + 1;
                 match rival {
                     Some(run) if run.hits >= PRESENCE_WINDOWS => {
-                        self.end(digit, start, detected_at, last_hit, level, halves);
+                        self.end(on);
                         self.start(run, now)
                     }
-                    _ if misses >= ABSENCE_WINDOWS => {
-                        self.end(digit, start, detected_at, last_hit, level, halves);
+                    _ if misses + 1 >= ABSENCE_WINDOWS => {
+                        self.end(on);
                         rival.map_or(State::Idle, State::Rising)
                     }
                     _ => State::Active {
-                        digit,
-                        start,
-                        detected_at,
-                        last_hit,
-                        misses,
-                        level,
-                        halves,
+                        on,
+                        misses: misses + 1,
                         rival,
                     },
                 }
