@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, clippy, unit and integration tests (the real component in wasmtime,
-# and spandsp as an independent check of the masked output), then the replay of all test calls.
+# spandsp as an independent check of the masked output, the conformance goals on the talk-off
+# corpus), then the replay of all test calls and the conformance table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,11 @@ if ls "$(rustc --print target-libdir --target wasm32-unknown-unknown)"/libstd-*.
 else
     echo "(no rustup wasm32 std: the plugin builds with Debian's rustc-web; component clippy skipped)"
 fi
+echo "== talk-off corpus (speech and music from Debian packages)"
+testdata/talkoff/build.sh target/talkoff
 echo "== tests"
 cargo test --release --workspace
 echo "== replay of testdata/calls"
 ./target/release/tonemask replay testdata/calls --report-dir target/replay
+echo "== conformance table (tonemask plugin vs spandsp)"
+cargo run --release -q -p conformance -- --talkoff target/talkoff
