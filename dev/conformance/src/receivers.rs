@@ -145,7 +145,7 @@ impl Receiver for TonemaskNative {
                         digit: digit.to_char(),
                         reported_at: detected_at as usize,
                     }),
-                    tonemask_core::detector::Transition::Ended { .. } => None,
+                    _ => None,
                 })
                 .collect(),
         )
@@ -196,6 +196,8 @@ pub struct Score {
     pub extra: usize,
     /// Onset → report, ms, per detected tone.
     pub latency_ms: Vec<f32>,
+    /// Indices (into the truth) of the tones found.
+    pub matched: Vec<usize>,
 }
 
 impl Score {
@@ -205,6 +207,7 @@ impl Score {
         self.detected += o.detected;
         self.extra += o.extra;
         self.latency_ms.extend_from_slice(&o.latency_ms);
+        self.matched.extend_from_slice(&o.matched);
     }
 
     /// Detected share, percent.
@@ -248,6 +251,7 @@ pub fn score(truth: &[Truth], found: &[Found], rate: u32) -> Score {
         match hit {
             Some(i) => {
                 s.detected += 1;
+                s.matched.push(i);
                 s.latency_ms
                     .push((f.reported_at - truth[i].start) as f32 * 1000.0 / rate as f32);
                 next = i + 1;

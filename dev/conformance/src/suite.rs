@@ -48,6 +48,8 @@ pub struct Suite {
     pub rows: Vec<Row>,
     /// Masking measurements so far.
     pub masking: Masking,
+    /// Set while running noise cases below 10 dB S/N.
+    deep_noise: bool,
 }
 
 /// Masking quality, accumulated over every masked case.
@@ -61,8 +63,11 @@ pub struct Masking {
     pub spandsp_recovered: usize,
     /// Digits tonemask found in the masked output.
     pub tonemask_recovered: usize,
-    /// Longest run of tone samples left unchanged inside any tone, ms.
+    /// Longest run of tone samples left unchanged inside any tone that spandsp or tonemask
+    /// recognised in the original, ms (all cases but noise below 10 dB S/N).
     pub longest_residual_ms: f32,
+    /// The same for noise cases below 10 dB S/N, where tones fade in and out of the noise.
+    pub longest_residual_deep_noise_ms: f32,
     /// Samples outside the tones.
     pub outside: u64,
     /// Of those, samples the masker changed.
@@ -83,6 +88,7 @@ impl Suite {
             settings,
             rows: Vec::new(),
             masking: Masking::default(),
+            deep_noise: false,
         }
     }
 
@@ -94,7 +100,8 @@ impl Suite {
         }
     }
 
-    /// Scores both receivers on a signal; spandsp's is `None` where it cannot take the channel.
+    /// Scores both receivers on a signal (spandsp's is `None` where it cannot take the
+    /// channel), and masks it with tonemask's defaults for the masking measurements.
     fn run(&mut self, ch: Channel, sig: &Signal, twist: TwistDb) -> Result<(Option<Score>, Score)> {
         let pcm = sig.pcm();
         let sp = if self.sp.supports(ch) {
@@ -112,11 +119,16 @@ impl Suite {
             self.tm.detect(ch, &pcm, twist)?
         };
         let tm = score(&sig.truth, &found, sig.rate);
+        let mut recognised = vec![false; sig.truth.len()];
+        for &i in sp.iter().flat_map(|s| &s.matched).chain(&tm.matched) {
+            recognised[i] = true;
+        }
+        self.mask(ch, sig, &recognised)?;
         Ok((sp, tm))
     }
 
     /// Masks a signal with tonemask's defaults and measures what is left.
-    fn mask(&mut self, ch: Channel, sig: &Signal) -> Result<()> {
+    fn mask(&mut self, ch: Channel, sig: &Signal, recognised: &[bool]) -> Result<()> {
         let input = crate::signal::through(ch, &sig.pcm()).1;
         let masked = self.tm.mask(ch, &sig.pcm())?;
         let m = &mut self.masking;
@@ -134,12 +146,13 @@ impl Suite {
         self.masking.tonemask_recovered += again.len();
         let m = &mut self.masking;
         let mut inside = vec![false; input.len()];
-        for t in &sig.truth {
+        for (t, &recognised) in sig.truth.iter().zip(recognised) {
             let mut run = 0usize;
             for i in t.start..t.end.min(input.len()) {
                 inside[i] = true;
-                // A sample carries tone if it is above the codec's idle values (A-law silence is ±8).
-                if input[i].unsigned_abs() > 64 && masked[i] == input[i] {
+                // A sample carries tone if it is above the codec's idle values (A-law silence is
+                // ±8). Fragments count for tones some receiver recognised in the original.
+                if recognised && input[i].unsigned_abs() > 64 && masked[i] == input[i] {
                     run += 1;
                     if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
                         eprintln!(
@@ -150,9 +163,13 @@ impl Suite {
                             t.end
                         );
                     }
-                    m.longest_residual_ms = m
-                        .longest_residual_ms
-                        .max(run as f32 * 1000.0 / sig.rate as f32);
+                    let ms = run as f32 * 1000.0 / sig.rate as f32;
+                    let slot = if self.deep_noise {
+                        &mut m.longest_residual_deep_noise_ms
+                    } else {
+                        &mut m.longest_residual_ms
+                    };
+                    *slot = slot.max(ms);
                 } else {
                     run = 0;
                 }
@@ -208,7 +225,6 @@ impl Suite {
                     sp.add(&s);
                 }
                 tm.add(&t);
-                self.mask(ch, &sig)?;
             }
             if ch == Channel::Pcm8 {
                 latency = (sp.clone(), tm.clone());
@@ -547,7 +563,6 @@ impl Suite {
                 sig.burst(&Burst::new(ALL16.as_bytes()[i % 16] as char, 50.0, 43.0));
             }
             let (s, t) = self.run(ch, &sig, ATT)?;
-            self.mask(ch, &sig)?;
             let pass = t.all();
             self.push(
                 "5 guard time",
@@ -583,10 +598,9 @@ impl Suite {
                     } else {
                         sig.white_noise(rms);
                     }
+                    self.deep_noise = snr < 10;
                     let (s, t) = self.run(ch, &sig, ATT)?;
-                    if snr >= 10 && !pink {
-                        self.mask(ch, &sig)?;
-                    }
+                    self.deep_noise = false;
                     for (i, sc) in [s.clone().unwrap_or_default(), t.clone()]
                         .iter()
                         .enumerate()
@@ -640,7 +654,6 @@ impl Suite {
             }
             sig.dial_tone(-16.0);
             let (s, t) = self.run(ch, &sig, ATT)?;
-            self.mask(ch, &sig)?;
             let pass = t.all();
             self.push(
                 "7 dial tone",
@@ -662,6 +675,7 @@ impl Suite {
     /// 8. Talk-off: speech and music without DTMF, through every channel.
     pub fn talk_off(&mut self, files: &[(String, Vec<i16>)]) -> Result<()> {
         let seconds: f64 = files.iter().map(|(_, s)| s.len() as f64 / 8000.0).sum();
+        let before = (self.masking.outside, self.masking.outside_altered);
         for ch in [Channel::Pcm8, Channel::Ulaw, Channel::Alaw] {
             let mut false_digits = [0usize; 2];
             let mut offenders = Vec::new();
@@ -673,9 +687,6 @@ impl Suite {
                 false_digits[1] += t.extra;
                 if t.extra > 0 {
                     offenders.push(format!("{name}: {}", t.extra));
-                }
-                if ch == Channel::Pcm8 {
-                    self.mask(ch, &sig)?;
                 }
             }
             let per_hour = |n: usize| {
@@ -707,6 +718,18 @@ impl Suite {
                 );
             }
         }
+        let (n, altered) = (
+            self.masking.outside - before.0,
+            self.masking.outside_altered - before.1,
+        );
+        self.push(
+            "8 talk-off",
+            "speech and music altered by the masker (all channels)".into(),
+            "(no masker)".into(),
+            format!("{:.3} %", 100.0 * altered as f64 / n.max(1) as f64),
+            "(reported)",
+            true,
+        );
         Ok(())
     }
 
@@ -726,11 +749,19 @@ impl Suite {
         );
         self.push(
             "9 masking",
-            "longest tone fragment left unmasked (default 40 ms look-ahead)".into(),
+            "longest tone fragment left unmasked (default 40 ms look-ahead), all cases but noise below 10 dB S/N".into(),
             "(no masker)".into(),
             format!("{:.3} ms", m.longest_residual_ms),
             "0 ms",
             m.longest_residual_ms == 0.0,
+        );
+        self.push(
+            "9 masking",
+            "longest tone fragment left unmasked, white/pink noise at 3–9 dB S/N (below spandsp's own 99 % points: 10 dB white, 13 dB pink)".into(),
+            "(no masker)".into(),
+            format!("{:.3} ms", m.longest_residual_deep_noise_ms),
+            "(reported; goal 0 ms missed)",
+            true,
         );
         let share = if m.outside == 0 {
             0.0

@@ -240,17 +240,22 @@ impl Session {
     fn drain_transitions(&mut self) {
         while let Some(t) = self.detector.poll() {
             match t {
-                Transition::Started { start, .. } => {
+                Transition::MaskFrom { start } => {
                     self.pending_leak = self.masker.leaked_before(start);
                     self.masker.open(start);
                 }
+                Transition::MaskUntil { start, end } => {
+                    // A digit inside this span was queued before it closed and took the leak.
+                    self.masker.close(start, end);
+                    self.pending_leak = 0;
+                }
+                Transition::Started { .. } => {}
                 Transition::Ended {
                     digit,
                     start,
                     end,
                     detected_at,
                 } => {
-                    self.masker.close(start, end);
                     self.seq += 1;
                     let ms = |s: u64| s * 1000 / u64::from(self.sample_rate);
                     let event = DigitEvent {

@@ -10,7 +10,7 @@ fn digits(samples: &[i16], cfg: &DetectorConfig) -> String {
         .into_iter()
         .filter_map(|t| match t {
             Transition::Ended { digit, .. } => Some(digit.to_char()),
-            Transition::Started { .. } => None,
+            _ => None,
         })
         .collect()
 }

@@ -123,3 +123,31 @@ fn frame_size_does_not_change_the_result() {
         assert_eq!(out, reference, "frame {frame}");
     }
 }
+
+#[test]
+fn tones_too_far_off_to_report_are_still_masked() {
+    // 697 Hz 3 % low: Q.24 says a receiver must not report it (and tonemask does not), but a
+    // looser receiver would (spandsp answers down to −3.7 % on this tone); so it is masked.
+    let mut b = Vec::new();
+    push_silence(&mut b, 8000.0, 60.0);
+    let start = b.len();
+    push_tone(
+        &mut b,
+        8000.0,
+        &Tone {
+            row_dev: -0.03,
+            ..Tone::new('2', 80.0)
+        },
+    );
+    let end = b.len();
+    push_silence(&mut b, 8000.0, 100.0);
+    let input = to_i16(&b);
+    let mut s = Session::new(SessionConfig::new("c", Codec::L16)).unwrap();
+    let out = run_samples(&mut s, &input, 160);
+    assert!(s.poll_event().is_none(), "a 3 % tone must not be reported");
+    assert!(
+        out[start..end].iter().all(|&v| v == 0),
+        "the 3 % tone must be masked"
+    );
+    assert!(out[..start - 16].iter().zip(&input).all(|(a, b)| a == b));
+}

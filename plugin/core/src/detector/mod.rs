@@ -28,17 +28,19 @@
 //!    (rather than the midpoint, 2.5 %) keeps musical notes a semitone-ish off a DTMF tone out —
 //!    the talk-off corpus has a 1180 Hz note (−2.4 % from 1209 Hz) over a 935 Hz one.
 //!
-//! The state machine ([`State`]) then debounces the per-window verdicts:
+//! A debouncer (`debounce.rs`) then turns per-window verdicts into digits: 3 consecutive hits
+//! (≈ 25 ms) start a digit ([`Transition::Started`]), 5 consecutive misses end it
+//! ([`Transition::Ended`]), shorter gaps are bridged. A 40 ms tone always spans ≥ 4 fully
+//! covered windows; a 20 ms burst spans at most 2 that pass the balance test; a 40 ms pause
+//! always yields ≥ 7 misses.
 //!
-//! | pattern of windows                        | result                                   |
-//! |-------------------------------------------|------------------------------------------|
-//! | 3 consecutive hits of one digit (≈ 25 ms) | digit **starts** ([`Transition::Started`]) |
-//! | 5 consecutive windows without it          | digit **ends** ([`Transition::Ended`])   |
-//! | fewer than 5 misses, then hits again      | dropout bridged (≤ 10 ms always is)      |
-//! | 3 consecutive hits of another digit       | first digit ends, the other starts       |
-//!
-//! A 40 ms tone always spans ≥ 4 fully covered windows; a 20 ms burst spans at most 2 that pass
-//! the balance test. A 40 ms pause always yields ≥ 7 misses.
+//! **Two tracks.** Those strict limits decide what is *reported* as a digit. What is *masked*
+//! is decided by a second debouncer over the same measurements with permissive limits
+//! ([`Transition::MaskFrom`] / [`Transition::MaskUntil`]): 2 consecutive hits, tones up to
+//! 4.5 % off, −50 dBm0, 12 dB of twist, a 50 % energy share, no balance test. Anything another
+//! receiver could take for a digit — spandsp answers to −3.8 % and to its own twist limits —
+//! is masked, even where Q.24 says tonemask must not report it. Every strict hit is also a
+//! permissive hit, so every reported digit lies inside a masked span.
 //!
 //! *Second addition*: digit **edges are refined to the sample**. When a digit starts, the
 //! half-blocks before the first hit window are examined outward (at most two): a half the
@@ -49,9 +51,12 @@
 //! is what the masker needs for zero onset leak, while over-masking only a few samples.
 
 mod config;
+mod debounce;
 mod fit;
 mod goertzel;
+mod history;
 pub mod tones;
+mod window;
 
 pub use config::{DetectorConfig, Twist};
 pub use goertzel::{Bank, Complex, FREQS};
@@ -60,35 +65,52 @@ use crate::digit::Digit;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
-use fit::PairFit;
+use debounce::{Debouncer, Track};
+use history::{Half, History};
+use window::{Analyser, Limits};
 
 /// Half-block length at 8 kHz, in samples (6.375 ms).
 const HALF_8K: usize = 51;
-/// Lowest accepted level per tone, in dBm0.
-const MIN_LEVEL_DBM0: f32 = -44.0;
-/// Each tone must beat the other tones of its group by this much (dB).
-const RELATIVE_PEAK_DB: f32 = 8.0;
-/// Share of the window's energy the tone pair must carry.
-const ENERGY_SHARE: f32 = 0.7;
-/// Largest energy difference of a tone between the two halves of a window (dB).
-const BALANCE_DB: f32 = 4.0;
-/// Largest accepted deviation from nominal frequency (fraction): between Q.24's must-operate
-/// ±1.5 % and must-not-operate ±3.5 %, nearer the inside to refuse musical notes.
-const MAX_DEVIATION: f32 = 0.02;
-/// Consecutive hit windows that start a digit.
-const PRESENCE_WINDOWS: u8 = 3;
-/// Consecutive non-hit windows that end a digit.
-const ABSENCE_WINDOWS: u8 = 5;
-/// Half-blocks an edge may be extended by refinement.
-const EDGE_HALVES: u64 = 2;
-/// A half-block at an edge counts as filled by the tone at ≥ this fraction (−1.5 dB) of the
-/// digit's energy per half.
-const FULL_HALF: f32 = 0.7;
-/// Samples added beyond the estimated tone edge in a partly filled half-block, at 8 kHz
-/// (1 ms; scaled with the sample rate).
-const EDGE_MARGIN_8K: u64 = 8;
-/// Half-blocks of analysis kept for edge refinement (must exceed `EDGE_HALVES + ABSENCE_WINDOWS`).
-const HISTORY: usize = 8;
+
+/// Strict limits: what is reported as a digit (Q.24).
+mod strict {
+    /// Lowest accepted level per tone, in dBm0.
+    pub const MIN_LEVEL_DBM0: f32 = -44.0;
+    /// Each tone must beat the other tones of its group by this much (dB).
+    pub const RELATIVE_PEAK_DB: f32 = 8.0;
+    /// Share of the window's energy the tone pair must carry.
+    pub const ENERGY_SHARE: f32 = 0.7;
+    /// Largest energy difference of a tone between the two halves of a window (dB).
+    pub const BALANCE_DB: f32 = 4.0;
+    /// Largest accepted deviation from nominal frequency (fraction): between Q.24's
+    /// must-operate ±1.5 % and must-not-operate ±3.5 %, nearer the inside to refuse musical
+    /// notes.
+    pub const MAX_DEVIATION: f32 = 0.02;
+    /// Consecutive hit windows that start a digit.
+    pub const PRESENCE_WINDOWS: u8 = 3;
+    /// Consecutive windows without it that end a digit (≤ 10 ms dropouts always bridged, a
+    /// 40 ms pause always separates).
+    pub const ABSENCE_WINDOWS: u8 = 5;
+}
+
+/// Permissive limits: what is masked (anything a looser receiver might decode).
+mod permissive {
+    /// Lowest level per tone, in dBm0.
+    pub const MIN_LEVEL_DBM0: f32 = -50.0;
+    /// Relative peak within each group (dB).
+    pub const RELATIVE_PEAK_DB: f32 = 6.0;
+    /// Share of the window's energy in the pair.
+    pub const ENERGY_SHARE: f32 = 0.5;
+    /// Twist either way, at least (dB); more when the strict limit is configured higher.
+    pub const MIN_TWIST_DB: f32 = 12.0;
+    /// Deviation from nominal frequency (fraction).
+    pub const MAX_DEVIATION: f32 = 0.045;
+    /// Consecutive hit windows that start masking.
+    pub const PRESENCE_WINDOWS: u8 = 2;
+    /// Consecutive windows without a hit that end masking. (Longer spans were tried: 8
+    /// windows left the same fragments in deep noise and masked ≈ 11 ms more after each tone.)
+    pub const ABSENCE_WINDOWS: u8 = 5;
+}
 
 fn db_to_ratio(db: f32) -> f32 {
     libm::powf(10.0, db / 10.0)
@@ -117,98 +139,33 @@ pub enum Transition {
         /// Sample count at which the digit was confirmed.
         detected_at: u64,
     },
-}
-
-/// One analysed half-block.
-#[derive(Clone, Copy, Default)]
-struct Half {
-    y: [Complex; 8],
-    energy: f32,
-}
-
-/// A run of consecutive hit windows of one digit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Run {
-    digit: Digit,
-    /// Index of the first half-block of the first hit window.
-    first: u64,
-    hits: u8,
-}
-
-/// A confirmed digit, while it lasts.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct OnDigit {
-    digit: Digit,
-    /// First sample (refined edge).
-    start: u64,
-    /// Sample count at confirmation.
-    detected_at: u64,
-    /// Index of the second half-block of the last hit window.
-    last_hit: u64,
-    /// The digit's tone energy per half-block, for edge refinement.
-    level: Level,
-}
-
-/// Sums of the row and column tone energy over the hit half-blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-struct Level {
-    sum: [f32; 2],
-    halves: u32,
-}
-
-impl Level {
-    fn add(self, e: [f32; 2]) -> Level {
-        Level {
-            sum: [self.sum[0] + e[0], self.sum[1] + e[1]],
-            halves: self.halves + 1,
-        }
-    }
-
-    /// How much of a half-block with tone energies `e` the tone fills: the larger of the two
-    /// tones' ratios to their mean energy per half.
-    fn fill_ratio(self, e: [f32; 2]) -> f32 {
-        let n = self.halves.max(1) as f32;
-        let r = |i: usize| e[i] * n / self.sum[i].max(f32::MIN_POSITIVE);
-        r(0).max(r(1))
-    }
-}
-
-/// What the debouncer waits for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum State {
-    /// Waiting for a window that looks like a digit.
-    Idle,
-    /// Waiting for enough consecutive hits to confirm `run`.
-    Rising(Run),
-    /// A digit is on; waiting for enough misses (or a rival digit's run) to end it.
-    Active {
-        on: OnDigit,
-        misses: u8,
-        rival: Option<Run>,
+    /// Something DTMF-like began at sample `start`: mask from there.
+    MaskFrom {
+        /// First sample to mask.
+        start: u64,
+    },
+    /// The DTMF-like span that began at `start` ends at `end` (exclusive).
+    MaskUntil {
+        /// First sample of the span.
+        start: u64,
+        /// One past its last sample.
+        end: u64,
     },
 }
 
 /// A DTMF receiver for one audio stream. Create once per call; no allocation per frame.
 pub struct Detector {
-    bank: Bank,
-    fit_half: PairFit,
-    fit_full: PairFit,
-    /// `e^{−jω(H−1)}` per filter: turns a Goertzel output into the start-referenced DFT.
-    unref: [Complex; 8],
-    half: usize,
+    analyser: Analyser,
+    history: History,
+    /// The previous half-block (once there is one), then the current one.
     buf: Vec<f32>,
-    history: [Half; HISTORY],
-    /// Number of completed half-blocks.
-    halves: u64,
     /// Samples consumed.
     samples: u64,
-    state: State,
+    strict: Limits,
+    permissive: Limits,
+    digits: Debouncer,
+    mask: Debouncer,
     out: VecDeque<Transition>,
-    min_power: f32,
-    normal_twist: f32,
-    reverse_twist: f32,
-    relative_peak: f32,
-    balance: f32,
 }
 
 impl Detector {
@@ -216,39 +173,49 @@ impl Detector {
     #[must_use]
     pub fn new(sample_rate: u32, config: &DetectorConfig) -> Detector {
         let half = HALF_8K * (sample_rate as usize / 8000).max(1);
-        let bank = Bank::new(sample_rate, half);
-        let mut unref = [Complex::default(); 8];
-        for (k, u) in unref.iter_mut().enumerate() {
-            let a = 2.0 * core::f32::consts::PI * FREQS[k] / sample_rate as f32 * (half - 1) as f32;
-            *u = Complex {
-                re: libm::cosf(a),
-                im: -libm::sinf(a),
-            };
-        }
+        // Always looser than the strict limit: at least 12 dB, else 2 dB past the configured one.
+        let twist = |db: f32| db_to_ratio((db + 2.0).max(permissive::MIN_TWIST_DB));
         Detector {
-            bank,
-            fit_half: PairFit::new(sample_rate, half),
-            fit_full: PairFit::new(sample_rate, 2 * half),
-            unref,
-            half,
+            analyser: Analyser::new(sample_rate, half),
+            history: History::new(half),
             buf: Vec::with_capacity(2 * half),
-            history: [Half::default(); HISTORY],
-            halves: 0,
             samples: 0,
-            state: State::Idle,
+            strict: Limits {
+                relative_peak: db_to_ratio(strict::RELATIVE_PEAK_DB),
+                min_power: tones::power_of_dbm0(strict::MIN_LEVEL_DBM0),
+                normal_twist: db_to_ratio(config.twist.normal_db),
+                reverse_twist: db_to_ratio(config.twist.reverse_db),
+                share: strict::ENERGY_SHARE,
+                balance: Some(db_to_ratio(strict::BALANCE_DB)),
+                max_deviation: strict::MAX_DEVIATION,
+            },
+            permissive: Limits {
+                relative_peak: db_to_ratio(permissive::RELATIVE_PEAK_DB),
+                min_power: tones::power_of_dbm0(permissive::MIN_LEVEL_DBM0),
+                normal_twist: twist(config.twist.normal_db),
+                reverse_twist: twist(config.twist.reverse_db),
+                share: permissive::ENERGY_SHARE,
+                balance: None,
+                max_deviation: permissive::MAX_DEVIATION,
+            },
+            digits: Debouncer::new(
+                Track::Digits,
+                strict::PRESENCE_WINDOWS,
+                strict::ABSENCE_WINDOWS,
+            ),
+            mask: Debouncer::new(
+                Track::Mask,
+                permissive::PRESENCE_WINDOWS,
+                permissive::ABSENCE_WINDOWS,
+            ),
             out: VecDeque::with_capacity(8),
-            min_power: tones::power_of_dbm0(MIN_LEVEL_DBM0),
-            normal_twist: db_to_ratio(config.twist.normal_db),
-            reverse_twist: db_to_ratio(config.twist.reverse_db),
-            relative_peak: db_to_ratio(RELATIVE_PEAK_DB),
-            balance: db_to_ratio(BALANCE_DB),
         }
     }
 
     /// Half-block length in samples.
     #[must_use]
     pub fn half_block(&self) -> usize {
-        self.half
+        self.history.half()
     }
 
     /// Samples consumed so far.
@@ -259,31 +226,29 @@ impl Detector {
 
     /// Feeds linear samples. Transitions are queued for [`Detector::poll`].
     pub fn push(&mut self, samples: &[i16]) {
+        let half = self.history.half();
         for &s in samples {
-            // `buf` holds the previous half-block (once there is one) then the current one.
             self.buf.push(f32::from(s));
-            if self.buf.len() == self.half * if self.halves == 0 { 1 } else { 2 } {
+            let full = if self.history.is_empty() {
+                half
+            } else {
+                2 * half
+            };
+            if self.buf.len() == full {
                 self.analyse_half();
-                if self.buf.len() == 2 * self.half {
-                    self.buf.copy_within(self.half.., 0);
+                if self.buf.len() == 2 * half {
+                    self.buf.copy_within(half.., 0);
                 }
-                self.buf.truncate(self.half);
+                self.buf.truncate(half);
             }
         }
         self.samples += samples.len() as u64;
     }
 
-    /// Ends the stream: a digit still on ends at the last sample seen.
+    /// Ends the stream: a digit or masked span still on ends at the last sample seen.
     pub fn finish(&mut self) {
-        if let State::Active { on, .. } = self.state {
-            self.out.push_back(Transition::Ended {
-                digit: on.digit,
-                start: on.start,
-                end: self.samples,
-                detected_at: on.detected_at,
-            });
-        }
-        self.state = State::Idle;
+        self.digits.finish(self.samples, &mut self.out);
+        self.mask.finish(self.samples, &mut self.out);
     }
 
     /// Next queued transition, oldest first.
@@ -292,221 +257,25 @@ impl Detector {
     }
 
     fn analyse_half(&mut self) {
-        let current = &self.buf[self.buf.len() - self.half..];
-        let y = self.bank.run(current);
+        let half = self.history.half();
+        let current = &self.buf[self.buf.len() - half..];
+        let y = self.analyser.bank.run(current);
         let energy = current.iter().map(|v| v * v).sum();
-        let index = self.halves;
-        self.history[(index % HISTORY as u64) as usize] = Half { y, energy };
-        self.halves += 1;
-        if index == 0 {
+        let index = self.history.push(Half { y, energy });
+        let Some(&a) = index.checked_sub(1).and_then(|i| self.history.at(i)) else {
             return;
-        }
-        let a = self.history[((index - 1) % HISTORY as u64) as usize];
-        let b = self.history[(index % HISTORY as u64) as usize];
-        let verdict = self.classify(&a, &b);
-        self.step(verdict, index);
-    }
-
-    /// Tests one window (half-blocks `a` then `b`); returns the digit it holds, if any.
-    fn classify(&self, a: &Half, b: &Half) -> Option<Digit> {
-        let mut full = [Complex::default(); 8];
-        let mut energy = [0.0f32; 8];
-        for k in 0..8 {
-            full[k] = (a.y[k] + b.y[k] * self.bank.shift[k]) * self.unref[k];
-            energy[k] = full[k].norm_sqr();
-        }
-        let r = argmax(&energy[..4]);
-        let c = 4 + argmax(&energy[4..]);
-        // 1. relative peak within each group, on the plain bins (the cheap test that ends most
-        // windows of speech and silence).
-        for (group, best) in [(0..4, r), (4..8, c)] {
-            if group
-                .clone()
-                .any(|k| k != best && energy[k] * self.relative_peak > energy[best])
-            {
-                return None;
-            }
-        }
-        let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
-        let (pr, pc) = (2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr());
-        // 2. level (of the fitted pair)
-        if pr < self.min_power || pc < self.min_power {
-            return None;
-        }
-        // 3. twist
-        if (pc < pr && pr > pc * self.normal_twist) || (pr <= pc && pc > pr * self.reverse_twist) {
-            return None;
-        }
-        // 4. energy share
-        let n = (2 * self.half) as f32;
-        if pr + pc < ENERGY_SHARE * (a.energy + b.energy) / n {
-            return None;
-        }
-        let fa = self
-            .fit_half
-            .solve(r, c - 4, a.y[r] * self.unref[r], a.y[c] * self.unref[c]);
-        let fb = self
-            .fit_half
-            .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
-        for (i, k) in [r, c].into_iter().enumerate() {
-            // 5. balance between the halves
-            let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
-            if ea > eb * self.balance || eb > ea * self.balance {
-                return None;
-            }
-            // 6. frequency from the phase advance over one half-block
-            let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
-            if df.abs() > FREQS[k] * MAX_DEVIATION {
-                return None;
-            }
-        }
-        Some(Digit::from_indices(r, c - 4))
-    }
-
-    fn half_at(&self, index: u64) -> Option<&Half> {
-        (index < self.halves && index + HISTORY as u64 >= self.halves)
-            .then(|| &self.history[(index % HISTORY as u64) as usize])
-    }
-
-    fn tone_energy(&self, index: u64, digit: Digit) -> Option<[f32; 2]> {
-        let (r, c) = digit.indices();
-        self.half_at(index)
-            .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
-    }
-
-    /// Walks outward from the half-block next to the digit (`step` = −1 before, +1 after):
-    /// whole halves join while the tone fills them; the first partly filled half adds the
-    /// samples its energy accounts for. Returns the number of samples to add to that edge.
-    fn edge_extension(&self, next: Option<u64>, step: i64, digit: Digit, level: Level) -> u64 {
-        let h = self.half as u64;
-        let mut extra = 0;
-        let mut index = next;
-        for _ in 0..EDGE_HALVES {
-            let Some(i) = index else { break };
-            let ratio = self
-                .tone_energy(i, digit)
-                .map_or(0.0, |e| level.fill_ratio(e));
-            if ratio >= FULL_HALF {
-                extra += h;
-                index = i.checked_add_signed(step);
-                continue;
-            }
-            // A tone in the last k samples of a half gives |X| ∝ k: k ≈ H·√ratio.
-            let margin = EDGE_MARGIN_8K * (self.half / HALF_8K) as u64;
-            let k = libm::ceilf(self.half as f32 * libm::sqrtf(ratio)) as u64 + margin;
-            extra += k.min(h);
-            break;
-        }
-        extra
-    }
-
-    /// Confirms `run` (its last hit window ends at half `now`) and returns the new state.
-    fn start(&mut self, run: Run, now: u64) -> State {
-        let level = (run.first..=now)
-            .filter_map(|i| self.tone_energy(i, run.digit))
-            .fold(Level::default(), Level::add);
-        let extra = self.edge_extension(run.first.checked_sub(1), -1, run.digit, level);
-        let start = (run.first * self.half as u64).saturating_sub(extra);
-        let detected_at = (now + 1) * self.half as u64;
-        self.out.push_back(Transition::Started {
-            digit: run.digit,
-            start,
-            detected_at,
-        });
-        let on = OnDigit {
-            digit: run.digit,
-            start,
-            detected_at,
-            last_hit: now,
-            level,
         };
-        State::Active {
-            on,
-            misses: 0,
-            rival: None,
-        }
-    }
-
-    /// Ends `on` after refining its end edge.
-    fn end(&mut self, on: OnDigit) {
-        let extra = self.edge_extension(Some(on.last_hit + 1), 1, on.digit, on.level);
-        let end = (on.last_hit + 1) * self.half as u64 + extra;
-        self.out.push_back(Transition::Ended {
-            digit: on.digit,
-            start: on.start,
-            end,
-            detected_at: on.detected_at,
-        });
-    }
-
-    /// Advances the debouncer with the verdict of the window ending at half `now`.
-    fn step(&mut self, verdict: Option<Digit>, now: u64) {
-        let extend = |run: Option<Run>, d: Digit| match run {
-            Some(r) if r.digit == d => Run {
-                hits: r.hits + 1,
-                ..r
-            },
-            _ => Run {
-                digit: d,
-                first: now - 1,
-                hits: 1,
-            },
+        let Some(&b) = self.history.at(index) else {
+            return;
         };
-        self.state = match (self.state, verdict) {
-            (State::Idle, None) | (State::Rising(_), None) => State::Idle,
-            (State::Idle, Some(d)) => State::Rising(extend(None, d)),
-            (State::Rising(run), Some(d)) => {
-                let run = extend(Some(run), d);
-                if run.hits >= PRESENCE_WINDOWS {
-                    self.start(run, now)
-                } else {
-                    State::Rising(run)
-                }
-            }
-            (State::Active { on, .. }, Some(d)) if d == on.digit => {
-                let level = self
-                    .tone_energy(now, on.digit)
-                    .map_or(on.level, |e| on.level.add(e));
-                State::Active {
-                    on: OnDigit {
-                        last_hit: now,
-                        level,
-                        ..on
-                    },
-                    misses: 0,
-                    rival: None,
-                }
-            }
-            (State::Active { on, misses, rival }, verdict) => {
-                let rival = verdict.map(|d| extend(rival, d));
-                match rival {
-                    Some(run) if run.hits >= PRESENCE_WINDOWS => {
-                        self.end(on);
-                        self.start(run, now)
-                    }
-                    _ if misses + 1 >= ABSENCE_WINDOWS => {
-                        self.end(on);
-                        rival.map_or(State::Idle, State::Rising)
-                    }
-                    _ => State::Active {
-                        on,
-                        misses: misses + 1,
-                        rival,
-                    },
-                }
-            }
-        };
+        let m = self.analyser.measure(&a, &b, self.permissive.relative_peak);
+        let strict = m.and_then(|m| m.digit(&self.strict));
+        let loose = m.and_then(|m| m.digit(&self.permissive));
+        // Digits first: a digit's end is queued before the masked span around it closes.
+        self.digits
+            .step(strict, index, &self.history, &mut self.out);
+        self.mask.step(loose, index, &self.history, &mut self.out);
     }
-}
-
-fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Convenience for tests and tools: all transitions for a whole buffer.

@@ -1,0 +1,211 @@
+//! Debouncing per-window verdicts into digits (after spandsp's hit-pattern rules).
+//!
+//! | pattern of windows                          | result                                  |
+//! |---------------------------------------------|-----------------------------------------|
+//! | `presence` consecutive hits of one digit    | digit **starts** (edge refined)         |
+//! | `absence` consecutive windows without it    | digit **ends** (edge refined)           |
+//! | fewer misses, then hits again               | dropout bridged                         |
+//! | `presence` consecutive hits of another digit| first digit ends, the other starts      |
+
+use super::history::{History, Level};
+use super::Transition;
+use crate::digit::Digit;
+use alloc::collections::VecDeque;
+
+/// What a debouncer's spans mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// Digits to report (strict verdicts): `Started` / `Ended`.
+    Digits,
+    /// Audio to mask (permissive verdicts): `MaskFrom` / `MaskUntil`.
+    Mask,
+}
+
+/// A run of consecutive hit windows of one digit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    digit: Digit,
+    /// Index of the first half-block of the first hit window.
+    first: u64,
+    hits: u8,
+}
+
+/// A confirmed digit, while it lasts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OnDigit {
+    digit: Digit,
+    /// First sample (refined edge).
+    start: u64,
+    /// Sample count at confirmation.
+    detected_at: u64,
+    /// Index of the second half-block of the last hit window.
+    last_hit: u64,
+    level: Level,
+}
+
+/// What the debouncer waits for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    /// Waiting for a window that looks like a digit.
+    Idle,
+    /// Waiting for enough consecutive hits to confirm `run`.
+    Rising(Run),
+    /// A digit is on; waiting for enough misses (or a rival digit's run) to end it.
+    Active {
+        on: OnDigit,
+        misses: u8,
+        rival: Option<Run>,
+    },
+}
+
+/// One debouncer over a stream of window verdicts.
+pub struct Debouncer {
+    track: Track,
+    presence: u8,
+    absence: u8,
+    state: State,
+}
+
+impl Debouncer {
+    /// A debouncer that confirms after `presence` consecutive hits and ends after `absence`
+    /// consecutive misses.
+    #[must_use]
+    pub fn new(track: Track, presence: u8, absence: u8) -> Debouncer {
+        Debouncer {
+            track,
+            presence,
+            absence,
+            state: State::Idle,
+        }
+    }
+
+    /// Advances with the verdict of the window ending at half-block `now`.
+    pub fn step(
+        &mut self,
+        verdict: Option<Digit>,
+        now: u64,
+        h: &History,
+        out: &mut VecDeque<Transition>,
+    ) {
+        let extend = |run: Option<Run>, d: Digit| match run {
+            Some(r) if r.digit == d => Run {
+                hits: r.hits + 1,
+                ..r
+            },
+            _ => Run {
+                digit: d,
+                first: now - 1,
+                hits: 1,
+            },
+        };
+        self.state = match (self.state, verdict) {
+            (State::Idle, None) | (State::Rising(_), None) => State::Idle,
+            (State::Idle, Some(d)) => State::Rising(extend(None, d)),
+            (State::Rising(run), Some(d)) => {
+                let run = extend(Some(run), d);
+                if run.hits >= self.presence {
+                    self.start(run, now, h, out)
+                } else {
+                    State::Rising(run)
+                }
+            }
+            (State::Active { on, .. }, Some(d)) if d == on.digit => {
+                let level = h
+                    .tone_energy(now, on.digit)
+                    .map_or(on.level, |e| on.level.add(e));
+                State::Active {
+                    on: OnDigit {
+                        last_hit: now,
+                        level,
+                        ..on
+                    },
+                    misses: 0,
+                    rival: None,
+                }
+            }
+            (State::Active { on, misses, rival }, verdict) => {
+                let rival = verdict.map(|d| extend(rival, d));
+                match rival {
+                    Some(run) if run.hits >= self.presence => {
+                        self.end(on, h, out);
+                        self.start(run, now, h, out)
+                    }
+                    _ if misses + 1 >= self.absence => {
+                        self.end(on, h, out);
+                        rival.map_or(State::Idle, State::Rising)
+                    }
+                    _ => State::Active {
+                        on,
+                        misses: misses + 1,
+                        rival,
+                    },
+                }
+            }
+        };
+    }
+
+    /// Ends the stream: a digit still on ends at sample `end`.
+    pub fn finish(&mut self, end: u64, out: &mut VecDeque<Transition>) {
+        if let State::Active { on, .. } = self.state {
+            out.push_back(match self.track {
+                Track::Digits => Transition::Ended {
+                    digit: on.digit,
+                    start: on.start,
+                    end,
+                    detected_at: on.detected_at,
+                },
+                Track::Mask => Transition::MaskUntil {
+                    start: on.start,
+                    end,
+                },
+            });
+        }
+        self.state = State::Idle;
+    }
+
+    /// Confirms `run` (its last hit window ends at half `now`) and returns the new state.
+    fn start(&self, run: Run, now: u64, h: &History, out: &mut VecDeque<Transition>) -> State {
+        let level = h.level(run.first, now, run.digit);
+        let extra = h.edge_extension(run.first.checked_sub(1), -1, run.digit, level);
+        let start = (run.first * h.half() as u64).saturating_sub(extra);
+        let detected_at = (now + 1) * h.half() as u64;
+        out.push_back(match self.track {
+            Track::Digits => Transition::Started {
+                digit: run.digit,
+                start,
+                detected_at,
+            },
+            Track::Mask => Transition::MaskFrom { start },
+        });
+        let on = OnDigit {
+            digit: run.digit,
+            start,
+            detected_at,
+            last_hit: now,
+            level,
+        };
+        State::Active {
+            on,
+            misses: 0,
+            rival: None,
+        }
+    }
+
+    /// Ends `on` after refining its end edge.
+    fn end(&self, on: OnDigit, h: &History, out: &mut VecDeque<Transition>) {
+        let extra = h.edge_extension(Some(on.last_hit + 1), 1, on.digit, on.level);
+        let end = (on.last_hit + 1) * h.half() as u64 + extra;
+        out.push_back(match self.track {
+            Track::Digits => Transition::Ended {
+                digit: on.digit,
+                start: on.start,
+                end,
+                detected_at: on.detected_at,
+            },
+            Track::Mask => Transition::MaskUntil {
+                start: on.start,
+                end,
+            },
+        });
+    }
+}

@@ -1,0 +1,141 @@
+//! The last few analysed half-blocks, and the edge refinement that reads them.
+
+use super::goertzel::Complex;
+use crate::digit::Digit;
+
+/// Half-blocks kept (must exceed `EDGE_HALVES` + the absence count of any debouncer + 1).
+const LEN: usize = 12;
+/// Half-blocks an edge may be extended by refinement.
+const EDGE_HALVES: u64 = 2;
+/// A half-block at an edge counts as filled by the tone at ≥ this fraction (−1.5 dB) of the
+/// digit's energy per half.
+const FULL_HALF: f32 = 0.7;
+/// Samples added beyond the estimated tone edge in a partly filled half-block, per 51-sample
+/// half (1 ms at any rate).
+const EDGE_MARGIN_PER_51: u64 = 8;
+
+/// One analysed half-block.
+#[derive(Clone, Copy, Default)]
+pub struct Half {
+    /// Goertzel outputs of the eight filters.
+    pub y: [Complex; 8],
+    /// Σx² over the half-block.
+    pub energy: f32,
+}
+
+/// Sums of the row and column tone energy over the hit half-blocks of a digit.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Level {
+    sum: [f32; 2],
+    halves: u32,
+}
+
+impl Level {
+    /// Adds one half-block's tone energies.
+    #[must_use]
+    pub fn add(self, e: [f32; 2]) -> Level {
+        Level {
+            sum: [self.sum[0] + e[0], self.sum[1] + e[1]],
+            halves: self.halves + 1,
+        }
+    }
+
+    /// How much of a half-block with tone energies `e` the tone fills: the larger of the two
+    /// tones' ratios to their mean energy per half (≈ 1 full, `(k/H)²` for `k` samples).
+    fn fill_ratio(self, e: [f32; 2]) -> f32 {
+        let n = self.halves.max(1) as f32;
+        let r = |i: usize| e[i] * n / self.sum[i].max(f32::MIN_POSITIVE);
+        r(0).max(r(1))
+    }
+}
+
+/// A ring of recent half-blocks.
+pub struct History {
+    ring: [Half; LEN],
+    /// Half-blocks analysed so far.
+    count: u64,
+    /// Samples per half-block.
+    half: usize,
+}
+
+impl History {
+    /// An empty history of `half`-sample half-blocks.
+    #[must_use]
+    pub fn new(half: usize) -> History {
+        History {
+            ring: [Half::default(); LEN],
+            count: 0,
+            half,
+        }
+    }
+
+    /// Samples per half-block.
+    #[must_use]
+    pub fn half(&self) -> usize {
+        self.half
+    }
+
+    /// Whether no half-block was analysed yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends a half-block; returns its index.
+    pub fn push(&mut self, h: Half) -> u64 {
+        let index = self.count;
+        self.ring[(index % LEN as u64) as usize] = h;
+        self.count += 1;
+        index
+    }
+
+    /// Half-block `index`, if still kept.
+    #[must_use]
+    pub fn at(&self, index: u64) -> Option<&Half> {
+        (index < self.count && index + LEN as u64 >= self.count)
+            .then(|| &self.ring[(index % LEN as u64) as usize])
+    }
+
+    /// Energies of `digit`'s two tones in half-block `index`.
+    #[must_use]
+    pub fn tone_energy(&self, index: u64, digit: Digit) -> Option<[f32; 2]> {
+        let (r, c) = digit.indices();
+        self.at(index)
+            .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
+    }
+
+    /// `digit`'s level over half-blocks `first..=last`.
+    #[must_use]
+    pub fn level(&self, first: u64, last: u64, digit: Digit) -> Level {
+        (first..=last)
+            .filter_map(|i| self.tone_energy(i, digit))
+            .fold(Level::default(), Level::add)
+    }
+
+    /// Walks outward from the half-block next to a digit (`step` = −1 before, +1 after):
+    /// whole halves join while the tone fills them; the first partly filled half adds the
+    /// samples its energy accounts for (a tone in `k` samples of a half has |X| ∝ k, so
+    /// k ≈ H·√ratio), plus 1 ms. Returns the samples to add to that edge.
+    #[must_use]
+    pub fn edge_extension(&self, next: Option<u64>, step: i64, digit: Digit, level: Level) -> u64 {
+        let h = self.half as u64;
+        let mut extra = 0;
+        let mut index = next;
+        for _ in 0..EDGE_HALVES {
+            let Some(i) = index else { break };
+            let ratio = self
+                .tone_energy(i, digit)
+                .map_or(0.0, |e| level.fill_ratio(e));
+            if ratio >= FULL_HALF {
+                extra += h;
+                index = i.checked_add_signed(step);
+                continue;
+            }
+            let margin = EDGE_MARGIN_PER_51 * h / 51;
+            let k = libm::ceilf(self.half as f32 * libm::sqrtf(ratio)) as u64 + margin;
+            extra += k.min(h);
+            break;
+        }
+        extra
+    }
+}

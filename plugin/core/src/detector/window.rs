@@ -1,0 +1,157 @@
+//! Measuring one analysis window (two half-blocks) and testing it against a set of limits.
+
+use super::fit::PairFit;
+use super::goertzel::{Bank, Complex, FREQS};
+use super::history::Half;
+use crate::digit::Digit;
+
+/// Acceptance limits for a window, as linear ratios.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Each tone's energy over every other tone of its group, at least.
+    pub relative_peak: f32,
+    /// Power of each tone, at least (16-bit units²).
+    pub min_power: f32,
+    /// Row over column power, at most (normal twist).
+    pub normal_twist: f32,
+    /// Column over row power, at most (reverse twist).
+    pub reverse_twist: f32,
+    /// Pair power over window power, at least.
+    pub share: f32,
+    /// A tone's energy ratio between the two half-blocks, at most (`None`: not tested).
+    pub balance: Option<f32>,
+    /// |deviation| / nominal frequency of each tone, at most.
+    pub max_deviation: f32,
+}
+
+/// What a window holds, measured once and tested against any number of [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measure {
+    /// Strongest row (0..4) and column (4..8) filter.
+    pub r: usize,
+    /// Strongest column filter (4..8).
+    pub c: usize,
+    /// The smaller of the two groups' best-to-runner-up energy ratios.
+    pub relative_peak: f32,
+    /// Fitted powers of the row and column tone.
+    pub power: [f32; 2],
+    /// Pair power over window power.
+    pub share: f32,
+    /// Largest half-to-half energy ratio of either tone (≥ 1).
+    pub balance: f32,
+    /// Largest |deviation| / nominal of either tone.
+    pub deviation: f32,
+}
+
+impl Measure {
+    /// The digit, if the window passes `l`. Tests run in Q.24's order: relative peak, level,
+    /// twist, energy share, balance, frequency.
+    #[must_use]
+    pub fn digit(&self, l: &Limits) -> Option<Digit> {
+        let [pr, pc] = self.power;
+        let ok = self.relative_peak >= l.relative_peak
+            && pr >= l.min_power
+            && pc >= l.min_power
+            && !(pc < pr && pr > pc * l.normal_twist)
+            && !(pr <= pc && pc > pr * l.reverse_twist)
+            && self.share >= l.share
+            && l.balance.is_none_or(|b| self.balance <= b)
+            && self.deviation <= l.max_deviation;
+        ok.then(|| Digit::from_indices(self.r, self.c - 4))
+    }
+}
+
+/// Per-rate coefficients for measuring windows (shared by nothing per call but the rate).
+pub struct Analyser {
+    /// Goertzel coefficients.
+    pub bank: Bank,
+    fit_half: PairFit,
+    fit_full: PairFit,
+    /// `e^{−jω(H−1)}` per filter: turns a Goertzel output into the start-referenced DFT.
+    unref: [Complex; 8],
+    half: usize,
+}
+
+impl Analyser {
+    /// Coefficients for `sample_rate` and half-blocks of `half` samples.
+    #[must_use]
+    pub fn new(sample_rate: u32, half: usize) -> Analyser {
+        let mut unref = [Complex::default(); 8];
+        for (k, u) in unref.iter_mut().enumerate() {
+            let a = 2.0 * core::f32::consts::PI * FREQS[k] / sample_rate as f32 * (half - 1) as f32;
+            *u = Complex {
+                re: libm::cosf(a),
+                im: -libm::sinf(a),
+            };
+        }
+        Analyser {
+            bank: Bank::new(sample_rate, half),
+            fit_half: PairFit::new(sample_rate, half),
+            fit_full: PairFit::new(sample_rate, 2 * half),
+            unref,
+            half,
+        }
+    }
+
+    /// Measures the window of half-blocks `a` then `b`. Returns `None` early when the
+    /// relative peak is below `min_relative_peak` (the loosest limits in use): most windows of
+    /// speech and silence end there, before the fits.
+    #[must_use]
+    pub fn measure(&self, a: &Half, b: &Half, min_relative_peak: f32) -> Option<Measure> {
+        let mut full = [Complex::default(); 8];
+        let mut energy = [0.0f32; 8];
+        for k in 0..8 {
+            full[k] = (a.y[k] + b.y[k] * self.bank.shift[k]) * self.unref[k];
+            energy[k] = full[k].norm_sqr();
+        }
+        let r = argmax(&energy[..4]);
+        let c = 4 + argmax(&energy[4..]);
+        let mut relative_peak = f32::INFINITY;
+        for (group, best) in [(0..4, r), (4..8, c)] {
+            for k in group.filter(|&k| k != best) {
+                relative_peak = relative_peak.min(energy[best] / energy[k].max(f32::MIN_POSITIVE));
+            }
+        }
+        if relative_peak < min_relative_peak {
+            return None;
+        }
+        // Levels from the least-squares fit of the pair (leakage and images removed).
+        let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
+        let power = [2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr()];
+        let n = (2 * self.half) as f32;
+        let share = (power[0] + power[1]) / ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
+        // Each half fitted alone: balance, and frequency from the phase advance between them.
+        let fa = self
+            .fit_half
+            .solve(r, c - 4, a.y[r] * self.unref[r], a.y[c] * self.unref[c]);
+        let fb = self
+            .fit_half
+            .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
+        let (mut balance, mut deviation) = (1.0f32, 0.0f32);
+        for (i, k) in [r, c].into_iter().enumerate() {
+            let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
+            balance = balance.max(ea.max(eb) / ea.min(eb).max(f32::MIN_POSITIVE));
+            let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
+            deviation = deviation.max(df.abs() / FREQS[k]);
+        }
+        Some(Measure {
+            r,
+            c,
+            relative_peak,
+            power,
+            share,
+            balance,
+            deviation,
+        })
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
