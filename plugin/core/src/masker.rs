@@ -159,25 +159,39 @@ impl Masker {
         }
     }
 
-    /// Puts `unit` into the line and returns the unit that leaves it, masked if inside a window.
-    pub fn exchange(&mut self, unit: u16) -> u16 {
-        let out_index = self.exit_index();
-        let mut out = if self.line.is_empty() {
-            unit
+    /// Puts `input` into the line and appends the units that leave it to `out` (as many as
+    /// went in), masked where they fall inside a window.
+    pub fn exchange(&mut self, input: &[u16], out: &mut Vec<u16>) {
+        let base = out.len();
+        // Index of the first unit to leave (negative while the initial silence drains).
+        let first_exit = self.entered as i64 - self.line.len() as i64;
+        let d = self.line.len();
+        if d == 0 {
+            out.extend_from_slice(input);
         } else {
-            let old = self.line[self.pos];
-            self.line[self.pos] = unit;
-            self.pos = (self.pos + 1) % self.line.len();
-            old
-        };
-        self.entered += 1;
-        if let Some(i) = out_index {
+            // Swap the input through the ring in at most two contiguous pieces per lap.
+            let mut rest = input;
+            while !rest.is_empty() {
+                let n = rest.len().min(d - self.pos);
+                out.extend_from_slice(&self.line[self.pos..self.pos + n]);
+                self.line[self.pos..self.pos + n].copy_from_slice(&rest[..n]);
+                self.pos = (self.pos + n) % d;
+                rest = &rest[n..];
+            }
+        }
+        self.entered += input.len() as u64;
+        if self.windows.is_empty() {
+            return;
+        }
+        for (k, o) in out[base..].iter_mut().enumerate() {
+            let Ok(i) = u64::try_from(first_exit + k as i64) else {
+                continue;
+            };
             if self.masks(i) {
-                out = self.codec.encode(self.fill.next());
+                *o = self.codec.encode(self.fill.next());
                 self.masked += 1;
             }
         }
-        out
     }
 
     /// Whether sample `i` (leaving now, indices increase) lies in a window; drops past windows.
@@ -203,7 +217,8 @@ mod tests {
         let mut m = Masker::new(Codec::L16, 8000, 4, MaskMode::Silence);
         m.open(6);
         m.close(6, 9);
-        let out: Vec<u16> = (1..=16u16).map(|u| m.exchange(u)).collect();
+        let mut out = Vec::new();
+        m.exchange(&(1..=16u16).collect::<Vec<_>>(), &mut out);
         // Four samples of initial silence, then samples 0.. delayed; indices 6, 7, 8 masked.
         assert_eq!(out, [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 10, 11, 12]);
         assert_eq!(m.masked_samples(), 3);
@@ -213,7 +228,8 @@ mod tests {
     fn an_open_window_masks_until_closed() {
         let mut m = Masker::new(Codec::L16, 8000, 0, MaskMode::Silence);
         m.open(2);
-        let out: Vec<u16> = (1..=6u16).map(|u| m.exchange(u)).collect();
+        let mut out = Vec::new();
+        m.exchange(&(1..=6u16).collect::<Vec<_>>(), &mut out);
         assert_eq!(out, [1, 2, 0, 0, 0, 0]);
     }
 
@@ -222,7 +238,8 @@ mod tests {
         let mut m = Masker::new(Codec::Pcmu, 8000, 2, MaskMode::Off);
         m.open(0);
         m.close(0, 10);
-        let out: Vec<u16> = (1..=6u16).map(|u| m.exchange(u)).collect();
+        let mut out = Vec::new();
+        m.exchange(&(1..=6u16).collect::<Vec<_>>(), &mut out);
         assert_eq!(&out[2..], [1, 2, 3, 4]);
     }
 }

@@ -218,10 +218,9 @@ impl Session {
         self.drain_transitions();
         let silence = self.codec.encode(0);
         self.out_units.clear();
-        for _ in 0..self.masker.delay() {
-            let u = self.masker.exchange(silence);
-            self.out_units.push(u);
-        }
+        self.units.clear();
+        self.units.resize(self.masker.delay(), silence);
+        self.masker.exchange(&self.units, &mut self.out_units);
         Ok(())
     }
 
@@ -232,9 +231,7 @@ impl Session {
         self.detector.push(&self.pcm);
         self.drain_transitions();
         self.out_units.clear();
-        for &u in &self.units {
-            self.out_units.push(self.masker.exchange(u));
-        }
+        self.masker.exchange(&self.units, &mut self.out_units);
     }
 
     fn drain_transitions(&mut self) {

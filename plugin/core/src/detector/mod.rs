@@ -227,16 +227,19 @@ impl Detector {
     /// Feeds linear samples. Transitions are queued for [`Detector::poll`].
     pub fn push(&mut self, samples: &[i16]) {
         let half = self.history.half();
-        for &s in samples {
-            self.buf.push(f32::from(s));
+        let mut rest = samples;
+        while !rest.is_empty() {
             let full = if self.history.is_empty() {
                 half
             } else {
                 2 * half
             };
+            let take = (full - self.buf.len()).min(rest.len());
+            self.buf.extend(rest[..take].iter().map(|&s| f32::from(s)));
+            rest = &rest[take..];
             if self.buf.len() == full {
                 self.analyse_half();
-                if self.buf.len() == 2 * half {
+                if full == 2 * half {
                     self.buf.copy_within(half.., 0);
                 }
                 self.buf.truncate(half);
@@ -268,7 +271,7 @@ impl Detector {
         let Some(&b) = self.history.at(index) else {
             return;
         };
-        let m = self.analyser.measure(&a, &b, self.permissive.relative_peak);
+        let m = self.analyser.measure(&a, &b, &self.permissive);
         let strict = m.and_then(|m| m.digit(&self.strict));
         let loose = m.and_then(|m| m.digit(&self.permissive));
         // Digits first: a digit's end is queued before the masked span around it closes.

@@ -93,11 +93,12 @@ impl Analyser {
         }
     }
 
-    /// Measures the window of half-blocks `a` then `b`. Returns `None` early when the
-    /// relative peak is below `min_relative_peak` (the loosest limits in use): most windows of
-    /// speech and silence end there, before the fits.
+    /// Measures the window of half-blocks `a` then `b`. Returns `None` early when either
+    /// tone's plain bin is below `loosest.min_power` or the relative peak is below
+    /// `loosest.relative_peak` (the loosest limits in use): most windows of speech and silence
+    /// end there, before the fits.
     #[must_use]
-    pub fn measure(&self, a: &Half, b: &Half, min_relative_peak: f32) -> Option<Measure> {
+    pub fn measure(&self, a: &Half, b: &Half, loosest: &Limits) -> Option<Measure> {
         let mut full = [Complex::default(); 8];
         let mut energy = [0.0f32; 8];
         for k in 0..8 {
@@ -106,19 +107,25 @@ impl Analyser {
         }
         let r = argmax(&energy[..4]);
         let c = 4 + argmax(&energy[4..]);
+        // A tone of power P has |X|² ≈ P·N²/2 in its bin; half of that leaves room for
+        // tones off the bin centre and for the fit.
+        let n = (2 * self.half) as f32;
+        let floor = loosest.min_power * n * n / 4.0;
+        if energy[r] < floor || energy[c] < floor {
+            return None;
+        }
         let mut relative_peak = f32::INFINITY;
         for (group, best) in [(0..4, r), (4..8, c)] {
             for k in group.filter(|&k| k != best) {
                 relative_peak = relative_peak.min(energy[best] / energy[k].max(f32::MIN_POSITIVE));
             }
         }
-        if relative_peak < min_relative_peak {
+        if relative_peak < loosest.relative_peak {
             return None;
         }
         // Levels from the least-squares fit of the pair (leakage and images removed).
         let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
         let power = [2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr()];
-        let n = (2 * self.half) as f32;
         let share = (power[0] + power[1]) / ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
         // Each half fitted alone: balance, and frequency from the phase advance between them.
         let fa = self
