@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tonemask_harness::keys::{self, KeyRing};
-use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
+use tonemask_harness::plugin::{Limits, MaskMode, Plugin, Twist};
 use tonemask_harness::replay;
 use tonemask_harness::run::{event_json, run, signed_lines, Options};
 use tonemask_harness::verify::verify_lines;
@@ -112,16 +112,15 @@ enum Preset {
     Brazil,
 }
 
-impl Preset {
-    fn db(self) -> (f32, f32) {
-        let t = match self {
-            Preset::Att => tonemask_core::Twist::ATT,
-            Preset::Etsi => tonemask_core::Twist::ETSI,
-            Preset::Ntt => tonemask_core::Twist::NTT,
-            Preset::Australia => tonemask_core::Twist::AUSTRALIA,
-            Preset::Brazil => tonemask_core::Twist::BRAZIL,
-        };
-        (t.normal_db, t.reverse_db)
+impl From<Preset> for Twist {
+    fn from(p: Preset) -> Twist {
+        match p {
+            Preset::Att => Twist::Att,
+            Preset::Etsi => Twist::Etsi,
+            Preset::Ntt => Twist::Ntt,
+            Preset::Australia => Twist::Australia,
+            Preset::Brazil => Twist::Brazil,
+        }
     }
 }
 
@@ -203,7 +202,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             let opts = Options {
                 mode: MaskMode::Off,
                 lookahead_ms: 0,
-                twist_db: tuning.twist.db(),
+                twist: tuning.twist.into(),
                 ..Options::default()
             };
             let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
@@ -237,7 +236,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 call_id,
                 mode: mode.into(),
                 lookahead_ms,
-                twist_db: tuning.twist.db(),
+                twist: tuning.twist.into(),
                 ..Options::default()
             };
             let out = run(

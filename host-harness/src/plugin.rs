@@ -18,7 +18,7 @@ mod bindings {
 
 pub use bindings::exports::tonemask::plugin::types::{
     Codec, Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError, MaskMode,
-    SigningKey,
+    SigningKey, Twist, TwistLimits,
 };
 
 /// Resource limits for each plugin instance.

@@ -1,7 +1,7 @@
 //! Running a call recording through the plugin: frames in, masked audio and events out.
 
 use crate::keys::KeyRing;
-use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, SigningKey};
+use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, SigningKey, Twist};
 use crate::wav::{Format, Wav};
 use anyhow::{bail, Result};
 
@@ -14,8 +14,8 @@ pub struct Options {
     pub mode: MaskMode,
     /// Look-ahead in ms.
     pub lookahead_ms: u32,
-    /// Twist limits (normal, reverse), dB.
-    pub twist_db: (f32, f32),
+    /// Twist limits.
+    pub twist: Twist,
     /// Frame length handed to the plugin, ms (20 ms = one RTP packet of G.711).
     pub frame_ms: u32,
 }
@@ -26,7 +26,7 @@ impl Default for Options {
             call_id: "call".into(),
             mode: MaskMode::Silence,
             lookahead_ms: 40,
-            twist_db: (8.0, 4.0),
+            twist: Twist::Att,
             frame_ms: 20,
         }
     }
@@ -59,8 +59,7 @@ pub fn run(
         sample_rate: wav.sample_rate,
         lookahead_ms: opts.lookahead_ms,
         mask_mode: opts.mode,
-        twist_normal_db: opts.twist_db.0,
-        twist_reverse_db: opts.twist_db.1,
+        twist: opts.twist,
         key: keys.map(|k| {
             let (kid, secret) = k.signing();
             SigningKey {

@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use tonemask_harness::plugin::{Codec, Limits, MaskMode, Plugin, SessionConfig};
+use tonemask_harness::plugin::{
+    Codec, Limits, MaskMode, Plugin, SessionConfig, Twist, TwistLimits,
+};
 use tonemask_harness::wav::Wav;
 
 fn config(call: &str, codec: Codec) -> SessionConfig {
@@ -13,8 +15,7 @@ fn config(call: &str, codec: Codec) -> SessionConfig {
         sample_rate: 8000,
         lookahead_ms: 40,
         mask_mode: MaskMode::Silence,
-        twist_normal_db: 8.0,
-        twist_reverse_db: 4.0,
+        twist: Twist::Att,
         key: None,
     }
 }
@@ -93,7 +94,10 @@ fn invalid_configurations_are_refused_with_the_field_named() {
         ),
         (
             SessionConfig {
-                twist_normal_db: -1.0,
+                twist: Twist::Custom(TwistLimits {
+                    normal_db: -1.0,
+                    reverse_db: 4.0,
+                }),
                 ..config("c", Codec::L16)
             },
             "twist.normal_db",

@@ -2,7 +2,7 @@
 
 use crate::signal::{through, Channel, Truth};
 use anyhow::Result;
-use tonemask_harness::plugin::{Instance, MaskMode, Plugin};
+use tonemask_harness::plugin::{Instance, MaskMode, Plugin, Twist, TwistLimits};
 use tonemask_harness::run::{run, Options};
 use tonemask_harness::wav::{Format, Wav};
 
@@ -95,10 +95,11 @@ impl Receiver for Tonemask {
 
     fn detect(&mut self, ch: Channel, pcm: &[i16], twist: TwistDb) -> Result<Vec<Found>> {
         let wav = Self::wav(ch, pcm);
+        let twist = twist_config(twist);
         let opts = Options {
             mode: MaskMode::Off,
             lookahead_ms: 0,
-            twist_db: twist,
+            twist,
             ..Options::default()
         };
         let rate = ch.rate() as u64;
@@ -112,6 +113,29 @@ impl Receiver for Tonemask {
             })
             .collect())
     }
+}
+
+/// The plugin's twist setting for limits: the administration's preset when they are one
+/// (so the suite exercises the presets of the WIT config), else explicit limits.
+fn twist_config(t: TwistDb) -> Twist {
+    use tonemask_core::Twist as T;
+    let presets = [
+        (T::ATT, Twist::Att),
+        (T::ETSI, Twist::Etsi),
+        (T::NTT, Twist::Ntt),
+        (T::AUSTRALIA, Twist::Australia),
+        (T::BRAZIL, Twist::Brazil),
+    ];
+    presets
+        .into_iter()
+        .find(|(p, _)| (p.normal_db, p.reverse_db) == t)
+        .map_or(
+            Twist::Custom(TwistLimits {
+                normal_db: t.0,
+                reverse_db: t.1,
+            }),
+            |(_, w)| w,
+        )
 }
 
 /// tonemask's core compiled natively (a comparison and a fast loop for tuning; the table's

@@ -9,7 +9,9 @@ use tonemask_core as core_;
 wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
 
 use exports::tonemask::plugin::masking::{Guest, GuestSession, Session as SessionHandle};
-use exports::tonemask::plugin::types::{Codec, Config, DigitEvent, DigitSource, Error, MaskMode};
+use exports::tonemask::plugin::types::{
+    Codec, Config, DigitEvent, DigitSource, Error, MaskMode, Twist,
+};
 
 struct Plugin;
 
@@ -39,9 +41,16 @@ fn config(c: Config) -> Result<core_::SessionConfig, Error> {
             MaskMode::Off => core_::MaskMode::Off,
         },
         detector: core_::DetectorConfig {
-            twist: core_::Twist {
-                normal_db: c.twist_normal_db,
-                reverse_db: c.twist_reverse_db,
+            twist: match c.twist {
+                Twist::Att => core_::Twist::ATT,
+                Twist::Etsi => core_::Twist::ETSI,
+                Twist::Ntt => core_::Twist::NTT,
+                Twist::Australia => core_::Twist::AUSTRALIA,
+                Twist::Brazil => core_::Twist::BRAZIL,
+                Twist::Custom(l) => core_::Twist {
+                    normal_db: l.normal_db,
+                    reverse_db: l.reverse_db,
+                },
             },
         },
         key,
