@@ -5,8 +5,11 @@
 #
 #   testdata/talkoff/build.sh [OUTDIR]        (default target/talkoff)
 #
+# Each file is written twice: OUTDIR/NAME.wav at 8 kHz and OUTDIR/16k/NAME.wav at 16 kHz (both
+# resampled from the source, for the narrowband and the wideband talk-off runs).
+#
 # Speech: espeak-ng (English, German, Italian, Spanish, French; male and female variants) and
-# flite (four English voices: kal, awb, rms, slt) reading fortune-cookie files and licence
+# flite (four English voices: kal16, awb, rms, slt) reading fortune-cookie files and licence
 # texts. Music: the soundtracks of extremetuxracer and lincity-ng (Ogg Vorbis, via sox).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,30 +23,34 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo_ apt-get update -qq
     sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-mkdir -p "$out"
+mkdir -p "$out/16k"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # First N characters of a text source, fortune separators and blank runs removed.
 text() { sed -e 's/^%$//' "$@" | tr -s ' \n' ' ' | head -c "$chars" || true; }
-to8k() { sox -D "$1" -r 8000 -c 1 -b 16 "$2" norm -3; }
+# convert SOURCE NAME: both rates, peak-normalised to −3 dBFS.
+convert() {
+    sox -D "$1" -r 8000 -c 1 -b 16 "$out/$2.wav" norm -3
+    sox -D "$1" -r 16000 -c 1 -b 16 "$out/16k/$2.wav" norm -3
+    echo "talkoff: $2.wav"
+}
+done_() { [ -f "$out/$1.wav" ] && [ -f "$out/16k/$1.wav" ]; }
 
 chars=6000   # ≈ 6–7 minutes of speech per segment
 speak() { # name voice file...
     local name=$1 voice=$2; shift 2
-    [ -f "$out/$name.wav" ] && return
+    done_ "$name" && return
     text "$@" > "$tmp/t.txt"
     espeak-ng -v "$voice" -s 165 -f "$tmp/t.txt" -w "$tmp/s.wav"
-    to8k "$tmp/s.wav" "$out/$name.wav"
-    echo "talkoff: $name.wav"
+    convert "$tmp/s.wav" "$name"
 }
 flite_() { # name voice file...
     local name=$1 voice=$2; shift 2
-    [ -f "$out/$name.wav" ] && return
+    done_ "$name" && return
     text "$@" > "$tmp/t.txt"
     flite -voice "$voice" -f "$tmp/t.txt" -o "$tmp/s.wav"
-    to8k "$tmp/s.wav" "$out/$name.wav"
-    echo "talkoff: $name.wav"
+    convert "$tmp/s.wav" "$name"
 }
 F=/usr/share/games/fortunes
 speak speech_en_m en+m3 "$F/literature" "$F/wisdom"
@@ -53,16 +60,15 @@ speak speech_de_f de+f2 "$F/de/gedichte.u8" "$F/de/kinderzitate.u8"
 speak speech_it it "$F/it/italia.u8" "$F/it/definizioni.u8"
 speak speech_es es "$F/es/refranes.fortunes.u8" "$F/es/sabiduria.fortunes.u8"
 speak speech_fr fr /usr/share/common-licenses/GPL-3
-flite_ speech_flite_kal kal "$F/science" "$F/love"
+flite_ speech_flite_kal kal16 "$F/science" "$F/love"
 flite_ speech_flite_awb awb "$F/education" "$F/food"
 flite_ speech_flite_rms rms "$F/linux" "$F/computers"
 flite_ speech_flite_slt slt "$F/medicine" "$F/pets"
 
 for f in /usr/share/games/etr/music/*.ogg /usr/share/games/lincity-ng/music/default/*.ogg; do
     name=music_$(basename "$f" .ogg | tr -c 'A-Za-z0-9_\n-' '_')
-    [ -f "$out/$name.wav" ] && continue
-    to8k "$f" "$out/$name.wav"
-    echo "talkoff: $name.wav"
+    done_ "$name" && continue
+    convert "$f" "$name"
 done
 total=$(for w in "$out"/*.wav; do soxi -D "$w"; done | awk '{ s += $1 } END { printf "%.1f", s / 60 }')
-echo "talkoff: $(ls "$out"/*.wav | wc -l) files, $total minutes in $out"
+echo "talkoff: $(ls "$out"/*.wav | wc -l) files, $total minutes in $out (and the same at 16 kHz in $out/16k)"

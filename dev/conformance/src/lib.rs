@@ -10,37 +10,45 @@ pub mod receivers;
 pub mod signal;
 pub mod suite;
 
-/// Reads every `*.wav` under `dir` (8 kHz mono 16-bit) for the talk-off test, sorted by name.
-pub fn talkoff_corpus(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<i16>)>> {
+/// A talk-off recording: name, sample rate, samples.
+pub type TalkoffFile = (String, u32, Vec<i16>);
+
+/// Reads the talk-off corpus built by `testdata/talkoff/build.sh`: every `*.wav` in `dir`
+/// (8 kHz) and in `dir/16k` (16 kHz), mono 16-bit, sorted by name.
+pub fn talkoff_corpus(dir: &std::path::Path) -> anyhow::Result<Vec<TalkoffFile>> {
     use anyhow::Context;
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| {
-            format!(
-                "cannot list {} (build it with testdata/talkoff/build.sh)",
-                dir.display()
-            )
-        })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for f in files {
-        let w = tonemask_harness::wav::Wav::parse(&std::fs::read(&f)?)
-            .with_context(|| f.display().to_string())?;
+    for (sub, rate) in [(dir.to_path_buf(), 8000), (dir.join("16k"), 16000)] {
+        let mut files: Vec<_> = std::fs::read_dir(&sub)
+            .with_context(|| {
+                format!(
+                    "cannot list {} (build it with testdata/talkoff/build.sh)",
+                    sub.display()
+                )
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+            .collect();
+        files.sort();
         anyhow::ensure!(
-            w.sample_rate == 8000,
-            "{}: talk-off files must be 8 kHz",
-            f.display()
+            !files.is_empty(),
+            "{}: no talk-off files (run testdata/talkoff/build.sh)",
+            sub.display()
         );
-        out.push((
-            f.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            w.linear(),
-        ));
+        for f in files {
+            let w = tonemask_harness::wav::Wav::parse(&std::fs::read(&f)?)
+                .with_context(|| f.display().to_string())?;
+            anyhow::ensure!(w.sample_rate == rate, "{}: expected {rate} Hz", f.display());
+            out.push((
+                f.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                rate,
+                w.linear(),
+            ));
+        }
     }
     Ok(out)
 }

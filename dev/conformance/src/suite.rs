@@ -673,14 +673,18 @@ impl Suite {
     }
 
     /// 8. Talk-off: speech and music without DTMF, through every channel.
-    pub fn talk_off(&mut self, files: &[(String, Vec<i16>)]) -> Result<()> {
-        let seconds: f64 = files.iter().map(|(_, s)| s.len() as f64 / 8000.0).sum();
+    pub fn talk_off(&mut self, corpus: &[crate::TalkoffFile]) -> Result<()> {
         let before = (self.masking.outside, self.masking.outside_altered);
-        for ch in [Channel::Pcm8, Channel::Ulaw, Channel::Alaw] {
+        for ch in Channel::ALL {
+            let files: Vec<_> = corpus.iter().filter(|f| f.1 == ch.rate()).collect();
+            let seconds: f64 = files
+                .iter()
+                .map(|f| f.2.len() as f64 / f64::from(f.1))
+                .sum();
             let mut false_digits = [0usize; 2];
             let mut offenders = Vec::new();
-            for (name, pcm) in files {
-                let mut sig = Signal::new(8000);
+            for (name, rate, pcm) in files.iter().copied() {
+                let mut sig = Signal::new(*rate);
                 sig.samples = pcm.iter().map(|&v| f32::from(v)).collect();
                 let (s, t) = self.run(ch, &sig, ATT)?;
                 false_digits[0] += s.map_or(0, |s| s.extra);
@@ -705,7 +709,11 @@ impl Suite {
                     files.len(),
                     ch.name()
                 ),
-                text(false_digits[0]),
+                if self.sp.supports(ch) {
+                    text(false_digits[0])
+                } else {
+                    "n/a".into()
+                },
                 text(false_digits[1]),
                 "0",
                 false_digits[1] == 0 && seconds >= 3600.0,
