@@ -7,7 +7,7 @@
 //! | fewer misses, then hits again               | dropout bridged                         |
 //! | `presence` consecutive hits of another digit| first digit ends, the other starts      |
 
-use super::history::{History, Level};
+use super::history::{EdgeRule, History, Level};
 use super::Transition;
 use crate::digit::Digit;
 use alloc::collections::VecDeque;
@@ -63,18 +63,20 @@ pub struct Debouncer {
     track: Track,
     presence: u8,
     absence: u8,
+    edges: EdgeRule,
     state: State,
 }
 
 impl Debouncer {
-    /// A debouncer that confirms after `presence` consecutive hits and ends after `absence`
-    /// consecutive misses.
+    /// A debouncer that confirms after `presence` consecutive hits, ends after `absence`
+    /// consecutive misses, and refines edges by `edges`.
     #[must_use]
-    pub fn new(track: Track, presence: u8, absence: u8) -> Debouncer {
+    pub fn new(track: Track, presence: u8, absence: u8, edges: EdgeRule) -> Debouncer {
         Debouncer {
             track,
             presence,
             absence,
+            edges,
             state: State::Idle,
         }
     }
@@ -166,7 +168,7 @@ impl Debouncer {
     /// Confirms `run` (its last hit window ends at half `now`) and returns the new state.
     fn start(&self, run: Run, now: u64, h: &History, out: &mut VecDeque<Transition>) -> State {
         let level = h.level(run.first, now, run.digit);
-        let extra = h.edge_extension(run.first.checked_sub(1), -1, run.digit, level);
+        let extra = h.edge_extension(self.edges, run.first.checked_sub(1), -1, run.digit, level);
         let start = (run.first * h.half() as u64).saturating_sub(extra);
         let detected_at = (now + 1) * h.half() as u64;
         out.push_back(match self.track {
@@ -193,7 +195,7 @@ impl Debouncer {
 
     /// Ends `on` after refining its end edge.
     fn end(&self, on: OnDigit, h: &History, out: &mut VecDeque<Transition>) {
-        let extra = h.edge_extension(Some(on.last_hit + 1), 1, on.digit, on.level);
+        let extra = h.edge_extension(self.edges, Some(on.last_hit + 1), 1, on.digit, on.level);
         let end = (on.last_hit + 1) * h.half() as u64 + extra;
         out.push_back(match self.track {
             Track::Digits => Transition::Ended {

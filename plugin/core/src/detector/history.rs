@@ -3,16 +3,20 @@
 use super::goertzel::Complex;
 use crate::digit::Digit;
 
-/// Half-blocks kept (must exceed `EDGE_HALVES` + the absence count of any debouncer + 1).
+/// Half-blocks kept (must exceed an edge rule's `max_halves` + any debouncer's absence + 1).
 const LEN: usize = 12;
-/// Half-blocks an edge may be extended by refinement.
-const EDGE_HALVES: u64 = 2;
-/// A half-block at an edge counts as filled by the tone at ≥ this fraction (−1.5 dB) of the
-/// digit's energy per half.
-const FULL_HALF: f32 = 0.7;
-/// Samples added beyond the estimated tone edge in a partly filled half-block, per 51-sample
-/// half (1 ms at any rate).
-const EDGE_MARGIN_PER_51: u64 = 8;
+/// How far, and how readily, an edge is extended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EdgeRule {
+    /// A half-block counts as filled by the tone at ≥ this fraction of the digit's energy per
+    /// half (0.7 = −1.5 dB for reported digits).
+    pub full_half: f32,
+    /// Half-blocks an edge may be extended by, at most.
+    pub max_halves: u64,
+    /// Samples added beyond the estimated edge in a partly filled half-block, per 51-sample
+    /// half (8 = 1 ms at any rate).
+    pub margin_per_51: u64,
+}
 
 /// One analysed half-block.
 #[derive(Clone, Copy, Default)]
@@ -115,23 +119,30 @@ impl History {
     /// Walks outward from the half-block next to a digit (`step` = −1 before, +1 after):
     /// whole halves join while the tone fills them; the first partly filled half adds the
     /// samples its energy accounts for (a tone in `k` samples of a half has |X| ∝ k, so
-    /// k ≈ H·√ratio), plus 1 ms. Returns the samples to add to that edge.
+    /// k ≈ H·√ratio), plus the rule's margin. The extension never exceeds `max_halves` half-blocks. Returns the samples to add to that edge.
     #[must_use]
-    pub fn edge_extension(&self, next: Option<u64>, step: i64, digit: Digit, level: Level) -> u64 {
+    pub fn edge_extension(
+        &self,
+        rule: EdgeRule,
+        next: Option<u64>,
+        step: i64,
+        digit: Digit,
+        level: Level,
+    ) -> u64 {
         let h = self.half as u64;
         let mut extra = 0;
         let mut index = next;
-        for _ in 0..EDGE_HALVES {
+        for _ in 0..rule.max_halves {
             let Some(i) = index else { break };
             let ratio = self
                 .tone_energy(i, digit)
                 .map_or(0.0, |e| level.fill_ratio(e));
-            if ratio >= FULL_HALF {
+            if ratio >= rule.full_half {
                 extra += h;
                 index = i.checked_add_signed(step);
                 continue;
             }
-            let margin = EDGE_MARGIN_PER_51 * h / 51;
+            let margin = rule.margin_per_51 * h / 51;
             let k = libm::ceilf(self.half as f32 * libm::sqrtf(ratio)) as u64 + margin;
             extra += k.min(h);
             break;

@@ -66,7 +66,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use debounce::{Debouncer, Track};
-use history::{Half, History};
+use history::{EdgeRule, Half, History};
 use window::{Analyser, Limits};
 
 /// Half-block length at 8 kHz, in samples (6.375 ms).
@@ -91,6 +91,12 @@ mod strict {
     /// Consecutive windows without it that end a digit (≤ 10 ms dropouts always bridged, a
     /// 40 ms pause always separates).
     pub const ABSENCE_WINDOWS: u8 = 5;
+    /// Edges: whole half-blocks join at ≥ −1.5 dB of the digit's level, two at most; 1 ms margin.
+    pub const EDGES: super::EdgeRule = super::EdgeRule {
+        full_half: 0.7,
+        max_halves: 2,
+        margin_per_51: 8,
+    };
 }
 
 /// Permissive limits: what is masked (anything a looser receiver might decode).
@@ -110,6 +116,14 @@ mod permissive {
     /// Consecutive windows without a hit that end masking. (Longer spans were tried: 8
     /// windows left the same fragments in deep noise and masked ≈ 11 ms more after each tone.)
     pub const ABSENCE_WINDOWS: u8 = 5;
+    /// Edges: whole half-blocks join at ≥ −5 dB (a tone in deep noise swings by several dB
+    /// from half to half), three at most — the most the 40 ms look-ahead allows at the onset
+    /// after 2 hits (6 half-blocks = 306 of 320 samples); 2 ms margin.
+    pub const EDGES: super::EdgeRule = super::EdgeRule {
+        full_half: 0.3,
+        max_halves: 3,
+        margin_per_51: 16,
+    };
 }
 
 fn db_to_ratio(db: f32) -> f32 {
@@ -202,11 +216,13 @@ impl Detector {
                 Track::Digits,
                 strict::PRESENCE_WINDOWS,
                 strict::ABSENCE_WINDOWS,
+                strict::EDGES,
             ),
             mask: Debouncer::new(
                 Track::Mask,
                 permissive::PRESENCE_WINDOWS,
                 permissive::ABSENCE_WINDOWS,
+                permissive::EDGES,
             ),
             out: VecDeque::with_capacity(8),
         }
