@@ -149,18 +149,7 @@ impl Debouncer {
     /// Ends the stream: a digit still on ends at sample `end`.
     pub fn finish(&mut self, end: u64, out: &mut VecDeque<Transition>) {
         if let State::Active { on, .. } = self.state {
-            out.push_back(match self.track {
-                Track::Digits => Transition::Ended {
-                    digit: on.digit,
-                    start: on.start,
-                    end,
-                    detected_at: on.detected_at,
-                },
-                Track::Mask => Transition::MaskUntil {
-                    start: on.start,
-                    end,
-                },
-            });
+            out.push_back(self.ended(on, end));
         }
         self.state = State::Idle;
     }
@@ -197,7 +186,12 @@ impl Debouncer {
     fn end(&self, on: OnDigit, h: &History, out: &mut VecDeque<Transition>) {
         let extra = h.edge_extension(self.edges, Some(on.last_hit + 1), 1, on.digit, on.level);
         let end = (on.last_hit + 1) * h.half() as u64 + extra;
-        out.push_back(match self.track {
+        out.push_back(self.ended(on, end));
+    }
+
+    /// The transition that ends `on` at sample `end`, for this debouncer's track.
+    fn ended(&self, on: OnDigit, end: u64) -> Transition {
+        match self.track {
             Track::Digits => Transition::Ended {
                 digit: on.digit,
                 start: on.start,
@@ -208,6 +202,6 @@ impl Debouncer {
                 start: on.start,
                 end,
             },
-        });
+        }
     }
 }
