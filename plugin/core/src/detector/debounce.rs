@@ -102,9 +102,13 @@ impl Debouncer {
         };
         self.state = match (self.state, verdict) {
             (State::Idle, None) | (State::Rising(_), None) => State::Idle,
-            (State::Idle, Some(d)) => State::Rising(extend(None, d)),
-            (State::Rising(run), Some(d)) => {
-                let run = extend(Some(run), d);
+            (State::Idle | State::Rising(_), Some(d)) => {
+                let previous = if let State::Rising(run) = self.state {
+                    Some(run)
+                } else {
+                    None
+                };
+                let run = extend(previous, d);
                 if run.hits >= self.presence {
                     self.start(run, now, h, out)
                 } else {
@@ -203,5 +207,36 @@ impl Debouncer {
                 end,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::history::Half;
+
+    const RULE: EdgeRule = EdgeRule { full_half: 0.7, max_halves: 2, margin_per_51: 8 };
+
+    fn starts_after(presence: u8) -> usize {
+        let mut h = History::new(51);
+        let mut d = Debouncer::new(Track::Mask, presence, 5, RULE);
+        let mut out = VecDeque::new();
+        let digit = Digit::from_indices(1, 1);
+        h.push(Half::default());
+        for hit in 1..=4 {
+            let now = h.push(Half::default());
+            d.step(Some(digit), now, &h, &mut out);
+            if !out.is_empty() {
+                return hit;
+            }
+        }
+        0
+    }
+
+    #[test]
+    fn a_span_starts_after_exactly_presence_hits() {
+        assert_eq!(starts_after(1), 1);
+        assert_eq!(starts_after(2), 2);
+        assert_eq!(starts_after(3), 3);
     }
 }
