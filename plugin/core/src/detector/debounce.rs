@@ -215,7 +215,11 @@ mod tests {
     use super::*;
     use crate::detector::history::Half;
 
-    const RULE: EdgeRule = EdgeRule { full_half: 0.7, max_halves: 2, margin_per_51: 8 };
+    const RULE: EdgeRule = EdgeRule {
+        full_half: 0.7,
+        max_halves: 2,
+        margin_per_51: 8,
+    };
 
     fn starts_after(presence: u8) -> usize {
         let mut h = History::new(51);
