@@ -461,98 +461,53 @@ impl Suite {
 
     /// 5. Guard time: tone length, pause length, dropouts, signalling speed.
     pub fn guard_time(&mut self) -> Result<()> {
-        let offsets: Vec<usize> = (0..8).map(|i| i * 7).collect();
         // Tone durations.
-        let (mut shortest, mut longest_none) = ([None::<u32>; 2], [0u32; 2]);
-        let mut ms = 10u32;
-        while ms <= 60 {
-            let mut all = [true, true];
-            let mut none = [true, true];
-            for &off in &offsets {
-                let mut sig = Signal::new(8000);
-                sig.silence_samples(320 + off);
+        let [sp, tm] = self.threshold_sweep(
+            10,
+            |ms, sig| {
                 sig.burst(&Burst::new('8', ms as f32, 80.0));
-                let (s, t) = self.run(Channel::Pcm8, &sig, ATT)?;
-                for (i, sc) in [s.unwrap_or_default(), t].iter().enumerate() {
-                    all[i] &= sc.all();
-                    none[i] &= sc.none();
-                }
-            }
-            for i in 0..2 {
-                if all[i] && shortest[i].is_none() {
-                    shortest[i] = Some(ms);
-                }
-                if !all[i] {
-                    shortest[i] = None;
-                }
-                if none[i] && shortest[i].is_none() {
-                    longest_none[i] = ms;
-                }
-            }
-            ms += if self.settings.quick { 5 } else { 1 };
-        }
-        let text = |i: usize| {
+            },
+            Score::all,
+            Score::none,
+        )?;
+        let text = |(never, always): (u32, Option<u32>)| {
             format!(
-                "never ≤ {} ms, always ≥ {} ms",
-                longest_none[i],
-                shortest[i].map_or("–".into(), |v| v.to_string())
+                "never ≤ {never} ms, always ≥ {} ms",
+                always.map_or("–".into(), |v| v.to_string())
             )
         };
-        let pass = longest_none[1] >= 20 && shortest[1].is_some_and(|v| v <= 40);
         self.push(
             "5 guard time",
             "tone length: never / always detected".into(),
-            text(0),
-            text(1),
+            text(sp),
+            text(tm),
             "never ≤ 20 ms, always ≥ 40 ms",
-            pass,
+            tm.0 >= 20 && tm.1.is_some_and(|v| v <= 40),
         );
 
         // Pauses between two presses of the same key.
-        let (mut sep, mut bridged) = ([None::<u32>; 2], [0u32; 2]);
-        let mut p = 0u32;
-        while p <= 60 {
-            let mut two = [true, true];
-            let mut one = [true, true];
-            for &off in &offsets {
-                let mut sig = Signal::new(8000);
-                sig.silence_samples(320 + off);
+        let [sp, tm] = self.threshold_sweep(
+            0,
+            |p, sig| {
                 sig.burst(&Burst::new('5', 60.0, p as f32));
                 sig.burst(&Burst::new('5', 60.0, 80.0));
-                let (s, t) = self.run(Channel::Pcm8, &sig, ATT)?;
-                for (i, sc) in [s.unwrap_or_default(), t].iter().enumerate() {
-                    two[i] &= sc.all();
-                    one[i] &= sc.detected == 1 && sc.extra == 0;
-                }
-            }
-            for i in 0..2 {
-                if two[i] && sep[i].is_none() {
-                    sep[i] = Some(p);
-                }
-                if !two[i] {
-                    sep[i] = None;
-                }
-                if one[i] && sep[i].is_none() {
-                    bridged[i] = p;
-                }
-            }
-            p += if self.settings.quick { 5 } else { 1 };
-        }
-        let text = |i: usize| {
+            },
+            Score::all,
+            |sc| sc.detected == 1 && sc.extra == 0,
+        )?;
+        let text = |(bridged, separate): (u32, Option<u32>)| {
             format!(
-                "bridged ≤ {} ms, separate ≥ {} ms",
-                bridged[i],
-                sep[i].map_or("–".into(), |v| v.to_string())
+                "bridged ≤ {bridged} ms, separate ≥ {} ms",
+                separate.map_or("–".into(), |v| v.to_string())
             )
         };
-        let pass = bridged[1] >= 10 && sep[1].is_some_and(|v| v <= 40);
         self.push(
             "5 guard time",
             "pause: dropout bridged / digits separated".into(),
-            text(0),
-            text(1),
+            text(sp),
+            text(tm),
             "bridged ≤ 10 ms, separate ≥ 40 ms",
-            pass,
+            tm.0 >= 10 && tm.1.is_some_and(|v| v <= 40),
         );
 
         // 10 digits per second.
@@ -574,6 +529,46 @@ impl Suite {
             );
         }
         Ok(())
+    }
+
+    /// Sweeps a duration from `from` to 60 ms (8 kHz PCM, 8 alignments each): `add(ms, sig)`
+    /// appends the case after a 40 ms lead-in. For each receiver, returns the last duration at
+    /// which `low` held at every alignment (before `high` took over for good), and the duration
+    /// from which `high` holds at every alignment up to 60 ms.
+    fn threshold_sweep(
+        &mut self,
+        from: u32,
+        add: impl Fn(u32, &mut Signal),
+        high: impl Fn(&Score) -> bool,
+        low: impl Fn(&Score) -> bool,
+    ) -> Result<[(u32, Option<u32>); 2]> {
+        let mut result = [(0u32, None::<u32>); 2];
+        let mut ms = from;
+        while ms <= 60 {
+            let (mut all_high, mut all_low) = ([true; 2], [true; 2]);
+            for off in (0..8).map(|i| i * 7) {
+                let mut sig = Signal::new(8000);
+                sig.silence_samples(320 + off);
+                add(ms, &mut sig);
+                let (s, t) = self.run(Channel::Pcm8, &sig, ATT)?;
+                for (i, sc) in [s.unwrap_or_default(), t].iter().enumerate() {
+                    all_high[i] &= high(sc);
+                    all_low[i] &= low(sc);
+                }
+            }
+            for (i, (last_low, first_high)) in result.iter_mut().enumerate() {
+                if !all_high[i] {
+                    *first_high = None;
+                } else if first_high.is_none() {
+                    *first_high = Some(ms);
+                }
+                if all_low[i] && first_high.is_none() {
+                    *last_low = ms;
+                }
+            }
+            ms += if self.settings.quick { 5 } else { 1 };
+        }
+        Ok(result)
     }
 
     /// 6. Noise: white and pink, S/N 30 → 3 dB, many bursts per level.
