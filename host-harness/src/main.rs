@@ -49,8 +49,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Mode::Silence)]
         mode: Mode,
         /// Look-ahead in ms: the plugin delays audio this long so a tone is masked from its
-        /// first sample (40 ms or more gives zero onset leak; 0–500)
-        #[arg(long, default_value_t = 40, value_name = "MS")]
+        /// first sample (0–500)
+        #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
         lookahead_ms: u32,
         /// Key file that signs the events (`KEY-ID HEX-KEY` lines; see `tonemask keygen`)
         #[arg(long, value_name = "KEYFILE")]
@@ -260,7 +260,8 @@ fn real_main(cli: Cli) -> Result<i32> {
             );
             if leaked > 0 {
                 eprintln!(
-                    "tonemask: warning: {leaked} tone samples were already out before detection; raise --lookahead-ms (40 gives zero leak)"
+                    "tonemask: warning: {leaked} tone samples were already out before detection; raise --lookahead-ms (the default, {}, gives zero leak)",
+                    tonemask_core::DEFAULT_LOOKAHEAD_MS
                 );
             }
             Ok(0)

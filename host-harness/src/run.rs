@@ -12,7 +12,7 @@ pub struct Options {
     pub call_id: String,
     /// Mask mode.
     pub mode: MaskMode,
-    /// Look-ahead in ms.
+    /// Look-ahead in ms (default: the core's zero-leak default).
     pub lookahead_ms: u32,
     /// Twist limits.
     pub twist: Twist,
@@ -25,7 +25,7 @@ impl Default for Options {
         Options {
             call_id: "call".into(),
             mode: MaskMode::Silence,
-            lookahead_ms: 40,
+            lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
             twist: Twist::Att,
             frame_ms: 20,
         }

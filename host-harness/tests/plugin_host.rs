@@ -13,7 +13,7 @@ fn config(call: &str, codec: Codec) -> SessionConfig {
         call_id: call.into(),
         codec,
         sample_rate: 8000,
-        lookahead_ms: 40,
+        lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
         mask_mode: MaskMode::Silence,
         twist: Twist::Att,
         key: None,

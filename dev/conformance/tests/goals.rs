@@ -82,6 +82,18 @@ fn detects_99_percent_in_white_noise_at_6_db_snr_without_extra_digits() {
     assert_met(&s);
 }
 
+/// Masking in noise down to 3 dB S/N (where tones fade in and out of the noise and a
+/// detector confirms late) still leaves no fragment at the default look-ahead.
+#[test]
+fn masking_in_deep_noise_leaves_no_fragment() {
+    let mut s = suite();
+    s.noise().unwrap();
+    s.rows.clear();
+    s.masking_rows();
+    assert!(s.masking.tones >= 50_000, "only {} tones", s.masking.tones);
+    assert_met(&s);
+}
+
 #[test]
 fn dial_tone_under_the_digits_does_not_hide_them() {
     let mut s = suite();

@@ -12,8 +12,9 @@ use alloc::vec::Vec;
 
 /// Largest accepted look-ahead, in ms.
 pub const MAX_LOOKAHEAD_MS: u32 = 500;
-/// Default look-ahead, in ms: long enough for zero onset leak (see [`crate::masker`]).
-pub const DEFAULT_LOOKAHEAD_MS: u32 = 40;
+/// Default look-ahead, in ms: long enough for zero onset leak even for tones in noise at
+/// 3 dB S/N (see [`crate::masker`]; 40 ms suffices above 6 dB S/N).
+pub const DEFAULT_LOOKAHEAD_MS: u32 = 60;
 
 /// Everything a session needs, validated once by [`Session::new`].
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct SessionConfig {
     pub codec: Codec,
     /// Sample rate: 8000 Hz, or 16000 Hz for L16.
     pub sample_rate: u32,
-    /// Delay of the forward audio, in ms (0–500; default 40).
+    /// Delay of the forward audio, in ms (0–500; default [`DEFAULT_LOOKAHEAD_MS`]).
     pub lookahead_ms: u32,
     /// What replaces tones.
     pub mask_mode: MaskMode,
@@ -118,7 +119,7 @@ impl Session {
         config.validate()?;
         let delay = (config.lookahead_ms * config.sample_rate / 1000) as usize;
         Ok(Session {
-            detector: Detector::new(config.sample_rate, &config.detector),
+            detector: Detector::new(config.sample_rate, &config.detector, delay),
             masker: Masker::new(config.codec, config.sample_rate, delay, config.mask_mode),
             call_id: config.call_id,
             codec: config.codec,

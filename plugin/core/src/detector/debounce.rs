@@ -217,7 +217,8 @@ mod tests {
 
     const RULE: EdgeRule = EdgeRule {
         full_half: 0.7,
-        max_halves: 2,
+        max_before: 2,
+        max_after: 2,
         margin_per_51: 8,
     };
 

@@ -3,16 +3,19 @@
 use super::goertzel::Complex;
 use crate::digit::Digit;
 
-/// Half-blocks kept (must exceed an edge rule's `max_halves` + any debouncer's absence + 1).
-const LEN: usize = 12;
+/// Half-blocks kept: an onset edge reaches back at most `LEN` − presence − 1 half-blocks, an end
+/// edge forward at most the debouncer's absence.
+pub const LEN: usize = 12;
 /// How far, and how readily, an edge is extended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EdgeRule {
     /// A half-block counts as filled by the tone at ≥ this fraction of the digit's energy per
     /// half (0.7 = −1.5 dB for reported digits).
     pub full_half: f32,
-    /// Half-blocks an edge may be extended by, at most.
-    pub max_halves: u64,
+    /// Half-blocks the onset edge may be moved back by, at most.
+    pub max_before: u64,
+    /// Half-blocks the end edge may be moved on by, at most.
+    pub max_after: u64,
     /// Samples added beyond the estimated edge in a partly filled half-block, per 51-sample
     /// half (8 = 1 ms at any rate).
     pub margin_per_51: u64,
@@ -119,7 +122,8 @@ impl History {
     /// Walks outward from the half-block next to a digit (`step` = −1 before, +1 after):
     /// whole halves join while the tone fills them; the first partly filled half adds the
     /// samples its energy accounts for (a tone in `k` samples of a half has |X| ∝ k, so
-    /// k ≈ H·√ratio), plus the rule's margin. The extension never exceeds `max_halves` half-blocks. Returns the samples to add to that edge.
+    /// k ≈ H·√ratio), plus the rule's margin. The extension never exceeds the rule's `max_before` (onset) or `max_after` (end)
+    /// half-blocks. Returns the samples to add to that edge.
     #[must_use]
     pub fn edge_extension(
         &self,
@@ -132,7 +136,12 @@ impl History {
         let h = self.half as u64;
         let mut extra = 0;
         let mut index = next;
-        for _ in 0..rule.max_halves {
+        let max = if step < 0 {
+            rule.max_before
+        } else {
+            rule.max_after
+        };
+        for _ in 0..max {
             let Some(i) = index else { break };
             let ratio = self
                 .tone_energy(i, digit)

@@ -94,7 +94,8 @@ mod strict {
     /// Edges: whole half-blocks join at ≥ −1.5 dB of the digit's level, two at most; 1 ms margin.
     pub const EDGES: super::EdgeRule = super::EdgeRule {
         full_half: 0.7,
-        max_halves: 2,
+        max_before: 2,
+        max_after: 2,
         margin_per_51: 8,
     };
 }
@@ -117,13 +118,27 @@ mod permissive {
     /// windows left the same fragments in deep noise and masked ≈ 11 ms more after each tone.)
     pub const ABSENCE_WINDOWS: u8 = 5;
     /// Edges: whole half-blocks join at ≥ −5 dB (a tone in deep noise swings by several dB
-    /// from half to half), three at most — the most the 40 ms look-ahead allows at the onset
-    /// after 2 hits (6 half-blocks = 306 of 320 samples); 2 ms margin.
+    /// from half to half); after the span, up to the 5 halves the absence rule has seen (with
+    /// 3, tones at 3–5 dB S/N that lost their last hits early kept up to 4 ms of their end);
+    /// 2 ms margin. How far the onset may
+    /// move back depends on the look-ahead ([`super::mask_reach_back`]).
     pub const EDGES: super::EdgeRule = super::EdgeRule {
         full_half: 0.3,
-        max_halves: 3,
+        max_before: 0,
+        max_after: 5,
         margin_per_51: 16,
     };
+}
+
+/// Half-blocks a masked span's onset may move back when confirmed, for a masker that delays the
+/// audio by `lookahead` samples: at confirmation the newest sample is the end of half-block
+/// `first + presence`, and the oldest still unsent is `lookahead` samples before it, so
+/// `lookahead / half − presence − 1` whole half-blocks before the first hit can still be masked
+/// (3 at 40 ms and 8 kHz, 6 at 60 ms). Capped by what the history holds.
+fn mask_reach_back(lookahead: usize, half: usize) -> u64 {
+    let presence = usize::from(permissive::PRESENCE_WINDOWS);
+    let cap = history::LEN - presence - 1;
+    (lookahead / half).saturating_sub(presence + 1).min(cap) as u64
 }
 
 fn db_to_ratio(db: f32) -> f32 {
@@ -183,10 +198,16 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// A detector for `sample_rate` (8000 or 16000 Hz; validated by the session config).
+    /// A detector for `sample_rate` (8000 or 16000 Hz; validated by the session config) whose
+    /// masked spans feed a masker that delays the audio by `lookahead` samples: a span's onset
+    /// is moved back no further than that delay still allows.
     #[must_use]
-    pub fn new(sample_rate: u32, config: &DetectorConfig) -> Detector {
+    pub fn new(sample_rate: u32, config: &DetectorConfig, lookahead: usize) -> Detector {
         let half = HALF_8K * (sample_rate as usize / 8000).max(1);
+        let mask_edges = EdgeRule {
+            max_before: mask_reach_back(lookahead, half),
+            ..permissive::EDGES
+        };
         // Always looser than the strict limit: at least 12 dB, else 2 dB past the configured one.
         let twist = |db: f32| db_to_ratio((db + 2.0).max(permissive::MIN_TWIST_DB));
         Detector {
@@ -222,7 +243,7 @@ impl Detector {
                 Track::Mask,
                 permissive::PRESENCE_WINDOWS,
                 permissive::ABSENCE_WINDOWS,
-                permissive::EDGES,
+                mask_edges,
             ),
             out: VecDeque::with_capacity(8),
         }
@@ -297,10 +318,12 @@ impl Detector {
     }
 }
 
-/// Convenience for tests and tools: all transitions for a whole buffer.
+/// Convenience for tests and tools: all transitions for a whole buffer, masked spans as for
+/// the default look-ahead.
 #[must_use]
 pub fn detect_all(sample_rate: u32, config: &DetectorConfig, samples: &[i16]) -> Vec<Transition> {
-    let mut d = Detector::new(sample_rate, config);
+    let lookahead = (crate::DEFAULT_LOOKAHEAD_MS * sample_rate / 1000) as usize;
+    let mut d = Detector::new(sample_rate, config, lookahead);
     d.push(samples);
     d.finish();
     let mut v = vec![];
