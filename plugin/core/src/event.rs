@@ -19,6 +19,8 @@ pub enum Source {
     Inband,
     /// As RFC 4733 telephone-events.
     Rfc4733,
+    /// Both as tones and as telephone-events (one press, two copies).
+    Both,
 }
 
 impl Source {
@@ -28,6 +30,7 @@ impl Source {
         match self {
             Source::Inband => "inband",
             Source::Rfc4733 => "rfc4733",
+            Source::Both => "both",
         }
     }
 }
@@ -112,6 +115,7 @@ impl DigitEvent {
         let source = match r.ident()?.as_str() {
             "inband" => Source::Inband,
             "rfc4733" => Source::Rfc4733,
+            "both" => Source::Both,
             _ => return Err(VerifyError::Malformed("source")),
         };
         r.lit("}")?;

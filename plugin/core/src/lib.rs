@@ -22,7 +22,9 @@
 //! - [`detector`] — Goertzel receiver and digit state machine (design notes there);
 //! - [`masker`] — delay line that replaces each tone from its first sample to its last;
 //! - [`event`], [`sign`] — event payload, envelope, HMAC signing and the verifier;
-//! - [`session`] — ties them together per call.
+//! - [`report`] — numbers and signs each press, once per call;
+//! - [`session`] — ties them together per call (audio frames);
+//! - [`rtp`] — the same for RTP packets: packet delay, RFC 4733 events, RED.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -36,6 +38,8 @@ pub mod error;
 pub mod event;
 pub mod g711;
 pub mod masker;
+pub mod report;
+pub mod rtp;
 pub mod session;
 pub mod sign;
 
@@ -45,5 +49,7 @@ pub use digit::Digit;
 pub use error::{ConfigError, SessionError, VerifyError};
 pub use event::{DigitEvent, Source};
 pub use masker::MaskMode;
-pub use session::{Emitted, Session, SessionConfig, DEFAULT_LOOKAHEAD_MS};
+pub use report::Emitted;
+pub use rtp::{AudioType, EventType, RtpConfig, RtpError, RtpSession, RtpStats};
+pub use session::{Session, SessionConfig, DEFAULT_LOOKAHEAD_MS};
 pub use sign::{Key, Verified, Verifier};

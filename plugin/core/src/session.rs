@@ -3,8 +3,10 @@
 use crate::codec::Codec;
 use crate::detector::{Detector, DetectorConfig, Transition};
 use crate::error::{ConfigError, SessionError};
-use crate::event::{is_identifier, DigitEvent, Source};
+use crate::event::{is_identifier, Source};
 use crate::masker::{MaskMode, Masker};
+pub use crate::report::Emitted;
+use crate::report::{Press, Reporter};
 use crate::sign::Key;
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -50,7 +52,7 @@ impl SessionConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !is_identifier(&self.call_id) {
             return Err(ConfigError::BadIdentifier { field: "call id" });
         }
@@ -74,18 +76,6 @@ impl SessionConfig {
     }
 }
 
-/// A digit event as it leaves the session.
-#[derive(Clone, Debug)]
-pub struct Emitted {
-    /// The event.
-    pub event: DigitEvent,
-    /// The signed envelope line, when the session has a key.
-    pub line: Option<String>,
-    /// Samples of this tone that had already left unmasked when it was confirmed (0 unless the
-    /// look-ahead is too short or masking is off).
-    pub leaked_samples: u64,
-}
-
 /// One call's stream. Feed frames in order; drain events with [`Session::poll_event`].
 ///
 /// ```
@@ -98,10 +88,9 @@ pub struct Emitted {
 /// s.flush_bytes(&mut out).unwrap();                    // the look-ahead's worth of audio
 /// ```
 pub struct Session {
-    call_id: String,
     codec: Codec,
     sample_rate: u32,
-    key: Option<Key>,
+    reporter: Reporter,
     detector: Detector,
     masker: Masker,
     units: Vec<u16>,
@@ -109,7 +98,6 @@ pub struct Session {
     out_units: Vec<u16>,
     events: VecDeque<Emitted>,
     pending_leak: u64,
-    seq: u64,
     finished: bool,
 }
 
@@ -121,16 +109,14 @@ impl Session {
         Ok(Session {
             detector: Detector::new(config.sample_rate, &config.detector, delay),
             masker: Masker::new(config.codec, config.sample_rate, delay, config.mask_mode),
-            call_id: config.call_id,
+            reporter: Reporter::new(config.call_id, config.key),
             codec: config.codec,
             sample_rate: config.sample_rate,
-            key: config.key,
             units: Vec::new(),
             pcm: Vec::new(),
             out_units: Vec::new(),
             events: VecDeque::with_capacity(4),
             pending_leak: 0,
-            seq: 0,
             finished: false,
         })
     }
@@ -254,29 +240,16 @@ impl Session {
                     end,
                     detected_at,
                 } => {
-                    self.seq += 1;
                     let ms = |s: u64| s * 1000 / u64::from(self.sample_rate);
-                    let event = DigitEvent {
-                        kid: self
-                            .key
-                            .as_ref()
-                            .map(|k| String::from(k.kid()))
-                            .unwrap_or_default(),
-                        call: self.call_id.clone(),
-                        seq: self.seq,
+                    let press = Press {
                         digit,
                         start_ms: ms(start),
                         end_ms: ms(end),
                         detected_ms: ms(detected_at),
                         source: Source::Inband,
+                        leaked_samples: core::mem::take(&mut self.pending_leak),
                     };
-                    let line = self.key.as_ref().map(|k| k.seal(&event.to_payload()));
-                    let leaked_samples = core::mem::take(&mut self.pending_leak);
-                    self.events.push_back(Emitted {
-                        event,
-                        line,
-                        leaked_samples,
-                    });
+                    self.events.push_back(self.reporter.report(press));
                 }
             }
         }

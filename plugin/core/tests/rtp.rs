@@ -1,0 +1,374 @@
+//! The RTP path in the native core: packet delay, RFC 4733 presses, RED, one event per press.
+
+mod common;
+
+use common::*;
+use tonemask_core::detector::{detect_all, DetectorConfig, Transition};
+use tonemask_core::rtp::packet::Packet;
+use tonemask_core::rtp::red;
+use tonemask_core::{
+    AudioType, Codec, EventType, MaskMode, RtpConfig, RtpError, RtpSession, Source,
+};
+
+const PCMU: AudioType = AudioType {
+    pt: 0,
+    codec: Codec::Pcmu,
+    rate: 8000,
+};
+const TE: u8 = 96;
+const RED: u8 = 121;
+const SSRC: u32 = 0x1234_5678;
+
+fn config() -> RtpConfig {
+    RtpConfig {
+        telephone_event: Some(EventType {
+            pt: TE,
+            clock: 8000,
+        }),
+        red: Some(RED),
+        ..RtpConfig::new("call-rtp", PCMU)
+    }
+}
+
+fn header(pt: u8, marker: bool, seq: u16, ts: u32) -> Vec<u8> {
+    let mut h = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(&ts.to_be_bytes());
+    h.extend_from_slice(&SSRC.to_be_bytes());
+    h
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = header(pt, marker, seq, ts);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn event(code: u8, end: bool, duration: u16) -> [u8; 4] {
+    let d = duration.to_be_bytes();
+    [code, if end { 0x80 } else { 0 } | 10, d[0], d[1]]
+}
+
+fn ulaw(pcm: &[i16]) -> Vec<u8> {
+    pcm.iter()
+        .map(|&s| tonemask_core::g711::linear_to_ulaw(s))
+        .collect()
+}
+
+fn decode(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .iter()
+        .map(|&b| tonemask_core::g711::ulaw_to_linear(b))
+        .collect()
+}
+
+/// Packets, the µ-law audio they carry, and the tone windows in it.
+type Call = (Vec<Vec<u8>>, Vec<u8>, Vec<(usize, usize)>);
+
+/// Card digits as tones, 20 ms µ-law packets.
+fn inband_call(digits: &str) -> Call {
+    let mut b = Vec::new();
+    let mut windows = Vec::new();
+    push_silence(&mut b, 8000.0, 200.0);
+    for d in digits.chars() {
+        let s = b.len();
+        push_tone(&mut b, 8000.0, &Tone::new(d, 70.0));
+        windows.push((s, b.len()));
+        push_silence(&mut b, 8000.0, 80.0);
+    }
+    push_silence(&mut b, 8000.0, 300.0);
+    while b.len() % 160 != 0 {
+        b.push(0.0);
+    }
+    let audio = ulaw(&to_i16(&b));
+    let packets = audio
+        .chunks(160)
+        .enumerate()
+        .map(|(i, c)| rtp(0, i == 0, 1000 + i as u16, 5000 + 160 * i as u32, c))
+        .collect();
+    (packets, audio, windows)
+}
+
+struct Run {
+    out: Vec<Vec<u8>>,
+    digits: Vec<(char, Source)>,
+    starts_ms: Vec<u64>,
+    session: RtpSession,
+}
+
+fn run(config: RtpConfig, packets: &[Vec<u8>]) -> Run {
+    let mut s = RtpSession::new(config).unwrap();
+    let mut out = Vec::new();
+    for p in packets {
+        s.push(p, &mut out).unwrap();
+    }
+    s.flush(&mut out).unwrap();
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    Run {
+        out,
+        digits: events
+            .iter()
+            .map(|e| (e.event.digit.to_char(), e.event.source))
+            .collect(),
+        starts_ms: events.iter().map(|e| e.event.start_ms).collect(),
+        session: s,
+    }
+}
+
+fn audio_of(out: &[Vec<u8>]) -> Vec<u8> {
+    out.iter()
+        .filter_map(|b| Packet::parse(b).ok())
+        .filter(|p| p.payload_type() == 0)
+        .flat_map(|p| p.payload().to_vec())
+        .collect()
+}
+
+fn inband_digits(audio: &[u8]) -> usize {
+    detect_all(8000, &DetectorConfig::default(), &decode(audio))
+        .iter()
+        .filter(|t| matches!(t, Transition::Ended { .. }))
+        .count()
+}
+
+#[test]
+fn inband_tones_are_masked_in_the_packets_that_carried_them() {
+    let (packets, audio, windows) = inband_call("4111111111111111");
+    let r = run(config(), &packets);
+    let digits: String = r.digits.iter().map(|d| d.0).collect();
+    assert_eq!(digits, "4111111111111111");
+    assert!(r.digits.iter().all(|d| d.1 == Source::Inband));
+    // Same packets, same headers, in order.
+    assert_eq!(r.out.len(), packets.len());
+    for (a, b) in packets.iter().zip(&r.out) {
+        assert_eq!(a[..12], b[..12], "header changed");
+        assert_eq!(a.len(), b.len());
+    }
+    let masked = audio_of(&r.out);
+    assert_eq!(
+        inband_digits(&masked),
+        0,
+        "a digit is still in the masked audio"
+    );
+    for &(a, b) in &windows {
+        assert!(
+            masked[a..b].iter().all(|&v| v == 0xFF),
+            "tone {a}..{b} leaked"
+        );
+    }
+    // Away from the tones (2 ms guard) the bytes are the ones sent.
+    let mut inside = vec![false; audio.len()];
+    for &(a, b) in &windows {
+        inside[a - 16..b + 16].iter_mut().for_each(|f| *f = true);
+    }
+    let changed = (0..audio.len())
+        .filter(|&i| !inside[i] && audio[i] != masked[i])
+        .count();
+    assert_eq!(changed, 0);
+}
+
+/// Silence packets with a press of `code` as telephone-events from packet 10 to 17 (end ×3).
+fn event_call(code: u8, with_tone: Option<char>) -> Vec<Vec<u8>> {
+    let mut b = Vec::new();
+    push_silence(&mut b, 8000.0, 200.0);
+    if let Some(d) = with_tone {
+        push_tone(&mut b, 8000.0, &Tone::new(d, 120.0));
+    }
+    while b.len() < 160 * 40 {
+        b.push(0.0);
+    }
+    let audio = ulaw(&to_i16(&b));
+    let mut packets = Vec::new();
+    let mut seq = 1u16;
+    let start = 160 * 10;
+    for (i, c) in audio.chunks(160).enumerate() {
+        let ts = 160 * i as u32;
+        packets.push(rtp(0, i == 0, seq, ts, c));
+        seq += 1;
+        if (10..16).contains(&i) {
+            let dur = (ts + 160 - start) as u16;
+            let end = i == 15;
+            for _ in 0..if end { 3 } else { 1 } {
+                packets.push(rtp(TE, i == 10, seq, start, &event(code, end, dur)));
+                seq += 1;
+            }
+        }
+    }
+    packets
+}
+
+#[test]
+fn a_press_as_telephone_events_is_reported_once_and_its_packets_dropped() {
+    let packets = event_call(11, None);
+    let r = run(config(), &packets);
+    assert_eq!(r.digits, [('#', Source::Rfc4733)]);
+    assert_eq!(r.starts_ms, [200]);
+    assert!(r
+        .out
+        .iter()
+        .all(|b| Packet::parse(b).unwrap().payload_type() != TE));
+    assert_eq!(r.session.stats().events_dropped, 8);
+    // Sequence numbers stay contiguous: the receiver sees no loss.
+    let seqs: Vec<u16> = r
+        .out
+        .iter()
+        .map(|b| Packet::parse(b).unwrap().seq())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "{seqs:?}"
+    );
+}
+
+#[test]
+fn mask_mode_off_forwards_the_events_but_still_reports_them() {
+    let packets = event_call(5, None);
+    let r = run(
+        RtpConfig {
+            mask_mode: MaskMode::Off,
+            ..config()
+        },
+        &packets,
+    );
+    assert_eq!(r.digits, [('5', Source::Rfc4733)]);
+    assert_eq!(r.out.len(), packets.len());
+}
+
+#[test]
+fn tones_and_events_of_the_same_press_give_one_event() {
+    let packets = event_call(5, Some('5'));
+    let r = run(config(), &packets);
+    assert_eq!(r.digits, [('5', Source::Both)]);
+    assert_eq!(inband_digits(&audio_of(&r.out)), 0);
+}
+
+#[test]
+fn events_inside_red_blocks_are_taken_and_removed_and_red_audio_is_masked() {
+    // Every audio packet goes as RED: the previous packet's audio as a redundant block, the
+    // current as primary; events ride as redundant blocks of the audio packets.
+    let (plain, audio, _) = inband_call("9");
+    let mut packets = Vec::new();
+    for (i, p) in plain.iter().enumerate() {
+        let p = Packet::parse(p).unwrap();
+        let mut blocks = Vec::new();
+        let ev = event(3, i == 20, 160 * 4);
+        if (16..=20).contains(&i) {
+            blocks.push(red::Block {
+                pt: TE,
+                ts_offset: 160 * (i as u16 - 16),
+                data: &ev,
+            });
+        }
+        let prev = (i > 0).then(|| &audio[(i - 1) * 160..i * 160]);
+        if let Some(prev) = prev {
+            blocks.push(red::Block {
+                pt: 0,
+                ts_offset: 160,
+                data: prev,
+            });
+        }
+        blocks.push(red::Block {
+            pt: 0,
+            ts_offset: 0,
+            data: p.payload(),
+        });
+        let mut payload = Vec::new();
+        red::write(&blocks, &mut payload);
+        packets.push(rtp(RED, i == 0, p.seq(), p.timestamp(), &payload));
+    }
+    let r = run(config(), &packets);
+    let mut got: Vec<char> = r.digits.iter().map(|d| d.0).collect();
+    got.sort_unstable();
+    assert_eq!(got, ['3', '9'], "{:?}", r.digits);
+    let mut primary = Vec::new();
+    for (i, b) in r.out.iter().enumerate() {
+        let p = Packet::parse(b).unwrap();
+        assert_eq!(p.payload_type(), RED);
+        let blocks = red::parse(p.payload()).unwrap();
+        assert!(blocks.iter().all(|b| b.pt != TE), "event block forwarded");
+        if i > 0 {
+            // The redundant copy is the masked audio already sent, not the original.
+            let redundant = blocks.iter().find(|b| b.ts_offset == 160).unwrap();
+            assert_eq!(redundant.data, &primary[(i - 1) * 160..i * 160]);
+        }
+        primary.extend_from_slice(blocks.last().unwrap().data);
+    }
+    assert_eq!(inband_digits(&primary), 0);
+}
+
+#[test]
+fn lost_packets_keep_media_time_and_late_ones_are_not_forwarded_unmasked() {
+    let (mut packets, _, _) = inband_call("12");
+    let late = packets.remove(30);
+    packets.insert(33, late);
+    packets.remove(5);
+    let r = run(config(), &packets);
+    assert_eq!(r.digits.iter().map(|d| d.0).collect::<String>(), "12");
+    assert_eq!(r.session.stats().late, 1);
+    assert_eq!(r.out.len(), packets.len() - 1);
+    // Media time is the RTP timestamp: the tones start at 200 and 350 ms despite the loss.
+    assert!(r.starts_ms[0].abs_diff(200) <= 2, "{:?}", r.starts_ms);
+    assert!(r.starts_ms[1].abs_diff(350) <= 2, "{:?}", r.starts_ms);
+}
+
+#[test]
+fn the_look_ahead_is_a_packet_delay() {
+    let (packets, _, _) = inband_call("1");
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        s.push(p, &mut out).unwrap();
+        // 60 ms = three 20 ms packets held back.
+        assert_eq!(out.len(), (i + 1).saturating_sub(3));
+    }
+    s.flush(&mut out).unwrap();
+    assert_eq!(out.len(), packets.len());
+}
+
+#[test]
+fn malformed_packets_are_refused_with_a_reason_and_the_stream_goes_on() {
+    let (packets, _, _) = inband_call("7");
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    let bad: [&[u8]; 6] = [
+        &[],
+        &[0x80, 0],
+        &[0x40; 20],
+        &[0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],
+        &[0xA0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9],
+        &[0x80, TE, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5],
+    ];
+    for (i, p) in packets.iter().enumerate() {
+        s.push(p, &mut out).unwrap();
+        if let Some(b) = bad.get(i) {
+            let e = s.push(b, &mut out).unwrap_err();
+            assert!(!e.to_string().is_empty());
+        }
+    }
+    s.flush(&mut out).unwrap();
+    assert_eq!(s.stats().malformed, 6);
+    assert_eq!(out.len(), packets.len());
+    assert_eq!(s.push(&packets[0], &mut out), Err(RtpError::Finished));
+    let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.event.digit.to_char())
+        .collect();
+    assert_eq!(digits, ['7']);
+}
+
+#[test]
+fn refuses_configurations_that_cannot_work() {
+    let dup = RtpConfig {
+        telephone_event: Some(EventType { pt: 0, clock: 8000 }),
+        ..config()
+    };
+    assert!(RtpSession::new(dup).is_err());
+    let big = RtpConfig {
+        red: Some(200),
+        ..config()
+    };
+    assert!(RtpSession::new(big).is_err());
+    let none = RtpConfig {
+        audio: vec![],
+        ..config()
+    };
+    assert!(RtpSession::new(none).is_err());
+}
