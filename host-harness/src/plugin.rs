@@ -1,5 +1,5 @@
 //! The plugin inside wasmtime: engine, component, per-instance store with limits, and typed
-//! calls into `tonemask:plugin/masking`.
+//! calls into `tonemask:plugin/masking` (audio frames) and `tonemask:plugin/rtp` (packets).
 //!
 //! Every call gets a fresh fuel budget proportional to the audio it carries, and the
 //! instance's memory is capped; a guest that loops or grows without bound traps instead of
@@ -17,8 +17,8 @@ mod bindings {
 }
 
 pub use bindings::exports::tonemask::plugin::types::{
-    Codec, Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError, MaskMode,
-    SigningKey, Twist, TwistLimits,
+    AudioPayload, Codec, Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError,
+    EventPayload, MaskMode, RtpConfig, RtpStats, SigningKey, Twist, TwistLimits,
 };
 
 /// Resource limits for each plugin instance.
@@ -133,6 +133,10 @@ pub struct Instance {
 #[derive(Clone, Copy, Debug)]
 pub struct SessionHandle(ResourceAny);
 
+/// An RTP session inside an instance (an `rtp-session` resource).
+#[derive(Clone, Copy, Debug)]
+pub struct RtpHandle(ResourceAny);
+
 impl Instance {
     fn fuel(&mut self, samples: usize) -> Result<()> {
         let budget = self.limits.fuel_per_call + self.limits.fuel_per_sample * samples as u64;
@@ -222,9 +226,74 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// Creates an RTP session; a refused configuration is an error naming the problem.
+    pub fn rtp_create(&mut self, config: &RtpConfig) -> Result<RtpHandle> {
+        self.fuel(0)?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        match g
+            .call_create(&mut self.store, config)
+            .map_err(|e| self.trap("rtp create", e))?
+        {
+            Ok(r) => Ok(RtpHandle(r)),
+            Err(e) => Err(plugin_error(e)),
+        }
+    }
+
+    /// Pushes one packet. `Ok(Err(reason))`: the plugin refused (and dropped) the packet.
+    pub fn rtp_push(
+        &mut self,
+        s: RtpHandle,
+        packet: &[u8],
+    ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
+        self.fuel(packet.len())?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        Ok(g.call_push(&mut self.store, s.0, packet)
+            .map_err(|e| self.trap("rtp push", e))?
+            .map_err(|e| match e {
+                PluginError::BadPacket(m)
+                | PluginError::BadFrame(m)
+                | PluginError::BadConfig(m) => m,
+            }))
+    }
+
+    /// Completed digit events of an RTP session.
+    pub fn rtp_drain_events(&mut self, s: RtpHandle) -> Result<Vec<DigitEvent>> {
+        self.fuel(0)?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_drain_events(&mut self.store, s.0)
+            .map_err(|e| self.trap("rtp drain-events", e))
+    }
+
+    /// Counters of an RTP session.
+    pub fn rtp_stats(&mut self, s: RtpHandle) -> Result<RtpStats> {
+        self.fuel(0)?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_stats(&mut self.store, s.0)
+            .map_err(|e| self.trap("rtp stats", e))
+    }
+
+    /// Ends an RTP stream; returns the packets still delayed.
+    pub fn rtp_flush(&mut self, s: RtpHandle) -> Result<Vec<Vec<u8>>> {
+        self.fuel(48_000)?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_flush(&mut self.store, s.0)
+            .map_err(|e| self.trap("rtp flush", e))?
+            .map_err(plugin_error)
+    }
+
+    /// Drops an RTP session.
+    pub fn drop_rtp(&mut self, s: RtpHandle) -> Result<()> {
+        self.fuel(0)?;
+        s.0.resource_drop(&mut self.store)
+            .map_err(|e| self.trap("rtp session drop", e))
+    }
+}
+
 fn plugin_error(e: PluginError) -> anyhow::Error {
     match e {
         PluginError::BadConfig(m) => anyhow!("configuration refused by the plugin: {m}"),
         PluginError::BadFrame(m) => anyhow!("frame refused by the plugin: {m}"),
+        PluginError::BadPacket(m) => anyhow!("packet refused by the plugin: {m}"),
     }
 }

@@ -134,6 +134,17 @@ pub fn signed_lines(events: &[DigitEvent]) -> String {
         .collect()
 }
 
+/// The wire name of a digit's source (as in the signed payload).
+#[must_use]
+pub fn source_name(s: crate::plugin::DigitSource) -> &'static str {
+    use crate::plugin::DigitSource;
+    match s {
+        DigitSource::Inband => "inband",
+        DigitSource::Rfc4733 => "rfc4733",
+        DigitSource::Both => "both",
+    }
+}
+
 /// The JSON line `tonemask detect` prints for an event.
 #[must_use]
 pub fn event_json(e: &DigitEvent) -> serde_json::Value {
@@ -143,6 +154,6 @@ pub fn event_json(e: &DigitEvent) -> serde_json::Value {
         "end_ms": e.end_ms,
         "detected_ms": e.detected_ms,
         "seq": e.seq,
-        "source": match e.source { crate::plugin::DigitSource::Inband => "inband", crate::plugin::DigitSource::Rfc4733 => "rfc4733" },
+        "source": source_name(e.source),
     })
 }

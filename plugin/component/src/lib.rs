@@ -9,8 +9,11 @@ use tonemask_core as core_;
 wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
 
 use exports::tonemask::plugin::masking::{Guest, GuestSession, Session as SessionHandle};
+use exports::tonemask::plugin::rtp::{
+    Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
+};
 use exports::tonemask::plugin::types::{
-    Codec, Config, DigitEvent, DigitSource, Error, MaskMode, Twist,
+    Codec, Config, DigitEvent, DigitSource, Error, MaskMode, RtpConfig, RtpStats, Twist,
 };
 
 struct Plugin;
@@ -18,42 +21,82 @@ struct Plugin;
 /// One call: the core session behind a `RefCell` (resource methods take `&self`).
 pub struct Session(RefCell<core_::Session>);
 
-fn config(c: Config) -> Result<core_::SessionConfig, Error> {
-    let key = match c.key {
-        Some(k) => {
-            Some(core_::Key::new(&k.kid, &k.secret).map_err(|e| Error::BadConfig(e.to_string()))?)
-        }
-        None => None,
-    };
-    Ok(core_::SessionConfig {
-        call_id: c.call_id,
-        codec: match c.codec {
-            Codec::Pcmu => core_::Codec::Pcmu,
-            Codec::Pcma => core_::Codec::Pcma,
-            Codec::L16 => core_::Codec::L16,
-        },
-        sample_rate: c.sample_rate,
-        lookahead_ms: c.lookahead_ms,
-        mask_mode: match c.mask_mode {
-            MaskMode::Silence => core_::MaskMode::Silence,
-            MaskMode::Tone => core_::MaskMode::Tone,
-            MaskMode::Noise => core_::MaskMode::Noise,
-            MaskMode::Off => core_::MaskMode::Off,
-        },
-        detector: core_::DetectorConfig {
-            twist: match c.twist {
-                Twist::Att => core_::Twist::ATT,
-                Twist::Etsi => core_::Twist::ETSI,
-                Twist::Ntt => core_::Twist::NTT,
-                Twist::Australia => core_::Twist::AUSTRALIA,
-                Twist::Brazil => core_::Twist::BRAZIL,
-                Twist::Custom(l) => core_::Twist {
-                    normal_db: l.normal_db,
-                    reverse_db: l.reverse_db,
-                },
+/// One direction of an RTP call.
+pub struct RtpSession(RefCell<core_::RtpSession>);
+
+fn key(
+    k: Option<exports::tonemask::plugin::types::SigningKey>,
+) -> Result<Option<core_::Key>, Error> {
+    k.map(|k| core_::Key::new(&k.kid, &k.secret).map_err(|e| Error::BadConfig(e.to_string())))
+        .transpose()
+}
+
+fn codec(c: Codec) -> core_::Codec {
+    match c {
+        Codec::Pcmu => core_::Codec::Pcmu,
+        Codec::Pcma => core_::Codec::Pcma,
+        Codec::L16 => core_::Codec::L16,
+    }
+}
+
+fn mask_mode(m: MaskMode) -> core_::MaskMode {
+    match m {
+        MaskMode::Silence => core_::MaskMode::Silence,
+        MaskMode::Tone => core_::MaskMode::Tone,
+        MaskMode::Noise => core_::MaskMode::Noise,
+        MaskMode::Off => core_::MaskMode::Off,
+    }
+}
+
+fn detector(t: Twist) -> core_::DetectorConfig {
+    core_::DetectorConfig {
+        twist: match t {
+            Twist::Att => core_::Twist::ATT,
+            Twist::Etsi => core_::Twist::ETSI,
+            Twist::Ntt => core_::Twist::NTT,
+            Twist::Australia => core_::Twist::AUSTRALIA,
+            Twist::Brazil => core_::Twist::BRAZIL,
+            Twist::Custom(l) => core_::Twist {
+                normal_db: l.normal_db,
+                reverse_db: l.reverse_db,
             },
         },
-        key,
+    }
+}
+
+fn config(c: Config) -> Result<core_::SessionConfig, Error> {
+    Ok(core_::SessionConfig {
+        call_id: c.call_id,
+        codec: codec(c.codec),
+        sample_rate: c.sample_rate,
+        lookahead_ms: c.lookahead_ms,
+        mask_mode: mask_mode(c.mask_mode),
+        detector: detector(c.twist),
+        key: key(c.key)?,
+    })
+}
+
+fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
+    Ok(core_::RtpConfig {
+        call_id: c.call_id,
+        audio: c
+            .audio
+            .into_iter()
+            .map(|a| core_::AudioType {
+                pt: a.pt,
+                codec: codec(a.codec),
+                rate: a.sample_rate,
+            })
+            .collect(),
+        telephone_event: c.telephone_event.map(|e| core_::EventType {
+            pt: e.pt,
+            clock: e.clock_rate,
+        }),
+        red: c.red,
+        lookahead_ms: c.lookahead_ms,
+        mask_mode: mask_mode(c.mask_mode),
+        detector: detector(c.twist),
+        key: key(c.key)?,
     })
 }
 
@@ -71,6 +114,7 @@ fn event(e: core_::Emitted) -> DigitEvent {
         source: match e.event.source {
             core_::Source::Inband => DigitSource::Inband,
             core_::Source::Rfc4733 => DigitSource::Rfc4733,
+            core_::Source::Both => DigitSource::Both,
         },
         signed: e.line,
         leaked_samples: e.leaked_samples,
@@ -79,6 +123,53 @@ fn event(e: core_::Emitted) -> DigitEvent {
 
 impl Guest for Plugin {
     type Session = Session;
+}
+
+impl RtpGuest for Plugin {
+    type RtpSession = RtpSession;
+}
+
+impl GuestRtpSession for RtpSession {
+    fn create(c: RtpConfig) -> Result<RtpSessionHandle, Error> {
+        let s =
+            core_::RtpSession::new(rtp_config(c)?).map_err(|e| Error::BadConfig(e.to_string()))?;
+        Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
+    }
+
+    fn push(&self, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        let mut out = Vec::new();
+        self.0
+            .borrow_mut()
+            .push(&packet, &mut out)
+            .map_err(|e| Error::BadPacket(e.to_string()))?;
+        Ok(out)
+    }
+
+    fn drain_events(&self) -> Vec<DigitEvent> {
+        let mut s = self.0.borrow_mut();
+        core::iter::from_fn(|| s.poll_event()).map(event).collect()
+    }
+
+    fn stats(&self) -> RtpStats {
+        let s = self.0.borrow().stats();
+        RtpStats {
+            received: s.received,
+            forwarded: s.forwarded,
+            events_dropped: s.events_dropped,
+            red_events_removed: s.red_events_removed,
+            malformed: s.malformed,
+            late: s.late,
+        }
+    }
+
+    fn flush(&self) -> Result<Vec<Vec<u8>>, Error> {
+        let mut out = Vec::new();
+        self.0
+            .borrow_mut()
+            .flush(&mut out)
+            .map_err(|e| Error::BadFrame(e.to_string()))?;
+        Ok(out)
+    }
 }
 
 impl GuestSession for Session {

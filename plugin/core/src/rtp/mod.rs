@@ -336,18 +336,20 @@ impl RtpSession {
     }
 
     /// Takes one packet (RTP, or RTCP on the same port); appends the packets to forward now
-    /// to `out`. A packet that is refused is dropped and the error says why.
+    /// to `out`. A packet that is refused is dropped and the error says why; nothing is
+    /// appended then.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
         if self.finished {
             return Err(RtpError::Finished);
         }
         self.stats.received += 1;
-        let result = self.dispatch(bytes, out);
-        if result.is_err() {
+        // A refused packet changes nothing but the counters (and sends nothing).
+        if let Err(e) = self.dispatch(bytes, out) {
             self.stats.malformed += 1;
+            return Err(e);
         }
         self.settle(out);
-        result
+        Ok(())
     }
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
@@ -454,12 +456,31 @@ impl RtpSession {
     /// A RED packet: events in any block are taken and removed; the primary decides the rest.
     fn red(&mut self, p: &Packet<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
         let blocks = red::parse(p.payload())?;
-        let ext = self.extend(p, out);
         let te = self.config.telephone_event.map(|e| e.pt);
         let masking = self.config.mask_mode != MaskMode::Off;
         let Some((primary, redundant)) = blocks.split_last() else {
             return Ok(());
         };
+        // Everything that can be refused is checked before anything changes.
+        let primary_event = match Some(primary.pt) == te {
+            true => Some(EventPayload::parse(primary.data)?),
+            false => None,
+        };
+        let audio = self
+            .config
+            .audio
+            .iter()
+            .find(|a| a.pt == primary.pt)
+            .copied();
+        if audio.is_some_and(|a| {
+            !primary
+                .data
+                .len()
+                .is_multiple_of(a.codec.bytes_per_sample())
+        }) {
+            return Err(RtpError::Audio(SessionError::PartialSample));
+        }
+        let ext = self.extend(p, out);
         let mut kept = Vec::new();
         let audio = self
             .config
@@ -494,8 +515,7 @@ impl RtpSession {
         if let Some(a) = audio {
             return self.audio(p, a, primary.data, Some(kept), out);
         }
-        if Some(primary.pt) == te {
-            let e = EventPayload::parse(primary.data)?;
+        if let Some(e) = primary_event {
             self.event(p.ssrc(), ext, &e);
             if masking && e.digit().is_some() {
                 self.stats.red_events_removed += 1;
