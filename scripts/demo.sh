@@ -10,8 +10,8 @@ echo "== building the plugin component (target/tonemask-plugin.wasm)"
 cargo xtask plugin
 echo "== building the tonemask host (target/release/tonemask)"
 cargo build --release -p tonemask-harness
-echo "== replaying the test calls in testdata/calls"
-./target/release/tonemask replay testdata/calls --report-dir target/replay
+echo "== replaying the test calls in testdata/calls and testdata/captures"
+./target/release/tonemask replay testdata/calls testdata/captures --report-dir target/replay
 echo "== masking one call and verifying its events"
 mkdir -p target/demo
 [ -f target/demo/demo.key ] || ./target/release/tonemask keygen --kid demo > target/demo/demo.key

@@ -21,7 +21,7 @@ echo "== talk-off corpus (speech and music from Debian packages)"
 testdata/talkoff/build.sh target/talkoff
 echo "== tests"
 cargo test --release --workspace
-echo "== replay of testdata/calls"
-./target/release/tonemask replay testdata/calls --report-dir target/replay
+echo "== replay of testdata/calls and testdata/captures"
+./target/release/tonemask replay testdata/calls testdata/captures --report-dir target/replay
 echo "== conformance table (tonemask plugin vs spandsp)"
 cargo run --release -q -p conformance -- --talkoff target/talkoff

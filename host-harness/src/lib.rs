@@ -9,13 +9,18 @@
 //! - [`wav`] — call recordings in (16-bit PCM, µ-law, A-law) and out;
 //! - [`run`] — one recording through one session: masked audio aligned with the input,
 //!   digit events;
+//! - [`capture`], [`sdp`], [`packets`] — pcap/pcapng calls: UDP datagrams, what the SIP
+//!   signalling says, each RTP stream through its own `rtp-session`, a masked capture out;
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
 //! - [`keys`], [`verify`] — key files and event verification.
 
+pub mod capture;
 pub mod keys;
+pub mod packets;
 pub mod plugin;
 pub mod replay;
 pub mod run;
+pub mod sdp;
 pub mod verify;
 pub mod wav;
 

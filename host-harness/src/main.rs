@@ -4,10 +4,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::keys::{self, KeyRing};
-use tonemask_harness::plugin::{Limits, MaskMode, Plugin, Twist};
+use tonemask_harness::packets::{run_capture, CaptureOptions, CaptureOutcome, Direction};
+use tonemask_harness::plugin::{EventPayload, Limits, MaskMode, Plugin, Twist};
 use tonemask_harness::replay;
 use tonemask_harness::run::{event_json, run, signed_lines, Options};
+use tonemask_harness::sdp::PayloadTypes;
 use tonemask_harness::verify::verify_lines;
 use tonemask_harness::wav::Wav;
 
@@ -15,7 +18,9 @@ use tonemask_harness::wav::Wav;
 ///
 /// Every command loads the plugin component (built by `cargo xtask plugin`) into wasmtime
 /// with fuel and memory limits, exactly as a PBX or SBC host would.
-/// Audio: mono WAV, 16-bit PCM (8 or 16 kHz), µ-law or A-law (8 kHz).
+/// Calls: mono WAV, 16-bit PCM (8 or 16 kHz), µ-law or A-law (8 kHz); or packet captures
+/// (pcap, pcapng: Ethernet, Linux cooked, raw IP; IPv4/IPv6; RTP over UDP), whose SIP
+/// signalling tells the payload types and which stream is the caller's.
 #[derive(Parser)]
 #[command(name = "tonemask", version)]
 struct Cli {
@@ -29,21 +34,29 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print each digit found in a call as a JSON line: digit, start_ms, end_ms (input timeline)
+    ///
+    /// For a capture, each line also names the stream and its direction; digits on the
+    /// agent→caller direction are flagged on stderr (someone injecting tones).
     Detect {
-        /// Call recording (WAV)
+        /// Call recording (WAV) or capture (pcap, pcapng)
         call: PathBuf,
         #[command(flatten)]
         tuning: Tuning,
+        #[command(flatten)]
+        rtp: RtpArgs,
     },
     /// Write a copy of a call with every DTMF tone replaced, plus its signed digit events
     ///
     /// The output has the input's format and length and lines up with it sample for sample;
     /// audio outside the tones is bit-identical. Events go to OUT with `.events.jsonl` in place
     /// of its extension, one signed envelope per line (see README: event format).
+    ///
+    /// A capture is written back as pcap with every caller→agent RTP packet as the plugin
+    /// forwards it (tones masked, telephone-events dropped), everything else unchanged.
     Mask {
-        /// Call recording (WAV)
+        /// Call recording (WAV) or capture (pcap, pcapng)
         input: PathBuf,
-        /// Masked copy to write (WAV)
+        /// Masked copy to write (WAV, or pcap for a capture)
         output: PathBuf,
         /// What replaces each tone
         #[arg(long, value_enum, default_value_t = Mode::Silence)]
@@ -63,6 +76,8 @@ enum Command {
         call_id: String,
         #[command(flatten)]
         tuning: Tuning,
+        #[command(flatten)]
+        rtp: RtpArgs,
     },
     /// Replay test calls (manifests, or directories of them) and check the expected digits
     ///
@@ -96,6 +111,30 @@ struct Tuning {
     /// Twist limits per administration
     #[arg(long, value_enum, default_value_t = Preset::Att)]
     twist: Preset,
+}
+
+/// Payload types for captures whose SIP signalling is not in the file.
+#[derive(clap::Args)]
+struct RtpArgs {
+    /// Telephone-event payload type (8000 Hz) of streams the capture's SDP does not describe
+    #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(0..=127))]
+    event_pt: Option<u8>,
+    /// RED payload type of streams the capture's SDP does not describe
+    #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(0..=127))]
+    red_pt: Option<u8>,
+}
+
+impl RtpArgs {
+    fn fallback(&self) -> PayloadTypes {
+        PayloadTypes {
+            telephone_event: self.event_pt.map(|pt| EventPayload {
+                pt,
+                clock_rate: 8000,
+            }),
+            red: self.red_pt,
+            ..PayloadTypes::static_only()
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,9 +197,52 @@ fn main() {
     }
 }
 
-fn read_wav(path: &Path) -> Result<Wav> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Wav::parse(&bytes).with_context(|| path.display().to_string())
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn warn_truncated(cap: &Capture, path: &Path) {
+    if cap.truncated {
+        eprintln!(
+            "tonemask: warning: {} ends inside a record; using the {} frames before it",
+            path.display(),
+            cap.frames.len()
+        );
+    }
+}
+
+/// Per-stream notes on stderr: what was found, refused packets, and digits going towards
+/// the caller (a security signal).
+fn report_streams(out: &CaptureOutcome) {
+    if out.streams.is_empty() {
+        eprintln!("tonemask: warning: no RTP stream found in the capture");
+    }
+    for s in &out.streams {
+        eprintln!(
+            "tonemask: {} → {} ({}): {} packets, {} digit(s), {} event packet(s) dropped",
+            s.src,
+            s.dst,
+            s.direction.name(),
+            s.stats.received,
+            s.events.len(),
+            s.stats.events_dropped
+        );
+        if !s.refused.is_empty() {
+            eprintln!(
+                "tonemask: warning: {} packet(s) refused: {}",
+                s.stats.malformed,
+                s.refused.join("; ")
+            );
+        }
+        if s.direction == Direction::AgentToCaller && !s.events.is_empty() {
+            eprintln!(
+                "tonemask: SECURITY: {} DTMF digit(s) sent towards the caller on {} → {} — tones injected on the agent side?",
+                s.events.len(),
+                s.src,
+                s.dst
+            );
+        }
+    }
 }
 
 /// Progress on stderr (when it is a terminal) for recordings longer than a minute.
@@ -195,10 +277,34 @@ fn load_plugin(cli_path: Option<PathBuf>) -> Result<Plugin> {
 
 fn real_main(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Detect { call, tuning } => {
-            let wav = read_wav(&call)?;
+        Command::Detect { call, tuning, rtp } => {
+            let bytes = read_file(&call)?;
             let plugin = load_plugin(cli.plugin)?;
             let mut inst = plugin.instantiate()?;
+            if capture::is_capture(&bytes) {
+                let cap = Capture::parse(&bytes).with_context(|| call.display().to_string())?;
+                warn_truncated(&cap, &call);
+                let opts = CaptureOptions {
+                    mode: MaskMode::Off,
+                    twist: tuning.twist.into(),
+                    fallback: rtp.fallback(),
+                    ..CaptureOptions::default()
+                };
+                let out = run_capture(&mut inst, &cap, &opts, None)?;
+                let mut stdout = std::io::stdout().lock();
+                for s in &out.streams {
+                    for e in &s.events {
+                        let mut j = event_json(e);
+                        j["direction"] = s.direction.name().into();
+                        j["src"] = s.src.to_string().into();
+                        j["dst"] = s.dst.to_string().into();
+                        writeln!(stdout, "{j}")?;
+                    }
+                }
+                report_streams(&out);
+                return Ok(0);
+            }
+            let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
             let opts = Options {
                 mode: MaskMode::Off,
                 lookahead_ms: 0,
@@ -221,6 +327,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             events,
             call_id,
             tuning,
+            rtp,
         } => {
             if same_file(&input, &output) {
                 bail!(
@@ -229,9 +336,40 @@ fn real_main(cli: Cli) -> Result<i32> {
                 );
             }
             let keys = KeyRing::load(&key)?;
-            let wav = read_wav(&input)?;
+            let bytes = read_file(&input)?;
             let plugin = load_plugin(cli.plugin)?;
             let mut inst = plugin.instantiate()?;
+            let events_path = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
+            if capture::is_capture(&bytes) {
+                let cap = Capture::parse(&bytes).with_context(|| input.display().to_string())?;
+                warn_truncated(&cap, &input);
+                let opts = CaptureOptions {
+                    call_id,
+                    mode: mode.into(),
+                    lookahead_ms,
+                    twist: tuning.twist.into(),
+                    fallback: rtp.fallback(),
+                };
+                let out = run_capture(&mut inst, &cap, &opts, Some(&keys))?;
+                let caller: Vec<_> = out
+                    .streams
+                    .iter()
+                    .filter(|s| s.direction == Direction::CallerToAgent)
+                    .flat_map(|s| s.events.iter().cloned())
+                    .collect();
+                write_atomic(&output, &capture::write_pcap(&out.masked)?)?;
+                write_atomic(&events_path, signed_lines(&caller).as_bytes())?;
+                eprintln!(
+                    "tonemask: {} digit(s) masked in {} stream(s) → {}; events → {}",
+                    caller.len(),
+                    out.streams.len(),
+                    output.display(),
+                    events_path.display()
+                );
+                report_streams(&out);
+                return Ok(0);
+            }
+            let wav = Wav::parse(&bytes).with_context(|| input.display().to_string())?;
             let opts = Options {
                 call_id,
                 mode: mode.into(),
@@ -246,7 +384,6 @@ fn real_main(cli: Cli) -> Result<i32> {
                 Some(&keys),
                 progress_for(&wav, "mask"),
             )?;
-            let events_path = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
             let lines = signed_lines(&out.events);
             write_atomic(&output, &out.masked.to_bytes())?;
             write_atomic(&events_path, lines.as_bytes())?;

@@ -1,11 +1,17 @@
 //! Replaying test calls: a recording plus a manifest of the digits it holds.
 //!
-//! A manifest is `NAME.json` beside its audio:
+//! A manifest is `NAME.json` beside its recording — audio, or a packet capture:
 //!
 //! ```json
 //! { "audio": "NAME.wav", "digits": "4111111111111111", "description": "...",
 //!   "tones": [ { "digit": "4", "start_ms": 500, "end_ms": 570 }, ... ] }
+//! { "capture": "NAME.pcap", "digits": "5454545454545454", "source": "rfc4733",
+//!   "agent_digits": "" }
 //! ```
+//!
+//! For a capture, `digits` are those of the caller→agent streams, `source` (optional) the
+//! source every one of them must have, `agent_digits` (default none) those expected on the
+//! agent→caller streams; the masked capture is checked the same way as masked audio.
 //!
 //! `tones` (optional) gives each tone's true position; reported edges must be within
 //! [`EDGE_TOLERANCE_MS`]. Each call is run through the plugin with default settings and an
@@ -16,9 +22,11 @@
 //! 4. every event's signature verifies, in sequence, without gaps;
 //! 5. the masked output, run through the plugin again, holds no digit.
 
+use crate::capture::Capture;
 use crate::keys::KeyRing;
-use crate::plugin::{Instance, MaskMode};
-use crate::run::{run, signed_lines, Options};
+use crate::packets::{run_capture, CaptureOptions, Direction};
+use crate::plugin::{DigitEvent, Instance, MaskMode};
+use crate::run::{run, signed_lines, source_name, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
 use anyhow::{Context, Result};
@@ -33,7 +41,17 @@ pub const EDGE_TOLERANCE_MS: i64 = 15;
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Audio file, relative to the manifest.
-    pub audio: PathBuf,
+    #[serde(default)]
+    pub audio: Option<PathBuf>,
+    /// Packet capture (pcap or pcapng), relative to the manifest (instead of `audio`).
+    #[serde(default)]
+    pub capture: Option<PathBuf>,
+    /// For captures: the source every caller→agent digit must have (inband, rfc4733, both).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// For captures: digits expected on the agent→caller streams.
+    #[serde(default)]
+    pub agent_digits: String,
     /// Expected digits in order ("" for none).
     pub digits: String,
     /// What the call is.
@@ -137,10 +155,12 @@ pub fn load_manifest(path: &Path) -> Result<Manifest> {
 fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> Result<()> {
     let m = load_manifest(manifest_path)?;
     r.expected = m.digits.clone();
-    let audio = manifest_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&m.audio);
+    let dir = manifest_path.parent().unwrap_or(Path::new("."));
+    let audio = match (&m.audio, &m.capture) {
+        (Some(a), None) => dir.join(a),
+        (None, Some(c)) => return check_capture(instance, &m, &dir.join(c), r),
+        _ => anyhow::bail!("the manifest must name exactly one of \"audio\" and \"capture\""),
+    };
     let bytes =
         std::fs::read(&audio).with_context(|| format!("cannot read {}", audio.display()))?;
     let wav = Wav::parse(&bytes).with_context(|| audio.display().to_string())?;
@@ -177,25 +197,7 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
             }
         }
     }
-    let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
-    if leaked > 0 {
-        r.failures.push(format!(
-            "{leaked} tone samples left the plugin before the digit was confirmed"
-        ));
-    }
-    let lines = signed_lines(&out.events);
-    for v in verify_lines(&keys, &lines) {
-        match v.result {
-            Ok(ok) if ok.gap.is_some() => r
-                .failures
-                .push(format!("event line {}: sequence gap", v.line)),
-            Ok(_) => {}
-            Err(e) => r.failures.push(format!("event line {}: {e}", v.line)),
-        }
-    }
-    if out.events.iter().any(|e| e.signed.is_none()) {
-        r.failures.push("an event was not signed".into());
-    }
+    check_events(&keys, &out.events, r);
     let again = run(
         instance,
         &out.masked,
@@ -210,6 +212,120 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
     if !r.in_masked.is_empty() {
         r.failures.push(format!(
             "masked output still holds digits {:?}",
+            r.in_masked
+        ));
+    }
+    Ok(())
+}
+
+/// Events must not have leaked, and must be signed and verify in sequence without gaps.
+fn check_events(keys: &KeyRing, events: &[DigitEvent], r: &mut CallResult) {
+    let leaked: u64 = events.iter().map(|e| e.leaked_samples).sum();
+    if leaked > 0 {
+        r.failures.push(format!(
+            "{leaked} tone samples left the plugin before the digit was confirmed"
+        ));
+    }
+    let lines = signed_lines(events);
+    for v in verify_lines(keys, &lines) {
+        match v.result {
+            Ok(ok) if ok.gap.is_some() => r
+                .failures
+                .push(format!("event line {}: sequence gap", v.line)),
+            Ok(_) => {}
+            Err(e) => r.failures.push(format!("event line {}: {e}", v.line)),
+        }
+    }
+    if events.iter().any(|e| e.signed.is_none()) {
+        r.failures.push("an event was not signed".into());
+    }
+}
+
+fn check_capture(
+    instance: &mut Instance,
+    m: &Manifest,
+    path: &Path,
+    r: &mut CallResult,
+) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cap = Capture::parse(&bytes).with_context(|| path.display().to_string())?;
+    r.format = format!("{} {} frames", cap.format, cap.frames.len());
+    if cap.truncated {
+        r.failures
+            .push("the capture ends inside a record (truncated file)".into());
+    }
+    r.seconds = match (cap.frames.first(), cap.frames.last()) {
+        (Some(a), Some(b)) => b.ts.saturating_sub(a.ts).as_secs_f64(),
+        _ => 0.0,
+    };
+    let keys = KeyRing::ephemeral()?;
+    let opts = CaptureOptions {
+        call_id: "replay".into(),
+        ..CaptureOptions::default()
+    };
+    let out = run_capture(instance, &cap, &opts, Some(&keys))?;
+    r.detected = out.caller_digits();
+    if r.detected != m.digits {
+        r.failures.push(format!(
+            "caller→agent digits: expected {:?}, found {:?}",
+            m.digits, r.detected
+        ));
+    }
+    if out.agent_digits() != m.agent_digits {
+        r.failures.push(format!(
+            "agent→caller digits: expected {:?}, found {:?}",
+            m.agent_digits,
+            out.agent_digits()
+        ));
+    }
+    for s in &out.streams {
+        if !s.refused.is_empty() {
+            r.failures.push(format!(
+                "{} → {}: {} packet(s) refused: {}",
+                s.src,
+                s.dst,
+                s.stats.malformed,
+                s.refused.join("; ")
+            ));
+        }
+        if s.direction != Direction::CallerToAgent {
+            continue;
+        }
+        if let Some(want) = &m.source {
+            for e in &s.events {
+                if source_name(e.source) != want {
+                    r.failures.push(format!(
+                        "digit seq {}: source {}, expected {want}",
+                        e.seq,
+                        source_name(e.source)
+                    ));
+                }
+            }
+        }
+        check_events(&keys, &s.events, r);
+    }
+    if out.streams.is_empty() {
+        r.failures.push("no RTP stream found in the capture".into());
+    }
+    // The masked capture, watched in every direction: no digit, as tones or as events.
+    let masked = Capture {
+        format: "pcap",
+        frames: out.masked,
+        truncated: false,
+    };
+    let again = run_capture(
+        instance,
+        &masked,
+        &CaptureOptions {
+            mode: MaskMode::Off,
+            ..opts
+        },
+        None,
+    )?;
+    r.in_masked = again.caller_digits();
+    if !r.in_masked.is_empty() {
+        r.failures.push(format!(
+            "masked capture still holds digits {:?} (caller→agent)",
             r.in_masked
         ));
     }

@@ -93,7 +93,7 @@ fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
         "card_amex_-30dbm0",
     ] {
         let m = load_manifest(&calls().join(format!("{name}.json"))).unwrap();
-        let input_path = calls().join(&m.audio);
+        let input_path = calls().join(m.audio.as_ref().unwrap());
         let out_path = dir.path().join(format!("{name}.masked.wav"));
         let o = tonemask(&[
             "mask",

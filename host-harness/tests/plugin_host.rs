@@ -35,7 +35,8 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
             let m = tonemask_harness::replay::load_manifest(&calls().join(format!("{n}.json")))
                 .unwrap();
             (
-                Wav::parse(&std::fs::read(calls().join(&m.audio)).unwrap()).unwrap(),
+                Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap())
+                    .unwrap(),
                 m.digits,
             )
         })
