@@ -11,6 +11,7 @@
 //!   digit events;
 //! - [`capture`], [`sdp`], [`packets`] — pcap/pcapng calls: UDP datagrams, what the SIP
 //!   signalling says, each RTP stream through its own `rtp-session`, a masked capture out;
+//! - [`relay`] — a live UDP RTP relay: caller→agent masked, agent→caller watched;
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
 //! - [`keys`], [`verify`] — key files and event verification.
 
@@ -18,6 +19,7 @@ pub mod capture;
 pub mod keys;
 pub mod packets;
 pub mod plugin;
+pub mod relay;
 pub mod replay;
 pub mod run;
 pub mod sdp;

@@ -8,6 +8,7 @@ use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::keys::{self, KeyRing};
 use tonemask_harness::packets::{run_capture, CaptureOptions, CaptureOutcome, Direction};
 use tonemask_harness::plugin::{EventPayload, Limits, MaskMode, Plugin, Twist};
+use tonemask_harness::relay::{run_relay, RelayConfig};
 use tonemask_harness::replay;
 use tonemask_harness::run::{event_json, run, signed_lines, Options};
 use tonemask_harness::sdp::PayloadTypes;
@@ -89,6 +90,56 @@ enum Command {
         /// Directory for report.json and junit.xml
         #[arg(long, default_value = "target/replay", value_name = "DIR")]
         report_dir: PathBuf,
+    },
+    /// Relay a live call's RTP: mask DTMF caller→agent, watch agent→caller
+    ///
+    /// The caller sends its RTP to --caller-bind and the agent to --agent-bind (point each
+    /// side's SDP there). Caller→agent packets leave towards --agent masked and without
+    /// telephone-events; their signed events go to --events and/or --events-url as each
+    /// press completes. Agent→caller packets pass unchanged; digits in them are reported on
+    /// stderr as a security signal. Ends after --idle-s without packets (or --max-s), then
+    /// sends what is still delayed. Exit status 3 when digits were seen towards the caller.
+    Relay {
+        /// Local address the caller sends RTP to
+        #[arg(long, value_name = "ADDR")]
+        caller_bind: std::net::SocketAddr,
+        /// Local address the agent sends RTP to
+        #[arg(long, value_name = "ADDR")]
+        agent_bind: std::net::SocketAddr,
+        /// Where the agent receives RTP
+        #[arg(long, value_name = "ADDR")]
+        agent: std::net::SocketAddr,
+        /// Where the caller receives RTP [default: the source of its first packet]
+        #[arg(long, value_name = "ADDR")]
+        caller: Option<std::net::SocketAddr>,
+        /// Key file that signs the events
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Append signed events to this file (one line each)
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
+        #[arg(long, value_name = "URL")]
+        events_url: Option<String>,
+        /// What replaces each tone
+        #[arg(long, value_enum, default_value_t = Mode::Silence)]
+        mode: Mode,
+        /// Packet delay in ms on the caller→agent direction (0–500)
+        #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
+        lookahead_ms: u32,
+        /// Call id written into each event
+        #[arg(long, default_value = "call", value_name = "ID")]
+        call_id: String,
+        /// Stop after this many seconds without packets (once traffic started)
+        #[arg(long, default_value_t = 5.0, value_name = "S")]
+        idle_s: f64,
+        /// Stop after this many seconds in any case
+        #[arg(long, value_name = "S")]
+        max_s: Option<f64>,
+        #[command(flatten)]
+        tuning: Tuning,
+        #[command(flatten)]
+        rtp: RtpArgs,
     },
     /// Verify a file of signed digit events: MACs, key ids, replays, order and gaps
     Verify {
@@ -459,6 +510,69 @@ fn real_main(cli: Cli) -> Result<i32> {
                 report_dir.display()
             );
             Ok(if failed == 0 { 0 } else { 1 })
+        }
+        Command::Relay {
+            caller_bind,
+            agent_bind,
+            agent,
+            caller,
+            key,
+            events,
+            events_url,
+            mode,
+            lookahead_ms,
+            call_id,
+            idle_s,
+            max_s,
+            tuning,
+            rtp,
+        } => {
+            if events.is_none() && events_url.is_none() {
+                bail!("say where the signed events go: --events FILE and/or --events-url URL");
+            }
+            let seconds = |s: f64, what: &str| {
+                if s.is_finite() && s > 0.0 {
+                    Ok(std::time::Duration::from_secs_f64(s))
+                } else {
+                    Err(anyhow::anyhow!(
+                        "{what} must be a positive number of seconds"
+                    ))
+                }
+            };
+            let keys = KeyRing::load(&key)?;
+            let plugin = load_plugin(cli.plugin)?;
+            let cfg = RelayConfig {
+                caller_bind,
+                agent_bind,
+                agent,
+                caller,
+                types: rtp.fallback(),
+                mode: mode.into(),
+                lookahead_ms,
+                twist: tuning.twist.into(),
+                call_id,
+                events_file: events,
+                events_url,
+                idle: seconds(idle_s, "--idle-s")?,
+                max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
+            };
+            let summary = run_relay(&plugin, &cfg, &keys)?;
+            let (up, down) = (summary.caller_to_agent, summary.agent_to_caller);
+            eprintln!(
+                "tonemask relay: caller→agent {} packets in, {} out, {} event packet(s) dropped, {} digit(s); agent→caller {} in, {} out, {} digit(s)",
+                up.received,
+                up.forwarded,
+                up.events_dropped,
+                summary.digits.len(),
+                down.received,
+                down.forwarded,
+                summary.agent_digits.len()
+            );
+            Ok(if summary.agent_digits.is_empty() {
+                0
+            } else {
+                3
+            })
         }
         Command::Verify { events, key } => {
             let keys = KeyRing::load(&key)?;

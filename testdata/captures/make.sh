@@ -18,9 +18,10 @@ done
 # The agent's voice: a short English sentence, 8 kHz µ-law.
 espeak-ng -v en-us -s 150 -w "$work/agent.raw.wav" \
   "Thank you. Please type your card number on the keypad, followed by the hash key."
-sox "$work/agent.raw.wav" -r 8000 -c 1 -e u-law "$work/agent.wav"
-cp "$calls/card_visa_-3dbm0_ulaw.wav" "$work/visa.wav"
-cp "$calls/speech_then_card_ulaw.wav" "$work/speech_card.wav"
+# SIPp 3.6 streams a file's bytes as they are, header included: give it raw µ-law.
+sox "$work/agent.raw.wav" -r 8000 -c 1 -e u-law -t raw "$work/agent.wav"
+sox "$calls/card_visa_-3dbm0_ulaw.wav" -t raw "$work/visa.wav"
+sox "$calls/speech_then_card_ulaw.wav" -t raw "$work/speech_card.wav"
 
 # record NAME IP IFACE FORMAT MEDIA HOLD_MS [AGENT_WAV]
 # (SIPp binds audio on -mp and video on -mp + 2: the two sides' ports must not overlap.)

@@ -1,0 +1,329 @@
+//! `tonemask relay` end to end on loopback, with real SIP peers: two SIPp instances (Debian
+//! sip-tester) place a call whose SDP points both media legs at the relay. The caller sends
+//! speech and a test card number — as PCMU tones, or as RFC 4733 telephone-events — the
+//! agent talks back. The agent's media address is this test's socket, which records what the
+//! agent would receive: no DTMF, in-band or as events, while the speech arrives intact.
+
+mod common;
+
+use common::*;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonemask_core::rtp::packet::Packet;
+use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
+use tonemask_harness::run::{run, Options};
+use tonemask_harness::wav::{Format, Wav};
+
+/// 8 kHz µ-law sample data of a test call, from `from` to `to` seconds.
+fn ulaw_slice(name: &str, from: f64, to: f64) -> Vec<u8> {
+    let w = Wav::parse(&std::fs::read(calls().join(name)).unwrap()).unwrap();
+    assert_eq!(w.format, Format::Ulaw);
+    let end = ((to * 8000.0) as usize).min(w.data.len());
+    w.data[(from * 8000.0) as usize..end].to_vec()
+}
+
+fn ulaw_wav(data: Vec<u8>) -> Wav {
+    Wav {
+        format: Format::Ulaw,
+        sample_rate: 8000,
+        data,
+    }
+}
+
+fn wait(child: &mut Child, deadline: Duration, what: &str) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t0.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Ports {
+    sip_caller: u16,
+    sip_agent: u16,
+    media_caller: u16,
+    media_agent: u16,
+    relay_caller_side: u16,
+    relay_agent_side: u16,
+}
+
+struct CallResult {
+    /// Packets that reached the agent, in arrival order.
+    packets: Vec<Vec<u8>>,
+    relay_stderr: String,
+    events: std::path::PathBuf,
+    key: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Places one call through the relay. `media` is the caller's SIPp media action.
+fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32) -> CallResult {
+    let sipp = Command::new("sipp").arg("-v").output();
+    assert!(
+        sipp.is_ok(),
+        "sipp is not installed (apt-get install sip-tester; scripts/setup.sh --test does it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // SIPp 3.6 streams the file's bytes as they are (a WAV header would go out as audio).
+    std::fs::write(d.join("caller.wav"), &caller_wav.data).unwrap();
+    std::fs::write(d.join("agent.wav"), &agent_wav.data).unwrap();
+    let scenarios = root().join("testdata/captures/sipp");
+    let caller_xml = std::fs::read_to_string(scenarios.join("caller.xml"))
+        .unwrap()
+        .replace("<exec MEDIA/>", media)
+        .replace("HOLD", &hold_ms.to_string())
+        .replace(
+            "m=audio [media_port]",
+            &format!("m=audio {}", p.relay_agent_side),
+        );
+    let agent_xml = std::fs::read_to_string(scenarios.join("agent.xml"))
+        .unwrap()
+        .replace("AGENT_WAV", "agent.wav")
+        .replace(
+            "m=audio [media_port]",
+            &format!("m=audio {}", p.relay_caller_side),
+        );
+    std::fs::write(d.join("caller.xml"), caller_xml).unwrap();
+    std::fs::write(d.join("agent.xml"), agent_xml).unwrap();
+    let key = key_file(d, "relay", 42);
+    let events = d.join("events.jsonl");
+
+    // The agent's media socket: records what the agent receives.
+    let agent_sock = UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap();
+    agent_sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let recorder = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        let mut last = Instant::now();
+        let t0 = Instant::now();
+        while last.elapsed() < Duration::from_secs(4) && t0.elapsed() < Duration::from_secs(90) {
+            if let Ok(n) = agent_sock.recv(&mut buf) {
+                got.push(buf[..n].to_vec());
+                last = Instant::now();
+            }
+        }
+        got
+    });
+
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .arg("--plugin")
+        .arg(plugin_path())
+        .args(["relay", "--caller-bind"])
+        .arg(format!("127.0.0.1:{}", p.relay_caller_side))
+        .arg("--agent-bind")
+        .arg(format!("127.0.0.1:{}", p.relay_agent_side))
+        .arg("--agent")
+        .arg(format!("127.0.0.1:{}", p.media_agent))
+        .arg("--key")
+        .arg(&key)
+        .arg("--events")
+        .arg(&events)
+        .args(["--event-pt", "96", "--idle-s", "2", "--max-s", "90"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let sipp = |args: &[String], log: &str| {
+        Command::new("sipp")
+            .current_dir(d)
+            .args(args)
+            .args(["-m", "1", "-nostdin", "-trace_err"])
+            .stdout(std::fs::File::create(d.join(log)).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let s = |v: &str| v.to_string();
+    let mut agent = sipp(
+        &[
+            s("-sf"),
+            s("agent.xml"),
+            s("-i"),
+            s("127.0.0.1"),
+            s("-p"),
+            p.sip_agent.to_string(),
+            s("-mi"),
+            s("127.0.0.1"),
+            s("-mp"),
+            (p.media_agent + 4).to_string(),
+        ],
+        "agent.log",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut caller = sipp(
+        &[
+            format!("127.0.0.1:{}", p.sip_agent),
+            s("-sf"),
+            s("caller.xml"),
+            s("-i"),
+            s("127.0.0.1"),
+            s("-p"),
+            p.sip_caller.to_string(),
+            s("-mi"),
+            s("127.0.0.1"),
+            s("-mp"),
+            p.media_caller.to_string(),
+            s("-s"),
+            s("agent"),
+        ],
+        "caller.log",
+    );
+    let cs = wait(&mut caller, Duration::from_secs(90), "the SIPp caller");
+    let as_ = wait(&mut agent, Duration::from_secs(30), "the SIPp agent");
+    let rs = wait(&mut relay, Duration::from_secs(30), "the relay");
+    let mut relay_stderr = String::new();
+    std::io::Read::read_to_string(&mut relay.stderr.take().unwrap(), &mut relay_stderr).unwrap();
+    let packets = recorder.join().unwrap();
+    let log = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert!(cs.success(), "SIPp caller failed:\n{}", log("caller.log"));
+    assert!(as_.success(), "SIPp agent failed:\n{}", log("agent.log"));
+    assert_eq!(rs.code(), Some(0), "relay:\n{relay_stderr}");
+    CallResult {
+        packets,
+        relay_stderr,
+        events: events.clone(),
+        key,
+        _dir: dir,
+    }
+}
+
+/// Digits in the signed events file, after `tonemask verify` accepted every line.
+fn verified_digits(events: &Path, key: &Path) -> String {
+    let o = tonemask(&[
+        "verify",
+        events.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("0 rejected, 0 gap(s)"), "{out}");
+    out.lines()
+        .filter_map(|l| l.split(" digit ").nth(1))
+        .collect()
+}
+
+/// The agent's audio (PCMU payloads in arrival order), and the payload types it received.
+fn agent_audio(packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    let mut audio = Vec::new();
+    let mut types = Vec::new();
+    for b in packets {
+        let p = Packet::parse(b).expect("the relay forwarded a malformed packet");
+        types.push(p.payload_type());
+        if p.payload_type() == 0 {
+            audio.extend_from_slice(p.payload());
+        }
+    }
+    (audio, types)
+}
+
+fn digits_in(audio: Vec<u8>) -> usize {
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let opts = Options {
+        mode: MaskMode::Off,
+        lookahead_ms: 0,
+        ..Options::default()
+    };
+    run(&mut inst, &ulaw_wav(audio), &opts, None, |_| {})
+        .unwrap()
+        .events
+        .len()
+}
+
+/// Share of `want` found unchanged at the start of `got`.
+fn unchanged_share(want: &[u8], got: &[u8]) -> f64 {
+    let same = want.iter().zip(got).filter(|(a, b)| a == b).count();
+    same as f64 / want.len() as f64
+}
+
+#[test]
+fn relay_masks_inband_card_tones_between_real_sip_peers() {
+    let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 5.0);
+    let mut caller = speech.clone();
+    caller.extend(ulaw_slice("card_visa_-3dbm0_ulaw.wav", 0.0, 10.0));
+    let agent = ulaw_slice("speech_then_card_ulaw.wav", 6.0, 9.0);
+    let ports = Ports {
+        sip_caller: 15160,
+        sip_agent: 15170,
+        media_caller: 16100,
+        media_agent: 16140,
+        relay_caller_side: 16120,
+        relay_agent_side: 16130,
+    };
+    let r = call(
+        &ports,
+        &ulaw_wav(caller.clone()),
+        &ulaw_wav(agent),
+        r#"<exec rtp_stream="caller.wav,1,0"/>"#,
+        (caller.len() / 8 + 500) as u32,
+    );
+    let (audio, types) = agent_audio(&r.packets);
+    assert!(types.iter().all(|&t| t == 0), "{types:?}");
+    // Every packet arrived; the speech is intact; no digit can be recovered.
+    assert_eq!(audio.len(), caller.len() / 160 * 160, "{}", r.relay_stderr);
+    let share = unchanged_share(&speech, &audio);
+    assert!(
+        share > 0.995,
+        "only {share:.4} of the speech arrived unchanged"
+    );
+    assert_eq!(digits_in(audio), 0, "a digit reached the agent");
+    assert_eq!(verified_digits(&r.events, &r.key), "4111111111111111");
+    // The agent's speech went back through the relay, and held no digit.
+    assert!(!r.relay_stderr.contains("SECURITY"), "{}", r.relay_stderr);
+    assert!(
+        r.relay_stderr.contains("agent→caller 1") || r.relay_stderr.contains("agent→caller 2"),
+        "{}",
+        r.relay_stderr
+    );
+}
+
+#[test]
+fn relay_drops_rfc4733_events_between_real_sip_peers() {
+    let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 9.0);
+    let agent = ulaw_slice("speech_then_card_ulaw.wav", 9.0, 12.0);
+    let ports = Ports {
+        sip_caller: 15260,
+        sip_agent: 15270,
+        media_caller: 16200,
+        media_agent: 16240,
+        relay_caller_side: 16220,
+        relay_agent_side: 16230,
+    };
+    let r = call(
+        &ports,
+        &ulaw_wav(speech.clone()),
+        &ulaw_wav(agent),
+        r#"<exec rtp_stream="caller.wav,1,0"/><exec play_dtmf="5454545454545454,90"/>"#,
+        (speech.len() / 8 + 500) as u32,
+    );
+    let (audio, types) = agent_audio(&r.packets);
+    assert!(
+        !types.contains(&96),
+        "a telephone-event reached the agent: {types:?}"
+    );
+    assert!(
+        r.relay_stderr.contains("128 event packet(s) dropped"),
+        "{}",
+        r.relay_stderr
+    );
+    let share = unchanged_share(&speech, &audio);
+    assert!(
+        share > 0.995,
+        "only {share:.4} of the speech arrived unchanged"
+    );
+    assert_eq!(digits_in(audio), 0);
+    assert_eq!(verified_digits(&r.events, &r.key), "5454545454545454");
+}
