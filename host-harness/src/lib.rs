@@ -15,7 +15,7 @@
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
 //! - [`keys`], [`verify`] — key files and event verification.
 
-pub mod capture;
+pub use tonemask_capture as capture;
 pub mod keys;
 pub mod packets;
 pub mod plugin;

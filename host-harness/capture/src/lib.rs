@@ -1,3 +1,5 @@
+//! # tonemask-capture
+//!
 //! Packet captures: reading pcap and pcapng (pcap-file), finding the UDP datagrams in them
 //! (etherparse: Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; IPv4 and IPv6), and
 //! writing a capture back with some datagrams' payloads replaced.
