@@ -149,3 +149,128 @@ fn broken_captures_get_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad.pcap"), "{}", stderr(&o));
 }
+
+/// A recorded call rewritten so the caller sends RFC 2198 RED: every packet carries the
+/// previous one's payload as a redundant block (its timestamp offset the difference of the two
+/// packets' timestamps) and its own as primary, and the SDP announces `red` as PT 121.
+fn as_red(name: &str) -> Vec<u8> {
+    use tonemask_core::rtp::red::{write, Block};
+    let cap = Capture::parse(&std::fs::read(captures().join(name)).unwrap()).unwrap();
+    let mut prev: Option<(u8, u32, Vec<u8>)> = None;
+    let mut frames = Vec::new();
+    for f in &cap.frames {
+        let Some(d) = f.datagram() else {
+            frames.push(f.clone());
+            continue;
+        };
+        if let Ok(text) = std::str::from_utf8(d.payload) {
+            if text.contains("m=audio") {
+                let sdp = text
+                    .replace("RTP/AVP 0 96", "RTP/AVP 0 96 121")
+                    .replace("a=ptime:20", "a=rtpmap:121 red/8000\r\na=ptime:20");
+                // Keep Content-Length true: the body grew by the added text.
+                let grown = sdp.len() - text.len();
+                let body = sdp.split("\r\n\r\n").nth(1).unwrap().len();
+                let sdp = sdp.replace(
+                    &format!("Content-Length: {}", body - grown),
+                    &format!("Content-Length: {body}"),
+                );
+                frames.push(f.with_payload(&d, sdp.as_bytes()));
+                continue;
+            }
+        }
+        let p = Packet::parse(d.payload);
+        match p {
+            Ok(p) if d.src.port() == 6000 && [0, 96].contains(&p.payload_type()) => {
+                let mut blocks = Vec::new();
+                if let Some((pt, ts, data)) = &prev {
+                    blocks.push(Block {
+                        pt: *pt,
+                        ts_offset: p.timestamp().wrapping_sub(*ts) as u16,
+                        data,
+                    });
+                }
+                blocks.push(Block {
+                    pt: p.payload_type(),
+                    ts_offset: 0,
+                    data: p.payload(),
+                });
+                let mut payload = p.header().to_vec();
+                payload[1] = (payload[1] & 0x80) | 121;
+                write(&blocks, &mut payload);
+                frames.push(f.with_payload(&d, &payload));
+                prev = Some((p.payload_type(), p.timestamp(), p.payload().to_vec()));
+            }
+            _ => frames.push(f.clone()),
+        }
+    }
+    tonemask_harness::capture::write_pcap(&frames).unwrap()
+}
+
+/// A RED packet: primary PT, primary data, redundant blocks (PT, data).
+type RedPacket = (u8, Vec<u8>, Vec<(u8, Vec<u8>)>);
+
+/// Caller RED packets of a capture.
+fn red_packets(path: &std::path::Path) -> Vec<RedPacket> {
+    let cap = Capture::parse(&std::fs::read(path).unwrap()).unwrap();
+    cap.frames
+        .iter()
+        .filter_map(|f| {
+            let d = f.datagram()?;
+            let p = Packet::parse(d.payload).ok()?;
+            (d.src.port() == 6000 && p.payload_type() == 121).then(|| {
+                let blocks = tonemask_core::rtp::red::parse(p.payload()).unwrap();
+                let (primary, redundant) = blocks.split_last().unwrap();
+                (
+                    primary.pt,
+                    primary.data.to_vec(),
+                    redundant.iter().map(|b| (b.pt, b.data.to_vec())).collect(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn tones_and_events_inside_red_are_found_once_and_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "k1", 9);
+    for (name, card) in [
+        ("inband_visa_ipv4.pcapng", "4111111111111111"),
+        ("rfc4733_mastercard_any.pcap", "5454545454545454"),
+    ] {
+        let red = dir.path().join(format!("{name}.red.pcap"));
+        std::fs::write(&red, as_red(name)).unwrap();
+        assert!(!red_packets(&red).is_empty());
+        let (e, _) = detect(red.to_str().unwrap());
+        assert_eq!(digits(&e, "caller→agent"), card, "{name}: each press once");
+        let out = dir.path().join(format!("{name}.masked.pcap"));
+        let o = tonemask(&[
+            "mask",
+            red.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let masked = red_packets(&out);
+        let mut primaries: Vec<u8> = Vec::new();
+        for (pt, primary, redundant) in &masked {
+            assert_ne!(*pt, 96, "{name}: event as RED primary forwarded");
+            assert!(
+                redundant.iter().all(|b| b.0 != 96),
+                "{name}: event block forwarded"
+            );
+            // A redundant copy is the masked audio already sent, never the original.
+            for (_, data) in redundant {
+                assert!(
+                    primaries.ends_with(data),
+                    "{name}: redundant block is not what was sent"
+                );
+            }
+            primaries.extend_from_slice(primary);
+        }
+        let (again, _) = detect(out.to_str().unwrap());
+        assert_eq!(digits(&again, "caller→agent"), "", "{name}");
+    }
+}

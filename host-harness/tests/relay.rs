@@ -58,6 +58,8 @@ struct Ports {
 struct CallResult {
     /// Packets that reached the agent, in arrival order.
     packets: Vec<Vec<u8>>,
+    /// Bodies the relay POSTed to the event collector.
+    posted: Vec<String>,
     relay_stderr: String,
     events: std::path::PathBuf,
     key: std::path::PathBuf,
@@ -116,6 +118,48 @@ fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32)
         got
     });
 
+    // A local event collector: answers 204 and keeps each POST body.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let collector = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(60) {
+            let Ok((mut c, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut c, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if req.len() >= i + 4 + len {
+                        bodies.push(text[i + 4..i + 4 + len].to_string());
+                        break;
+                    }
+                }
+            }
+            let _ = std::io::Write::write_all(&mut c, b"HTTP/1.1 204 No Content\r\n\r\n");
+            if bodies.len() >= 16 {
+                break;
+            }
+        }
+        bodies
+    });
+
     let mut relay = Command::new(env!("CARGO_BIN_EXE_tonemask"))
         .arg("--plugin")
         .arg(plugin_path())
@@ -129,6 +173,8 @@ fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32)
         .arg(&key)
         .arg("--events")
         .arg(&events)
+        .arg("--events-url")
+        .arg(&url)
         .args(["--event-pt", "96", "--idle-s", "2", "--max-s", "90"])
         .stderr(Stdio::piped())
         .spawn()
@@ -186,12 +232,14 @@ fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32)
     let mut relay_stderr = String::new();
     std::io::Read::read_to_string(&mut relay.stderr.take().unwrap(), &mut relay_stderr).unwrap();
     let packets = recorder.join().unwrap();
+    let posted = collector.join().unwrap();
     let log = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
     assert!(cs.success(), "SIPp caller failed:\n{}", log("caller.log"));
     assert!(as_.success(), "SIPp agent failed:\n{}", log("agent.log"));
     assert_eq!(rs.code(), Some(0), "relay:\n{relay_stderr}");
     CallResult {
         packets,
+        posted,
         relay_stderr,
         events: events.clone(),
         key,
@@ -281,6 +329,13 @@ fn relay_masks_inband_card_tones_between_real_sip_peers() {
     );
     assert_eq!(digits_in(audio), 0, "a digit reached the agent");
     assert_eq!(verified_digits(&r.events, &r.key), "4111111111111111");
+    // Each signed line also went to the HTTP collector, byte for byte.
+    let lines: Vec<String> = std::fs::read_to_string(&r.events)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(r.posted, lines);
     // The agent's speech went back through the relay, and held no digit.
     assert!(!r.relay_stderr.contains("SECURITY"), "{}", r.relay_stderr);
     assert!(
