@@ -270,13 +270,14 @@ fn report_streams(out: &CaptureOutcome) {
     }
     for s in &out.streams {
         eprintln!(
-            "tonemask: {} → {} ({}): {} packets, {} digit(s), {} event packet(s) dropped",
+            "tonemask: {} → {} ({}): {} packets, {} digit(s), {} event packet(s) dropped, {} replaced by audio",
             s.src,
             s.dst,
             s.direction.name(),
             s.stats.received,
             s.events.len(),
-            s.stats.events_dropped
+            s.stats.events_dropped,
+            s.stats.events_replaced
         );
         if !s.refused.is_empty() {
             eprintln!(
@@ -559,10 +560,11 @@ fn real_main(cli: Cli) -> Result<i32> {
             let summary = run_relay(&plugin, &cfg, &keys)?;
             let (up, down) = (summary.caller_to_agent, summary.agent_to_caller);
             eprintln!(
-                "tonemask relay: caller→agent {} packets in, {} out, {} event packet(s) dropped, {} digit(s); agent→caller {} in, {} out, {} digit(s)",
+                "tonemask relay: caller→agent {} packets in, {} out, {} event packet(s) dropped, {} replaced by audio, {} digit(s); agent→caller {} in, {} out, {} digit(s)",
                 up.received,
                 up.forwarded,
                 up.events_dropped,
+                up.events_replaced,
                 summary.digits.len(),
                 down.received,
                 down.forwarded,

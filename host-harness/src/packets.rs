@@ -264,6 +264,7 @@ fn open_stream(
                 received: 0,
                 forwarded: 0,
                 events_dropped: 0,
+                events_replaced: 0,
                 red_events_removed: 0,
                 malformed: 0,
                 late: 0,

@@ -156,6 +156,7 @@ impl GuestRtpSession for RtpSession {
             received: s.received,
             forwarded: s.forwarded,
             events_dropped: s.events_dropped,
+            events_replaced: s.events_replaced,
             red_events_removed: s.red_events_removed,
             malformed: s.malformed,
             late: s.late,

@@ -51,8 +51,9 @@ enum Window {
     Closed { start: u64, end: u64 },
 }
 
-/// Generates replacement samples.
-struct Fill {
+/// Generates the replacement samples of a mask mode (also for telephone-events replaced by
+/// audio on the RTP path).
+pub struct Fill {
     mode: MaskMode,
     phase: f32,
     step: f32,
@@ -62,7 +63,22 @@ struct Fill {
 }
 
 impl Fill {
-    fn next(&mut self) -> i16 {
+    /// A generator for `mode` at `sample_rate`.
+    #[must_use]
+    pub fn new(mode: MaskMode, sample_rate: u32) -> Fill {
+        let rms = crate::detector::tones::amplitude_of_dbm0(NOISE_DBM0) / core::f32::consts::SQRT_2;
+        Fill {
+            mode,
+            phase: 0.0,
+            step: core::f32::consts::TAU * NEUTRAL_TONE_HZ / sample_rate as f32,
+            amplitude: crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0),
+            rng: 0x9E37_79B9,
+            noise_scale: rms * libm::sqrtf(3.0),
+        }
+    }
+
+    /// The next replacement sample.
+    pub fn sample(&mut self) -> i16 {
         match self.mode {
             MaskMode::Silence | MaskMode::Off => 0,
             MaskMode::Tone => {
@@ -101,21 +117,13 @@ impl Masker {
     /// A masker delaying by `delay` samples, filled initially with the codec's silence.
     #[must_use]
     pub fn new(codec: Codec, sample_rate: u32, delay: usize, mode: MaskMode) -> Masker {
-        let rms = crate::detector::tones::amplitude_of_dbm0(NOISE_DBM0) / core::f32::consts::SQRT_2;
         Masker {
             codec,
             line: vec![codec.encode(0); delay],
             pos: 0,
             entered: 0,
             windows: VecDeque::with_capacity(4),
-            fill: Fill {
-                mode,
-                phase: 0.0,
-                step: core::f32::consts::TAU * NEUTRAL_TONE_HZ / sample_rate as f32,
-                amplitude: crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0),
-                rng: 0x9E37_79B9,
-                noise_scale: rms * libm::sqrtf(3.0),
-            },
+            fill: Fill::new(mode, sample_rate),
             masked: 0,
         }
     }
@@ -190,7 +198,7 @@ impl Masker {
                 continue;
             };
             if self.masks(i) {
-                *o = self.codec.encode(self.fill.next());
+                *o = self.codec.encode(self.fill.sample());
                 self.masked += 1;
             }
         }

@@ -372,3 +372,61 @@ fn refuses_configurations_that_cannot_work() {
     };
     assert!(RtpSession::new(none).is_err());
 }
+
+#[test]
+fn in_tone_mode_events_become_a_neutral_tone_when_the_sender_sends_no_audio() {
+    // Only telephone-events (as SIPp's play_dtmf sends them): 6 packets, end x3.
+    let start = 8000u32;
+    let mut packets = Vec::new();
+    let mut seq = 100u16;
+    for i in 0..6u16 {
+        let end = i == 5;
+        for _ in 0..if end { 3 } else { 1 } {
+            packets.push(rtp(TE, i == 0, seq, start, &event(7, end, 160 * (i + 1))));
+            seq += 1;
+        }
+    }
+    let r = run(
+        RtpConfig {
+            mask_mode: MaskMode::Tone,
+            ..config()
+        },
+        &packets,
+    );
+    assert_eq!(r.digits, [('7', Source::Rfc4733)]);
+    // Six audio packets of 20 ms take the events' place; the end repeats are dropped.
+    let parsed: Vec<Packet<'_>> = r.out.iter().map(|b| Packet::parse(b).unwrap()).collect();
+    assert_eq!(parsed.len(), 6);
+    assert!(parsed
+        .iter()
+        .all(|p| p.payload_type() == 0 && p.payload().len() == 160));
+    let ts: Vec<u32> = parsed.iter().map(|p| p.timestamp()).collect();
+    assert_eq!(ts, (0..6).map(|i| start + 160 * i).collect::<Vec<_>>());
+    assert!(parsed[0].marker());
+    assert_eq!(r.session.stats().events_replaced, 6);
+    // The agent hears a tone (not silence), and no digit.
+    let audio = audio_of(&r.out);
+    let pcm = decode(&audio);
+    let rms = (pcm.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt();
+    assert!(rms > 500.0, "rms {rms}");
+    assert_eq!(inband_digits(&audio), 0);
+}
+
+#[test]
+fn in_tone_mode_events_alongside_audio_are_dropped() {
+    let packets = event_call(5, None);
+    let r = run(
+        RtpConfig {
+            mask_mode: MaskMode::Tone,
+            ..config()
+        },
+        &packets,
+    );
+    assert_eq!(r.digits, [('5', Source::Rfc4733)]);
+    assert!(r
+        .out
+        .iter()
+        .all(|b| Packet::parse(b).unwrap().payload_type() != TE));
+    assert_eq!(r.session.stats().events_replaced, 0);
+    assert_eq!(r.session.stats().events_dropped, 8);
+}

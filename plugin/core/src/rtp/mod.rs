@@ -11,8 +11,11 @@
 //!   as silence, so media time stays the RTP timestamp; a packet older than the gap fill is
 //!   dropped rather than forwarded unmasked;
 //! - **telephone-events** are turned into presses ([`telephone_event::Tracker`]), then
-//!   dropped — unless the mask mode is `off` — with later sequence numbers shifted so the
-//!   receiver sees no loss;
+//!   replaced according to the mask mode: `silence` drops them (later sequence numbers shift
+//!   so the receiver sees no loss); `tone` and `noise` replace each one with an audio packet
+//!   of the stream's codec carrying the neutral tone or comfort noise for the time it newly
+//!   covers (same sequence number) — while the sender sends no audio of its own during the
+//!   press; once it does, the events are dropped. `off` forwards them;
 //! - **RED** blocks are opened: events in any block count (and are removed); redundant audio
 //!   blocks are replaced by the masked audio already sent for those timestamps (or left out
 //!   when it is not at hand);
@@ -31,7 +34,7 @@ use crate::codec::Codec;
 use crate::detector::DetectorConfig;
 use crate::error::{ConfigError, SessionError};
 use crate::event::Source;
-use crate::masker::MaskMode;
+use crate::masker::{Fill, MaskMode};
 use crate::report::{Emitted, Press, Reporter};
 use crate::session::{Session, SessionConfig};
 use crate::sign::Key;
@@ -212,6 +215,8 @@ pub struct RtpStats {
     pub forwarded: u64,
     /// Telephone-event packets dropped (masked).
     pub events_dropped: u64,
+    /// Telephone-event packets replaced by tone or noise audio.
+    pub events_replaced: u64,
     /// Telephone-event blocks removed from RED packets.
     pub red_events_removed: u64,
     /// Malformed packets dropped.
@@ -261,6 +266,18 @@ struct Timeline {
     base_ms: u64,
 }
 
+/// A press being replaced by audio (modes `tone` and `noise`).
+struct Replacing {
+    ssrc: u32,
+    /// Extended timestamp of the press.
+    start: u64,
+    /// Samples already sent as replacement.
+    covered: u64,
+    /// The sender sent audio of its own during the press: stop replacing.
+    audio_seen: bool,
+    fill: Fill,
+}
+
 /// The audio currently running through a detector and masker.
 struct Pipeline {
     session: Session,
@@ -291,6 +308,7 @@ pub struct RtpSession {
     seq_shift: u16,
     /// Media time reached, ms.
     now_ms: u64,
+    replacing: Option<Replacing>,
     events: VecDeque<Emitted>,
     stats: RtpStats,
     scratch: Vec<u8>,
@@ -316,6 +334,7 @@ impl RtpSession {
             history_end: 0,
             seq_shift: 0,
             now_ms: 0,
+            replacing: None,
             events: VecDeque::new(),
             stats: RtpStats::default(),
             scratch: Vec::new(),
@@ -382,6 +401,9 @@ impl RtpSession {
             self.event(p.ssrc(), ext, &e);
             if self.config.mask_mode == MaskMode::Off || e.digit().is_none() {
                 self.pass(&p, p.payload());
+            } else if let Some(bytes) = self.replace_event(&p, ext, &e) {
+                self.queue.push_back(Queued::Pass(bytes));
+                self.stats.events_replaced += 1;
             } else {
                 self.drop_packet();
                 self.stats.events_dropped += 1;
@@ -409,6 +431,9 @@ impl RtpSession {
             return Err(RtpError::Audio(SessionError::PartialSample));
         }
         let ext = self.extend(p, out);
+        if let Some(r) = &mut self.replacing {
+            r.audio_seen |= r.ssrc == p.ssrc() && ext >= r.start;
+        }
         let max_gap = u64::from(MAX_GAP_S * a.rate);
         let restart = match &self.pipeline {
             None => true,
@@ -545,6 +570,52 @@ impl RtpSession {
         red::write(&owned, &mut payload);
         self.pass(p, &payload);
         Ok(())
+    }
+
+    /// In modes `tone` and `noise`: the audio packet that takes the place of DTMF event packet
+    /// `p` (press at `ext`), covering the samples its duration adds; `None` when it adds none
+    /// or the sender sends audio of its own during the press (the event is then dropped).
+    fn replace_event(&mut self, p: &Packet<'_>, ext: u64, e: &EventPayload) -> Option<Vec<u8>> {
+        if !matches!(self.config.mask_mode, MaskMode::Tone | MaskMode::Noise) {
+            return None;
+        }
+        let a = self
+            .pipeline
+            .as_ref()
+            .map_or(self.config.audio[0], |pl| pl.audio);
+        let fresh = !self
+            .replacing
+            .as_ref()
+            .is_some_and(|r| r.ssrc == p.ssrc() && r.start == ext);
+        if fresh {
+            // Audio already sent past the press's start: the sender talks alongside its events.
+            let audio_seen = self.pipeline.as_ref().is_some_and(|pl| pl.next > ext);
+            self.replacing = Some(Replacing {
+                ssrc: p.ssrc(),
+                start: ext,
+                covered: 0,
+                audio_seen,
+                fill: Fill::new(self.config.mask_mode, a.rate),
+            });
+        }
+        let r = self.replacing.as_mut()?;
+        let duration = u64::from(e.duration);
+        if r.audio_seen || duration <= r.covered {
+            return None;
+        }
+        // At most one second per packet (a sender's duration may jump after losses).
+        let n = (duration - r.covered).min(u64::from(a.rate)) as usize;
+        let ts = p.timestamp().wrapping_add(r.covered as u32);
+        r.covered += n as u64;
+        let units: Vec<u16> = (0..n).map(|_| a.codec.encode(r.fill.sample())).collect();
+        let mut bytes = Vec::with_capacity(12 + n * a.codec.bytes_per_sample());
+        bytes.push(0x80);
+        bytes.push(if p.marker() { 0x80 | a.pt } else { a.pt });
+        bytes.extend_from_slice(&self.out_seq(p).to_be_bytes());
+        bytes.extend_from_slice(&ts.to_be_bytes());
+        bytes.extend_from_slice(&p.ssrc().to_be_bytes());
+        a.codec.write_units(&units, &mut bytes);
+        Some(bytes)
     }
 
     /// A telephone-event (from the stream or a RED block) at extended timestamp `ext`.
