@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput of the plugin inside wasmtime on a long call: builds a one-hour recording from the
 # committed test calls (speech with a typed card number, repeated), then times `tonemask detect`
-# and `tonemask mask` on it and prints audio-seconds per CPU-second. Needs sox.
+# and `tonemask mask` on it — as WAV, and as a pcap of 20 ms PCMU RTP packets through the
+# plugin's RTP path — and prints audio-seconds per CPU-second. Needs sox and python3.
 # Usage: scripts/bench.sh [MINUTES]   (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,25 @@ if [ ! -f "$long" ]; then
     sox "${args[@]}" "$long"
     sox "$long" -e u-law -b 8 "$dir/long_${minutes}min_ulaw.wav"
 fi
+pcap="$dir/long_${minutes}min.pcap"
+if [ ! -f "$pcap" ]; then
+    echo "bench: building $pcap (PCMU RTP, 20 ms packets, Ethernet/IPv4/UDP)"
+    python3 - "$dir/long_${minutes}min_ulaw.wav" "$pcap" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+i = b.find(b"data"); n = struct.unpack("<I", b[i + 4:i + 8])[0]; data = b[i + 8:i + 8 + n]
+out = open(sys.argv[2], "wb")
+out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+eth = b"\x00" * 12 + b"\x08\x00"
+for k in range(len(data) // 160):
+    rtp = struct.pack(">BBHII", 0x80, 0, k & 0xFFFF, 160 * k & 0xFFFFFFFF, 0x1234) + data[160 * k:160 * k + 160]
+    udp = struct.pack(">HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    frame = eth + ip + udp
+    t = k * 20000
+    out.write(struct.pack("<IIII", t // 1000000, t % 1000000, len(frame), len(frame)) + frame)
+PY
+fi
 [ -f "$dir/bench.key" ] || target/release/tonemask keygen --kid bench > "$dir/bench.key"
 secs=$(soxi -D "$long")
 measure() {
@@ -32,4 +52,5 @@ measure "detect (16-bit PCM)" target/release/tonemask detect "$long"
 measure "detect (µ-law)" target/release/tonemask detect "$dir/long_${minutes}min_ulaw.wav"
 measure "mask silence (16-bit PCM)" target/release/tonemask mask "$long" "$dir/masked.wav" --key "$dir/bench.key"
 measure "mask tone (µ-law)" target/release/tonemask mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" --key "$dir/bench.key" --mode tone
+measure "mask capture (PCMU RTP)" target/release/tonemask mask "$pcap" "$dir/masked.pcap" --key "$dir/bench.key"
 echo "bench: events per run: $(wc -l < "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"

@@ -430,3 +430,54 @@ fn in_tone_mode_events_alongside_audio_are_dropped() {
     assert_eq!(r.session.stats().events_replaced, 0);
     assert_eq!(r.session.stats().events_dropped, 8);
 }
+
+#[test]
+fn wideband_l16_packets_are_masked_in_their_own_codec() {
+    const L16_WB: AudioType = AudioType {
+        pt: 118,
+        codec: Codec::L16,
+        rate: 16000,
+    };
+    let mut b = Vec::new();
+    push_silence(&mut b, 16000.0, 200.0);
+    let tone_at = b.len();
+    push_tone(&mut b, 16000.0, &Tone::new('9', 80.0));
+    let tone_end = b.len();
+    push_silence(&mut b, 16000.0, 300.0);
+    while b.len() % 320 != 0 {
+        b.push(0.0);
+    }
+    let pcm = to_i16(&b);
+    let packets: Vec<Vec<u8>> = pcm
+        .chunks(320)
+        .enumerate()
+        .map(|(i, c)| {
+            let payload: Vec<u8> = c.iter().flat_map(|s| s.to_be_bytes()).collect();
+            rtp(118, i == 0, i as u16, 320 * i as u32, &payload)
+        })
+        .collect();
+    let r = run(RtpConfig::new("wb", L16_WB), &packets);
+    assert_eq!(r.digits, [('9', Source::Inband)]);
+    assert_eq!(r.out.len(), packets.len());
+    let out: Vec<i16> = r
+        .out
+        .iter()
+        .flat_map(|b| {
+            Packet::parse(b)
+                .unwrap()
+                .payload()
+                .chunks(2)
+                .map(|c| i16::from_be_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        out[tone_at..tone_end].iter().all(|&v| v == 0),
+        "tone leaked"
+    );
+    assert_eq!(
+        out[..tone_at - 64],
+        pcm[..tone_at - 64],
+        "audio before the tone changed"
+    );
+}
