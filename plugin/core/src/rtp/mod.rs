@@ -110,6 +110,16 @@ impl RtpConfig {
         }
     }
 
+    /// The audio type of payload type `pt`, if it is one.
+    fn audio_type(&self, pt: u8) -> Option<AudioType> {
+        self.audio.iter().find(|a| a.pt == pt).copied()
+    }
+
+    /// Clock of telephone-event timestamps (the first audio type's when none is configured).
+    fn event_clock(&self) -> u32 {
+        self.telephone_event.map_or(self.audio[0].rate, |e| e.clock)
+    }
+
     fn session(&self, a: AudioType) -> SessionConfig {
         SessionConfig {
             call_id: self.call_id.clone(),
@@ -319,12 +329,9 @@ impl RtpSession {
     /// Creates a session, refusing an invalid configuration.
     pub fn new(config: RtpConfig) -> Result<RtpSession, ConfigError> {
         config.validate()?;
-        let clock = config
-            .telephone_event
-            .map_or(config.audio[0].rate, |e| e.clock);
         Ok(RtpSession {
             reporter: Reporter::new(config.call_id.clone(), config.key.clone()),
-            tracker: Tracker::new(clock),
+            tracker: Tracker::new(config.event_clock()),
             merger: Merger::default(),
             timeline: None,
             pipeline: None,
@@ -392,7 +399,7 @@ impl RtpSession {
         }
         let p = Packet::parse(bytes)?;
         let pt = p.payload_type();
-        if let Some(a) = self.config.audio.iter().find(|a| a.pt == pt).copied() {
+        if let Some(a) = self.config.audio_type(pt) {
             return self.audio(&p, a, p.payload(), None, out);
         }
         if self.config.telephone_event.is_some_and(|e| e.pt == pt) {
@@ -491,12 +498,7 @@ impl RtpSession {
             true => Some(EventPayload::parse(primary.data)?),
             false => None,
         };
-        let audio = self
-            .config
-            .audio
-            .iter()
-            .find(|a| a.pt == primary.pt)
-            .copied();
+        let audio = self.config.audio_type(primary.pt);
         if audio.is_some_and(|a| {
             !primary
                 .data
@@ -507,12 +509,6 @@ impl RtpSession {
         }
         let ext = self.extend(p, out);
         let mut kept = Vec::new();
-        let audio = self
-            .config
-            .audio
-            .iter()
-            .find(|a| a.pt == primary.pt)
-            .copied();
         for b in redundant {
             if Some(b.pt) == te {
                 if let Ok(e) = EventPayload::parse(b.data) {
@@ -626,10 +622,7 @@ impl RtpSession {
     }
 
     fn add_event_press(&mut self, p: telephone_event::Press) {
-        let clock = self
-            .config
-            .telephone_event
-            .map_or(self.config.audio[0].rate, |e| e.clock);
+        let clock = self.config.event_clock();
         let ms = |ext: u64| self.ms_at(ext, clock);
         self.merger.add(Press {
             digit: p.digit,
@@ -753,10 +746,7 @@ impl RtpSession {
     fn settle(&mut self, out: &mut Vec<Vec<u8>>) {
         self.drain(out);
         if let Some(t) = self.timeline {
-            let clock = self
-                .config
-                .telephone_event
-                .map_or(self.config.audio[0].rate, |e| e.clock);
+            let clock = self.config.event_clock();
             self.now_ms = self.now_ms.max(self.ms_at(t.last_ext, clock));
             if let Some(p) = self.tracker.on_time(t.last_ext) {
                 self.add_event_press(p);
