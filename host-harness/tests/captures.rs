@@ -89,14 +89,7 @@ fn mask_writes_a_capture_without_tones_or_events_and_signed_events() {
     ] {
         let input = captures().join(name);
         let out = dir.path().join(format!("{name}.masked.pcap"));
-        let o = tonemask(&[
-            "mask",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        mask_ok(&input, &out, &key, &[]);
         // Caller → agent (port 6000 → 6010): no telephone-event packet is left, the audio
         // packets are all still there, and the agent's direction is untouched.
         let before = rtp_from(&input, 6000);
@@ -245,14 +238,7 @@ fn tones_and_events_inside_red_are_found_once_and_masked() {
         let (e, _) = detect(red.to_str().unwrap());
         assert_eq!(digits(&e, "caller→agent"), card, "{name}: each press once");
         let out = dir.path().join(format!("{name}.masked.pcap"));
-        let o = tonemask(&[
-            "mask",
-            red.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        mask_ok(&red, &out, &key, &[]);
         let masked = red_packets(&out);
         let mut primaries: Vec<u8> = Vec::new();
         for (pt, primary, redundant) in &masked {

@@ -41,3 +41,22 @@ pub fn key_file(dir: &std::path::Path, kid: &str, byte: u8) -> PathBuf {
     std::fs::write(&p, format!("{kid} {}\n", hex::encode([byte; 32]))).unwrap();
     p
 }
+
+/// `tonemask mask INPUT OUTPUT --key KEY [EXTRA...]`, which must succeed.
+pub fn mask_ok(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    key: &std::path::Path,
+    extra: &[&str],
+) {
+    let mut args = vec![
+        "mask",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = tonemask(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
