@@ -1,7 +1,7 @@
 //! # tonemask-harness
 //!
 //! The native host of the tonemask plugin, as a library vendors can embed and as the
-//! `tonemask` CLI. It always runs the plugin **component** inside wasmtime (fuel and memory
+//! `tonemask` CLI. It always runs the plugin **component** inside wasmtime (time and memory
 //! limits per instance), never the native core, except to *verify* signed events, which is
 //! the payment side's job and uses the core's verifier directly.
 //!

@@ -18,7 +18,7 @@ use tonemask_harness::wav::Wav;
 /// Detect and mask DTMF key tones in call audio with the tonemask WebAssembly plugin.
 ///
 /// Every command loads the plugin component (built by `cargo xtask plugin`) into wasmtime
-/// with fuel and memory limits, exactly as a PBX or SBC host would.
+/// with time and memory limits per call, exactly as a PBX or SBC host would.
 /// Calls: mono WAV, 16-bit PCM (8 or 16 kHz), µ-law or A-law (8 kHz); or packet captures
 /// (pcap, pcapng: Ethernet, Linux cooked, raw IP; IPv4/IPv6; RTP over UDP), whose SIP
 /// signalling tells the payload types and which stream is the caller's.

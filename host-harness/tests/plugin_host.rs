@@ -142,16 +142,23 @@ fn invalid_configurations_are_refused_with_the_field_named() {
 }
 
 #[test]
-fn a_call_over_its_fuel_budget_traps_instead_of_running_on() {
+fn a_call_over_its_time_budget_traps_instead_of_running_on() {
+    // 10 ms for 4 M samples: the plugin needs ≥ 100 ms for them, on any machine we know.
     let tight = Limits {
-        fuel_per_sample: 1,
-        fuel_per_call: 2_000_000,
+        time_per_call: std::time::Duration::from_millis(10),
+        time_per_sample: std::time::Duration::ZERO,
         ..Limits::default()
     };
     let plugin = Plugin::load(&plugin_path(), tight).unwrap();
     let mut inst = plugin.instantiate().unwrap();
     let s = inst.create(&config("c", Codec::L16)).unwrap();
-    let e = inst.process_samples(s, &vec![1000i16; 80_000]).unwrap_err();
+    let frame = vec![1000i16; 4_000_000];
+    // With the default budget the same frame goes through: the trap below is the time limit.
+    let roomy = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut ok = roomy.instantiate().unwrap();
+    let t = ok.create(&config("c", Codec::L16)).unwrap();
+    assert_eq!(ok.process_samples(t, &frame).unwrap().len(), frame.len());
+    let e = inst.process_samples(s, &frame).unwrap_err();
     assert!(
         format!("{e:#}").contains("failed in process-samples"),
         "{e:#}"
