@@ -76,6 +76,16 @@ impl KeyRing {
         (kid, bytes)
     }
 
+    /// The signing key as the plugin's configuration takes it.
+    #[must_use]
+    pub fn plugin_key(&self) -> crate::plugin::SigningKey {
+        let (kid, secret) = self.signing();
+        crate::plugin::SigningKey {
+            kid: kid.to_string(),
+            secret: secret.to_vec(),
+        }
+    }
+
     /// All keys as core keys, for a verifier.
     #[must_use]
     pub fn verifying(&self) -> Vec<Key> {

@@ -9,9 +9,7 @@
 
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
-use crate::plugin::{
-    DigitEvent, Instance, MaskMode, RtpConfig, RtpHandle, RtpStats, SigningKey, Twist,
-};
+use crate::plugin::{DigitEvent, Instance, MaskMode, RtpConfig, RtpHandle, RtpStats, Twist};
 use crate::sdp::{media_of_sip, Media, PayloadTypes};
 use anyhow::Result;
 use std::collections::HashMap;
@@ -231,13 +229,7 @@ fn open_stream(
         Direction::CallerToAgent => (
             opts.mode,
             opts.call_id.clone(),
-            keys.map(|k| {
-                let (kid, secret) = k.signing();
-                SigningKey {
-                    kid: kid.to_string(),
-                    secret: secret.to_vec(),
-                }
-            }),
+            keys.map(KeyRing::plugin_key),
         ),
         Direction::AgentToCaller => (MaskMode::Off, format!("{}.agent", opts.call_id), None),
     };

@@ -16,7 +16,7 @@
 //! after the maximum duration; it then flushes the packets still delayed.
 
 use crate::keys::KeyRing;
-use crate::plugin::{DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats, SigningKey, Twist};
+use crate::plugin::{DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats, Twist};
 use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use anyhow::{anyhow, bail, Context, Result};
@@ -194,7 +194,6 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         .map(HttpTarget::parse)
         .transpose()?;
     let sink = Sink { file, url };
-    let (kid, secret) = keys.signing();
     let config = |mode, lookahead_ms, call_id: String, key| RtpConfig {
         call_id,
         audio: cfg.types.audio.clone(),
@@ -209,10 +208,7 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         cfg.mode,
         cfg.lookahead_ms,
         cfg.call_id.clone(),
-        Some(SigningKey {
-            kid: kid.to_string(),
-            secret: secret.to_vec(),
-        }),
+        Some(keys.plugin_key()),
     );
     let watch = config(MaskMode::Off, 0, format!("{}.agent", cfg.call_id), None);
     let caller_addr = Arc::new(Mutex::new(cfg.caller));

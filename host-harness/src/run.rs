@@ -1,7 +1,7 @@
 //! Running a call recording through the plugin: frames in, masked audio and events out.
 
 use crate::keys::KeyRing;
-use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, SigningKey, Twist};
+use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, Twist};
 use crate::wav::{Format, Wav};
 use anyhow::{bail, Result};
 
@@ -60,13 +60,7 @@ pub fn run(
         lookahead_ms: opts.lookahead_ms,
         mask_mode: opts.mode,
         twist: opts.twist,
-        key: keys.map(|k| {
-            let (kid, secret) = k.signing();
-            SigningKey {
-                kid: kid.to_string(),
-                secret: secret.to_vec(),
-            }
-        }),
+        key: keys.map(KeyRing::plugin_key),
     };
     let session = instance.create(&config)?;
     let delay = instance.delay_samples(session)? as usize;
