@@ -159,6 +159,8 @@ impl GuestRtpSession for RtpSession {
             events_replaced: s.events_replaced,
             red_events_removed: s.red_events_removed,
             malformed: s.malformed,
+            unknown_pt: s.unknown_pt,
+            foreign_ssrc: s.foreign_ssrc,
             late: s.late,
         }
     }

@@ -335,7 +335,7 @@ fn malformed_packets_are_refused_with_a_reason_and_the_stream_goes_on() {
         &[0x40; 20],
         &[0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],
         &[0xA0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9],
-        &[0x80, TE, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5],
+        &[0x80, TE, 0, 1, 0, 0, 0, 1, 0x12, 0x34, 0x56, 0x78, 5],
     ];
     for (i, p) in packets.iter().enumerate() {
         s.push(p, &mut out).unwrap();
@@ -480,4 +480,152 @@ fn wideband_l16_packets_are_masked_in_their_own_codec() {
         pcm[..tone_at - 64],
         "audio before the tone changed"
     );
+}
+
+/// `packet` with its SSRC replaced.
+fn with_ssrc(packet: &[u8], ssrc: u32) -> Vec<u8> {
+    let mut p = packet.to_vec();
+    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
+/// Pushes every packet, keeping the refusals.
+fn push_all(s: &mut RtpSession, packets: &[Vec<u8>], out: &mut Vec<Vec<u8>>) -> Vec<RtpError> {
+    packets
+        .iter()
+        .filter_map(|p| s.push(p, out).err())
+        .collect()
+}
+
+fn digits_of(s: &mut RtpSession) -> String {
+    std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.event.digit.to_char())
+        .collect()
+}
+
+#[test]
+fn audio_on_a_payload_type_nobody_announced_is_dropped_and_counted() {
+    let (packets, _, _) = inband_call("4111");
+    // The same tones again on static PT 9 and on dynamic PT 100 (160 bytes: no event shape).
+    let mut mixed = Vec::new();
+    for p in &packets {
+        mixed.push(p.clone());
+        for pt in [9u8, 100] {
+            let mut q = p.clone();
+            q[1] = pt;
+            mixed.push(q);
+        }
+    }
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    let refused = push_all(&mut s, &mixed, &mut out);
+    s.flush(&mut out).unwrap();
+    assert_eq!(refused.len(), 2 * packets.len());
+    assert!(refused
+        .iter()
+        .all(|e| matches!(e, RtpError::UnknownPayloadType { pt: 9 | 100 })));
+    assert_eq!(s.stats().unknown_pt, 2 * packets.len() as u64);
+    assert_eq!(s.stats().malformed, 0);
+    assert!(out
+        .iter()
+        .all(|b| Packet::parse(b).unwrap().payload_type() == 0));
+    assert_eq!(out.len(), packets.len());
+    assert_eq!(inband_digits(&audio_of(&out)), 0);
+    assert_eq!(digits_of(&mut s), "4111");
+}
+
+#[test]
+fn dtmf_events_on_an_unannounced_dynamic_type_are_reported_and_masked() {
+    // The call announced no telephone-event type; the sender uses 96 all the same.
+    let packets = event_call(11, None);
+    let r = run(
+        RtpConfig {
+            telephone_event: None,
+            ..config()
+        },
+        &packets,
+    );
+    assert_eq!(r.digits, [('#', Source::Rfc4733)]);
+    assert!(r
+        .out
+        .iter()
+        .all(|b| Packet::parse(b).unwrap().payload_type() != TE));
+    assert_eq!(r.session.stats().events_dropped, 8);
+    assert_eq!(r.session.stats().unknown_pt, 0);
+}
+
+#[test]
+fn interleaved_packets_of_a_foreign_ssrc_are_dropped_and_the_digits_stay_whole() {
+    let (packets, _, _) = inband_call("4111");
+    // A third party sends its own copy of the call, tone '4' in every packet, between ours.
+    let (theirs, _, _) = inband_call("44444444444444444444444444");
+    let mut mixed = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        mixed.push(p.clone());
+        mixed.push(with_ssrc(&theirs[i % theirs.len()], 0xBAD));
+    }
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    let refused = push_all(&mut s, &mixed, &mut out);
+    s.flush(&mut out).unwrap();
+    assert_eq!(refused.len(), packets.len());
+    assert!(refused
+        .iter()
+        .all(|e| *e == RtpError::ForeignSsrc { ssrc: 0xBAD }));
+    assert_eq!(s.stats().foreign_ssrc, packets.len() as u64);
+    assert_eq!(digits_of(&mut s), "4111");
+    assert!(out.iter().all(|b| Packet::parse(b).unwrap().ssrc() == SSRC));
+    assert_eq!(inband_digits(&audio_of(&out)), 0);
+}
+
+#[test]
+fn a_source_that_really_takes_over_is_followed_after_a_run_of_packets() {
+    let (first, _, _) = inband_call("1");
+    let (second, _, _) = inband_call("2");
+    let mut packets = first.clone();
+    packets.extend(second.iter().map(|p| with_ssrc(p, 0x5EC0)));
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    let refused = push_all(&mut s, &packets, &mut out);
+    s.flush(&mut out).unwrap();
+    // The new source's first packets (its lead-in silence) are dropped, then it is followed.
+    assert_eq!(
+        refused.len(),
+        tonemask_core::rtp::SSRC_SWITCH_PACKETS as usize - 1
+    );
+    assert_eq!(digits_of(&mut s), "12");
+    assert_eq!(inband_digits(&audio_of(&out)), 0);
+}
+
+#[test]
+fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_are_refused() {
+    let (packets, _, _) = inband_call("12");
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Vec::new();
+    let mut refused = 0;
+    for (i, p) in packets.iter().enumerate() {
+        let mut p = p.clone();
+        if i >= 17 {
+            // An RFC 3550 restart between the two digits: the timestamp jumps by hours.
+            let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]).wrapping_add(0x4000_0000);
+            p[4..8].copy_from_slice(&ts.to_be_bytes());
+        }
+        s.push(&p, &mut out).unwrap();
+        // A flood of packets without payload, timestamps all over the place.
+        for k in 0..5u32 {
+            let ts = (i as u32).wrapping_mul(0x9E37_79B9).wrapping_add(k << 28);
+            let empty = rtp(0, false, 1000 + i as u16, ts, &[]);
+            assert_eq!(s.push(&empty, &mut out), Err(RtpError::EmptyAudio));
+            refused += 1;
+        }
+    }
+    s.flush(&mut out).unwrap();
+    assert_eq!(s.stats().malformed, refused);
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    let digits: String = events.iter().map(|e| e.event.digit.to_char()).collect();
+    assert_eq!(digits, "12");
+    // The second digit lies 150 ms after the first in the call's own time, not hours later.
+    let (a, b) = (events[0].event.start_ms, events[1].event.start_ms);
+    assert!(b > a && b - a < 1000, "start_ms {a} then {b}");
+    assert_eq!(inband_digits(&audio_of(&out)), 0);
 }

@@ -22,8 +22,24 @@
 //! - a press sent both as tones and as events is reported once, with source
 //!   [`Source::Both`] (see `merge`).
 //!
-//! RTCP multiplexed on the port (RFC 5761) and unknown payload types are forwarded in order.
-//! Malformed packets are dropped with an [`RtpError`] that says why; nothing panics.
+//! Fail closed: nothing leaves that the session did not inspect.
+//!
+//! - A payload type the configuration does not name is dropped and counted
+//!   ([`RtpStats::unknown_pt`]) — except a *dynamic* one (96–127) whose payload has the shape of
+//!   RFC 4733 DTMF events: those are taken as telephone-events (reported, and handled by the
+//!   mask mode), since a receiver may well decode them. RED blocks of unknown types are removed.
+//! - The session binds to the first SSRC it sees. Packets of another SSRC are dropped and
+//!   counted ([`RtpStats::foreign_ssrc`]) until that SSRC has sent [`SSRC_SWITCH_PACKETS`]
+//!   packets in a row with none of the bound one between them: then the stream has really
+//!   changed source, and the session follows it (a new timeline). Interleaved third-party
+//!   packets never get there.
+//! - A timestamp jump of more than [`MAX_GAP_S`] seconds either way is an RFC 3550 restart:
+//!   the audio pipeline starts afresh and media time goes on from where it was — never hours
+//!   of "lost" audio.
+//! - Malformed packets (and audio packets without samples) are dropped with an [`RtpError`]
+//!   that says why; nothing panics.
+//!
+//! RTCP multiplexed on the port (RFC 5761) carries no audio and is forwarded in order.
 
 mod merge;
 pub mod packet;
@@ -49,7 +65,10 @@ use telephone_event::{EventPayload, ShortEvent, Tracker};
 
 /// A timestamp jump (either way) larger than this many seconds restarts the stream's timeline
 /// instead of being filled with silence.
-const MAX_GAP_S: u32 = 5;
+pub const MAX_GAP_S: u32 = 5;
+/// Packets in a row a new SSRC must send, with none of the bound SSRC among them, before the
+/// session follows it (≈ 200 ms of 20 ms packets; those packets are dropped).
+pub const SSRC_SWITCH_PACKETS: u32 = 10;
 /// Extended timestamps start here, so that late packets never go below zero.
 const EXT_ORIGIN: u64 = 1 << 40;
 
@@ -113,6 +132,15 @@ impl RtpConfig {
     /// The audio type of payload type `pt`, if it is one.
     fn audio_type(&self, pt: u8) -> Option<AudioType> {
         self.audio.iter().find(|a| a.pt == pt).copied()
+    }
+
+    /// The fastest clock of the call's payload types.
+    fn max_clock(&self) -> u32 {
+        let audio = self.audio.iter().map(|a| a.rate);
+        audio
+            .chain(self.telephone_event.map(|e| e.clock))
+            .max()
+            .unwrap_or(8000)
     }
 
     /// Clock of telephone-event timestamps (the first audio type's when none is configured).
@@ -182,6 +210,18 @@ pub enum RtpError {
     Event(ShortEvent),
     /// An audio payload is not a whole number of samples.
     Audio(SessionError),
+    /// An audio packet without samples.
+    EmptyAudio,
+    /// A payload type the call did not announce (and not shaped like DTMF events).
+    UnknownPayloadType {
+        /// The payload type.
+        pt: u8,
+    },
+    /// A packet of an SSRC other than the one the session is bound to.
+    ForeignSsrc {
+        /// The packet's SSRC.
+        ssrc: u32,
+    },
     /// The session was flushed.
     Finished,
 }
@@ -193,6 +233,13 @@ impl fmt::Display for RtpError {
             RtpError::Red(e) => e.fmt(f),
             RtpError::Event(e) => e.fmt(f),
             RtpError::Audio(e) => write!(f, "audio payload: {e}"),
+            RtpError::EmptyAudio => f.write_str("audio packet without samples"),
+            RtpError::UnknownPayloadType { pt } => {
+                write!(f, "payload type {pt} was not announced for this call")
+            }
+            RtpError::ForeignSsrc { ssrc } => {
+                write!(f, "SSRC {ssrc:#010x} is not the stream's bound source")
+            }
             RtpError::Finished => f.write_str("the RTP session was flushed"),
         }
     }
@@ -231,6 +278,10 @@ pub struct RtpStats {
     pub red_events_removed: u64,
     /// Malformed packets dropped.
     pub malformed: u64,
+    /// Packets on a payload type the call did not announce; dropped.
+    pub unknown_pt: u64,
+    /// Packets of an SSRC other than the bound one; dropped.
+    pub foreign_ssrc: u64,
     /// Audio packets that came after their timestamps had been filled as lost; dropped.
     pub late: u64,
 }
@@ -319,6 +370,10 @@ pub struct RtpSession {
     /// Media time reached, ms.
     now_ms: u64,
     replacing: Option<Replacing>,
+    /// A new SSRC and how many packets in a row it has sent (see [`SSRC_SWITCH_PACKETS`]).
+    candidate: Option<(u32, u32)>,
+    /// Largest timestamp step, either way, that is not a restart (any clock of the call).
+    max_jump: u64,
     events: VecDeque<Emitted>,
     stats: RtpStats,
     scratch: Vec<u8>,
@@ -342,6 +397,8 @@ impl RtpSession {
             seq_shift: 0,
             now_ms: 0,
             replacing: None,
+            candidate: None,
+            max_jump: u64::from(MAX_GAP_S) * u64::from(config.max_clock()),
             events: VecDeque::new(),
             stats: RtpStats::default(),
             scratch: Vec::new(),
@@ -371,7 +428,11 @@ impl RtpSession {
         self.stats.received += 1;
         // A refused packet changes nothing but the counters (and sends nothing).
         if let Err(e) = self.dispatch(bytes, out) {
-            self.stats.malformed += 1;
+            match e {
+                RtpError::UnknownPayloadType { .. } => self.stats.unknown_pt += 1,
+                RtpError::ForeignSsrc { .. } => self.stats.foreign_ssrc += 1,
+                _ => self.stats.malformed += 1,
+            }
             return Err(e);
         }
         self.settle(out);
@@ -398,11 +459,12 @@ impl RtpSession {
             return Ok(());
         }
         let p = Packet::parse(bytes)?;
+        self.admit(p.ssrc())?;
         let pt = p.payload_type();
         if let Some(a) = self.config.audio_type(pt) {
             return self.audio(&p, a, p.payload(), None, out);
         }
-        if self.config.telephone_event.is_some_and(|e| e.pt == pt) {
+        if self.is_event(pt, p.payload()) {
             let e = EventPayload::parse(p.payload())?;
             let ext = self.extend(&p, out);
             self.event(p.ssrc(), ext, &e);
@@ -420,8 +482,37 @@ impl RtpSession {
         if self.config.red == Some(pt) {
             return self.red(&p, out);
         }
-        self.pass(&p, p.payload());
-        Ok(())
+        Err(RtpError::UnknownPayloadType { pt })
+    }
+
+    /// Whether a payload of type `pt` is a telephone-event: the announced type, or an
+    /// unannounced dynamic one whose payload has the shape of DTMF events.
+    fn is_event(&self, pt: u8, payload: &[u8]) -> bool {
+        self.config.telephone_event.is_some_and(|e| e.pt == pt)
+            || (self.config.audio_type(pt).is_none()
+                && self.config.red != Some(pt)
+                && (96..=127).contains(&pt)
+                && telephone_event::looks_like_dtmf(payload))
+    }
+
+    /// SSRC binding: the first SSRC binds the session; another one is refused until it has
+    /// sent [`SSRC_SWITCH_PACKETS`] packets in a row (then [`Self::extend`] follows it).
+    fn admit(&mut self, ssrc: u32) -> Result<(), RtpError> {
+        let bound = self.timeline.map(|t| t.ssrc);
+        if bound.is_none_or(|b| b == ssrc) {
+            self.candidate = None;
+            return Ok(());
+        }
+        let run = match self.candidate {
+            Some((s, n)) if s == ssrc => n + 1,
+            _ => 1,
+        };
+        if run >= SSRC_SWITCH_PACKETS {
+            self.candidate = None;
+            return Ok(());
+        }
+        self.candidate = Some((ssrc, run));
+        Err(RtpError::ForeignSsrc { ssrc })
     }
 
     /// An audio packet (or a RED packet's primary audio block).
@@ -434,6 +525,9 @@ impl RtpSession {
         out: &mut Vec<Vec<u8>>,
     ) -> Result<(), RtpError> {
         let bps = a.codec.bytes_per_sample();
+        if payload.is_empty() {
+            return Err(RtpError::EmptyAudio);
+        }
         if !payload.len().is_multiple_of(bps) {
             return Err(RtpError::Audio(SessionError::PartialSample));
         }
@@ -488,50 +582,59 @@ impl RtpSession {
     /// A RED packet: events in any block are taken and removed; the primary decides the rest.
     fn red(&mut self, p: &Packet<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
         let blocks = red::parse(p.payload())?;
-        let te = self.config.telephone_event.map(|e| e.pt);
         let masking = self.config.mask_mode != MaskMode::Off;
         let Some((primary, redundant)) = blocks.split_last() else {
             return Ok(());
         };
         // Everything that can be refused is checked before anything changes.
-        let primary_event = match Some(primary.pt) == te {
+        let audio = self.config.audio_type(primary.pt);
+        let primary_event = match audio.is_none() && self.is_event(primary.pt, primary.data) {
             true => Some(EventPayload::parse(primary.data)?),
             false => None,
         };
-        let audio = self.config.audio_type(primary.pt);
-        if audio.is_some_and(|a| {
-            !primary
-                .data
-                .len()
-                .is_multiple_of(a.codec.bytes_per_sample())
-        }) {
-            return Err(RtpError::Audio(SessionError::PartialSample));
+        match audio {
+            Some(_) if primary.data.is_empty() => return Err(RtpError::EmptyAudio),
+            Some(a)
+                if !primary
+                    .data
+                    .len()
+                    .is_multiple_of(a.codec.bytes_per_sample()) =>
+            {
+                return Err(RtpError::Audio(SessionError::PartialSample));
+            }
+            None if primary_event.is_none() => {
+                return Err(RtpError::UnknownPayloadType { pt: primary.pt });
+            }
+            _ => {}
         }
         let ext = self.extend(p, out);
         let mut kept = Vec::new();
         for b in redundant {
-            if Some(b.pt) == te {
-                if let Ok(e) = EventPayload::parse(b.data) {
-                    self.event(p.ssrc(), ext.saturating_sub(u64::from(b.ts_offset)), &e);
-                    if masking && e.digit().is_some() {
-                        self.stats.red_events_removed += 1;
-                        continue;
-                    }
+            if self.config.audio_type(b.pt).is_none() && self.is_event(b.pt, b.data) {
+                let Ok(e) = EventPayload::parse(b.data) else {
+                    continue;
+                };
+                self.event(p.ssrc(), ext.saturating_sub(u64::from(b.ts_offset)), &e);
+                if masking && e.digit().is_some() {
+                    self.stats.red_events_removed += 1;
+                } else {
+                    kept.push(Redundant::Kept {
+                        pt: b.pt,
+                        ts_offset: b.ts_offset,
+                        data: b.data.to_vec(),
+                    });
                 }
-            }
-            kept.push(if Some(b.pt) == audio.map(|a| a.pt) {
-                Redundant::Audio {
+            } else if audio.is_some_and(|a| {
+                a.pt == b.pt && b.data.len().is_multiple_of(a.codec.bytes_per_sample())
+            }) {
+                kept.push(Redundant::Audio {
                     pt: b.pt,
                     ts_offset: b.ts_offset,
                     len: b.data.len(),
-                }
-            } else {
-                Redundant::Kept {
-                    pt: b.pt,
-                    ts_offset: b.ts_offset,
-                    data: b.data.to_vec(),
-                }
-            });
+                });
+            }
+            // Any other block (another codec, an unknown type, a partial sample) is left out:
+            // only inspected audio leaves.
         }
         if let Some(a) = audio {
             return self.audio(p, a, primary.data, Some(kept), out);
@@ -545,7 +648,7 @@ impl RtpSession {
                 return Ok(());
             }
         }
-        // Any other primary: forward, without the event blocks removed above.
+        // A primary event that is no digit, or mode `off`: forward without the removed blocks.
         let mut payload = Vec::new();
         let owned: Vec<Block<'_>> = kept
             .iter()
@@ -647,6 +750,19 @@ impl RtpSession {
         match &mut self.timeline {
             Some(t) if t.ssrc == ssrc => {
                 let delta = i64::from(ts.wrapping_sub(t.last_ts) as i32);
+                if delta.unsigned_abs() > self.max_jump {
+                    // An RFC 3550 restart: a clean break on the extended timeline (so the
+                    // pipeline restarts), and media time goes on from where it was.
+                    let ext = t.last_ext.saturating_add(2 * self.max_jump);
+                    *t = Timeline {
+                        ssrc,
+                        last_ts: ts,
+                        last_ext: ext,
+                        ts_base: ext,
+                        base_ms: self.now_ms,
+                    };
+                    return ext;
+                }
                 let ext = t.last_ext.saturating_add_signed(delta);
                 if ext > t.last_ext {
                     t.last_ext = ext;
@@ -865,6 +981,9 @@ impl RtpSession {
 
     /// The masked bytes already sent for `len` bytes starting at extended timestamp `start`.
     fn sent_audio(&self, start: u64, len: usize, bps: usize) -> Option<Vec<u8>> {
+        if !len.is_multiple_of(bps) {
+            return None;
+        }
         let have = (self.history.len() / bps) as u64;
         let first = self.history_end.checked_sub(have)?;
         let units = (len / bps) as u64;

@@ -70,6 +70,21 @@ impl EventPayload {
     }
 }
 
+/// Whether `payload` has the shape of RFC 4733 DTMF events: one to four 4-byte events, each
+/// a DTMF key (event 0–15) with the reserved bit clear and some duration (or the end bit).
+/// Used to recognise events sent on a payload type nobody announced; four zero bytes — what
+/// some senders put on an unused type as filler — are not taken for a press of `0`.
+#[must_use]
+pub fn looks_like_dtmf(payload: &[u8]) -> bool {
+    !payload.is_empty()
+        && payload.len() <= 16
+        && payload.len().is_multiple_of(4)
+        && payload.chunks(4).all(|c| {
+            let (end, duration) = (c[1] & 0x80 != 0, u16::from_be_bytes([c[2], c[3]]));
+            c[0] <= 15 && c[1] & 0x40 == 0 && (end || duration > 0)
+        })
+}
+
 /// A key press seen as telephone-events, in timestamp units of the event clock on the
 /// stream's extended (64-bit) timeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
