@@ -39,7 +39,7 @@ for k in range(len(data) // 160):
     out.write(struct.pack("<IIII", t // 1000000, t % 1000000, len(frame), len(frame)) + frame)
 PY
 fi
-[ -f "$dir/bench.key" ] || target/release/tonemask keygen --kid bench > "$dir/bench.key"
+[ -f "$dir/bench.key" ] || target/release/tonemask keygen --kid bench --out "$dir/bench.key"
 secs=$(soxi -D "$long")
 measure() {
     local label=$1; shift

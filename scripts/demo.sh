@@ -14,7 +14,7 @@ echo "== replaying the test calls in testdata/calls and testdata/captures"
 ./target/release/tonemask replay testdata/calls testdata/captures --report-dir target/replay
 echo "== masking one call and verifying its events"
 mkdir -p target/demo
-[ -f target/demo/demo.key ] || ./target/release/tonemask keygen --kid demo > target/demo/demo.key
+[ -f target/demo/demo.key ] || ./target/release/tonemask keygen --kid demo --out target/demo/demo.key
 ./target/release/tonemask mask testdata/calls/speech_then_card.wav target/demo/speech_then_card.masked.wav --key target/demo/demo.key
 ./target/release/tonemask verify target/demo/speech_then_card.masked.events.jsonl --key target/demo/demo.key | tail -n 1
 echo "== done: listen to target/demo/speech_then_card.masked.wav; reports in target/replay/"

@@ -23,8 +23,9 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Reads and validates a key file.
+    /// Reads and validates a key file; one that group or others can read is refused.
     pub fn load(path: &Path) -> Result<KeyRing> {
+        crate::files::check_private(path, "key file")?;
         let text = Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read key file {}", path.display()))?,

@@ -9,13 +9,15 @@
 //! - [`wav`] — call recordings in (16-bit PCM, µ-law, A-law) and out;
 //! - [`run`] — one recording through one session: masked audio aligned with the input,
 //!   digit events;
-//! - [`capture`], [`sdp`], [`packets`] — pcap/pcapng calls: UDP datagrams, what the SIP
-//!   signalling says, each RTP stream through its own `rtp-session`, a masked capture out;
+//! - [`capture`], [`sip`], [`sdp`], [`packets`] — pcap/pcapng calls: UDP datagrams, what the
+//!   SIP signalling says, each RTP stream through its own `rtp-session`, a masked capture out;
 //! - [`relay`] — a live UDP RTP relay: caller→agent masked, agent→caller watched;
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
-//! - [`keys`], [`verify`] — key files and event verification.
+//! - [`keys`], [`verify`] — key files and event verification;
+//! - [`files`] — owner-only secrets, all-or-nothing outputs, bounded inputs.
 
 pub use tonemask_capture as capture;
+pub mod files;
 pub mod keys;
 pub mod packets;
 pub mod plugin;
@@ -23,6 +25,7 @@ pub mod relay;
 pub mod replay;
 pub mod run;
 pub mod sdp;
+pub mod sip;
 pub mod verify;
 pub mod wav;
 
@@ -30,19 +33,19 @@ use std::path::PathBuf;
 
 /// Where the plugin is looked for when no `--plugin` is given: `$TONEMASK_PLUGIN`, else
 /// `tonemask-plugin.wasm` in the directory above the executable's (`target/` for
-/// `target/release/tonemask`), else `target/tonemask-plugin.wasm` under the current directory.
+/// `target/release/tonemask`). Never relative to the working directory: a plugin planted
+/// there would run with the signing key.
 #[must_use]
 pub fn default_plugin_path() -> PathBuf {
     if let Some(p) = std::env::var_os("TONEMASK_PLUGIN") {
         return PathBuf::from(p);
     }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent().and_then(|d| d.parent()) {
-            let p = dir.join("tonemask-plugin.wasm");
-            if p.exists() {
-                return p;
-            }
-        }
-    }
-    PathBuf::from("target/tonemask-plugin.wasm")
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()?
+                .parent()
+                .map(|d| d.join("tonemask-plugin.wasm"))
+        })
+        .unwrap_or_else(|| PathBuf::from("/nonexistent/tonemask-plugin.wasm"))
 }

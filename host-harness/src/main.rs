@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tonemask_harness::capture::{self, Capture};
+use tonemask_harness::files;
 use tonemask_harness::keys::{self, KeyRing};
-use tonemask_harness::packets::{run_capture, CaptureOptions, CaptureOutcome, Direction};
+use tonemask_harness::packets::{run_capture, CaptureOptions, CaptureOutcome};
 use tonemask_harness::plugin::{EventPayload, Limits, MaskMode, Plugin, Twist};
 use tonemask_harness::relay::{run_relay, RelayConfig};
 use tonemask_harness::replay;
@@ -97,8 +98,11 @@ enum Command {
     /// side's SDP there). Caller→agent packets leave towards --agent masked and without
     /// telephone-events; their signed events go to --events and/or --events-url as each
     /// press completes. Agent→caller packets pass unchanged; digits in them are reported on
-    /// stderr as a security signal. Ends after --idle-s without packets (or --max-s), then
-    /// sends what is still delayed. Exit status 3 when digits were seen towards the caller.
+    /// stderr as a security signal. Each side's source is latched from its first valid RTP
+    /// packet (or given); packets from other sources are dropped. Ends when both directions
+    /// have been idle for --idle-s (or after --max-s), then sends what is still delayed.
+    /// Exit status 3 when digits were seen towards the caller, 4 when caller audio had to be
+    /// dropped, 5 for both.
     Relay {
         /// Local address the caller sends RTP to
         #[arg(long, value_name = "ADDR")]
@@ -109,9 +113,14 @@ enum Command {
         /// Where the agent receives RTP
         #[arg(long, value_name = "ADDR")]
         agent: std::net::SocketAddr,
-        /// Where the caller receives RTP [default: the source of its first packet]
+        /// Where the caller receives RTP, and the only source taken from it [default: the
+        /// source of its first valid RTP packet, latched]
         #[arg(long, value_name = "ADDR")]
         caller: Option<std::net::SocketAddr>,
+        /// The only source taken on the agent side [default: the first source on --agent's IP
+        /// address that sends a valid RTP packet, latched]
+        #[arg(long, value_name = "ADDR")]
+        agent_source: Option<std::net::SocketAddr>,
         /// Key file that signs the events
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
@@ -130,7 +139,7 @@ enum Command {
         /// Call id written into each event
         #[arg(long, default_value = "call", value_name = "ID")]
         call_id: String,
-        /// Stop after this many seconds without packets (once traffic started)
+        /// Stop once both directions have been this many seconds without packets
         #[arg(long, default_value_t = 5.0, value_name = "S")]
         idle_s: f64,
         /// Stop after this many seconds in any case
@@ -149,11 +158,15 @@ enum Command {
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
     },
-    /// Print a new key file with one random 256-bit key
+    /// Write a new key file with one random 256-bit key (owner-only), or print it
     Keygen {
         /// Key id
         #[arg(long, default_value = "k1")]
         kid: String,
+        /// Key file to create (mode 0600; an existing file is not overwritten) [default:
+        /// print to stdout — then `chmod 600` the file it goes to]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -249,7 +262,7 @@ fn main() {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    tonemask_harness::files::read_input(path)
 }
 
 fn warn_truncated(cap: &Capture, path: &Path) {
@@ -262,31 +275,48 @@ fn warn_truncated(cap: &Capture, path: &Path) {
     }
 }
 
-/// Per-stream notes on stderr: what was found, refused packets, and digits going towards
-/// the caller (a security signal).
-fn report_streams(out: &CaptureOutcome) {
+/// Exit statuses (besides 0, 1 for an error — nothing written — and 2 for a usage error):
+/// 3 when digits went towards the caller (a security signal), 4 when frames or packets that
+/// may have carried audio had to be dropped, 5 for both.
+fn exit_status(towards_caller: bool, audio_dropped: bool) -> i32 {
+    match (towards_caller, audio_dropped) {
+        (false, false) => 0,
+        (true, false) => 3,
+        (false, true) => 4,
+        (true, true) => 5,
+    }
+}
+
+/// Per-stream notes on stderr: what was found, refused packets, frames dropped, and digits
+/// going towards the caller (a security signal). Returns the exit status they call for.
+fn report_streams(out: &CaptureOutcome) -> i32 {
     if out.streams.is_empty() {
         eprintln!("tonemask: warning: no RTP stream found in the capture");
     }
     for s in &out.streams {
         eprintln!(
-            "tonemask: {} → {} ({}): {} packets, {} digit(s), {} event packet(s) dropped, {} replaced by audio",
+            "tonemask: {} → {}{} ({}): {} packets, {} digit(s), {} event packet(s) dropped, {} replaced by audio",
             s.src,
             s.dst,
+            if s.flows > 1 { format!(" and {} more flow(s)", s.flows - 1) } else { String::new() },
             s.direction.name(),
             s.stats.received,
             s.events.len(),
             s.stats.events_dropped,
             s.stats.events_replaced
         );
-        if !s.refused.is_empty() {
+        if s.dropped() > 0 {
             eprintln!(
-                "tonemask: warning: {} packet(s) refused: {}",
+                "tonemask: warning: {} packet(s) dropped ({} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late): {}",
+                s.dropped(),
                 s.stats.malformed,
+                s.stats.unknown_pt,
+                s.stats.foreign_ssrc,
+                s.stats.late,
                 s.refused.join("; ")
             );
         }
-        if s.direction == Direction::AgentToCaller && !s.events.is_empty() {
+        if !s.direction.masked() && !s.events.is_empty() {
             eprintln!(
                 "tonemask: SECURITY: {} DTMF digit(s) sent towards the caller on {} → {} — tones injected on the agent side?",
                 s.events.len(),
@@ -295,6 +325,24 @@ fn report_streams(out: &CaptureOutcome) {
             );
         }
     }
+    if !out.dropped.is_empty() {
+        let reasons: Vec<String> = out
+            .dropped
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        eprintln!(
+            "tonemask: warning: frames left out of the output: {}",
+            reasons.join(", ")
+        );
+    }
+    if out.audio_dropped() > 0 {
+        eprintln!(
+            "tonemask: warning: {} frame(s) or packet(s) that may have carried audio were dropped, not copied (exit status 4)",
+            out.audio_dropped()
+        );
+    }
+    exit_status(!out.agent_digits().is_empty(), out.audio_dropped() > 0)
 }
 
 /// Progress on stderr (when it is a terminal) for recordings longer than a minute.
@@ -315,11 +363,38 @@ fn progress_for(wav: &Wav, what: &str) -> impl FnMut(f64) {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, so a failure leaves nothing half-written.
+/// Writes an output that holds no digit (masked audio, reports), all or nothing.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tonemask-tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    files::write_atomic(path, bytes, files::PUBLIC)
+}
+
+/// Writes signed events (they carry digits): owner-only, all or nothing.
+fn write_events(path: &Path, bytes: &[u8]) -> Result<()> {
+    files::write_atomic(path, bytes, files::PRIVATE)
+}
+
+/// A number of seconds from the command line: positive, finite, at most a year.
+fn seconds(s: f64, what: &str) -> Result<std::time::Duration> {
+    const YEAR: f64 = 365.0 * 86_400.0;
+    if s.is_finite() && s > 0.0 && s <= YEAR {
+        Ok(std::time::Duration::from_secs_f64(s))
+    } else {
+        bail!("{what} must be a number of seconds above 0 and at most {YEAR} (got {s})")
+    }
+}
+
+/// Refuses an events path that is the input or the output of the same run.
+fn check_events_path(events: &Path, others: &[&Path]) -> Result<()> {
+    for o in others {
+        if same_file(events, o) || events == *o {
+            bail!(
+                "the events file {} is also {}; choose another path",
+                events.display(),
+                o.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn load_plugin(cli_path: Option<PathBuf>) -> Result<Plugin> {
@@ -353,8 +428,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                         writeln!(stdout, "{j}")?;
                     }
                 }
-                report_streams(&out);
-                return Ok(0);
+                return Ok(report_streams(&out));
             }
             let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
             let opts = Options {
@@ -392,6 +466,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             let plugin = load_plugin(cli.plugin)?;
             let mut inst = plugin.instantiate()?;
             let events_path = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
+            check_events_path(&events_path, &[&input, &output])?;
             if capture::is_capture(&bytes) {
                 let cap = Capture::parse(&bytes).with_context(|| input.display().to_string())?;
                 warn_truncated(&cap, &input);
@@ -406,11 +481,11 @@ fn real_main(cli: Cli) -> Result<i32> {
                 let caller: Vec<_> = out
                     .streams
                     .iter()
-                    .filter(|s| s.direction == Direction::CallerToAgent)
+                    .filter(|s| s.direction.masked())
                     .flat_map(|s| s.events.iter().cloned())
                     .collect();
                 write_atomic(&output, &capture::write_pcap(&out.masked)?)?;
-                write_atomic(&events_path, signed_lines(&caller).as_bytes())?;
+                write_events(&events_path, signed_lines(&caller).as_bytes())?;
                 eprintln!(
                     "tonemask: {} digit(s) masked in {} stream(s) → {}; events → {}",
                     caller.len(),
@@ -418,8 +493,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                     output.display(),
                     events_path.display()
                 );
-                report_streams(&out);
-                return Ok(0);
+                return Ok(report_streams(&out));
             }
             let wav = Wav::parse(&bytes).with_context(|| input.display().to_string())?;
             let opts = Options {
@@ -438,7 +512,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             )?;
             let lines = signed_lines(&out.events);
             write_atomic(&output, &out.masked.to_bytes())?;
-            write_atomic(&events_path, lines.as_bytes())?;
+            write_events(&events_path, lines.as_bytes())?;
             let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
             eprintln!(
                 "tonemask: {} digit(s) masked ({} mode, look-ahead {lookahead_ms} ms) → {}; events → {}",
@@ -517,6 +591,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             agent_bind,
             agent,
             caller,
+            agent_source,
             key,
             events,
             events_url,
@@ -531,15 +606,6 @@ fn real_main(cli: Cli) -> Result<i32> {
             if events.is_none() && events_url.is_none() {
                 bail!("say where the signed events go: --events FILE and/or --events-url URL");
             }
-            let seconds = |s: f64, what: &str| {
-                if s.is_finite() && s > 0.0 {
-                    Ok(std::time::Duration::from_secs_f64(s))
-                } else {
-                    Err(anyhow::anyhow!(
-                        "{what} must be a positive number of seconds"
-                    ))
-                }
-            };
             let keys = KeyRing::load(&key)?;
             let plugin = load_plugin(cli.plugin)?;
             let cfg = RelayConfig {
@@ -547,6 +613,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 agent_bind,
                 agent,
                 caller,
+                agent_source,
                 types: rtp.fallback(),
                 mode: mode.into(),
                 lookahead_ms,
@@ -570,11 +637,25 @@ fn real_main(cli: Cli) -> Result<i32> {
                 down.forwarded,
                 summary.agent_digits.len()
             );
-            Ok(if summary.agent_digits.is_empty() {
-                0
-            } else {
-                3
-            })
+            let dropped = summary.caller_audio_dropped();
+            if dropped > 0 || summary.agent_foreign_sources > 0 {
+                eprintln!(
+                    "tonemask relay: warning: dropped caller→agent: {} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late, {} from another source; agent→caller: {} from another source",
+                    up.malformed,
+                    up.unknown_pt,
+                    up.foreign_ssrc,
+                    up.late,
+                    summary.caller_foreign_sources,
+                    summary.agent_foreign_sources
+                );
+            }
+            if summary.undelivered > 0 {
+                eprintln!(
+                    "tonemask relay: warning: {} event(s) not delivered over HTTP",
+                    summary.undelivered
+                );
+            }
+            Ok(exit_status(!summary.agent_digits.is_empty(), dropped > 0))
         }
         Command::Verify { events, key } => {
             let keys = KeyRing::load(&key)?;
@@ -610,8 +691,24 @@ fn real_main(cli: Cli) -> Result<i32> {
             println!("verify: {ok} accepted, {bad} rejected, {gaps} gap(s)");
             Ok(if bad == 0 { 0 } else { 1 })
         }
-        Command::Keygen { kid } => {
-            print!("{}", *keys::generate(&kid)?);
+        Command::Keygen { kid, out } => {
+            let text = keys::generate(&kid)?;
+            match out {
+                Some(path) => {
+                    if path.exists() {
+                        bail!("{} exists; a key file is never overwritten", path.display());
+                    }
+                    files::write_atomic(&path, text.as_bytes(), files::PRIVATE)?;
+                    eprintln!("tonemask: key {kid} written to {}", path.display());
+                }
+                None => {
+                    print!("{}", *text);
+                    use std::io::IsTerminal as _;
+                    if !std::io::stdout().is_terminal() {
+                        eprintln!("tonemask: keep the key file owner-only (chmod 600): key files others can read are refused");
+                    }
+                }
+            }
             Ok(0)
         }
     }

@@ -1,27 +1,44 @@
-//! A captured call through the plugin's RTP sessions: each RTP stream (one direction of one
-//! call) gets its own `rtp-session`, the masked packets go back into a copy of the capture.
+//! A captured call through the plugin's RTP sessions: each direction of each call gets its own
+//! `rtp-session`, the masked packets go back into a copy of the capture.
 //!
-//! Direction comes from the SIP signalling in the capture: the stream sent to the address
-//! the caller offered in its INVITE is **agent→caller**; it is only watched (mask mode `off`,
-//! unsigned), and any digit on it is reported as a security signal — someone is injecting
-//! tones towards the caller. Every other stream is treated as **caller→agent** and masked.
-//! Without signalling, every stream is masked.
+//! **Nothing leaves that the plugin did not inspect.** The masked capture holds only the SIP
+//! messages (minus any that carry DTMF digits, e.g. INFO `application/dtmf-relay`) and the
+//! packets the plugin forwarded. Every other frame is dropped and counted by reason
+//! ([`CaptureOutcome::dropped`]): records cut by the snap length, fragments whose datagram
+//! is incomplete, other link types, headers that do not parse, UDP that is neither SIP nor
+//! RTP, non-UDP traffic. Packets the plugin refuses (malformed, unannounced payload type,
+//! foreign SSRC, late) are counted in its stats. [`CaptureOutcome::audio_dropped`] sums what
+//! may have carried audio, for the exit code.
+//!
+//! Direction comes from the SIP signalling ([`crate::sip`]): a stream sent to an address that
+//! only the **caller's** descriptions name is **agent→caller** — only that is proven, and only
+//! that is watched (mask mode `off`, unsigned; any digit on it is a security signal: someone
+//! injecting tones towards the caller). A stream to an address the agent described is
+//! **caller→agent**; any other stream is of **unknown** direction. Both are masked and their
+//! digits signed.
+//!
+//! The streams of one direction of one call share one session — however many source ports,
+//! or agent ports after a re-INVITE, it used — so a call has one event numbering. A stream
+//! whose receiver no SDP describes is a session of its own, keyed by its receiver.
 
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
 use crate::plugin::{DigitEvent, Instance, MaskMode, RtpConfig, RtpHandle, RtpStats, Twist};
-use crate::sdp::{media_of_sip, Media, PayloadTypes};
+use crate::sdp::{Media, PayloadTypes};
+use crate::sip::{self, Party};
 use anyhow::Result;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 /// Which way a stream flows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Caller to agent: masked, events signed.
     CallerToAgent,
-    /// Agent to caller: watched; digits here are a security signal.
+    /// Agent to caller (proven by the signalling): watched; digits here are a security signal.
     AgentToCaller,
+    /// Not proven either way: masked and signed like caller→agent.
+    Unknown,
 }
 
 impl Direction {
@@ -31,7 +48,14 @@ impl Direction {
         match self {
             Direction::CallerToAgent => "caller→agent",
             Direction::AgentToCaller => "agent→caller",
+            Direction::Unknown => "unknown",
         }
+    }
+
+    /// Whether the stream is masked (everything but a proven agent→caller stream).
+    #[must_use]
+    pub fn masked(self) -> bool {
+        self != Direction::AgentToCaller
     }
 }
 
@@ -62,13 +86,15 @@ impl Default for CaptureOptions {
     }
 }
 
-/// What happened to one stream.
+/// What happened to one direction of one call.
 #[derive(Clone, Debug)]
 pub struct StreamOutcome {
-    /// Sender.
+    /// Sender of its first packet.
     pub src: SocketAddr,
-    /// Receiver.
+    /// Receiver of its first packet.
     pub dst: SocketAddr,
+    /// Distinct (sender, receiver) pairs it was made of.
+    pub flows: usize,
     /// Direction.
     pub direction: Direction,
     /// Payload types it was run with.
@@ -81,34 +107,65 @@ pub struct StreamOutcome {
     pub refused: Vec<String>,
 }
 
+impl StreamOutcome {
+    /// Packets the plugin dropped that may have carried audio.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        let s = &self.stats;
+        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late
+    }
+}
+
 /// What a capture produced.
 #[derive(Debug)]
 pub struct CaptureOutcome {
-    /// One per RTP stream, in order of first packet.
+    /// One per direction of a call, in order of first packet.
     pub streams: Vec<StreamOutcome>,
-    /// The capture with every stream's packets replaced by what the plugin forwarded.
+    /// The capture as it may leave: SIP, and what the plugin forwarded.
     pub masked: Vec<Frame>,
+    /// Frames left out of `masked`, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
 }
 
+/// Frame drop reasons that may have hidden audio.
+const AUDIO_REASONS: [&str; 5] = [
+    "truncated",
+    "incomplete-fragment",
+    "unknown-link-type",
+    "malformed",
+    "not-rtp-to-media-address",
+];
+
 impl CaptureOutcome {
-    /// Digits of the caller→agent streams, in order.
+    /// Digits of the masked streams (caller→agent and unknown direction), in order.
     #[must_use]
     pub fn caller_digits(&self) -> String {
-        self.digits(Direction::CallerToAgent)
+        self.digits(Direction::masked)
     }
 
     /// Digits of the agent→caller streams (a security signal when not empty).
     #[must_use]
     pub fn agent_digits(&self) -> String {
-        self.digits(Direction::AgentToCaller)
+        self.digits(|d| !d.masked())
     }
 
-    fn digits(&self, d: Direction) -> String {
+    fn digits(&self, which: impl Fn(Direction) -> bool) -> String {
         self.streams
             .iter()
-            .filter(|s| s.direction == d)
+            .filter(|s| which(s.direction))
             .flat_map(|s| s.events.iter().map(|e| e.digit))
             .collect()
+    }
+
+    /// Frames and packets dropped that may have carried audio: frames that could not be
+    /// opened (see [`AUDIO_REASONS`]) and packets the plugin refused in any stream.
+    #[must_use]
+    pub fn audio_dropped(&self) -> u64 {
+        let frames: u64 = AUDIO_REASONS
+            .iter()
+            .filter_map(|r| self.dropped.get(r))
+            .sum();
+        frames + self.streams.iter().map(StreamOutcome::dropped).sum::<u64>()
     }
 }
 
@@ -116,55 +173,135 @@ struct Stream {
     handle: RtpHandle,
     outcome: StreamOutcome,
     template: usize,
+    flows: Vec<(SocketAddr, SocketAddr)>,
 }
 
-/// Whether a UDP payload looks like RTP or RTCP (version 2, at least a fixed header).
+/// Which session a datagram belongs to: a direction of a call the signalling describes, or
+/// (undescribed) its receiver.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SessionKey {
+    Call(String, Direction),
+    Receiver(SocketAddr),
+}
+
+/// Whether a UDP payload looks like RTP or RTCP (version 2, at least an RTCP header).
 fn looks_like_rtp(p: &[u8]) -> bool {
-    p.len() >= 12 && p[0] >> 6 == 2 && media_of_sip(p).is_none() && !p.starts_with(b"SIP/")
+    p.len() >= 8 && p[0] >> 6 == 2
 }
 
-/// Runs every RTP stream of `capture` through its own session in `instance`.
+/// What the signalling says about packets sent to `dst`: session, direction, payload types.
+fn classify(
+    media: &[Media],
+    dst: SocketAddr,
+    fallback: &PayloadTypes,
+) -> (SessionKey, Direction, PayloadTypes) {
+    let exact: Vec<&Media> = media.iter().filter(|m| m.addr == dst).collect();
+    let named_by = |p: Party| exact.iter().any(|m| m.party == p);
+    let direction = if exact.is_empty() {
+        Direction::Unknown
+    } else if named_by(Party::Caller) && !named_by(Party::Agent) && !named_by(Party::Unknown) {
+        Direction::AgentToCaller
+    } else if named_by(Party::Agent) && !named_by(Party::Caller) && !named_by(Party::Unknown) {
+        Direction::CallerToAgent
+    } else {
+        Direction::Unknown
+    };
+    // The receiver's own description says what its payload types mean; failing an exact
+    // match, every description of that port (a NAT rewrote the address), merged.
+    let by_port: Vec<&Media> = media
+        .iter()
+        .filter(|m| m.addr.port() == dst.port())
+        .collect();
+    let described = if exact.is_empty() {
+        by_port
+    } else {
+        exact.clone()
+    };
+    let types = merge_types(described.iter().rev().map(|m| &m.types)).unwrap_or(fallback.clone());
+    let key = match exact.last() {
+        Some(m) => SessionKey::Call(m.call_id.clone(), direction),
+        None => SessionKey::Receiver(dst),
+    };
+    (key, direction, types)
+}
+
+/// The payload types of several descriptions together (the first one's meaning wins).
+fn merge_types<'a>(all: impl Iterator<Item = &'a PayloadTypes>) -> Option<PayloadTypes> {
+    let mut merged: Option<PayloadTypes> = None;
+    for t in all.filter(|t| !t.audio.is_empty()) {
+        let m = merged.get_or_insert_with(|| t.clone());
+        let used = |m: &PayloadTypes, pt: u8| {
+            m.audio.iter().any(|a| a.pt == pt)
+                || m.telephone_event.is_some_and(|e| e.pt == pt)
+                || m.red == Some(pt)
+        };
+        for a in &t.audio {
+            if !used(m, a.pt) {
+                m.audio.push(*a);
+            }
+        }
+        if m.telephone_event.is_none() {
+            m.telephone_event = t.telephone_event.filter(|e| !used(m, e.pt));
+        }
+        if m.red.is_none() {
+            m.red = t.red.filter(|&pt| !used(m, pt));
+        }
+    }
+    merged
+}
+
+/// Runs every RTP stream of `capture` through a session in `instance` (one per direction of
+/// a call); see the module documentation for what is kept, masked, watched and dropped.
 pub fn run_capture(
     instance: &mut Instance,
     capture: &Capture,
     opts: &CaptureOptions,
     keys: Option<&KeyRing>,
 ) -> Result<CaptureOutcome> {
-    let media: Vec<Media> = capture
-        .frames
-        .iter()
-        .filter_map(|f| f.datagram().and_then(|d| media_of_sip(d.payload)))
-        .collect();
-    let sip_ports: Vec<u16> = capture
-        .frames
-        .iter()
-        .filter_map(|f| f.datagram())
-        .filter(|d| media_of_sip(d.payload).is_some() || d.payload.starts_with(b"SIP/2.0"))
-        .flat_map(|d| [d.src.port(), d.dst.port()])
-        .collect();
+    let media = sip::media_descriptions(
+        capture
+            .frames
+            .iter()
+            .filter_map(|f| f.datagram().map(|d| d.payload)),
+    );
     let mut streams: Vec<Stream> = Vec::new();
-    let mut index: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
+    let mut index: HashMap<SessionKey, usize> = HashMap::new();
     let mut masked = Vec::with_capacity(capture.frames.len());
+    let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (fi, frame) in capture.frames.iter().enumerate() {
-        let Some(dg) = frame.datagram() else {
-            masked.push(frame.clone());
-            continue;
+        let dg = match frame.classify() {
+            Ok(dg) => dg,
+            Err(skip) => {
+                *dropped.entry(skip.name()).or_default() += 1;
+                continue;
+            }
         };
-        let media_port = media.iter().any(|m| m.addr.port() == dg.dst.port());
-        let is_media = if media.is_empty() {
-            !sip_ports.contains(&dg.dst.port()) && looks_like_rtp(dg.payload)
-        } else {
-            media_port
-        };
-        if !is_media {
-            masked.push(frame.clone());
+        if let Some(msg) = sip::Message::parse(dg.payload) {
+            if msg.carries_dtmf() {
+                *dropped.entry("sip-dtmf").or_default() += 1;
+            } else {
+                masked.push(frame.clone());
+            }
             continue;
         }
-        let key = (dg.src, dg.dst);
+        let (key, direction, types) = classify(&media, dg.dst, &opts.fallback);
+        if !looks_like_rtp(dg.payload) {
+            let reason = match key {
+                SessionKey::Call(..) => "not-rtp-to-media-address",
+                SessionKey::Receiver(_) => "not-rtp",
+            };
+            *dropped.entry(reason).or_default() += 1;
+            continue;
+        }
         let si = match index.get(&key) {
             Some(&i) => i,
             None => {
-                let s = open_stream(instance, &media, dg.src, dg.dst, opts, keys, fi)?;
+                // Numbered per kind: call, call.2, ... and call.agent1, call.agent2, ...
+                let same = |s: &Stream| s.outcome.direction.masked() == direction.masked();
+                let n = streams.iter().filter(|s| same(s)).count() + 1;
+                let s = open_stream(
+                    instance, dg.src, dg.dst, direction, types, opts, keys, fi, n,
+                )?;
                 streams.push(s);
                 index.insert(key, streams.len() - 1);
                 streams.len() - 1
@@ -172,6 +309,9 @@ pub fn run_capture(
         };
         let s = &mut streams[si];
         s.template = fi;
+        if !s.flows.contains(&(dg.src, dg.dst)) {
+            s.flows.push((dg.src, dg.dst));
+        }
         match instance.rtp_push(s.handle, dg.payload)? {
             Ok(out) => {
                 for p in out {
@@ -179,7 +319,7 @@ pub fn run_capture(
                 }
             }
             Err(reason) => {
-                if s.outcome.refused.len() < 5 {
+                if s.outcome.refused.len() < 5 && !s.outcome.refused.contains(&reason) {
                     s.outcome.refused.push(reason);
                 }
             }
@@ -195,43 +335,37 @@ pub fn run_capture(
         }
         s.outcome.events = instance.rtp_drain_events(s.handle)?;
         s.outcome.stats = instance.rtp_stats(s.handle)?;
+        s.outcome.flows = s.flows.len();
         instance.drop_rtp(s.handle)?;
     }
     Ok(CaptureOutcome {
         streams: streams.into_iter().map(|s| s.outcome).collect(),
         masked,
+        dropped,
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_stream(
     instance: &mut Instance,
-    media: &[Media],
     src: SocketAddr,
     dst: SocketAddr,
+    direction: Direction,
+    types: PayloadTypes,
     opts: &CaptureOptions,
     keys: Option<&KeyRing>,
     frame: usize,
+    n: usize,
 ) -> Result<Stream> {
-    // The receiver's description says what its payload types mean.
-    let receiver = media
-        .iter()
-        .find(|m| m.addr == dst)
-        .or_else(|| media.iter().find(|m| m.addr.port() == dst.port()));
-    let direction = match receiver {
-        Some(m) if m.caller => Direction::AgentToCaller,
-        _ => Direction::CallerToAgent,
-    };
-    let types = receiver
-        .map(|m| m.types.clone())
-        .filter(|t| !t.audio.is_empty())
-        .unwrap_or_else(|| opts.fallback.clone());
-    let (mode, call_id, key) = match direction {
-        Direction::CallerToAgent => (
-            opts.mode,
-            opts.call_id.clone(),
-            keys.map(KeyRing::plugin_key),
-        ),
-        Direction::AgentToCaller => (MaskMode::Off, format!("{}.agent", opts.call_id), None),
+    let (mode, call_id, key) = if direction.masked() {
+        let id = if n == 1 {
+            opts.call_id.clone()
+        } else {
+            format!("{}.{n}", opts.call_id)
+        };
+        (opts.mode, id, keys.map(KeyRing::plugin_key))
+    } else {
+        (MaskMode::Off, format!("{}.agent{n}", opts.call_id), None)
     };
     let config = RtpConfig {
         call_id,
@@ -249,6 +383,7 @@ fn open_stream(
         outcome: StreamOutcome {
             src,
             dst,
+            flows: 1,
             direction,
             types,
             events: Vec::new(),
@@ -259,10 +394,13 @@ fn open_stream(
                 events_replaced: 0,
                 red_events_removed: 0,
                 malformed: 0,
+                unknown_pt: 0,
+                foreign_ssrc: 0,
                 late: 0,
             },
             refused: Vec::new(),
         },
         template: frame,
+        flows: vec![(src, dst)],
     })
 }

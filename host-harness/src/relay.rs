@@ -9,11 +9,19 @@
 //! go through an `rtp-session` that masks tones and drops telephone-events; its signed events
 //! are appended to a file and/or POSTed to a local HTTP collector, one line each, as they
 //! complete. Agent→caller packets go through a session in mask mode `off` with no delay:
-//! forwarded unchanged, and any digit in them is reported as a security signal. The caller's
-//! address is taken from its first packet unless given (symmetric RTP).
+//! forwarded unchanged, and any digit in them is reported as a security signal.
 //!
-//! The relay ends when no packet has arrived for the idle time (after the first one), or
-//! after the maximum duration; it then flushes the packets still delayed.
+//! **A media node, not a reflector** (rtpengine's strict source is the model):
+//! - each side's source is latched from the first packet the plugin *accepts* (a valid RTP
+//!   packet of an announced type), unless given (`--caller`, `--agent-source`); the plugin
+//!   binds that packet's SSRC. From then on packets from any other address are dropped and
+//!   counted. Agent-side packets are only taken from the agent's IP address;
+//! - the call ends when **both** directions have been idle for the idle time (a muted caller
+//!   whose agent still talks keeps the call up), or after the maximum duration; the packets
+//!   still delayed are then sent;
+//! - event delivery never blocks media: the events file (the durable copy) is appended at
+//!   once, the HTTP POST goes through a bounded queue to a sender thread that retries with
+//!   back-off; what it cannot deliver stays in the file and is counted.
 
 use crate::keys::KeyRing;
 use crate::plugin::{DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats, Twist};
@@ -35,8 +43,12 @@ pub struct RelayConfig {
     pub agent_bind: SocketAddr,
     /// Where the agent receives RTP.
     pub agent: SocketAddr,
-    /// Where the caller receives RTP (default: where its packets come from).
+    /// Where the caller receives RTP, and the only source taken from it (default: the source
+    /// of the first packet the plugin accepts).
     pub caller: Option<SocketAddr>,
+    /// The only source taken on the agent side (default: the first source on the agent's IP
+    /// whose packet the plugin accepts).
+    pub agent_source: Option<SocketAddr>,
     /// Payload types of the call.
     pub types: PayloadTypes,
     /// Mask mode on the caller→agent direction.
@@ -68,13 +80,37 @@ pub struct RelaySummary {
     pub digits: Vec<DigitEvent>,
     /// Digits seen on agent→caller (security signal).
     pub agent_digits: Vec<DigitEvent>,
+    /// Packets dropped on the caller side because they came from another source.
+    pub caller_foreign_sources: u64,
+    /// Packets dropped on the agent side because they came from another source.
+    pub agent_foreign_sources: u64,
+    /// Signed events the HTTP collector did not take (they are in the events file).
+    pub undelivered: u64,
 }
 
-/// Where signed events go.
+impl RelaySummary {
+    /// Packets that may have carried the caller's audio and were dropped: refused by the
+    /// plugin, or from a source other than the caller's.
+    #[must_use]
+    pub fn caller_audio_dropped(&self) -> u64 {
+        let s = &self.caller_to_agent;
+        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + self.caller_foreign_sources
+    }
+}
+
+/// Where signed events go: the file at once, the HTTP collector through a sender thread.
 struct Sink {
     file: Option<std::fs::File>,
-    url: Option<HttpTarget>,
+    queue: Option<std::sync::mpsc::SyncSender<String>>,
+    /// Events the queue had no room for.
+    overflow: u64,
 }
+
+/// Signed events waiting for the HTTP collector, at most.
+const HTTP_QUEUE: usize = 1024;
+/// Attempts per event, with back-off doubling from [`RETRY_FIRST`].
+const HTTP_ATTEMPTS: u32 = 4;
+const RETRY_FIRST: Duration = Duration::from_millis(250);
 
 struct HttpTarget {
     addr: SocketAddr,
@@ -143,26 +179,103 @@ impl Sink {
                 eprintln!("tonemask relay: error: writing the events file: {e}");
             }
         }
-        if let Some(u) = &self.url {
-            if let Err(e) = u.post(line) {
-                eprintln!("tonemask relay: warning: event not delivered over HTTP: {e:#}");
+        if let Some(q) = &self.queue {
+            if q.try_send(line.to_string()).is_err() {
+                self.overflow += 1;
+                eprintln!(
+                    "tonemask relay: warning: event queue for the HTTP collector is full; the event is only in the events file"
+                );
             }
         }
     }
 }
 
-/// When a direction stops.
-#[derive(Clone, Copy)]
-struct Stop {
+/// The HTTP sender: posts each queued line, retrying with back-off; once `closing` is set,
+/// one attempt per line. Returns how many lines it could not deliver.
+fn http_sender(
+    target: HttpTarget,
+    rx: std::sync::mpsc::Receiver<String>,
+    closing: Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    let mut failed = 0;
+    // Whether the last attempt failed: once the call is over, a collector that is down gets
+    // no more attempts (the lines are in the events file).
+    let mut down = false;
+    for line in rx {
+        let closed = || closing.load(std::sync::atomic::Ordering::Relaxed);
+        if down && closed() {
+            failed += 1;
+            continue;
+        }
+        let mut wait = RETRY_FIRST;
+        for attempt in 1..=HTTP_ATTEMPTS {
+            match target.post(&line) {
+                Ok(()) => {
+                    down = false;
+                    break;
+                }
+                Err(e) => {
+                    if attempt == HTTP_ATTEMPTS || closed() {
+                        eprintln!("tonemask relay: warning: event not delivered over HTTP (it is in the events file, if one is set): {e:#}");
+                        failed += 1;
+                        down = true;
+                        break;
+                    }
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+            }
+        }
+    }
+    failed
+}
+
+/// When the call ends: both directions idle, or the maximum duration.
+struct Clock {
     idle: Duration,
     max: Option<Duration>,
     start: Instant,
+    /// Last packet in either direction.
+    last: Mutex<Option<Instant>>,
 }
 
-impl Stop {
-    fn due(&self, last: Option<Instant>) -> bool {
+impl Clock {
+    fn touch(&self) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some(Instant::now());
+        }
+    }
+
+    fn due(&self) -> bool {
+        let last = self.last.lock().map(|l| *l).unwrap_or(None);
         self.max.is_some_and(|m| self.start.elapsed() >= m)
             || last.is_some_and(|t| t.elapsed() >= self.idle)
+    }
+}
+
+/// Which sources a side takes packets from.
+struct Peer {
+    /// Side name for messages.
+    name: &'static str,
+    /// The only IP address taken (agent side).
+    ip: Option<std::net::IpAddr>,
+    /// The latched (or given) source.
+    addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Peer {
+    /// The latched source, if any.
+    fn latched(&self) -> Option<SocketAddr> {
+        self.addr.lock().map(|a| *a).unwrap_or(None)
+    }
+
+    fn latch(&self, from: SocketAddr) {
+        if let Ok(mut a) = self.addr.lock() {
+            if a.is_none() {
+                eprintln!("tonemask relay: {} at {from}", self.name);
+                *a = Some(from);
+            }
+        }
     }
 }
 
@@ -170,22 +283,17 @@ impl Stop {
 struct Leg {
     stats: RtpStats,
     events: Vec<DigitEvent>,
+    foreign_sources: u64,
 }
 
-/// Runs the relay until it goes idle or the maximum duration passes.
+/// Runs the relay until both directions go idle or the maximum duration passes.
 pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<RelaySummary> {
     let caller_sock = UdpSocket::bind(cfg.caller_bind)
         .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
     let agent_sock = UdpSocket::bind(cfg.agent_bind)
         .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
     let file = match &cfg.events_file {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open events file {}", p.display()))?,
-        ),
+        Some(p) => Some(crate::files::open_append_private(p)?),
         None => None,
     };
     let url = cfg
@@ -193,7 +301,21 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         .as_deref()
         .map(HttpTarget::parse)
         .transpose()?;
-    let sink = Sink { file, url };
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (queue, sender) = match url {
+        Some(target) => {
+            let (tx, rx) = std::sync::mpsc::sync_channel(HTTP_QUEUE);
+            let closing = Arc::clone(&closing);
+            let h = std::thread::spawn(move || http_sender(target, rx, closing));
+            (Some(tx), Some(h))
+        }
+        None => (None, None),
+    };
+    let sink = Sink {
+        file,
+        queue,
+        overflow: 0,
+    };
     let config = |mode, lookahead_ms, call_id: String, key| RtpConfig {
         call_id,
         audio: cfg.types.audio.clone(),
@@ -211,8 +333,22 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         Some(keys.plugin_key()),
     );
     let watch = config(MaskMode::Off, 0, format!("{}.agent", cfg.call_id), None);
-    let caller_addr = Arc::new(Mutex::new(cfg.caller));
-    let start = Instant::now();
+    let caller = Arc::new(Peer {
+        name: "caller",
+        ip: None,
+        addr: Arc::new(Mutex::new(cfg.caller)),
+    });
+    let agent = Peer {
+        name: "agent",
+        ip: Some(cfg.agent.ip()),
+        addr: Arc::new(Mutex::new(cfg.agent_source)),
+    };
+    let clock = Arc::new(Clock {
+        idle: cfg.idle,
+        max: cfg.max_duration,
+        start: Instant::now(),
+        last: Mutex::new(None),
+    });
     eprintln!(
         "tonemask relay: caller → {} ⇒ {} → agent {} (mask {}, {} ms); agent → {} ⇒ caller {}",
         cfg.caller_bind,
@@ -222,7 +358,7 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         cfg.lookahead_ms,
         cfg.agent_bind,
         cfg.caller.map_or_else(
-            || "(learned from its first packet)".into(),
+            || "(latched from its first valid packet)".into(),
             |a| a.to_string()
         )
     );
@@ -231,30 +367,18 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         let inst = plugin.instantiate()?;
         let rx = caller_sock.try_clone()?;
         let tx = agent_sock.try_clone()?;
-        let agent = cfg.agent;
-        let learned = Arc::clone(&caller_addr);
-        let stop = Stop {
-            idle: cfg.idle,
-            max: cfg.max_duration,
-            start,
-        };
+        let to = cfg.agent;
+        let caller = Arc::clone(&caller);
+        let clock = Arc::clone(&clock);
         let mut sink = sink;
-        std::thread::spawn(move || -> Result<Leg> {
-            pump(
+        std::thread::spawn(move || -> Result<(Leg, u64)> {
+            let leg = pump(
                 inst,
                 &forward,
                 &rx,
-                stop,
-                |from| {
-                    let mut c = learned.lock().map_err(|_| anyhow!("lock poisoned"))?;
-                    // Port 0 is no reply address (SIPp's play_dtmf sends from it).
-                    if c.is_none() && from.port() != 0 {
-                        eprintln!("tonemask relay: caller at {from}");
-                        *c = Some(from);
-                    }
-                    Ok(())
-                },
-                |p| tx.send_to(p, agent).map(|_| ()),
+                &clock,
+                &caller,
+                |p| tx.send_to(p, to).map(|_| ()),
                 |e| {
                     if let Some(line) = &e.signed {
                         sink.deliver(line);
@@ -267,25 +391,23 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
                         e.end_ms
                     );
                 },
-            )
+            )?;
+            Ok((leg, sink.overflow))
         })
     };
     let down = {
         let inst = plugin.instantiate()?;
         let rx = agent_sock;
         let tx = caller_sock;
-        let stop = Stop {
-            idle: cfg.idle,
-            max: cfg.max_duration,
-            start,
-        };
+        let caller_addr = Arc::clone(&caller.addr);
+        let clock = Arc::clone(&clock);
         std::thread::spawn(move || -> Result<Leg> {
             pump(
                 inst,
                 &watch,
                 &rx,
-                stop,
-                |_| Ok(()),
+                &clock,
+                &agent,
                 |p| match *caller_addr
                     .lock()
                     .map_err(|_| std::io::Error::other("lock"))?
@@ -307,15 +429,23 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
     };
     let up = up
         .join()
-        .map_err(|_| anyhow!("caller→agent thread panicked"))??;
+        .map_err(|_| anyhow!("caller→agent thread panicked"));
     let down = down
         .join()
-        .map_err(|_| anyhow!("agent→caller thread panicked"))??;
+        .map_err(|_| anyhow!("agent→caller thread panicked"));
+    // The queue closed with the caller→agent thread: the sender delivers what is left, one
+    // attempt each.
+    closing.store(true, std::sync::atomic::Ordering::Relaxed);
+    let failed = sender.map_or(0, |h| h.join().unwrap_or(0));
+    let ((up, overflow), down) = (up??, down??);
     Ok(RelaySummary {
         caller_to_agent: up.stats,
         agent_to_caller: down.stats,
         digits: up.events,
         agent_digits: down.events,
+        caller_foreign_sources: up.foreign_sources,
+        agent_foreign_sources: down.foreign_sources,
+        undelivered: failed + overflow,
     })
 }
 
@@ -328,25 +458,24 @@ fn mode_name(m: MaskMode) -> &'static str {
     }
 }
 
-/// One direction: receive, push through the session, send what it forwards, report events.
+/// One direction: receive, admit the source, push through the session, send what it
+/// forwards, report events.
 fn pump(
     mut inst: crate::plugin::Instance,
     config: &RtpConfig,
     rx: &UdpSocket,
-    stop: Stop,
-    mut on_source: impl FnMut(SocketAddr) -> Result<()>,
+    clock: &Clock,
+    peer: &Peer,
     mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
     mut on_event: impl FnMut(&DigitEvent),
 ) -> Result<Leg> {
     let session = inst.rtp_create(config)?;
     rx.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut buf = vec![0u8; 65_536];
-    let mut last: Option<Instant> = None;
     let mut events = Vec::new();
-    let mut refused = 0u64;
-    let mut unsent = 0u64;
+    let (mut refused, mut unsent, mut foreign) = (0u64, 0u64, 0u64);
     loop {
-        if stop.due(last) {
+        if clock.due() {
             break;
         }
         let (n, from) = match rx.recv_from(&mut buf) {
@@ -361,10 +490,27 @@ fn pump(
             }
             Err(e) => return Err(e).context("receiving RTP"),
         };
-        last = Some(Instant::now());
-        on_source(from)?;
+        let latched = peer.latched();
+        let admitted = match latched {
+            Some(a) => a == from,
+            None => peer.ip.is_none_or(|ip| ip == from.ip()),
+        };
+        if !admitted {
+            foreign += 1;
+            if foreign <= 5 {
+                eprintln!(
+                    "tonemask relay: warning: packet from {from} dropped: not the {}'s source",
+                    peer.name
+                );
+            }
+            continue;
+        }
+        clock.touch();
         match inst.rtp_push(session, &buf[..n])? {
             Ok(out) => {
+                if latched.is_none() {
+                    peer.latch(from);
+                }
                 for p in out {
                     if let Err(e) = send(&p) {
                         unsent += 1;
@@ -394,5 +540,9 @@ fn pump(
         events.push(e);
     }
     let stats = inst.rtp_stats(session)?;
-    Ok(Leg { stats, events })
+    Ok(Leg {
+        stats,
+        events,
+        foreign_sources: foreign,
+    })
 }

@@ -11,7 +11,8 @@
 //!
 //! For a capture, `digits` are those of the caller→agent streams, `source` (optional) the
 //! source every one of them must have, `agent_digits` (default none) those expected on the
-//! agent→caller streams; the masked capture is checked the same way as masked audio.
+//! agent→caller streams, `dropped` (default 0) how many frames or packets that may carry audio
+//! must be dropped; the masked capture is checked the same way as masked audio.
 //!
 //! `tones` (optional) gives each tone's true position; reported edges must be within
 //! [`EDGE_TOLERANCE_MS`]. Each call is run through the plugin with default settings and an
@@ -24,7 +25,7 @@
 
 use crate::capture::Capture;
 use crate::keys::KeyRing;
-use crate::packets::{run_capture, CaptureOptions, Direction};
+use crate::packets::{run_capture, CaptureOptions};
 use crate::plugin::{DigitEvent, Instance, MaskMode};
 use crate::run::{run, signed_lines, source_name, Options};
 use crate::verify::verify_lines;
@@ -52,6 +53,10 @@ pub struct Manifest {
     /// For captures: digits expected on the agent→caller streams.
     #[serde(default)]
     pub agent_digits: String,
+    /// For captures: frames and packets that may carry audio and are expected to be dropped
+    /// (say why in the description); any other number fails the call.
+    #[serde(default)]
+    pub dropped: u64,
     /// Expected digits in order ("" for none).
     pub digits: String,
     /// What the call is.
@@ -278,17 +283,23 @@ fn check_capture(
             out.agent_digits()
         ));
     }
+    if out.audio_dropped() != m.dropped {
+        let why: Vec<String> = out
+            .streams
+            .iter()
+            .filter(|s| s.dropped() > 0)
+            .map(|s| format!("{} → {}: {}", s.src, s.dst, s.refused.join("; ")))
+            .chain(out.dropped.iter().map(|(r, n)| format!("{n} frame(s) {r}")))
+            .collect();
+        r.failures.push(format!(
+            "{} frame(s) or packet(s) that may carry audio dropped, {} expected: {}",
+            out.audio_dropped(),
+            m.dropped,
+            why.join("; ")
+        ));
+    }
     for s in &out.streams {
-        if !s.refused.is_empty() {
-            r.failures.push(format!(
-                "{} → {}: {} packet(s) refused: {}",
-                s.src,
-                s.dst,
-                s.stats.malformed,
-                s.refused.join("; ")
-            ));
-        }
-        if s.direction != Direction::CallerToAgent {
+        if !s.direction.masked() {
             continue;
         }
         if let Some(want) = &m.source {
@@ -307,11 +318,13 @@ fn check_capture(
     if out.streams.is_empty() {
         r.failures.push("no RTP stream found in the capture".into());
     }
+
     // The masked capture, watched in every direction: no digit, as tones or as events.
     let masked = Capture {
         format: "pcap",
         frames: out.masked,
         truncated: false,
+        reassembled: 0,
     };
     let again = run_capture(
         instance,

@@ -1,9 +1,11 @@
 //! What a call's SIP signalling says about its media: who called, where each side receives
 //! RTP, and which payload type means what (SDP `m=audio`, `c=`, `a=rtpmap`).
 //!
-//! Only what replaying a capture needs: SIP over UDP, one audio stream per side.
+//! Only what replaying a capture needs: SIP over UDP, one audio stream per side. Which side a
+//! description belongs to is [`crate::sip`]'s business.
 
 use crate::plugin::{AudioPayload, Codec, EventPayload};
+use crate::sip::Party;
 use std::net::{IpAddr, SocketAddr};
 
 /// The payload types of one side's audio (as that side offered or answered them).
@@ -41,34 +43,23 @@ impl PayloadTypes {
     }
 }
 
-/// One side's media description.
+/// One side's media description, as a SIP message in the capture carried it.
 #[derive(Clone, Debug)]
 pub struct Media {
     /// Where this side receives RTP.
     pub addr: SocketAddr,
     /// Its payload types.
     pub types: PayloadTypes,
-    /// Whether it came in an INVITE (the caller's offer) rather than a response.
-    pub caller: bool,
+    /// Whose description it is.
+    pub party: Party,
+    /// The SIP Call-ID.
+    pub call_id: String,
 }
 
-/// Reads the SDP of a SIP message in a UDP payload, if it is one with an audio description.
+/// Reads an SDP body: where the audio is received (`c=`, `m=audio`) and what its payload
+/// types mean (`a=rtpmap`, static types). `None` without an audio description.
 #[must_use]
-pub fn media_of_sip(payload: &[u8]) -> Option<Media> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let first = text.lines().next()?;
-    let caller = if first.starts_with("INVITE ") {
-        true
-    } else if first.starts_with("SIP/2.0 2") {
-        false
-    } else {
-        return None;
-    };
-    let body = &text[text.find("\r\n\r\n")? + 4..];
-    parse_sdp(body, caller)
-}
-
-fn parse_sdp(body: &str, caller: bool) -> Option<Media> {
+pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
     let mut ip: Option<IpAddr> = None;
     let mut port = None;
     let mut listed: Vec<u8> = Vec::new();
@@ -132,11 +123,7 @@ fn parse_sdp(body: &str, caller: bool) -> Option<Media> {
             _ => {}
         }
     }
-    Some(Media {
-        addr,
-        types,
-        caller,
-    })
+    Some((addr, types))
 }
 
 #[cfg(test)]
@@ -144,21 +131,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_callers_offer() {
-        let invite = "INVITE sip:agent@127.0.0.1:5070 SIP/2.0\r\nVia: x\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 127.0.0.1\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 96 121\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\na=rtpmap:121 red/8000\r\n";
-        let m = media_of_sip(invite.as_bytes()).unwrap();
-        assert!(m.caller);
-        assert_eq!(m.addr, "127.0.0.1:6000".parse().unwrap());
-        assert_eq!(m.types.audio.len(), 1);
-        let te = m.types.telephone_event.unwrap();
+    fn reads_an_offer() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 96 121\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\na=rtpmap:121 red/8000\r\n";
+        let (addr, types) = parse_sdp(sdp).unwrap();
+        assert_eq!(addr, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(types.audio.len(), 1);
+        let te = types.telephone_event.unwrap();
         assert_eq!((te.pt, te.clock_rate), (96, 8000));
-        assert_eq!(m.types.red, Some(121));
+        assert_eq!(types.red, Some(121));
     }
 
     #[test]
-    fn ignores_other_messages() {
-        assert!(media_of_sip(b"BYE sip:a SIP/2.0\r\n\r\n").is_none());
-        assert!(media_of_sip(b"SIP/2.0 200 OK\r\n\r\n").is_none());
-        assert!(media_of_sip(&[0x80, 0, 1, 2]).is_none());
+    fn needs_an_audio_line_and_an_address() {
+        assert!(parse_sdp("v=0\r\nc=IN IP4 127.0.0.1\r\n").is_none());
+        assert!(parse_sdp("v=0\r\nm=audio 6000 RTP/AVP 0\r\n").is_none());
     }
 }

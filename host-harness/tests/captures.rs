@@ -12,9 +12,27 @@ fn captures() -> std::path::PathBuf {
     root().join("testdata/captures")
 }
 
+/// The exit status `detect` and `mask` give a capture: 3 for the one where the agent injects
+/// tones, 4 where packets that may carry audio are dropped (the RFC 4733 capture's filler on
+/// an unannounced payload type), else 0.
+fn status_of(name: &str) -> i32 {
+    if name.contains("agent_injects") {
+        3
+    } else if name.contains("rfc4733") && !name.contains("masked") {
+        4
+    } else {
+        0
+    }
+}
+
 fn detect(name: &str) -> (Vec<Value>, String) {
     let o = tonemask(&["detect", captures().join(name).to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::path::Path::new(name)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(status_of(file)), "{}", stderr(&o));
     let events = stdout(&o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -89,7 +107,7 @@ fn mask_writes_a_capture_without_tones_or_events_and_signed_events() {
     ] {
         let input = captures().join(name);
         let out = dir.path().join(format!("{name}.masked.pcap"));
-        mask_ok(&input, &out, &key, &[]);
+        mask_status(&input, &out, &key, &[], status_of(name));
         // Caller → agent (port 6000 → 6010): no telephone-event packet is left, the audio
         // packets are all still there, and the agent's direction is untouched.
         let before = rtp_from(&input, 6000);
@@ -238,7 +256,7 @@ fn tones_and_events_inside_red_are_found_once_and_masked() {
         let (e, _) = detect(red.to_str().unwrap());
         assert_eq!(digits(&e, "caller→agent"), card, "{name}: each press once");
         let out = dir.path().join(format!("{name}.masked.pcap"));
-        mask_ok(&red, &out, &key, &[]);
+        mask_status(&red, &out, &key, &[], status_of(name));
         let masked = red_packets(&out);
         let mut primaries: Vec<u8> = Vec::new();
         for (pt, primary, redundant) in &masked {

@@ -207,7 +207,7 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
     check("wrong_key", lines.join("\n"), &other, "unknown key id");
     // Same key id, another secret: a forger who knows the format but not the key.
     let forged = dir.path().join("forged.key");
-    std::fs::write(&forged, format!("k1 {}\n", hex::encode([0x99u8; 32]))).unwrap();
+    write_private(&forged, format!("k1 {}\n", hex::encode([0x99u8; 32])));
     check("forged", lines.join("\n"), &forged, "MAC mismatch");
     check(
         "replayed",
@@ -282,7 +282,7 @@ fn bad_inputs_get_clear_errors() {
     }
     // Short key, missing key file, missing input, output over input.
     let short = dir.path().join("short.key");
-    std::fs::write(&short, format!("k1 {}\n", "ab".repeat(16))).unwrap();
+    write_private(&short, format!("k1 {}\n", "ab".repeat(16)));
     let input = calls().join("fast_10cps.wav");
     let out = dir.path().join("o.wav");
     for (args, expect) in [
@@ -414,10 +414,24 @@ fn replay_passes_the_test_calls_and_fails_a_wrong_manifest() {
 #[test]
 fn keygen_makes_a_key_file_that_mask_and_verify_accept() {
     let dir = tempfile::tempdir().unwrap();
-    let o = tonemask(&["keygen", "--kid", "pbx-2026"]);
-    assert!(o.status.success());
     let key = dir.path().join("k.key");
-    std::fs::write(&key, &o.stdout).unwrap();
+    let o = tonemask(&[
+        "keygen",
+        "--kid",
+        "pbx-2026",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A key file is never overwritten.
+    let again = tonemask(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let text = std::fs::read(&key).unwrap();
     let out = dir.path().join("o.wav");
     let input = calls().join("fast_10cps_.wav".replace("_.", "."));
     let m = tonemask(&[
@@ -443,7 +457,7 @@ fn keygen_makes_a_key_file_that_mask_and_verify_accept() {
         stdout(&v)
     );
     // The key never appears in anything the commands print.
-    let secret = String::from_utf8_lossy(&o.stdout)
+    let secret = String::from_utf8_lossy(&text)
         .split_whitespace()
         .last()
         .unwrap()

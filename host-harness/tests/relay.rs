@@ -66,8 +66,16 @@ struct CallResult {
     _dir: tempfile::TempDir,
 }
 
-/// Places one call through the relay. `media` is the caller's SIPp media action.
-fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32) -> CallResult {
+/// Places one call through the relay. `media` is the caller's SIPp media action; `files`
+/// are written beside the scenarios (e.g. a capture for `play_pcap_audio`).
+fn call(
+    p: &Ports,
+    caller_wav: &Wav,
+    agent_wav: &Wav,
+    media: &str,
+    hold_ms: u32,
+    files: &[(&str, Vec<u8>)],
+) -> CallResult {
     let sipp = Command::new("sipp").arg("-v").output();
     assert!(
         sipp.is_ok(),
@@ -78,6 +86,9 @@ fn call(p: &Ports, caller_wav: &Wav, agent_wav: &Wav, media: &str, hold_ms: u32)
     // SIPp 3.6 streams the file's bytes as they are (a WAV header would go out as audio).
     std::fs::write(d.join("caller.wav"), &caller_wav.data).unwrap();
     std::fs::write(d.join("agent.wav"), &agent_wav.data).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(d.join(name), bytes).unwrap();
+    }
     let scenarios = root().join("testdata/captures/sipp");
     let caller_xml = std::fs::read_to_string(scenarios.join("caller.xml"))
         .unwrap()
@@ -317,6 +328,7 @@ fn relay_masks_inband_card_tones_between_real_sip_peers() {
         &ulaw_wav(agent),
         r#"<exec rtp_stream="caller.wav,1,0"/>"#,
         (caller.len() / 8 + 500) as u32,
+        &[],
     );
     let (audio, types) = agent_audio(&r.packets);
     assert!(types.iter().all(|&t| t == 0), "{types:?}");
@@ -345,6 +357,84 @@ fn relay_masks_inband_card_tones_between_real_sip_peers() {
     );
 }
 
+/// A caller's RTP as a sender that follows RFC 4733 sends it: PCMU speech in 20 ms packets
+/// and, in the same stream (one SSRC, one sequence), each digit of `card` as telephone-events
+/// (PT 96): 100 ms presses 100 ms apart from 1 s on, five updates and the end packet ×3 each.
+/// Returned as a pcap for SIPp's `play_pcap_audio`, which sends it from the caller's media
+/// port at the pace of its timestamps.
+fn speech_and_events(speech: &[u8], card: &str) -> Vec<u8> {
+    use tonemask_harness::capture::{write_pcap, Frame};
+    const SSRC: u32 = 0x5EED_CA11;
+    let mut rtp = Vec::new();
+    let mut seq: u16 = 4000;
+    let mut push = |t: usize, pt: u8, marker: bool, ts: u32, payload: &[u8]| {
+        let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&SSRC.to_be_bytes());
+        p.extend_from_slice(payload);
+        rtp.push((t, p));
+        seq = seq.wrapping_add(1);
+    };
+    let codes: Vec<u8> = card
+        .chars()
+        .map(|c| u8::try_from(c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    for (t, chunk) in speech.chunks_exact(160).enumerate() {
+        push(t, 0, t == 0, 160 * t as u32, chunk);
+        let (start, k) = (
+            t.saturating_sub(50) / 10 * 10 + 50,
+            t.saturating_sub(50) / 10,
+        );
+        if t < 50 || t - start >= 5 || k >= codes.len() {
+            continue;
+        }
+        let n = (t - start + 1) as u16;
+        let ts = 160 * start as u32;
+        for end in [false]
+            .into_iter()
+            .chain([true; 3].into_iter().filter(|_| n == 5))
+        {
+            let flags = if end { 0x80 } else { 0 } | 10;
+            let d = (160 * n).to_be_bytes();
+            push(t, 96, n == 1 && !end, ts, &[codes[k], flags, d[0], d[1]]);
+        }
+    }
+    let frames: Vec<Frame> = rtp
+        .into_iter()
+        .map(|(t, payload)| {
+            let mut d = vec![0u8; 12];
+            d.extend_from_slice(&[0x08, 0x00]);
+            let total = (28 + payload.len()) as u16;
+            let mut ip = vec![
+                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+            ];
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            d.extend_from_slice(&ip);
+            d.extend_from_slice(&6000u16.to_be_bytes());
+            d.extend_from_slice(&6010u16.to_be_bytes());
+            d.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            d.extend_from_slice(&[0, 0]);
+            d.extend_from_slice(&payload);
+            Frame {
+                ts: Duration::from_millis(20 * t as u64),
+                link: tonemask_harness::capture::DataLink::ETHERNET,
+                orig_len: d.len(),
+                data: d,
+            }
+        })
+        .collect();
+    // Lengths and checksums made right by the capture writer's own rewrite.
+    let fixed: Vec<Frame> = frames
+        .iter()
+        .map(|f| {
+            let d = f.datagram().unwrap();
+            f.with_payload(&d, d.payload)
+        })
+        .collect();
+    write_pcap(&fixed).unwrap()
+}
+
 #[test]
 fn relay_drops_rfc4733_events_between_real_sip_peers() {
     let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 9.0);
@@ -361,8 +451,12 @@ fn relay_drops_rfc4733_events_between_real_sip_peers() {
         &ports,
         &ulaw_wav(speech.clone()),
         &ulaw_wav(agent),
-        r#"<exec rtp_stream="caller.wav,1,0"/><exec play_dtmf="5454545454545454,90"/>"#,
+        r#"<exec play_pcap_audio="caller.pcap"/>"#,
         (speech.len() / 8 + 500) as u32,
+        &[(
+            "caller.pcap",
+            speech_and_events(&speech, "5454545454545454"),
+        )],
     );
     let (audio, types) = agent_audio(&r.packets);
     assert!(

@@ -3,12 +3,19 @@
 //! Packet captures: reading pcap and pcapng (pcap-file), finding the UDP datagrams in them
 //! (etherparse: Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; IPv4 and IPv6), and
 //! writing a capture back with some datagrams' payloads replaced.
+//!
+//! Nothing is guessed: a frame that does not hold a whole UDP datagram says why
+//! ([`Frame::classify`] → [`Skip`]), so a host can drop and count it instead of copying bytes it
+//! never inspected. Records cut by the capture's snap length are read (their original length
+//! kept) and classed [`Skip::Truncated`]; IPv4 and IPv6 fragments are reassembled into one
+//! frame when every piece is there ([`Capture::reassembled`]), else classed [`Skip::Fragment`].
 
 use anyhow::{anyhow, bail, Context, Result};
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::DataLink;
+pub use pcap_file::DataLink;
+use pcap_file::TsResolution;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -21,6 +28,40 @@ pub struct Frame {
     pub link: DataLink,
     /// The bytes, from the link-layer header on.
     pub data: Vec<u8>,
+    /// Length of the packet on the wire (more than `data` when the capture cut it short).
+    pub orig_len: usize,
+}
+
+/// Why a frame holds no UDP datagram a host can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// A link type this reader does not open.
+    LinkType,
+    /// Cut short by the capture's snap length.
+    Truncated,
+    /// A fragment of an IP datagram whose other pieces are not in the capture (or overlap).
+    Fragment,
+    /// Headers that do not parse (lengths that do not fit, a bad version).
+    Malformed,
+    /// Not IP (ARP, ...).
+    NotIp,
+    /// IP but not UDP (TCP, ICMP, ...).
+    NotUdp,
+}
+
+impl Skip {
+    /// A short name for counters and reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::LinkType => "unknown-link-type",
+            Skip::Truncated => "truncated",
+            Skip::Fragment => "incomplete-fragment",
+            Skip::Malformed => "malformed",
+            Skip::NotIp => "not-ip",
+            Skip::NotUdp => "not-udp",
+        }
+    }
 }
 
 /// A whole capture.
@@ -32,6 +73,8 @@ pub struct Capture {
     pub frames: Vec<Frame>,
     /// Whether the file ended inside a record (the frames before it are kept).
     pub truncated: bool,
+    /// IP datagrams rebuilt from fragments (each now one frame).
+    pub reassembled: usize,
 }
 
 /// Whether a reader error means the file simply ends early.
@@ -86,14 +129,23 @@ impl Capture {
             bail!("not a pcap or pcapng capture (unknown magic number)");
         }
         let mut r = PcapReader::new(bytes).map_err(|e| anyhow!("bad pcap header: {e}"))?;
-        let link = r.header().datalink;
+        let header = r.header();
+        let link = header.datalink;
+        let nanos_per_frac = match header.ts_resolution {
+            TsResolution::MicroSecond => 1000,
+            TsResolution::NanoSecond => 1,
+        };
         let mut frames = Vec::new();
         let mut truncated = false;
-        while let Some(p) = r.next_packet() {
+        // Raw records: a packet longer than the snap length is standard (it was cut), not an
+        // error; its original length says it is incomplete.
+        while let Some(p) = r.next_raw_packet() {
             match p {
                 Ok(p) => frames.push(Frame {
-                    ts: p.timestamp,
+                    ts: Duration::from_secs(u64::from(p.ts_sec))
+                        + Duration::from_nanos(u64::from(p.ts_frac) * nanos_per_frac),
                     link,
+                    orig_len: (p.orig_len as usize).max(p.data.len()),
                     data: p.data.into_owned(),
                 }),
                 Err(e) if is_truncation(&e) => {
@@ -103,11 +155,7 @@ impl Capture {
                 Err(e) => bail!("bad pcap record after {} frames: {e}", frames.len()),
             }
         }
-        Ok(Capture {
-            format: "pcap",
-            frames,
-            truncated,
-        })
+        Ok(Capture::assemble("pcap", frames, truncated))
     }
 
     fn pcapng(bytes: &[u8]) -> Result<Capture> {
@@ -123,9 +171,19 @@ impl Capture {
                 }
                 Err(e) => bail!("bad pcapng block after {} frames: {e}", frames.len()),
             };
-            let (ts, data, interface) = match b {
-                Block::EnhancedPacket(p) => (p.timestamp, p.data.into_owned(), p.interface_id),
-                Block::SimplePacket(p) => (Duration::ZERO, p.data.into_owned(), 0),
+            let (ts, data, orig_len, interface) = match b {
+                Block::EnhancedPacket(p) => (
+                    p.timestamp,
+                    p.data.into_owned(),
+                    p.original_len as usize,
+                    p.interface_id,
+                ),
+                Block::SimplePacket(p) => (
+                    Duration::ZERO,
+                    p.data.into_owned(),
+                    p.original_len as usize,
+                    0,
+                ),
                 _ => continue,
             };
             let link = r
@@ -135,13 +193,160 @@ impl Capture {
                 .ok_or_else(|| {
                     anyhow!("pcapng packet refers to interface {interface}, which is not described")
                 })?;
-            frames.push(Frame { ts, link, data });
+            let orig_len = orig_len.max(data.len());
+            frames.push(Frame {
+                ts,
+                link,
+                data,
+                orig_len,
+            });
         }
-        Ok(Capture {
-            format: "pcapng",
+        Ok(Capture::assemble("pcapng", frames, truncated))
+    }
+
+    fn assemble(format: &'static str, frames: Vec<Frame>, truncated: bool) -> Capture {
+        let (frames, reassembled) = reassemble(frames);
+        Capture {
+            format,
             frames,
             truncated,
-        })
+            reassembled,
+        }
+    }
+}
+
+/// One fragment of an IP datagram.
+struct Piece {
+    /// Byte offset of its data in the datagram's payload.
+    offset: usize,
+    more: bool,
+    data: Vec<u8>,
+    /// Where it stood in the capture.
+    position: usize,
+}
+
+/// Which datagram a fragment belongs to: source, destination, identification, protocol.
+type FragKey = (IpAddr, IpAddr, u32, u8);
+
+/// Replaces the fragments of every IP datagram whose pieces are all in the capture by one
+/// frame holding the whole datagram (at the place of the piece that completed it). Pieces
+/// that overlap, or whose datagram never completes, stay as they are.
+fn reassemble(frames: Vec<Frame>) -> (Vec<Frame>, usize) {
+    let mut pending: std::collections::HashMap<FragKey, Vec<Piece>> = Default::default();
+    let mut out: Vec<(usize, Frame)> = Vec::with_capacity(frames.len());
+    let mut complete = 0;
+    let mut originals: Vec<Option<Frame>> = Vec::new();
+    for (position, frame) in frames.into_iter().enumerate() {
+        let Some((key, piece)) = fragment_of(&frame, position) else {
+            out.push((position, frame));
+            continue;
+        };
+        originals.resize_with(position + 1, || None);
+        let pieces = pending.entry(key).or_default();
+        pieces.push(piece);
+        let whole = whole_payload(pieces);
+        originals[position] = Some(frame);
+        if let Some(payload) = whole {
+            let first = pieces.iter().find(|p| p.offset == 0).map(|p| p.position);
+            let rebuilt = first
+                .and_then(|i| originals[i].as_ref())
+                .and_then(|f| f.with_ip_payload(key.3, &payload));
+            if let Some(mut rebuilt) = rebuilt {
+                if let Some(last) = &originals[position] {
+                    rebuilt.ts = last.ts;
+                }
+                for p in pieces.iter() {
+                    originals[p.position] = None;
+                }
+                pending.remove(&key);
+                out.push((position, rebuilt));
+                complete += 1;
+            }
+        }
+    }
+    out.extend(
+        originals
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, f?))),
+    );
+    out.sort_by_key(|(i, _)| *i);
+    (out.into_iter().map(|(_, f)| f).collect(), complete)
+}
+
+/// The datagram's payload once the pieces cover it exactly, from 0 to a last piece, without
+/// overlap.
+fn whole_payload(pieces: &mut [Piece]) -> Option<Vec<u8>> {
+    pieces.sort_by_key(|p| p.offset);
+    let mut end = 0;
+    for p in pieces.iter() {
+        if p.offset != end {
+            return None;
+        }
+        end += p.data.len();
+        if !p.more {
+            return (end <= 65_535).then(|| pieces.iter().flat_map(|p| p.data.clone()).collect());
+        }
+    }
+    None
+}
+
+/// The fragment this frame carries, if it is one.
+fn fragment_of(frame: &Frame, position: usize) -> Option<(FragKey, Piece)> {
+    if frame.orig_len > frame.data.len() {
+        return None;
+    }
+    let sliced = frame.sliced().ok()?;
+    match sliced.net.as_ref()? {
+        NetSlice::Ipv4(v4) if v4.is_payload_fragmented() => {
+            let h = v4.header();
+            let key = (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                u32::from(h.identification()),
+                v4.payload().ip_number.0,
+            );
+            Some((
+                key,
+                Piece {
+                    offset: usize::from(h.fragments_offset().value()) * 8,
+                    more: h.more_fragments(),
+                    data: v4.payload().payload.to_vec(),
+                    position,
+                },
+            ))
+        }
+        NetSlice::Ipv6(v6) if v6.is_payload_fragmented() => {
+            let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.to_header()),
+                _ => None,
+            })?;
+            let h = v6.header();
+            let key = (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                frag.identification,
+                frag.next_header.0,
+            );
+            Some((
+                key,
+                Piece {
+                    offset: usize::from(frag.fragment_offset.value()) * 8,
+                    more: frag.more_fragments,
+                    data: v6.payload().payload.to_vec(),
+                    position,
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+impl Datagram<'_> {
+    /// Where the IP header starts in its frame.
+    #[must_use]
+    pub fn ip_offset(&self) -> usize {
+        self.ip_offset
     }
 }
 
@@ -149,46 +354,121 @@ impl Frame {
     /// The UDP datagram this frame carries, if it carries one (unfragmented IPv4 or IPv6).
     #[must_use]
     pub fn datagram(&self) -> Option<Datagram<'_>> {
+        self.classify().ok()
+    }
+
+    /// The UDP datagram this frame carries, or why it carries none.
+    pub fn classify(&self) -> Result<Datagram<'_>, Skip> {
+        if self.orig_len > self.data.len() {
+            return Err(Skip::Truncated);
+        }
         let d = &self.data[..];
-        let sliced = match self.link {
-            DataLink::ETHERNET => SlicedPacket::from_ethernet(d).ok()?,
-            // etherparse refuses some hardware types (loopback, captured on "any"), so the
-            // cooked headers are skipped here: protocol at 14 (v1) or 0 (v2).
-            DataLink::LINUX_SLL => {
-                let proto = u16::from_be_bytes([*d.get(14)?, *d.get(15)?]);
-                SlicedPacket::from_ether_type(EtherType(proto), d.get(16..)?).ok()?
-            }
-            DataLink::LINUX_SLL2 => {
-                let proto = u16::from_be_bytes([*d.first()?, *d.get(1)?]);
-                SlicedPacket::from_ether_type(EtherType(proto), d.get(20..)?).ok()?
-            }
-            DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(d).ok()?,
-            DataLink::NULL | DataLink::LOOP => SlicedPacket::from_ip(d.get(4..)?).ok()?,
-            _ => return None,
-        };
-        let (src, dst, ip) = match sliced.net.as_ref()? {
-            NetSlice::Ipv4(v4) if !v4.is_payload_fragmented() => (
+        let sliced = self.sliced()?;
+        let (src, dst, ip) = match sliced.net.as_ref().ok_or(Skip::NotIp)? {
+            NetSlice::Ipv4(v4) if v4.is_payload_fragmented() => return Err(Skip::Fragment),
+            NetSlice::Ipv6(v6) if v6.is_payload_fragmented() => return Err(Skip::Fragment),
+            NetSlice::Ipv4(v4) => (
                 IpAddr::V4(v4.header().source_addr()),
                 IpAddr::V4(v4.header().destination_addr()),
                 v4.header().slice(),
             ),
-            NetSlice::Ipv6(v6) if !v6.is_payload_fragmented() => (
+            NetSlice::Ipv6(v6) => (
                 IpAddr::V6(v6.header().source_addr()),
                 IpAddr::V6(v6.header().destination_addr()),
                 v6.header().slice(),
             ),
-            _ => return None,
+            NetSlice::Arp(_) => return Err(Skip::NotIp),
         };
-        let TransportSlice::Udp(udp) = sliced.transport.as_ref()? else {
-            return None;
+        let Some(TransportSlice::Udp(udp)) = sliced.transport.as_ref() else {
+            return Err(Skip::NotUdp);
         };
         let offset = |s: &[u8]| s.as_ptr() as usize - d.as_ptr() as usize;
-        Some(Datagram {
+        Ok(Datagram {
             src: SocketAddr::new(src, udp.source_port()),
             dst: SocketAddr::new(dst, udp.destination_port()),
             payload: udp.payload(),
             ip_offset: offset(ip),
             udp_offset: offset(udp.slice()),
+        })
+    }
+
+    /// The frame's headers, from the link layer down.
+    fn sliced(&self) -> Result<SlicedPacket<'_>, Skip> {
+        let d = &self.data[..];
+        let short = Skip::Malformed;
+        let sliced = match self.link {
+            DataLink::ETHERNET => SlicedPacket::from_ethernet(d),
+            // etherparse refuses some hardware types (loopback, captured on "any"), so the
+            // cooked headers are skipped here: protocol at 14 (v1) or 0 (v2).
+            DataLink::LINUX_SLL => {
+                let proto =
+                    u16::from_be_bytes([*d.get(14).ok_or(short)?, *d.get(15).ok_or(short)?]);
+                SlicedPacket::from_ether_type(EtherType(proto), d.get(16..).ok_or(short)?)
+            }
+            DataLink::LINUX_SLL2 => {
+                let proto = u16::from_be_bytes([*d.first().ok_or(short)?, *d.get(1).ok_or(short)?]);
+                SlicedPacket::from_ether_type(EtherType(proto), d.get(20..).ok_or(short)?)
+            }
+            DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(d),
+            DataLink::NULL | DataLink::LOOP => SlicedPacket::from_ip(d.get(4..).ok_or(short)?),
+            _ => return Err(Skip::LinkType),
+        };
+        sliced.map_err(|_| Skip::Malformed)
+    }
+
+    /// Where the IP header starts in the frame (after the link-layer header).
+    fn ip_start(&self) -> Option<usize> {
+        match self.link {
+            DataLink::ETHERNET => {
+                // Ethernet II, with up to two VLAN tags.
+                let mut at = 12;
+                while matches!(self.data.get(at..at + 2)?, [0x81, 0x00] | [0x88, 0xA8]) {
+                    at += 4;
+                }
+                Some(at + 2)
+            }
+            DataLink::LINUX_SLL => Some(16),
+            DataLink::LINUX_SLL2 => Some(20),
+            DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => Some(0),
+            DataLink::NULL | DataLink::LOOP => Some(4),
+            _ => None,
+        }
+    }
+
+    /// This (fragment) frame rebuilt as one unfragmented IP datagram carrying `payload` of
+    /// protocol `proto`: the link-layer header kept, the IP header rewritten.
+    fn with_ip_payload(&self, proto: u8, payload: &[u8]) -> Option<Frame> {
+        let ip = self.ip_start()?;
+        let mut d = self.data.get(..ip)?.to_vec();
+        let hdr = self.data.get(ip..)?;
+        match hdr.first()? >> 4 {
+            4 => {
+                let ihl = usize::from(hdr[0] & 0x0F) * 4;
+                let mut h = hdr.get(..ihl)?.to_vec();
+                let total = u16::try_from(ihl + payload.len()).ok()?;
+                h[2..4].copy_from_slice(&total.to_be_bytes());
+                h[6..8].copy_from_slice(&[0, 0]);
+                h[9] = proto;
+                h[10..12].copy_from_slice(&[0, 0]);
+                let sum = !ones_complement(&h, 0);
+                h[10..12].copy_from_slice(&sum.to_be_bytes());
+                d.extend_from_slice(&h);
+            }
+            6 => {
+                let mut h = hdr.get(..40)?.to_vec();
+                let len = u16::try_from(payload.len()).ok()?;
+                h[4..6].copy_from_slice(&len.to_be_bytes());
+                h[6] = proto;
+                d.extend_from_slice(&h);
+            }
+            _ => return None,
+        }
+        d.extend_from_slice(payload);
+        Some(Frame {
+            ts: self.ts,
+            link: self.link,
+            orig_len: d.len(),
+            data: d,
         })
     }
 
@@ -243,6 +523,7 @@ impl Frame {
         Frame {
             ts: self.ts,
             link: self.link,
+            orig_len: d.len(),
             data: d,
         }
     }
@@ -259,7 +540,8 @@ fn ones_complement(bytes: &[u8], start: u16) -> u16 {
     sum as u16
 }
 
-/// Writes `frames` as a classic pcap file (all frames must share one link type).
+/// Writes `frames` as a classic pcap file (all frames must share one link type); a frame cut
+/// short keeps its original length.
 pub fn write_pcap(frames: &[Frame]) -> Result<Vec<u8>> {
     let link = frames.first().map_or(DataLink::ETHERNET, |f| f.link);
     if let Some(f) = frames.iter().find(|f| f.link != link) {
@@ -276,7 +558,7 @@ pub fn write_pcap(frames: &[Frame]) -> Result<Vec<u8>> {
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).context("writing pcap header")?;
     for f in frames {
-        let len = u32::try_from(f.data.len()).context("frame too large")?;
+        let len = u32::try_from(f.orig_len.max(f.data.len())).context("frame too large")?;
         w.write_packet(&PcapPacket::new(f.ts, len, &f.data))
             .context("writing pcap record")?;
     }
@@ -303,6 +585,7 @@ mod tests {
         Frame {
             ts: Duration::from_millis(5),
             link: DataLink::ETHERNET,
+            orig_len: d.len(),
             data: d,
         }
     }
@@ -323,6 +606,111 @@ mod tests {
         let bytes = write_pcap(std::slice::from_ref(&g)).unwrap();
         let back = Capture::parse(&bytes).unwrap();
         assert_eq!(back.frames[0].data, g.data);
+    }
+
+    /// `f`'s IPv4 datagram split into fragments of `size` payload bytes (a multiple of 8).
+    fn fragments(f: &Frame, size: usize) -> Vec<Frame> {
+        let ip = &f.data[14..34];
+        let body = &f.data[34..];
+        body.chunks(size)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut h = ip.to_vec();
+                h[2..4].copy_from_slice(&((20 + c.len()) as u16).to_be_bytes());
+                h[4..6].copy_from_slice(&[0x12, 0x34]);
+                let more = (i + 1) * size < body.len();
+                let field = ((i * size / 8) as u16) | if more { 0x2000 } else { 0 };
+                h[6..8].copy_from_slice(&field.to_be_bytes());
+                h[10..12].copy_from_slice(&[0, 0]);
+                let sum = !ones_complement(&h, 0);
+                h[10..12].copy_from_slice(&sum.to_be_bytes());
+                let mut d = f.data[..14].to_vec();
+                d.extend_from_slice(&h);
+                d.extend_from_slice(c);
+                Frame {
+                    ts: f.ts,
+                    link: f.link,
+                    orig_len: d.len(),
+                    data: d,
+                }
+            })
+            .collect()
+    }
+
+    fn round_trip(frames: &[Frame]) -> Capture {
+        Capture::parse(&write_pcap(frames).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn fragments_are_reassembled_when_complete_and_skipped_when_not() {
+        let payload: Vec<u8> = (0..400u16).map(|i| i as u8).collect();
+        let whole = ipv4_udp_frame(&payload);
+        let mut pieces = fragments(&whole, 160);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces[0].classify().unwrap_err(), Skip::Fragment);
+        // Out of order, with an unrelated frame between them.
+        pieces.swap(0, 2);
+        pieces.insert(1, ipv4_udp_frame(&[7; 12]));
+        let cap = round_trip(&pieces);
+        assert_eq!(cap.reassembled, 1);
+        assert_eq!(cap.frames.len(), 2);
+        let dg = cap.frames[1].classify().unwrap();
+        assert_eq!(dg.payload, &payload[..]);
+        assert_eq!(dg.dst, "127.0.0.2:6001".parse().unwrap());
+        // A piece missing: the others stay, each classed as a fragment.
+        let mut partial = fragments(&whole, 160);
+        partial.remove(1);
+        let cap = round_trip(&partial);
+        assert_eq!(cap.reassembled, 0);
+        assert!(cap
+            .frames
+            .iter()
+            .all(|f| f.classify().unwrap_err() == Skip::Fragment));
+        // Overlapping pieces never complete.
+        let mut overlap: Vec<Frame> = fragments(&whole, 80).into_iter().skip(1).take(1).collect();
+        overlap.extend(fragments(&whole, 160));
+        let cap = round_trip(&overlap);
+        assert_eq!((cap.reassembled, cap.frames.len()), (0, 4));
+    }
+
+    #[test]
+    fn records_cut_by_the_snap_length_are_read_and_classed_truncated() {
+        let f = ipv4_udp_frame(&[3; 172]);
+        // A classic pcap with snaplen 96: the record keeps 96 bytes, orig_len the rest.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&[0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0]);
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&96u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        for _ in 0..2 {
+            bytes.extend_from_slice(&[0; 8]);
+            bytes.extend_from_slice(&96u32.to_le_bytes());
+            bytes.extend_from_slice(&(f.data.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&f.data[..96]);
+        }
+        let cap = Capture::parse(&bytes).unwrap();
+        assert_eq!(cap.frames.len(), 2);
+        assert_eq!(cap.frames[0].orig_len, f.data.len());
+        assert_eq!(cap.frames[0].classify().unwrap_err(), Skip::Truncated);
+    }
+
+    #[test]
+    fn frames_of_other_link_types_and_protocols_say_why_they_hold_no_datagram() {
+        let mut f = ipv4_udp_frame(&[1; 20]);
+        f.link = DataLink::IEEE802_11;
+        assert_eq!(f.classify().unwrap_err(), Skip::LinkType);
+        let mut tcp = ipv4_udp_frame(&[1; 20]);
+        tcp.data[14 + 9] = 6;
+        assert!(matches!(
+            tcp.classify().unwrap_err(),
+            Skip::NotUdp | Skip::Malformed
+        ));
+        let mut arp = ipv4_udp_frame(&[1; 20]);
+        arp.data[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(matches!(
+            arp.classify().unwrap_err(),
+            Skip::NotIp | Skip::Malformed
+        ));
     }
 
     #[test]

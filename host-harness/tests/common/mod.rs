@@ -35,10 +35,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Writes a secret file owner-only (key files that others can read are refused).
+pub fn write_private(p: &std::path::Path, content: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(p, content).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// Writes a key file with a fixed test key (test-only; real keys come from `tonemask keygen`).
 pub fn key_file(dir: &std::path::Path, kid: &str, byte: u8) -> PathBuf {
     let p = dir.join(format!("{kid}.key"));
-    std::fs::write(&p, format!("{kid} {}\n", hex::encode([byte; 32]))).unwrap();
+    write_private(&p, format!("{kid} {}\n", hex::encode([byte; 32])));
     p
 }
 
@@ -49,6 +56,18 @@ pub fn mask_ok(
     key: &std::path::Path,
     extra: &[&str],
 ) {
+    mask_status(input, output, key, extra, 0);
+}
+
+/// `tonemask mask INPUT OUTPUT --key KEY [EXTRA...]`, which must exit with `code` (0; 3 digits
+/// towards the caller; 4 audio dropped; 5 both).
+pub fn mask_status(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    key: &std::path::Path,
+    extra: &[&str],
+    code: i32,
+) {
     let mut args = vec![
         "mask",
         input.to_str().unwrap(),
@@ -58,5 +77,5 @@ pub fn mask_ok(
     ];
     args.extend_from_slice(extra);
     let o = tonemask(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
 }

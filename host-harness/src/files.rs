@@ -1,0 +1,173 @@
+//! Files like a security tool: secrets and digits are written owner-only, outputs appear
+//! whole or not at all, inputs are bounded.
+//!
+//! - [`write_atomic`] writes through a temporary file created exclusively (`O_EXCL`, never
+//!   following a planted link) with an unpredictable name next to the target, removed on any
+//!   failure, then renamed over the target;
+//! - [`open_append_private`] opens an events file for appending, owner-only, refusing a link;
+//! - [`check_private`] refuses a key file that group or others can read (as ssh does);
+//! - [`read_input`] reads a call or capture: regular files up to [`MAX_INPUT_BYTES`], and
+//!   anything else (a pipe, a device such as `/dev/zero`) cut at that limit with a warning.
+
+use anyhow::{bail, Context, Result};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// Largest call or capture read: 2 GiB (about 37 hours of 8 kHz 16-bit audio).
+pub const MAX_INPUT_BYTES: u64 = 2 << 30;
+
+/// Owner read/write only.
+pub const PRIVATE: u32 = 0o600;
+/// Owner read/write, everyone read: outputs that hold no digit (masked audio, reports).
+pub const PUBLIC: u32 = 0o644;
+
+/// Writes `bytes` to `path` with permissions `mode`, all or nothing.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = temp_name(path)?;
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc_nofollow())
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `.NAME.RANDOM.tmp` in the target's directory.
+fn temp_name(path: &Path) -> Result<PathBuf> {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    Ok(path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        hex::encode(r)
+    )))
+}
+
+/// `O_NOFOLLOW`: opening a symbolic link fails instead of writing where it points.
+fn libc_nofollow() -> i32 {
+    libc::O_NOFOLLOW
+}
+
+/// Opens `path` for appending events: created owner-only, a link refused, an existing file
+/// that group or others may read refused.
+pub fn open_append_private(path: &Path) -> Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(PRIVATE)
+        .custom_flags(libc_nofollow())
+        .open(path)
+        .with_context(|| format!("cannot open events file {}", path.display()))?;
+    let mode = f.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "events file {} is readable by others (mode {:o}): events carry digits; chmod 600 it or choose another file",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    Ok(f)
+}
+
+/// Refuses a secret file that group or others may read or write.
+pub fn check_private(path: &Path, what: &str) -> Result<()> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{what} {} is accessible by group or others (mode {mode:o}); run: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads a call or capture. A regular file larger than [`MAX_INPUT_BYTES`] is refused;
+/// anything else is read up to that limit, with a warning when it was cut.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        bail!("{} is a directory, not a call", path.display());
+    }
+    if meta.is_file() && meta.size() > MAX_INPUT_BYTES {
+        bail!(
+            "{} is {} bytes; the largest input read is {MAX_INPUT_BYTES} bytes",
+            path.display(),
+            meta.size()
+        );
+    }
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        bytes.truncate(MAX_INPUT_BYTES as usize);
+        eprintln!(
+            "tonemask: warning: {} is not a regular file and did not end; read its first {MAX_INPUT_BYTES} bytes",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_written_owner_only_and_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.jsonl");
+        write_atomic(&out, b"x\n", PRIVATE).unwrap();
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Nothing but the target is left in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // An events file planted as a link to a victim file is refused.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = dir.path().join("planted.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(open_append_private(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key");
+        std::fs::write(&key, "k1 00").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check_private(&key, "key file").unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        check_private(&key, "key file").unwrap();
+    }
+
+    #[test]
+    fn endless_inputs_are_cut_and_directories_refused() {
+        assert!(read_input(Path::new("/")).is_err());
+        assert!(read_input(Path::new("/nonexistent/x.wav")).is_err());
+    }
+}
