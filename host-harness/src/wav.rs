@@ -147,6 +147,7 @@ impl Wav {
         }
         let mut at = 12;
         let mut fmt: Option<(u16, u16, u32, u16)> = None;
+        let mut found: Option<Wav> = None;
         while at + 8 <= bytes.len() {
             let id = &bytes[at..at + 4];
             let size = u32le(bytes, at + 4) as usize;
@@ -163,6 +164,13 @@ impl Wav {
                                 "truncated WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short",
                             );
                         }
+                        // The sub-format GUID: the format tag, then the fixed base
+                        // 0000-0010-8000-00AA00389B71 of the standard formats.
+                        const BASE: [u8; 14] =
+                            [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71];
+                        if bytes[body + 26..body + 40] != BASE {
+                            return err("unknown WAVE_FORMAT_EXTENSIBLE sub-format: use 16-bit PCM, µ-law or A-law");
+                        }
                         tag = u16le(bytes, body + 24);
                     }
                     fmt = Some((
@@ -171,6 +179,11 @@ impl Wav {
                         u32le(bytes, body + 4),
                         u16le(bytes, body + 14),
                     ));
+                }
+                b"data" if found.is_some() => {
+                    return err(
+                        "malformed WAV: a second data chunk (tonemask would mask only the first)",
+                    );
                 }
                 b"data" => {
                     let Some((tag, channels, rate, bits)) = fmt else {
@@ -222,15 +235,20 @@ impl Wav {
                             "truncated WAV: {len} data bytes is not a whole number of samples"
                         ));
                     }
-                    return Ok(Wav {
+                    found = Some(Wav {
                         format,
                         sample_rate: rate,
                         data: bytes[body..body + len].to_vec(),
                     });
+                    at = body + len + (len & 1);
+                    continue;
                 }
                 _ => {}
             }
-            at = body + size + (size & 1);
+            at = body.saturating_add(size).saturating_add(size & 1);
+        }
+        if let Some(w) = found {
+            return Ok(w);
         }
         if fmt.is_none() {
             err("malformed or truncated WAV: no fmt chunk")
@@ -292,6 +310,36 @@ mod tests {
         }
     }
 
+    /// A WAVE_FORMAT_EXTENSIBLE file of mono 16-bit PCM with sub-format GUID `guid`.
+    fn extensible(guid: [u8; 16]) -> Vec<u8> {
+        let mut fmt = vec![0xFE, 0xFF, 1, 0];
+        fmt.extend_from_slice(&8000u32.to_le_bytes());
+        fmt.extend_from_slice(&16000u32.to_le_bytes());
+        fmt.extend_from_slice(&[2, 0, 16, 0, 22, 0, 16, 0, 4, 0, 0, 0]);
+        fmt.extend_from_slice(&guid);
+        let mut b = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        b.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+        b.extend_from_slice(&fmt);
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        b
+    }
+
+    #[test]
+    fn extensible_files_are_read_by_a_known_sub_format_only() {
+        let pcm = [
+            1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71,
+        ];
+        assert_eq!(Wav::parse(&extensible(pcm)).unwrap().format, Format::Pcm16);
+        let mut other = pcm;
+        other[15] = 0x72;
+        assert!(Wav::parse(&extensible(other))
+            .unwrap_err()
+            .0
+            .contains("sub-format"));
+    }
+
     #[test]
     fn refuses_stereo_wrong_rate_truncated_and_empty() {
         let mut stereo = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
@@ -307,6 +355,21 @@ mod tests {
             .contains("truncated"));
         assert!(Wav::parse(&full[..30]).unwrap_err().0.contains("truncated"));
         assert_eq!(Wav::parse(&[]).unwrap_err().0, "the file is empty");
+        // A second data chunk would be left unmasked: refused.
+        let mut two = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
+        two.extend_from_slice(b"data");
+        two.extend_from_slice(&4u32.to_le_bytes());
+        two.extend_from_slice(&[1, 2, 3, 4]);
+        assert!(Wav::parse(&two)
+            .unwrap_err()
+            .0
+            .contains("second data chunk"));
+        // Other chunks after the data are fine.
+        let mut list = Wav::from_pcm16(8000, &[0; 100]).to_bytes();
+        list.extend_from_slice(b"LIST");
+        list.extend_from_slice(&4u32.to_le_bytes());
+        list.extend_from_slice(b"INFO");
+        assert_eq!(Wav::parse(&list).unwrap().len(), 100);
         assert!(Wav::parse(b"hello world, not audio")
             .unwrap_err()
             .0
