@@ -77,14 +77,18 @@ impl KeyRing {
         (kid, bytes)
     }
 
-    /// The signing key as the plugin's configuration takes it.
-    #[must_use]
-    pub fn plugin_key(&self) -> crate::plugin::SigningKey {
+    /// The signing key as the plugin's configuration takes it, with a fresh random session
+    /// nonce: call it once per session.
+    pub fn plugin_key(&self) -> Result<crate::plugin::SigningKey> {
         let (kid, secret) = self.signing();
-        crate::plugin::SigningKey {
+        let mut session = vec![0u8; 16];
+        getrandom::fill(&mut session)
+            .map_err(|e| anyhow::anyhow!("no OS randomness for a session nonce: {e}"))?;
+        Ok(crate::plugin::SigningKey {
             kid: kid.to_string(),
             secret: secret.to_vec(),
-        }
+            session,
+        })
     }
 
     /// All keys as core keys, for a verifier.

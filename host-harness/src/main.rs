@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use tonemask_core::Record;
 use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::files;
 use tonemask_harness::keys::{self, KeyRing};
@@ -13,7 +14,7 @@ use tonemask_harness::relay::{run_relay, RelayConfig};
 use tonemask_harness::replay;
 use tonemask_harness::run::{event_json, run, signed_lines, Options};
 use tonemask_harness::sdp::PayloadTypes;
-use tonemask_harness::verify::verify_lines;
+use tonemask_harness::verify::verify_file;
 use tonemask_harness::wav::Wav;
 
 /// Detect and mask DTMF key tones in call audio with the tonemask WebAssembly plugin.
@@ -73,9 +74,10 @@ enum Command {
         /// Where to write the events [default: OUTPUT with .events.jsonl]
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
-        /// Call id written into each event
-        #[arg(long, default_value = "call", value_name = "ID")]
-        call_id: String,
+        /// Call id written into each event [default: `call-` and 16 random hex digits, new
+        /// for every run, so that two runs' events never pass for one call]
+        #[arg(long, value_name = "ID")]
+        call_id: Option<String>,
         #[command(flatten)]
         tuning: Tuning,
         #[command(flatten)]
@@ -136,9 +138,10 @@ enum Command {
         /// Packet delay in ms on the caller→agent direction (0–500)
         #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
         lookahead_ms: u32,
-        /// Call id written into each event
-        #[arg(long, default_value = "call", value_name = "ID")]
-        call_id: String,
+        /// Call id written into each event [default: `call-` and 16 random hex digits, new
+        /// for every run, so that two runs' events never pass for one call]
+        #[arg(long, value_name = "ID")]
+        call_id: Option<String>,
         /// Stop once both directions have been this many seconds without packets
         #[arg(long, default_value_t = 5.0, value_name = "S")]
         idle_s: f64,
@@ -150,13 +153,21 @@ enum Command {
         #[command(flatten)]
         rtp: RtpArgs,
     },
-    /// Verify a file of signed digit events: MACs, key ids, replays, order and gaps
+    /// Verify a file of signed digit events: MACs, key ids, replays, order, gaps, ends
+    ///
+    /// Exits 0 only when the file is whole: at least one record, every line accepted, no
+    /// sequence gap, no call spliced from two sessions, and every call closed by its signed
+    /// end-of-call record with all its digits present. Digits are shown as `*` unless
+    /// --show-digits is given.
     Verify {
-        /// Events file (one envelope per line)
+        /// Events file (one envelope per line, at most 4096 bytes each)
         events: PathBuf,
         /// Key file holding the key(s) the events may be signed with
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
+        /// Print the digits (they may be card data)
+        #[arg(long)]
+        show_digits: bool,
     },
     /// Write a new key file with one random 256-bit key (owner-only), or print it
     Keygen {
@@ -373,6 +384,13 @@ fn write_events(path: &Path, bytes: &[u8]) -> Result<()> {
     files::write_atomic(path, bytes, files::PRIVATE)
 }
 
+/// A call id of its own for this run: `call-` and 16 random hex digits.
+fn fresh_call_id() -> Result<String> {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("no OS randomness for a call id: {e}"))?;
+    Ok(format!("call-{}", hex::encode(r)))
+}
+
 /// A number of seconds from the command line: positive, finite, at most a year.
 fn seconds(s: f64, what: &str) -> Result<std::time::Duration> {
     const YEAR: f64 = 365.0 * 86_400.0;
@@ -455,6 +473,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             tuning,
             rtp,
         } => {
+            let call_id = call_id.map_or_else(fresh_call_id, Ok)?;
             if same_file(&input, &output) {
                 bail!(
                     "output {} is the input file; choose another path",
@@ -478,17 +497,18 @@ fn real_main(cli: Cli) -> Result<i32> {
                     fallback: rtp.fallback(),
                 };
                 let out = run_capture(&mut inst, &cap, &opts, Some(&keys))?;
-                let caller: Vec<_> = out
+                let masked: Vec<_> = out
                     .streams
                     .iter()
                     .filter(|s| s.direction.masked())
-                    .flat_map(|s| s.events.iter().cloned())
                     .collect();
+                let digits: usize = masked.iter().map(|s| s.events.len()).sum();
+                let lines: String = masked.iter().map(|s| s.signed_lines()).collect();
                 write_atomic(&output, &capture::write_pcap(&out.masked)?)?;
-                write_events(&events_path, signed_lines(&caller).as_bytes())?;
+                write_events(&events_path, lines.as_bytes())?;
                 eprintln!(
                     "tonemask: {} digit(s) masked in {} stream(s) → {}; events → {}",
-                    caller.len(),
+                    digits,
                     out.streams.len(),
                     output.display(),
                     events_path.display()
@@ -510,7 +530,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 Some(&keys),
                 progress_for(&wav, "mask"),
             )?;
-            let lines = signed_lines(&out.events);
+            let lines = signed_lines(&out.events, out.end_record.as_deref());
             write_atomic(&output, &out.masked.to_bytes())?;
             write_events(&events_path, lines.as_bytes())?;
             let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
@@ -606,6 +626,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             if events.is_none() && events_url.is_none() {
                 bail!("say where the signed events go: --events FILE and/or --events-url URL");
             }
+            let call_id = call_id.map_or_else(fresh_call_id, Ok)?;
             let keys = KeyRing::load(&key)?;
             let plugin = load_plugin(cli.plugin)?;
             let cfg = RelayConfig {
@@ -657,39 +678,56 @@ fn real_main(cli: Cli) -> Result<i32> {
             }
             Ok(exit_status(!summary.agent_digits.is_empty(), dropped > 0))
         }
-        Command::Verify { events, key } => {
+        Command::Verify {
+            events,
+            key,
+            show_digits,
+        } => {
             let keys = KeyRing::load(&key)?;
-            let text = std::fs::read_to_string(&events)
-                .with_context(|| format!("cannot read {}", events.display()))?;
-            let verdicts = verify_lines(&keys, &text);
-            let (mut ok, mut bad, mut gaps) = (0, 0, 0);
-            for v in &verdicts {
+            let report = verify_file(&keys, &events)?;
+            let mut digits = 0;
+            for v in &report.lines {
                 match &v.result {
-                    Ok(e) => {
-                        ok += 1;
-                        if let Some((a, b)) = e.gap {
-                            gaps += 1;
+                    Ok(ok) => {
+                        if let Some((a, b)) = ok.gap {
                             println!(
                                 "line {}: GAP  call {} is missing seq {a}..={b}",
-                                v.line, e.event.call
+                                v.line,
+                                ok.record.ids().1
                             );
                         }
-                        println!(
-                            "line {}: OK   call {} seq {} digit {}",
-                            v.line,
-                            e.event.call,
-                            e.event.seq,
-                            e.event.digit.to_char()
-                        );
+                        match &ok.record {
+                            Record::Digit(e) => {
+                                digits += 1;
+                                let d = if show_digits { e.digit.to_char() } else { '*' };
+                                println!(
+                                    "line {}: OK   call {} seq {} digit {d}",
+                                    v.line, e.call, e.seq
+                                );
+                            }
+                            Record::End(e) => println!(
+                                "line {}: END  call {} seq {}: {} digit(s) sent",
+                                v.line, e.call, e.seq, e.digits
+                            ),
+                        }
                     }
-                    Err(e) => {
-                        bad += 1;
-                        println!("line {}: REJECTED  {e}", v.line);
-                    }
+                    Err(e) => println!("line {}: REJECTED  {e}", v.line),
                 }
             }
-            println!("verify: {ok} accepted, {bad} rejected, {gaps} gap(s)");
-            Ok(if bad == 0 { 0 } else { 1 })
+            for u in &report.unfinished {
+                println!("NOT WHOLE  {u}");
+            }
+            if report.lines.is_empty() {
+                println!("NOT WHOLE  {} holds no event", events.display());
+            }
+            println!(
+                "verify: {digits} accepted, {} rejected, {} gap(s), {} unfinished call(s) — {}",
+                report.rejected(),
+                report.gaps(),
+                report.unfinished.len(),
+                if report.whole() { "whole" } else { "NOT WHOLE" }
+            );
+            Ok(if report.whole() { 0 } else { 1 })
         }
         Command::Keygen { kid, out } => {
             let text = keys::generate(&kid)?;

@@ -105,9 +105,17 @@ pub struct StreamOutcome {
     pub stats: RtpStats,
     /// Why packets were refused (first few).
     pub refused: Vec<String>,
+    /// The signed end-of-call record (masked streams, when signed).
+    pub end_record: Option<String>,
 }
 
 impl StreamOutcome {
+    /// Its signed lines: events, then the end-of-call record.
+    #[must_use]
+    pub fn signed_lines(&self) -> String {
+        crate::run::signed_lines(&self.events, self.end_record.as_deref())
+    }
+
     /// Packets the plugin dropped that may have carried audio.
     #[must_use]
     pub fn dropped(&self) -> u64 {
@@ -335,6 +343,7 @@ pub fn run_capture(
         }
         s.outcome.events = instance.rtp_drain_events(s.handle)?;
         s.outcome.stats = instance.rtp_stats(s.handle)?;
+        s.outcome.end_record = instance.rtp_end_record(s.handle)?;
         s.outcome.flows = s.flows.len();
         instance.drop_rtp(s.handle)?;
     }
@@ -363,7 +372,7 @@ fn open_stream(
         } else {
             format!("{}.{n}", opts.call_id)
         };
-        (opts.mode, id, keys.map(KeyRing::plugin_key))
+        (opts.mode, id, keys.map(KeyRing::plugin_key).transpose()?)
     } else {
         (MaskMode::Off, format!("{}.agent{n}", opts.call_id), None)
     };
@@ -399,6 +408,7 @@ fn open_stream(
                 late: 0,
             },
             refused: Vec::new(),
+            end_record: None,
         },
         template: frame,
         flows: vec![(src, dst)],

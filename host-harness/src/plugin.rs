@@ -260,6 +260,14 @@ impl Instance {
             .map_err(plugin_error)
     }
 
+    /// After a flush: the signed end-of-call record (when the session has a key).
+    pub fn end_record(&mut self, s: SessionHandle) -> Result<Option<String>> {
+        self.budget(0)?;
+        let g = self.bindings.tonemask_plugin_masking().session();
+        g.call_end_record(&mut self.store, s.0)
+            .map_err(|e| self.trap("end-record", e))
+    }
+
     /// Drops a session.
     pub fn drop_session(&mut self, s: SessionHandle) -> Result<()> {
         self.budget(0)?;
@@ -322,6 +330,14 @@ impl Instance {
         g.call_flush(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp flush", e))?
             .map_err(plugin_error)
+    }
+
+    /// After a flush: the RTP session's signed end-of-call record (when it has a key).
+    pub fn rtp_end_record(&mut self, s: RtpHandle) -> Result<Option<String>> {
+        self.budget(0)?;
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_end_record(&mut self.store, s.0)
+            .map_err(|e| self.trap("rtp end-record", e))
     }
 
     /// Drops an RTP session.

@@ -284,6 +284,8 @@ struct Leg {
     stats: RtpStats,
     events: Vec<DigitEvent>,
     foreign_sources: u64,
+    /// The session's signed end-of-call record.
+    end_record: Option<String>,
 }
 
 /// Runs the relay until both directions go idle or the maximum duration passes.
@@ -330,7 +332,7 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         cfg.mode,
         cfg.lookahead_ms,
         cfg.call_id.clone(),
-        Some(keys.plugin_key()),
+        Some(keys.plugin_key()?),
     );
     let watch = config(MaskMode::Off, 0, format!("{}.agent", cfg.call_id), None);
     let caller = Arc::new(Peer {
@@ -392,6 +394,9 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
                     );
                 },
             )?;
+            if let Some(end) = &leg.end_record {
+                sink.deliver(end);
+            }
             Ok((leg, sink.overflow))
         })
     };
@@ -540,9 +545,11 @@ fn pump(
         events.push(e);
     }
     let stats = inst.rtp_stats(session)?;
+    let end_record = inst.rtp_end_record(session)?;
     Ok(Leg {
         stats,
         events,
         foreign_sources: foreign,
+        end_record,
     })
 }

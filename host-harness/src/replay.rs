@@ -202,7 +202,7 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
             }
         }
     }
-    check_events(&keys, &out.events, r);
+    check_events(&keys, &out.events, out.end_record.as_deref(), r);
     let again = run(
         instance,
         &out.masked,
@@ -224,22 +224,31 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
 }
 
 /// Events must not have leaked, and must be signed and verify in sequence without gaps.
-fn check_events(keys: &KeyRing, events: &[DigitEvent], r: &mut CallResult) {
+fn check_events(
+    keys: &KeyRing,
+    events: &[DigitEvent],
+    end_record: Option<&str>,
+    r: &mut CallResult,
+) {
     let leaked: u64 = events.iter().map(|e| e.leaked_samples).sum();
     if leaked > 0 {
         r.failures.push(format!(
             "{leaked} tone samples left the plugin before the digit was confirmed"
         ));
     }
-    let lines = signed_lines(events);
-    for v in verify_lines(keys, &lines) {
-        match v.result {
+    let lines = signed_lines(events, end_record);
+    let report = verify_lines(keys, &lines);
+    for v in &report.lines {
+        match &v.result {
             Ok(ok) if ok.gap.is_some() => r
                 .failures
                 .push(format!("event line {}: sequence gap", v.line)),
             Ok(_) => {}
             Err(e) => r.failures.push(format!("event line {}: {e}", v.line)),
         }
+    }
+    for u in &report.unfinished {
+        r.failures.push(u.to_string());
     }
     if events.iter().any(|e| e.signed.is_none()) {
         r.failures.push("an event was not signed".into());
@@ -313,7 +322,7 @@ fn check_capture(
                 }
             }
         }
-        check_events(&keys, &s.events, r);
+        check_events(&keys, &s.events, s.end_record.as_deref(), r);
     }
     if out.streams.is_empty() {
         r.failures.push("no RTP stream found in the capture".into());

@@ -38,6 +38,8 @@ pub struct Outcome {
     pub masked: Wav,
     /// Digit events in order.
     pub events: Vec<DigitEvent>,
+    /// The signed end-of-call record (when signed).
+    pub end_record: Option<String>,
 }
 
 /// Runs `wav` through a new session of `instance`; `progress` gets the fraction done.
@@ -60,7 +62,7 @@ pub fn run(
         lookahead_ms: opts.lookahead_ms,
         mask_mode: opts.mode,
         twist: opts.twist,
-        key: keys.map(KeyRing::plugin_key),
+        key: keys.map(KeyRing::plugin_key).transpose()?,
     };
     let session = instance.create(&config)?;
     let delay = instance.delay_samples(session)? as usize;
@@ -93,6 +95,7 @@ pub fn run(
             out
         }
     };
+    let end_record = instance.end_record(session)?;
     instance.drop_session(session)?;
     progress(1.0);
     Ok(Outcome {
@@ -102,6 +105,7 @@ pub fn run(
             data,
         },
         events,
+        end_record,
     })
 }
 
@@ -118,12 +122,14 @@ fn align<T>(out: &mut Vec<T>, delay: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// The signed envelope lines of `events`, one per line, as written to an events file.
+/// The signed lines of one session — its events, then its end-of-call record — one per
+/// line, as written to an events file.
 #[must_use]
-pub fn signed_lines(events: &[DigitEvent]) -> String {
+pub fn signed_lines(events: &[DigitEvent], end_record: Option<&str>) -> String {
     events
         .iter()
         .filter_map(|e| e.signed.as_deref())
+        .chain(end_record)
         .map(|l| format!("{l}\n"))
         .collect()
 }

@@ -115,8 +115,10 @@ fn mask_writes_aligned_audio_masking_only_the_tones_and_signed_events() {
         let reported: Vec<(usize, usize)> = std::fs::read_to_string(&events_path)
             .unwrap()
             .lines()
-            .map(|l| {
-                let e: Value = serde_json::from_str(l).unwrap();
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            // Digit records; the last line is the end-of-call record.
+            .filter(|e| e["payload"]["digit"].is_string())
+            .map(|e| {
                 let ms = |k: &str| e["payload"][k].as_u64().unwrap() as usize * 8;
                 (ms("start_ms"), ms("end_ms"))
             })
@@ -177,7 +179,13 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
         .lines()
         .map(String::from)
         .collect();
-    assert_eq!(lines.len(), 16);
+    // 16 digits and the end-of-call record.
+    assert_eq!(lines.len(), 17);
+    assert!(
+        lines[16].contains("\"end_of_call\":{\"digits\":16}"),
+        "{}",
+        lines[16]
+    );
 
     let check = |name: &str, text: String, key: &std::path::Path, expect: &str| {
         let p = dir.path().join(format!("{name}.jsonl"));
@@ -222,17 +230,69 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
         "out-of-order",
     );
 
-    // A gap is accepted but reported.
-    let p = dir.path().join("gap.jsonl");
-    std::fs::write(&p, format!("{}\n{}\n", lines[0], lines[3])).unwrap();
+    // A gap: the records there are accepted, the gap reported, the file is not whole.
+    check(
+        "gap",
+        format!("{}\n{}\n{}\n", lines[0], lines[3], lines[16]),
+        &key,
+        "missing seq 2..=3",
+    );
+    // Cut: the tail (and with it the end record) dropped.
+    check("cut", lines[..10].join("\n"), &key, "no end-of-call record");
+    // Empty.
+    check("empty", String::new(), &key, "holds no event");
+    // Two runs under the same call id spliced into one file.
+    let again = dir.path().join("m2.wav");
+    let o = tonemask(&[
+        "mask",
+        input.to_str().unwrap(),
+        again.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--call-id",
+        "same",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tonemask(&[
+        "mask",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--call-id",
+        "same",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = std::fs::read_to_string(again.with_extension("events.jsonl")).unwrap();
+    let second = std::fs::read_to_string(out.with_extension("events.jsonl")).unwrap();
+    let second: Vec<&str> = second.lines().collect();
+    let first: Vec<&str> = first.lines().collect();
+    check(
+        "spliced",
+        [&first[..8], &second[8..]].concat().join("\n"),
+        &key,
+        "spliced",
+    );
+
+    // The whole file verifies, and its digits are not printed unless asked for.
+    let whole = out.with_extension("events.jsonl");
     let v = tonemask(&[
         "verify",
-        p.to_str().unwrap(),
+        whole.to_str().unwrap(),
         "--key",
         key.to_str().unwrap(),
     ]);
-    assert!(v.status.success());
-    assert!(stdout(&v).contains("missing seq 2..=3"), "{}", stdout(&v));
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(stdout(&v).contains("— whole"), "{}", stdout(&v));
+    assert!(!stdout(&v).contains("digit 4"), "{}", stdout(&v));
+    let v = tonemask(&[
+        "verify",
+        whole.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--show-digits",
+    ]);
+    assert!(stdout(&v).contains("digit 4"), "{}", stdout(&v));
 }
 
 /// Every bad input gives a one-line error naming the problem and exit code 1 — no panic.
@@ -247,6 +307,8 @@ fn bad_inputs_get_clear_errors() {
     cd[24..28].copy_from_slice(&44100u32.to_le_bytes());
     let mut eight_bit = good.clone();
     eight_bit[34] = 8;
+    let mut two_data = good.clone();
+    two_data.extend_from_slice(b"data\x04\0\0\0\x01\x02\x03\x04");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "truncated.wav",
@@ -258,6 +320,7 @@ fn bad_inputs_get_clear_errors() {
         ("empty.wav", vec![], "empty"),
         ("eight.wav", eight_bit, "8-bit PCM"),
         ("text.wav", b"not a wave file at all".to_vec(), "not a WAV"),
+        ("two_data.wav", two_data, "second data chunk"),
     ];
     for (name, bytes, expect) in cases {
         let p = dir.path().join(name);
@@ -280,9 +343,38 @@ fn bad_inputs_get_clear_errors() {
             assert!(!err.contains("panicked"), "{name}: {err}");
         }
     }
-    // Short key, missing key file, missing input, output over input.
+    // Short key, key file others can read, missing key file, missing input, output or
+    // events over input, events over output, absurd durations.
     let short = dir.path().join("short.key");
     write_private(&short, format!("k1 {}\n", "ab".repeat(16)));
+    let open_key = dir.path().join("open.key");
+    std::fs::write(&open_key, format!("k1 {}\n", "ab".repeat(32))).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let relay = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "relay",
+            "--caller-bind",
+            "127.0.0.1:0",
+            "--agent-bind",
+            "127.0.0.1:0",
+            "--agent",
+            "127.0.0.1:9",
+            "--events",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(dir.path().join("relay.jsonl").display().to_string());
+        v.push("--key".into());
+        v.push(key.display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let relay_huge = relay(&["--max-s", "1e30"]);
+    let relay_nan = relay(&["--idle-s", "NaN"]);
     let input = calls().join("fast_10cps.wav");
     let out = dir.path().join("o.wav");
     for (args, expect) in [
@@ -309,6 +401,48 @@ fn bad_inputs_get_clear_errors() {
         (
             vec!["detect", "/nonexistent.wav"],
             "cannot read /nonexistent.wav",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                open_key.to_str().unwrap(),
+            ],
+            "chmod 600",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--events",
+                input.to_str().unwrap(),
+            ],
+            "choose another path",
+        ),
+        (
+            vec![
+                "mask",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--events",
+                out.to_str().unwrap(),
+            ],
+            "choose another path",
+        ),
+        (
+            relay_huge.iter().map(String::as_str).collect(),
+            "--max-s must be",
+        ),
+        (
+            relay_nan.iter().map(String::as_str).collect(),
+            "--idle-s must be",
         ),
         (
             vec![
@@ -348,10 +482,35 @@ fn bad_inputs_get_clear_errors() {
         let o = tonemask(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
-        assert!(
-            !out.exists() || !args.contains(&"/nonexistent.key"),
-            "nothing is written on error"
-        );
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "nothing is written on error: {args:?}");
+    }
+    // The input is untouched by a refused run.
+    assert_eq!(std::fs::read(&input).unwrap(), good);
+    // No plugin is taken from the working directory: a `target/tonemask-plugin.wasm`
+    // planted there is never loaded (the default is next to the executable).
+    let planted = dir.path().join("target");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(planted.join("tonemask-plugin.wasm"), b"\0asm planted").unwrap();
+    let exe_dir_plugin = std::path::Path::new(env!("CARGO_BIN_EXE_tonemask"))
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("tonemask-plugin.wasm");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .current_dir(dir.path())
+        .env_remove("TONEMASK_PLUGIN")
+        .args(["detect", input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // The planted file is no plugin: loading it would fail. The run succeeds on the plugin
+    // next to the executable (or, where there is none, fails without naming the planted one).
+    if exe_dir_plugin.exists() {
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).lines().count(), 10, "{}", stdout(&o));
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("planted"), "{}", stderr(&o));
     }
     // A missing plugin names the build command.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))

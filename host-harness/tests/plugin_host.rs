@@ -109,10 +109,22 @@ fn invalid_configurations_are_refused_with_the_field_named() {
                 key: Some(tonemask_harness::plugin::SigningKey {
                     kid: "k".into(),
                     secret: vec![1; 31],
+                    session: vec![9; 16],
                 }),
                 ..config("c", Codec::L16)
             },
             "at least 32 bytes",
+        ),
+        (
+            SessionConfig {
+                key: Some(tonemask_harness::plugin::SigningKey {
+                    kid: "k".into(),
+                    secret: vec![1; 32],
+                    session: vec![0; 16],
+                }),
+                ..config("c", Codec::L16)
+            },
+            "session nonce",
         ),
     ];
     for (c, expect) in cases {

@@ -265,6 +265,7 @@ fn verified_digits(events: &Path, key: &Path) -> String {
         events.to_str().unwrap(),
         "--key",
         key.to_str().unwrap(),
+        "--show-digits",
     ]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}");

@@ -104,6 +104,7 @@ impl Relay {
             self.events.to_str().unwrap(),
             "--key",
             self.key.to_str().unwrap(),
+            "--show-digits",
         ]);
         assert!(v.status.success(), "{}", stdout(&v));
         let digits = stdout(&v)

@@ -24,11 +24,19 @@ pub struct Session(RefCell<core_::Session>);
 /// One direction of an RTP call.
 pub struct RtpSession(RefCell<core_::RtpSession>);
 
-fn key(
+fn signer(
     k: Option<exports::tonemask::plugin::types::SigningKey>,
-) -> Result<Option<core_::Key>, Error> {
-    k.map(|k| core_::Key::new(&k.kid, &k.secret).map_err(|e| Error::BadConfig(e.to_string())))
-        .transpose()
+) -> Result<Option<core_::Signer>, Error> {
+    let bad = |e: core_::ConfigError| Error::BadConfig(e.to_string());
+    k.map(|k| {
+        let nonce: [u8; 16] = k
+            .session
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::BadConfig(String::from("session nonce must be 16 bytes")))?;
+        core_::Signer::new(core_::Key::new(&k.kid, &k.secret).map_err(bad)?, nonce).map_err(bad)
+    })
+    .transpose()
 }
 
 fn codec(c: Codec) -> core_::Codec {
@@ -72,7 +80,7 @@ fn config(c: Config) -> Result<core_::SessionConfig, Error> {
         lookahead_ms: c.lookahead_ms,
         mask_mode: mask_mode(c.mask_mode),
         detector: detector(c.twist),
-        key: key(c.key)?,
+        signer: signer(c.key)?,
     })
 }
 
@@ -96,7 +104,7 @@ fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
         lookahead_ms: c.lookahead_ms,
         mask_mode: mask_mode(c.mask_mode),
         detector: detector(c.twist),
-        key: key(c.key)?,
+        signer: signer(c.key)?,
     })
 }
 
@@ -173,6 +181,9 @@ impl GuestRtpSession for RtpSession {
             .map_err(|e| Error::BadFrame(e.to_string()))?;
         Ok(out)
     }
+    fn end_record(&self) -> Option<String> {
+        self.0.borrow().end_record().map(String::from)
+    }
 }
 
 impl GuestSession for Session {
@@ -224,6 +235,9 @@ impl GuestSession for Session {
             .flush_samples(&mut out)
             .map_err(frame_error)?;
         Ok(out)
+    }
+    fn end_record(&self) -> Option<String> {
+        self.0.borrow().end_record().map(String::from)
     }
 }
 

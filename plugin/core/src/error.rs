@@ -97,6 +97,19 @@ pub enum VerifyError {
         /// Highest sequence number accepted so far.
         last: u64,
     },
+    /// A record of another session (another nonce) under a call id already seen: two
+    /// sessions' records spliced into one stream.
+    Spliced {
+        /// The call id.
+        call: alloc::string::String,
+    },
+    /// A record after the call's end-of-call record.
+    AfterEnd {
+        /// Sequence number.
+        seq: u64,
+        /// The end record's sequence number.
+        end: u64,
+    },
 }
 
 impl fmt::Display for VerifyError {
@@ -112,6 +125,13 @@ impl fmt::Display for VerifyError {
             }
             VerifyError::Reordered { seq, last } => {
                 write!(f, "out-of-order event (seq {seq} after {last})")
+            }
+            VerifyError::Spliced { call } => write!(
+                f,
+                "record of another session under call {call}: events of two sessions spliced together"
+            ),
+            VerifyError::AfterEnd { seq, end } => {
+                write!(f, "record seq {seq} after the end of the call (seq {end})")
             }
         }
     }

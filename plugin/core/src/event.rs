@@ -1,11 +1,17 @@
 //! Digit events and their wire payload.
 //!
 //! The payload is one line of JSON with a fixed field order, written by [`DigitEvent::to_payload`]
-//! and read back (strictly, that exact shape only) by [`DigitEvent::parse_payload`]:
+//! and [`CallEnd::to_payload`] and read back (strictly, that exact shape only) by
+//! [`Record::parse_payload`]:
 //!
 //! ```text
-//! {"v":1,"kid":"k1","call":"c-1","seq":1,"digit":"5","start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}
+//! {"v":2,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":1,"digit":"5","start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}
+//! {"v":2,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":17,"end_of_call":{"digits":16}}
 //! ```
+//!
+//! `session` is the session's nonce (16 random bytes from the host): records of two sessions
+//! never pass for one call. The end-of-call record closes the session's numbering: a
+//! verifier that never sees it knows the file was cut.
 
 use crate::digit::Digit;
 use crate::error::VerifyError;
@@ -42,6 +48,8 @@ pub struct DigitEvent {
     pub kid: String,
     /// The call.
     pub call: String,
+    /// The session's nonce, 32 lowercase hex digits (empty when unsigned).
+    pub session: String,
     /// Per-call sequence number, from 1.
     pub seq: u64,
     /// The digit.
@@ -76,10 +84,8 @@ impl DigitEvent {
         // Writing to a String cannot fail.
         let _ = write!(
             s,
-            "{{\"v\":1,\"kid\":\"{}\",\"call\":\"{}\",\"seq\":{},\"digit\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"}}",
-            self.kid,
-            self.call,
-            self.seq,
+            "{},\"digit\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"}}",
+            head(&self.kid, &self.call, &self.session, self.seq),
             self.digit.to_char(),
             self.start_ms,
             self.end_ms,
@@ -88,16 +94,84 @@ impl DigitEvent {
         );
         s
     }
+}
 
-    /// Parses a payload written by [`DigitEvent::to_payload`]; any other shape is refused.
-    pub fn parse_payload(p: &str) -> Result<DigitEvent, VerifyError> {
+/// The common start of every payload, up to and including `seq`.
+fn head(kid: &str, call: &str, session: &str, seq: u64) -> String {
+    alloc::format!(
+        "{{\"v\":2,\"kid\":\"{kid}\",\"call\":\"{call}\",\"session\":\"{session}\",\"seq\":{seq}"
+    )
+}
+
+/// The last record of a session: how many digit records it sent before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallEnd {
+    /// Key id.
+    pub kid: String,
+    /// The call.
+    pub call: String,
+    /// The session's nonce (32 hex digits).
+    pub session: String,
+    /// Its sequence number: one after the last digit's.
+    pub seq: u64,
+    /// Digit records the session sent.
+    pub digits: u64,
+}
+
+impl CallEnd {
+    /// The exact payload bytes that are signed and sent.
+    #[must_use]
+    pub fn to_payload(&self) -> String {
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let _ = write!(s, ",\"end_of_call\":{{\"digits\":{}}}}}", self.digits);
+        s
+    }
+}
+
+/// A signed record: a key press, or the end of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A key press.
+    Digit(DigitEvent),
+    /// The end of the session.
+    End(CallEnd),
+}
+
+impl Record {
+    /// Key id, call, session and sequence number.
+    #[must_use]
+    pub fn ids(&self) -> (&str, &str, &str, u64) {
+        match self {
+            Record::Digit(e) => (&e.kid, &e.call, &e.session, e.seq),
+            Record::End(e) => (&e.kid, &e.call, &e.session, e.seq),
+        }
+    }
+
+    /// Parses a payload written by [`DigitEvent::to_payload`] or [`CallEnd::to_payload`];
+    /// any other shape (format version 1 included) is refused.
+    pub fn parse_payload(p: &str) -> Result<Record, VerifyError> {
         let mut r = Reader(p);
-        r.lit("{\"v\":1,\"kid\":")?;
+        r.lit("{\"v\":2,\"kid\":")?;
         let kid = r.ident()?;
         r.lit(",\"call\":")?;
         let call = r.ident()?;
+        r.lit(",\"session\":")?;
+        let session = r.session()?;
         r.lit(",\"seq\":")?;
         let seq = r.number()?;
+        if r.0.starts_with(",\"end_of_call\":") {
+            r.lit(",\"end_of_call\":{\"digits\":")?;
+            let digits = r.number()?;
+            r.lit("}}")?;
+            r.end()?;
+            return Ok(Record::End(CallEnd {
+                kid,
+                call,
+                session,
+                seq,
+                digits,
+            }));
+        }
         r.lit(",\"digit\":\"")?;
         let digit =
             r.0.chars()
@@ -119,19 +193,18 @@ impl DigitEvent {
             _ => return Err(VerifyError::Malformed("source")),
         };
         r.lit("}")?;
-        if !r.0.is_empty() {
-            return Err(VerifyError::Malformed("trailing bytes after payload"));
-        }
-        Ok(DigitEvent {
+        r.end()?;
+        Ok(Record::Digit(DigitEvent {
             kid,
             call,
+            session,
             seq,
             digit,
             start_ms,
             end_ms,
             detected_ms,
             source,
-        })
+        }))
     }
 }
 
@@ -167,6 +240,31 @@ impl Reader<'_> {
             return Err(VerifyError::Malformed("bad identifier"));
         }
         self.0 = &rest[end + 1..];
+        Ok(String::from(v))
+    }
+
+    fn end(&self) -> Result<(), VerifyError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(VerifyError::Malformed("trailing bytes after payload"))
+        }
+    }
+
+    /// A session nonce: 32 lowercase hex digits.
+    fn session(&mut self) -> Result<String, VerifyError> {
+        let v = self
+            .0
+            .strip_prefix('"')
+            .and_then(|r| r.get(..33))
+            .filter(|v| v.ends_with('"'))
+            .map(|v| &v[..32])
+            .filter(|v| {
+                v.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+            .ok_or(VerifyError::Malformed("session is not 32 hex digits"))?;
+        self.0 = &self.0[34..];
         Ok(String::from(v))
     }
 

@@ -2,8 +2,8 @@
 //! sequence numbers and its key, whichever path (audio frames or RTP) found the press.
 
 use crate::digit::Digit;
-use crate::event::{DigitEvent, Source};
-use crate::sign::Key;
+use crate::event::{CallEnd, DigitEvent, Source};
+use crate::sign::Signer;
 use alloc::string::String;
 
 /// A digit event as it leaves the plugin.
@@ -35,34 +35,63 @@ pub struct Press {
     pub leaked_samples: u64,
 }
 
-/// Numbers and signs the presses of one call.
+/// Numbers and signs the presses of one call, and closes the numbering with a signed
+/// end-of-call record.
 pub struct Reporter {
     call_id: String,
-    key: Option<Key>,
+    signer: Option<Signer>,
     seq: u64,
+    end: Option<String>,
 }
 
 impl Reporter {
-    /// A reporter for `call_id`, signing with `key` when there is one.
+    /// A reporter for `call_id`, signing with `signer` when there is one.
     #[must_use]
-    pub fn new(call_id: String, key: Option<Key>) -> Reporter {
+    pub fn new(call_id: String, signer: Option<Signer>) -> Reporter {
         Reporter {
             call_id,
-            key,
+            signer,
             seq: 0,
+            end: None,
         }
+    }
+
+    /// Ends the numbering: the signed end-of-call record (digits sent, next sequence number),
+    /// once; `None` without a signer.
+    pub fn finish(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        self.end = self.signer.as_ref().map(|s| {
+            let end = CallEnd {
+                kid: String::from(s.key().kid()),
+                call: self.call_id.clone(),
+                session: String::from(s.session()),
+                seq: self.seq + 1,
+                digits: self.seq,
+            };
+            s.key().seal(&end.to_payload())
+        });
+    }
+
+    /// The signed end-of-call record, once [`Reporter::finish`] ran.
+    #[must_use]
+    pub fn end_record(&self) -> Option<&str> {
+        self.end.as_deref()
     }
 
     /// The event for the next press of the call.
     pub fn report(&mut self, p: Press) -> Emitted {
         self.seq += 1;
+        let signer = self.signer.as_ref();
         let event = DigitEvent {
-            kid: self
-                .key
-                .as_ref()
-                .map(|k| String::from(k.kid()))
+            kid: signer
+                .map(|s| String::from(s.key().kid()))
                 .unwrap_or_default(),
             call: self.call_id.clone(),
+            session: signer
+                .map(|s| String::from(s.session()))
+                .unwrap_or_default(),
             seq: self.seq,
             digit: p.digit,
             start_ms: p.start_ms,
@@ -70,7 +99,7 @@ impl Reporter {
             detected_ms: p.detected_ms,
             source: p.source,
         };
-        let line = self.key.as_ref().map(|k| k.seal(&event.to_payload()));
+        let line = signer.map(|s| s.key().seal(&event.to_payload()));
         Emitted {
             event,
             line,

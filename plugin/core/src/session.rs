@@ -7,7 +7,7 @@ use crate::event::{is_identifier, Source};
 use crate::masker::{MaskMode, Masker};
 pub use crate::report::Emitted;
 use crate::report::{Press, Reporter};
-use crate::sign::Key;
+use crate::sign::Signer;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -33,8 +33,8 @@ pub struct SessionConfig {
     pub mask_mode: MaskMode,
     /// Detector tuning.
     pub detector: DetectorConfig,
-    /// Key that signs events; without one, events are reported unsigned.
-    pub key: Option<Key>,
+    /// Key and session nonce that sign events; without one, events are reported unsigned.
+    pub signer: Option<Signer>,
 }
 
 impl SessionConfig {
@@ -48,7 +48,7 @@ impl SessionConfig {
             lookahead_ms: DEFAULT_LOOKAHEAD_MS,
             mask_mode: MaskMode::default(),
             detector: DetectorConfig::default(),
-            key: None,
+            signer: None,
         }
     }
 
@@ -109,7 +109,7 @@ impl Session {
         Ok(Session {
             detector: Detector::new(config.sample_rate, &config.detector, delay),
             masker: Masker::new(config.codec, config.sample_rate, delay, config.mask_mode),
-            reporter: Reporter::new(config.call_id, config.key),
+            reporter: Reporter::new(config.call_id, config.signer),
             codec: config.codec,
             sample_rate: config.sample_rate,
             units: Vec::new(),
@@ -190,6 +190,12 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// The signed end-of-call record, once the session was flushed (and has a signer).
+    #[must_use]
+    pub fn end_record(&self) -> Option<&str> {
+        self.reporter.end_record()
+    }
+
     fn check_open(&self) -> Result<(), SessionError> {
         if self.finished {
             Err(SessionError::Finished)
@@ -203,6 +209,7 @@ impl Session {
         self.finished = true;
         self.detector.finish();
         self.drain_transitions();
+        self.reporter.finish();
         let silence = self.codec.encode(0);
         self.out_units.clear();
         self.units.clear();

@@ -10,10 +10,13 @@
 //! the line (from its `{` to its `}`), so the line must be passed on byte for byte. The
 //! verifier checks the MAC in constant time *before* it parses the payload, then checks that
 //! the payload names the same key, and tracks sequence numbers per call: replays and
-//! reordering are refused and gaps reported.
+//! reordering are refused and gaps reported. A call is one session (its nonce): a record of
+//! another session under the same call id is refused as spliced. Each session ends with a
+//! signed end-of-call record; [`Verifier::finish`] names every call whose end never came
+//! (the file was cut) or whose digit records are not all there.
 
 use crate::error::{ConfigError, VerifyError};
-use crate::event::{is_identifier, DigitEvent};
+use crate::event::{is_identifier, CallEnd, DigitEvent, Record};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -86,6 +89,45 @@ impl Key {
     }
 }
 
+/// What signs one session's records: a key, and the session's nonce — 16 random bytes the
+/// host draws for each session (the core has no entropy), carried in every record so that
+/// records of two sessions can never pass for one call.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    key: Key,
+    session: String,
+}
+
+impl Signer {
+    /// A signer; an all-zero nonce (no entropy drawn) is refused.
+    pub fn new(key: Key, nonce: [u8; 16]) -> Result<Signer, ConfigError> {
+        if nonce == [0; 16] {
+            return Err(ConfigError::OutOfRange {
+                field: "session nonce",
+                allowed: "16 random bytes drawn by the host for each session",
+            });
+        }
+        let mut session = String::with_capacity(32);
+        for b in nonce {
+            session.push(HEX[usize::from(b >> 4)] as char);
+            session.push(HEX[usize::from(b & 15)] as char);
+        }
+        Ok(Signer { key, session })
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The session nonce as 32 hex digits.
+    #[must_use]
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn unhex(s: &str) -> Option<[u8; 32]> {
@@ -135,19 +177,73 @@ fn open(line: &str) -> Result<Envelope<'_>, VerifyError> {
     Ok(Envelope { kid, mac, payload })
 }
 
-/// An accepted event.
+/// An accepted record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
-    /// The event.
-    pub event: DigitEvent,
-    /// Sequence numbers skipped just before this event (`first..=last`), if any.
+    /// The record.
+    pub record: Record,
+    /// Sequence numbers skipped just before this record (`first..=last`), if any.
     pub gap: Option<(u64, u64)>,
 }
 
-#[derive(Default)]
+impl Verified {
+    /// The digit event, if the record is one.
+    #[must_use]
+    pub fn digit(&self) -> Option<&DigitEvent> {
+        match &self.record {
+            Record::Digit(e) => Some(e),
+            Record::End(_) => None,
+        }
+    }
+}
+
+/// What is wrong with a call once the whole file was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unfinished {
+    /// No end-of-call record: the records stop somewhere (a cut file, or a session that is
+    /// still running).
+    NoEnd {
+        /// The call.
+        call: String,
+        /// Digit records accepted.
+        digits: u64,
+    },
+    /// The end record counts digit records that are not in the file.
+    Missing {
+        /// The call.
+        call: String,
+        /// Digits the session says it sent.
+        sent: u64,
+        /// Digit records accepted.
+        accepted: u64,
+    },
+}
+
+impl core::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Unfinished::NoEnd { call, digits } => write!(
+                f,
+                "call {call}: no end-of-call record after {digits} digit(s) — the file is cut or the session did not end"
+            ),
+            Unfinished::Missing {
+                call,
+                sent,
+                accepted,
+            } => write!(
+                f,
+                "call {call}: the session sent {sent} digit(s), {accepted} are here"
+            ),
+        }
+    }
+}
+
 struct CallState {
+    session: String,
     last: u64,
     seen: BTreeSet<u64>,
+    digits: u64,
+    end: Option<CallEnd>,
 }
 
 /// Verifies event lines against a key ring, tracking sequence numbers per call.
@@ -178,29 +274,71 @@ impl Verifier {
         m.update(env.payload.as_bytes());
         // `verify_slice` compares in constant time.
         m.verify_slice(&env.mac).map_err(|_| VerifyError::BadMac)?;
-        let event = DigitEvent::parse_payload(env.payload)?;
-        if event.kid != env.kid {
+        let record = Record::parse_payload(env.payload)?;
+        let (kid, call_id, session, seq) = record.ids();
+        if kid != env.kid {
             return Err(VerifyError::Malformed(
                 "payload key id differs from envelope key id",
             ));
         }
-        if event.seq == 0 {
+        if seq == 0 {
             return Err(VerifyError::Malformed("sequence numbers start at 1"));
         }
-        let call = self.calls.entry(event.call.clone()).or_default();
-        if call.seen.contains(&event.seq) {
-            return Err(VerifyError::Replayed { seq: event.seq });
+        let call = self
+            .calls
+            .entry(String::from(call_id))
+            .or_insert_with(|| CallState {
+                session: String::from(session),
+                last: 0,
+                seen: BTreeSet::new(),
+                digits: 0,
+                end: None,
+            });
+        if call.session != session {
+            return Err(VerifyError::Spliced {
+                call: String::from(call_id),
+            });
         }
-        if event.seq < call.last {
+        if call.seen.contains(&seq) {
+            return Err(VerifyError::Replayed { seq });
+        }
+        if let Some(end) = &call.end {
+            return Err(VerifyError::AfterEnd { seq, end: end.seq });
+        }
+        if seq < call.last {
             return Err(VerifyError::Reordered {
-                seq: event.seq,
+                seq,
                 last: call.last,
             });
         }
-        let gap = (event.seq > call.last + 1).then(|| (call.last + 1, event.seq - 1));
-        call.last = event.seq;
-        call.seen.insert(event.seq);
-        Ok(Verified { event, gap })
+        let gap = (seq > call.last + 1).then(|| (call.last + 1, seq - 1));
+        call.last = seq;
+        call.seen.insert(seq);
+        match &record {
+            Record::Digit(_) => call.digits += 1,
+            Record::End(e) => call.end = Some(e.clone()),
+        }
+        Ok(Verified { record, gap })
+    }
+
+    /// After the last line: every call that did not end properly.
+    #[must_use]
+    pub fn finish(&self) -> Vec<Unfinished> {
+        self.calls
+            .iter()
+            .filter_map(|(id, c)| match &c.end {
+                None => Some(Unfinished::NoEnd {
+                    call: id.clone(),
+                    digits: c.digits,
+                }),
+                Some(e) if e.digits != c.digits => Some(Unfinished::Missing {
+                    call: id.clone(),
+                    sent: e.digits,
+                    accepted: c.digits,
+                }),
+                Some(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -215,10 +353,13 @@ mod tests {
         Key::new(kid, &[fill; 32]).unwrap()
     }
 
+    const SESSION: &str = "00112233445566778899aabbccddeeff";
+
     fn event(seq: u64, digit: char) -> DigitEvent {
         DigitEvent {
             kid: "k1".into(),
             call: "call-1".into(),
+            session: SESSION.into(),
             seq,
             digit: Digit::from_char(digit).unwrap(),
             start_ms: 100 * seq,
@@ -232,10 +373,82 @@ mod tests {
         key("k1", 7).seal(&event(seq, digit).to_payload())
     }
 
+    fn end(seq: u64, digits: u64) -> String {
+        let e = CallEnd {
+            kid: "k1".into(),
+            call: "call-1".into(),
+            session: SESSION.into(),
+            seq,
+            digits,
+        };
+        key("k1", 7).seal(&e.to_payload())
+    }
+
     #[test]
     fn payload_round_trips() {
         let e = event(3, '#');
-        assert_eq!(DigitEvent::parse_payload(&e.to_payload()).unwrap(), e);
+        assert_eq!(
+            Record::parse_payload(&e.to_payload()).unwrap(),
+            Record::Digit(e)
+        );
+    }
+
+    #[test]
+    fn a_session_ends_with_its_record_and_cut_or_spliced_files_are_caught() {
+        // Whole: two digits and the end record.
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        v.verify(&line(1, '4')).unwrap();
+        v.verify(&line(2, '1')).unwrap();
+        assert!(matches!(
+            v.verify(&end(3, 2)).unwrap().record,
+            Record::End(_)
+        ));
+        assert_eq!(v.finish(), []);
+        assert!(matches!(
+            v.verify(&line(4, '1')),
+            Err(VerifyError::AfterEnd { seq: 4, end: 3 })
+        ));
+        // Cut: no end record.
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        v.verify(&line(1, '4')).unwrap();
+        assert!(matches!(
+            v.finish()[..],
+            [Unfinished::NoEnd { digits: 1, .. }]
+        ));
+        // A digit missing before the end.
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        v.verify(&line(2, '4')).unwrap();
+        v.verify(&end(3, 2)).unwrap();
+        assert!(matches!(
+            v.finish()[..],
+            [Unfinished::Missing {
+                sent: 2,
+                accepted: 1,
+                ..
+            }]
+        ));
+        // Another session's record under the same call id.
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        v.verify(&line(1, '4')).unwrap();
+        let other = key("k1", 7).seal(
+            &event(2, '1')
+                .to_payload()
+                .replace(SESSION, &"ab".repeat(16)),
+        );
+        assert!(matches!(v.verify(&other), Err(VerifyError::Spliced { .. })));
+        // Version 1 payloads carry no session: refused.
+        let v1 = key("k1", 7).seal("{\"v\":1,\"kid\":\"k1\",\"call\":\"c\",\"seq\":1,\"digit\":\"4\",\"start_ms\":1,\"end_ms\":2,\"detected_ms\":1,\"source\":\"inband\"}");
+        assert!(matches!(
+            Verifier::new(vec![key("k1", 7)]).verify(&v1),
+            Err(VerifyError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_signer_needs_a_nonce_from_the_host() {
+        assert!(Signer::new(key("k1", 7), [0; 16]).is_err());
+        let s = Signer::new(key("k1", 7), [0xAB; 16]).unwrap();
+        assert_eq!(s.session(), "ab".repeat(16));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use tonemask_core::{Codec, Key, MaskMode, Session, SessionConfig, Verifier};
+use tonemask_core::{
+    CallEnd, Codec, Key, MaskMode, Record, Session, SessionConfig, Signer, Verifier,
+};
 
 fn card(rate: f32) -> (Vec<i16>, Vec<(usize, usize)>) {
     let mut b = Vec::new();
@@ -87,7 +89,7 @@ fn events_are_signed_in_sequence_and_verify() {
     let (input, _) = card(8000.0);
     let key = Key::new("k1", &[7; 32]).unwrap();
     let cfg = SessionConfig {
-        key: Some(key.clone()),
+        signer: Some(Signer::new(key.clone(), [0x5A; 16]).unwrap()),
         mask_mode: MaskMode::Tone,
         ..SessionConfig::new("call-9", Codec::L16)
     };
@@ -100,10 +102,25 @@ fn events_are_signed_in_sequence_and_verify() {
         assert_eq!(e.event.seq, n);
         assert_eq!(e.leaked_samples, 0);
         let ok = v.verify(e.line.as_deref().unwrap()).unwrap();
-        assert_eq!(ok.event, e.event);
+        assert_eq!(ok.digit(), Some(&e.event));
         assert_eq!(ok.gap, None);
     }
     assert_eq!(n, 16);
+    // The flush closed the numbering with a signed end record counting all 16.
+    assert!(
+        v.finish().len() == 1,
+        "the call has not ended before its end record"
+    );
+    let end = v.verify(s.end_record().unwrap()).unwrap();
+    assert!(matches!(
+        end.record,
+        Record::End(CallEnd {
+            seq: 17,
+            digits: 16,
+            ..
+        })
+    ));
+    assert_eq!(v.finish(), []);
 }
 
 #[test]

@@ -53,7 +53,7 @@ use crate::event::Source;
 use crate::masker::{Fill, MaskMode};
 use crate::report::{Emitted, Press, Reporter};
 use crate::session::{Session, SessionConfig};
-use crate::sign::Key;
+use crate::sign::Signer;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -109,8 +109,8 @@ pub struct RtpConfig {
     pub mask_mode: MaskMode,
     /// Detector tuning.
     pub detector: DetectorConfig,
-    /// Key that signs events.
-    pub key: Option<Key>,
+    /// Key and session nonce that sign events.
+    pub signer: Option<Signer>,
 }
 
 impl RtpConfig {
@@ -125,7 +125,7 @@ impl RtpConfig {
             lookahead_ms: crate::DEFAULT_LOOKAHEAD_MS,
             mask_mode: MaskMode::default(),
             detector: DetectorConfig::default(),
-            key: None,
+            signer: None,
         }
     }
 
@@ -156,7 +156,7 @@ impl RtpConfig {
             lookahead_ms: self.lookahead_ms,
             mask_mode: self.mask_mode,
             detector: self.detector,
-            key: None,
+            signer: None,
         }
     }
 
@@ -385,7 +385,7 @@ impl RtpSession {
     pub fn new(config: RtpConfig) -> Result<RtpSession, ConfigError> {
         config.validate()?;
         Ok(RtpSession {
-            reporter: Reporter::new(config.call_id.clone(), config.key.clone()),
+            reporter: Reporter::new(config.call_id.clone(), config.signer.clone()),
             tracker: Tracker::new(config.event_clock()),
             merger: Merger::default(),
             timeline: None,
@@ -450,7 +450,14 @@ impl RtpSession {
             self.add_event_press(p);
         }
         self.release(u64::MAX);
+        self.reporter.finish();
         Ok(())
+    }
+
+    /// The signed end-of-call record, once the session was flushed (and has a signer).
+    #[must_use]
+    pub fn end_record(&self) -> Option<&str> {
+        self.reporter.end_record()
     }
 
     fn dispatch(&mut self, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
