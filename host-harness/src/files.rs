@@ -6,16 +6,19 @@
 //!   failure, then renamed over the target;
 //! - [`open_append_private`] opens an events file for appending, owner-only, refusing a link;
 //! - [`check_private`] refuses a key file that group or others can read (as ssh does);
-//! - [`read_input`] reads a call or capture: regular files up to [`MAX_INPUT_BYTES`], and
-//!   anything else (a pipe, a device such as `/dev/zero`) cut at that limit with a warning.
+//! - [`read_input`] reads a call or capture: its first bytes must be a WAV or capture header
+//!   (else it stops there); regular files up to [`MAX_INPUT_BYTES`], anything else (a pipe, a
+//!   device such as `/dev/zero`) cut at [`MAX_STREAM_BYTES`] with a warning.
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-/// Largest call or capture read: 2 GiB (about 37 hours of 8 kHz 16-bit audio).
+/// Largest call or capture file read: 2 GiB (about 37 hours of 8 kHz 16-bit audio).
 pub const MAX_INPUT_BYTES: u64 = 2 << 30;
+/// Most read from an input that is not a regular file: 256 MiB.
+pub const MAX_STREAM_BYTES: u64 = 256 << 20;
 
 /// Owner read/write only.
 pub const PRIVATE: u32 = 0o600;
@@ -98,8 +101,9 @@ pub fn check_private(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads a call or capture. A regular file larger than [`MAX_INPUT_BYTES`] is refused;
-/// anything else is read up to that limit, with a warning when it was cut.
+/// Reads a call or capture. Bytes that do not start like a WAV file or a capture are refused
+/// after 12 bytes; a regular file larger than [`MAX_INPUT_BYTES`] is refused; anything else
+/// is read up to [`MAX_STREAM_BYTES`], with a warning when it was cut.
 pub fn read_input(path: &Path) -> Result<Vec<u8>> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -116,15 +120,30 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
             meta.size()
         );
     }
+    let limit = if meta.is_file() {
+        MAX_INPUT_BYTES
+    } else {
+        MAX_STREAM_BYTES
+    };
     let mut bytes = Vec::new();
-    (&mut f)
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        bytes.truncate(MAX_INPUT_BYTES as usize);
+    let read = |f: &mut std::fs::File, n: u64, bytes: &mut Vec<u8>| {
+        f.take(n)
+            .read_to_end(bytes)
+            .with_context(|| format!("cannot read {}", path.display()))
+    };
+    read(&mut f, 12, &mut bytes)?;
+    let wav = bytes.starts_with(b"RIFF");
+    if !bytes.is_empty() && !wav && !tonemask_capture::is_capture(&bytes) {
+        bail!(
+            "{}: not a WAV file (RIFF/WAVE) or a packet capture (pcap, pcapng)",
+            path.display()
+        );
+    }
+    read(&mut f, limit + 1 - 12, &mut bytes)?;
+    if bytes.len() as u64 > limit {
+        bytes.truncate(limit as usize);
         eprintln!(
-            "tonemask: warning: {} is not a regular file and did not end; read its first {MAX_INPUT_BYTES} bytes",
+            "tonemask: warning: {} did not end; read its first {limit} bytes",
             path.display()
         );
     }
@@ -166,8 +185,11 @@ mod tests {
     }
 
     #[test]
-    fn endless_inputs_are_cut_and_directories_refused() {
+    fn endless_or_foreign_inputs_stop_early_and_directories_are_refused() {
         assert!(read_input(Path::new("/")).is_err());
         assert!(read_input(Path::new("/nonexistent/x.wav")).is_err());
+        // /dev/zero: not a WAV or a capture, refused after its first bytes.
+        let e = read_input(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a WAV file"), "{e}");
     }
 }

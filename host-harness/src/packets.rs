@@ -165,6 +165,31 @@ impl CaptureOutcome {
             .collect()
     }
 
+    /// Everything dropped, by reason: frames left out of the output and packets the plugin
+    /// refused (`rtp-malformed`, `rtp-unknown-pt`, `rtp-foreign-ssrc`, `rtp-late`).
+    #[must_use]
+    pub fn drop_counts(&self) -> BTreeMap<String, u64> {
+        let mut m: BTreeMap<String, u64> = self
+            .dropped
+            .iter()
+            .map(|(r, n)| ((*r).to_string(), *n))
+            .collect();
+        for s in &self.streams {
+            let st = &s.stats;
+            for (r, n) in [
+                ("rtp-malformed", st.malformed),
+                ("rtp-unknown-pt", st.unknown_pt),
+                ("rtp-foreign-ssrc", st.foreign_ssrc),
+                ("rtp-late", st.late),
+            ] {
+                if n > 0 {
+                    *m.entry(r.to_string()).or_default() += n;
+                }
+            }
+        }
+        m
+    }
+
     /// Frames and packets dropped that may have carried audio: frames that could not be
     /// opened (see [`AUDIO_REASONS`]) and packets the plugin refused in any stream.
     #[must_use]

@@ -94,6 +94,8 @@ pub struct CallResult {
     pub detected: String,
     /// Digits found in the masked output.
     pub in_masked: String,
+    /// Frames and packets dropped (captures), by reason.
+    pub dropped: std::collections::BTreeMap<String, u64>,
     /// Failed checks, empty when the call passed.
     pub failures: Vec<String>,
     /// Wall time, seconds.
@@ -140,6 +142,7 @@ pub fn replay_one(instance: &mut Instance, manifest_path: &Path) -> CallResult {
         expected: String::new(),
         detected: String::new(),
         in_masked: String::new(),
+        dropped: Default::default(),
         failures: Vec::new(),
         wall_seconds: 0.0,
     };
@@ -279,6 +282,7 @@ fn check_capture(
     };
     let out = run_capture(instance, &cap, &opts, Some(&keys))?;
     r.detected = out.caller_digits();
+    r.dropped = out.drop_counts();
     if r.detected != m.digits {
         r.failures.push(format!(
             "caller→agent digits: expected {:?}, found {:?}",
