@@ -673,6 +673,53 @@ mod tests {
         assert_eq!((cap.reassembled, cap.frames.len()), (0, 4));
     }
 
+    /// An IPv6 UDP datagram (::1 → ::2, ports 6000 → 6001) carrying `payload`, split into
+    /// fragments of `size` bytes of the UDP datagram (a multiple of 8).
+    fn ipv6_fragments(payload: &[u8], size: usize) -> Vec<Frame> {
+        let mut udp = vec![0x17, 0x70, 0x17, 0x71, 0, 0, 0, 0];
+        udp[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(payload);
+        let (src, dst) = ([0u8; 15], [0u8; 15]);
+        udp.chunks(size)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut d = vec![0u8; 12];
+                d.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
+                d.extend_from_slice(&((8 + c.len()) as u16).to_be_bytes());
+                d.extend_from_slice(&[44, 64]);
+                d.extend_from_slice(&src);
+                d.push(1);
+                d.extend_from_slice(&dst);
+                d.push(2);
+                let more = (i + 1) * size < udp.len();
+                let field = ((i * size / 8) as u16) << 3 | u16::from(more);
+                d.extend_from_slice(&[17, 0]);
+                d.extend_from_slice(&field.to_be_bytes());
+                d.extend_from_slice(&0xABCD_u32.to_be_bytes());
+                d.extend_from_slice(c);
+                Frame {
+                    ts: Duration::ZERO,
+                    link: DataLink::ETHERNET,
+                    orig_len: d.len(),
+                    data: d,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ipv6_fragments_are_reassembled_too() {
+        let payload: Vec<u8> = (0..300u16).map(|i| (i * 7) as u8).collect();
+        let pieces = ipv6_fragments(&payload, 128);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces[1].classify().unwrap_err(), Skip::Fragment);
+        let cap = round_trip(&pieces);
+        assert_eq!((cap.reassembled, cap.frames.len()), (1, 1));
+        let dg = cap.frames[0].classify().unwrap();
+        assert_eq!(dg.payload, &payload[..]);
+        assert_eq!(dg.dst, "[::2]:6001".parse().unwrap());
+    }
+
     #[test]
     fn records_cut_by_the_snap_length_are_read_and_classed_truncated() {
         let f = ipv4_udp_frame(&[3; 172]);
