@@ -164,7 +164,8 @@ fn call(
                 }
             }
             let _ = std::io::Write::write_all(&mut c, b"HTTP/1.1 204 No Content\r\n\r\n");
-            if bodies.len() >= 16 {
+            // The end-of-call record is the last line a relay session sends.
+            if bodies.last().is_some_and(|b| b.contains("\"end_of_call\"")) {
                 break;
             }
         }
