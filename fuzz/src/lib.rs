@@ -5,10 +5,13 @@
 //! loop is a bug.
 
 use tonemask_capture::Capture;
+use tonemask_core::event::Record;
 use tonemask_core::rtp::packet::Packet;
 use tonemask_core::rtp::red;
 use tonemask_core::rtp::telephone_event::EventPayload;
 use tonemask_core::{AudioType, Codec, EventType, MaskMode, RtpConfig, RtpSession};
+use tonemask_core::{Key, Verifier};
+use tonemask_harness::{keys::KeyRing, sdp, sip, wav::Wav};
 
 /// One packet through every RTP-level parser, and a parsed packet written back.
 pub fn rtp_packet(data: &[u8]) {
@@ -96,4 +99,201 @@ pub fn capture(data: &[u8]) {
     if let Ok(bytes) = tonemask_capture::write_pcap(&cap.frames) {
         let _ = Capture::parse(&bytes);
     }
+}
+
+/// Reads an input as a sequence of choices.
+struct Choices<'a>(&'a [u8]);
+
+impl Choices<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.byte()?, self.byte()?]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes([
+            self.byte()?,
+            self.byte()?,
+            self.byte()?,
+            self.byte()?,
+        ]))
+    }
+
+    /// `n` bytes (fewer at the end of the input).
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.0.len());
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a.to_vec()
+    }
+}
+
+/// A structure-aware RTP stream: every packet has a valid header of one SSRC (so the
+/// session goes past its first checks), and the input chooses what comes: audio of the
+/// announced codec (timestamp steps, payload sizes), telephone-event updates and ends, RED
+/// packets mixing blocks, unannounced payload types, SSRC changes, timestamp and sequence
+/// jumps, raw bytes. The first byte picks the configuration as in [`rtp_session`].
+pub fn rtp_stream(data: &[u8]) {
+    let mut c = Choices(data);
+    let Some(cfg) = c.byte() else {
+        return;
+    };
+    let (codec, rate, bps) = match cfg & 3 {
+        0 => (Codec::Pcmu, 8000, 1),
+        1 => (Codec::Pcma, 8000, 1),
+        2 => (Codec::L16, 8000, 2),
+        _ => (Codec::L16, 16000, 2),
+    };
+    let mode = [
+        MaskMode::Silence,
+        MaskMode::Tone,
+        MaskMode::Noise,
+        MaskMode::Off,
+    ][usize::from((cfg >> 2) & 3)];
+    let config = RtpConfig {
+        telephone_event: (cfg & 0x10 == 0).then_some(EventType {
+            pt: 96,
+            clock: rate,
+        }),
+        red: Some(121),
+        mask_mode: mode,
+        lookahead_ms: u32::from(cfg >> 5) * 20,
+        ..RtpConfig::new("fuzz", AudioType { pt: 0, codec, rate })
+    };
+    let Ok(mut s) = RtpSession::new(config) else {
+        return;
+    };
+    let (mut seq, mut ts, mut ssrc) = (1000u16, 5000u32, 0x1234_5678u32);
+    let mut out = Vec::new();
+    let header = |pt: u8, seq: u16, ts: u32, ssrc: u32| {
+        let mut p = vec![0x80, pt];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p
+    };
+    while let Some(op) = c.byte() {
+        let packet = match op % 8 {
+            0 => {
+                let units = usize::from(c.byte().unwrap_or(160));
+                let mut p = header(0, seq, ts, ssrc);
+                p.extend(c.bytes(units * bps));
+                ts = ts.wrapping_add(units as u32);
+                p
+            }
+            1 => {
+                let (event, flags) = (c.byte().unwrap_or(5) % 20, c.byte().unwrap_or(10));
+                let duration = c.u16().unwrap_or(160);
+                let mut p = header(96, seq, ts, ssrc);
+                p.extend_from_slice(&[event, flags]);
+                p.extend_from_slice(&duration.to_be_bytes());
+                p
+            }
+            2 => {
+                let blocks = 1 + usize::from(c.byte().unwrap_or(0) % 3);
+                let mut p = header(121, seq, ts, ssrc);
+                let mut bodies = Vec::new();
+                for i in 0..blocks {
+                    let pt = [0u8, 96, 8, 100][usize::from(c.byte().unwrap_or(0) % 4)];
+                    let len = usize::from(c.byte().unwrap_or(160));
+                    let body = c.bytes(len);
+                    if i + 1 < blocks {
+                        let off = u32::from(c.u16().unwrap_or(160) & 0x3FFF);
+                        let word = 0x8000_0000
+                            | (u32::from(pt) << 24)
+                            | (off << 10)
+                            | (body.len() as u32 & 0x3FF);
+                        p.extend_from_slice(&word.to_be_bytes());
+                    } else {
+                        p.push(pt);
+                    }
+                    bodies.push(body);
+                }
+                p.extend(bodies.concat());
+                p
+            }
+            3 => {
+                ssrc = c.u32().unwrap_or(1);
+                continue;
+            }
+            4 => {
+                ts = ts.wrapping_add(c.u32().unwrap_or(0));
+                continue;
+            }
+            5 => {
+                seq = seq.wrapping_add(c.u16().unwrap_or(0));
+                continue;
+            }
+            6 => {
+                let pt = c.byte().unwrap_or(97) & 0x7F;
+                let len = usize::from(c.byte().unwrap_or(4));
+                let mut p = header(pt, seq, ts, ssrc);
+                p.extend(c.bytes(len));
+                p
+            }
+            _ => {
+                let len = usize::from(c.byte().unwrap_or(12));
+                c.bytes(len)
+            }
+        };
+        seq = seq.wrapping_add(1);
+        let _ = s.push(&packet, &mut out);
+        out.clear();
+        while s.poll_event().is_some() {}
+    }
+    s.flush(&mut out).expect("first flush succeeds");
+    while s.poll_event().is_some() {}
+    let _ = s.end_record();
+}
+
+/// A WAV file through the reader; what it accepts is written back and read again unchanged.
+pub fn wav(data: &[u8]) {
+    if let Ok(w) = Wav::parse(data) {
+        let again = Wav::parse(&w.to_bytes()).expect("a written WAV parses");
+        assert_eq!(again, w);
+        let _ = w.linear();
+    }
+}
+
+/// An events file through the verifier (envelope, MAC, sequence, ends) and every payload
+/// through the record parser directly (a fuzzer cannot forge MACs to get there).
+pub fn events(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(key) = Key::new("k1", &[0x42; 32]) else {
+        return;
+    };
+    let mut v = Verifier::new(vec![key]);
+    for line in text.lines() {
+        let _ = v.verify(line);
+        if let Some(i) = line.find("\"payload\":") {
+            let p = line[i + 10..].strip_suffix('}').unwrap_or(&line[i + 10..]);
+            if let Ok(r) = Record::parse_payload(p) {
+                let again = match &r {
+                    Record::Digit(e) => e.to_payload(),
+                    Record::End(e) => e.to_payload(),
+                };
+                assert_eq!(Record::parse_payload(&again).ok(), Some(r));
+            }
+        }
+    }
+    let _ = v.finish();
+}
+
+/// A key file's text through the key-file parser.
+pub fn keys(data: &[u8]) {
+    let _ = KeyRing::parse(&String::from_utf8_lossy(data));
+}
+
+/// A UDP payload through the SIP message and SDP readers.
+pub fn sip(data: &[u8]) {
+    if let Some(m) = sip::Message::parse(data) {
+        let _ = (m.carries_dtmf(), sdp::parse_sdp(m.body));
+    }
+    let _ = sdp::parse_sdp(&String::from_utf8_lossy(data));
+    let _ = sip::media_descriptions([data, data]);
 }

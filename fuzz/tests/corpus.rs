@@ -7,10 +7,15 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 3] = [
+const TARGETS: [(&str, Target); 8] = [
     ("rtp_packet", tonemask_fuzz::rtp_packet),
     ("rtp_session", tonemask_fuzz::rtp_session),
+    ("rtp_stream", tonemask_fuzz::rtp_stream),
     ("capture", tonemask_fuzz::capture),
+    ("wav", tonemask_fuzz::wav),
+    ("events", tonemask_fuzz::events),
+    ("keys", tonemask_fuzz::keys),
+    ("sip", tonemask_fuzz::sip),
 ];
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -91,7 +96,11 @@ fn mutations_of_the_corpus_run_cleanly() {
     let mut rng = Rng(0x7031_6D61_736B);
     for (target, run) in TARGETS {
         let kept = inputs(target);
-        let rounds = if target == "rtp_session" { 300 } else { 3000 };
+        let rounds = match target {
+            "rtp_session" | "rtp_stream" => 300,
+            "capture" | "wav" => 1000,
+            _ => 3000,
+        };
         for i in 0..rounds {
             let seed = &kept[i % kept.len()].1;
             let other = &kept[rng.below(kept.len())].1;

@@ -327,6 +327,12 @@ fn report_streams(out: &CaptureOutcome) -> i32 {
                 s.refused.join("; ")
             );
         }
+        if let Some(trap) = &s.trap {
+            eprintln!(
+                "tonemask: ALARM: the plugin trapped on {} → {}; {} packet(s) of that stream were dropped, not copied ({trap})",
+                s.src, s.dst, s.trap_dropped
+            );
+        }
         if !s.direction.masked() && !s.events.is_empty() {
             eprintln!(
                 "tonemask: SECURITY: {} DTMF digit(s) sent towards the caller on {} → {} — tones injected on the agent side?",
@@ -435,7 +441,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                     fallback: rtp.fallback(),
                     ..CaptureOptions::default()
                 };
-                let out = run_capture(&mut inst, &cap, &opts, None)?;
+                let out = run_capture(&plugin, &cap, &opts, None)?;
                 let mut stdout = std::io::stdout().lock();
                 for s in &out.streams {
                     for e in &s.events {
@@ -496,7 +502,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                     twist: tuning.twist.into(),
                     fallback: rtp.fallback(),
                 };
-                let out = run_capture(&mut inst, &cap, &opts, Some(&keys))?;
+                let out = run_capture(&plugin, &cap, &opts, Some(&keys))?;
                 let masked: Vec<_> = out
                     .streams
                     .iter()
@@ -561,8 +567,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             );
             let mut results = Vec::new();
             for m in &manifests {
-                let mut inst = plugin.instantiate()?;
-                let r = replay::replay_one(&mut inst, m);
+                let r = replay::replay_one(&plugin, m);
                 let name = m
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())

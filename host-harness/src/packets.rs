@@ -20,10 +20,17 @@
 //! The streams of one direction of one call share one session — however many source ports,
 //! or agent ports after a re-INVITE, it used — so a call has one event numbering. A stream
 //! whose receiver no SDP describes is a session of its own, keyed by its receiver.
+//!
+//! **Isolation**: each session runs in a plugin instance of its own. A session whose plugin
+//! traps (a bug a hostile packet found, a call over its time budget) fails closed: nothing of
+//! it leaves from then on — its later packets are dropped and counted
+//! ([`StreamOutcome::trap`]) — while every other session carries on untouched.
 
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
-use crate::plugin::{DigitEvent, Instance, MaskMode, RtpConfig, RtpHandle, RtpStats, Twist};
+use crate::plugin::{
+    DigitEvent, Instance, MaskMode, Plugin, RtpConfig, RtpHandle, RtpStats, Twist,
+};
 use crate::sdp::{Media, PayloadTypes};
 use crate::sip::{self, Party};
 use anyhow::Result;
@@ -107,6 +114,11 @@ pub struct StreamOutcome {
     pub refused: Vec<String>,
     /// The signed end-of-call record (masked streams, when signed).
     pub end_record: Option<String>,
+    /// Why its plugin instance trapped, if it did; the stream's packets from then on were
+    /// dropped (`trap_dropped`).
+    pub trap: Option<String>,
+    /// Packets dropped because the stream's plugin instance had trapped.
+    pub trap_dropped: u64,
 }
 
 impl StreamOutcome {
@@ -120,7 +132,7 @@ impl StreamOutcome {
     #[must_use]
     pub fn dropped(&self) -> u64 {
         let s = &self.stats;
-        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late
+        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + self.trap_dropped
     }
 }
 
@@ -181,6 +193,7 @@ impl CaptureOutcome {
                 ("rtp-unknown-pt", st.unknown_pt),
                 ("rtp-foreign-ssrc", st.foreign_ssrc),
                 ("rtp-late", st.late),
+                ("plugin-trapped", s.trap_dropped),
             ] {
                 if n > 0 {
                     *m.entry(r.to_string()).or_default() += n;
@@ -203,10 +216,73 @@ impl CaptureOutcome {
 }
 
 struct Stream {
+    /// Its own plugin instance; `None` once it trapped.
+    instance: Option<Instance>,
     handle: RtpHandle,
     outcome: StreamOutcome,
     template: usize,
     flows: Vec<(SocketAddr, SocketAddr)>,
+}
+
+impl Stream {
+    /// Pushes one packet: the packets to forward, or none (refused, or the plugin trapped).
+    fn push(&mut self, payload: &[u8]) -> Vec<Vec<u8>> {
+        let Some(inst) = self.instance.as_mut() else {
+            self.outcome.trap_dropped += 1;
+            return Vec::new();
+        };
+        let pushed = inst.rtp_push(self.handle, payload).and_then(|r| {
+            let events = inst.rtp_drain_events(self.handle)?;
+            Ok((r, events))
+        });
+        match pushed {
+            Ok((Ok(out), events)) => {
+                self.outcome.events.extend(events);
+                out
+            }
+            Ok((Err(reason), events)) => {
+                self.outcome.events.extend(events);
+                if self.outcome.refused.len() < 5 && !self.outcome.refused.contains(&reason) {
+                    self.outcome.refused.push(reason);
+                }
+                Vec::new()
+            }
+            Err(trap) => {
+                self.fail(trap);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The plugin trapped: the instance is dropped, and with it everything still delayed.
+    fn fail(&mut self, trap: anyhow::Error) {
+        self.instance = None;
+        self.outcome.trap = Some(format!("{trap:#}"));
+        self.outcome.trap_dropped += 1;
+    }
+
+    /// Ends the session: the packets still delayed, its last events, stats, end record.
+    fn finish(&mut self) -> Vec<Vec<u8>> {
+        let Some(mut inst) = self.instance.take() else {
+            return Vec::new();
+        };
+        let h = self.handle;
+        let done = (|| -> Result<Vec<Vec<u8>>> {
+            let out = inst.rtp_flush(h)?;
+            self.outcome.events.extend(inst.rtp_drain_events(h)?);
+            self.outcome.stats = inst.rtp_stats(h)?;
+            self.outcome.end_record = inst.rtp_end_record(h)?;
+            inst.drop_rtp(h)?;
+            Ok(out)
+        })();
+        match done {
+            Ok(out) => out,
+            Err(trap) => {
+                self.fail(trap);
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Which session a datagram belongs to: a direction of a call the signalling describes, or
@@ -283,10 +359,11 @@ fn merge_types<'a>(all: impl Iterator<Item = &'a PayloadTypes>) -> Option<Payloa
     merged
 }
 
-/// Runs every RTP stream of `capture` through a session in `instance` (one per direction of
-/// a call); see the module documentation for what is kept, masked, watched and dropped.
+/// Runs every RTP stream of `capture` through a session of `plugin` (one per direction of a
+/// call, each in its own instance); see the module documentation for what is kept, masked,
+/// watched and dropped.
 pub fn run_capture(
-    instance: &mut Instance,
+    plugin: &Plugin,
     capture: &Capture,
     opts: &CaptureOptions,
     keys: Option<&KeyRing>,
@@ -332,9 +409,7 @@ pub fn run_capture(
                 // Numbered per kind: call, call.2, ... and call.agent1, call.agent2, ...
                 let same = |s: &Stream| s.outcome.direction.masked() == direction.masked();
                 let n = streams.iter().filter(|s| same(s)).count() + 1;
-                let s = open_stream(
-                    instance, dg.src, dg.dst, direction, types, opts, keys, fi, n,
-                )?;
+                let s = open_stream(plugin, dg.src, dg.dst, direction, types, opts, keys, fi, n)?;
                 streams.push(s);
                 index.insert(key, streams.len() - 1);
                 streams.len() - 1
@@ -345,32 +420,19 @@ pub fn run_capture(
         if !s.flows.contains(&(dg.src, dg.dst)) {
             s.flows.push((dg.src, dg.dst));
         }
-        match instance.rtp_push(s.handle, dg.payload)? {
-            Ok(out) => {
-                for p in out {
-                    masked.push(frame.with_payload(&dg, &p));
-                }
-            }
-            Err(reason) => {
-                if s.outcome.refused.len() < 5 && !s.outcome.refused.contains(&reason) {
-                    s.outcome.refused.push(reason);
-                }
-            }
+        for p in s.push(dg.payload) {
+            masked.push(frame.with_payload(&dg, &p));
         }
     }
     for s in &mut streams {
-        let out = instance.rtp_flush(s.handle)?;
+        let out = s.finish();
         let frame = &capture.frames[s.template];
         if let Some(dg) = frame.datagram() {
             for p in out {
                 masked.push(frame.with_payload(&dg, &p));
             }
         }
-        s.outcome.events = instance.rtp_drain_events(s.handle)?;
-        s.outcome.stats = instance.rtp_stats(s.handle)?;
-        s.outcome.end_record = instance.rtp_end_record(s.handle)?;
         s.outcome.flows = s.flows.len();
-        instance.drop_rtp(s.handle)?;
     }
     Ok(CaptureOutcome {
         streams: streams.into_iter().map(|s| s.outcome).collect(),
@@ -381,7 +443,7 @@ pub fn run_capture(
 
 #[allow(clippy::too_many_arguments)]
 fn open_stream(
-    instance: &mut Instance,
+    plugin: &Plugin,
     src: SocketAddr,
     dst: SocketAddr,
     direction: Direction,
@@ -411,8 +473,10 @@ fn open_stream(
         twist: opts.twist,
         key,
     };
+    let mut instance = plugin.instantiate()?;
     let handle = instance.rtp_create(&config)?;
     Ok(Stream {
+        instance: Some(instance),
         handle,
         outcome: StreamOutcome {
             src,
@@ -434,6 +498,8 @@ fn open_stream(
             },
             refused: Vec::new(),
             end_record: None,
+            trap: None,
+            trap_dropped: 0,
         },
         template: frame,
         flows: vec![(src, dst)],

@@ -26,7 +26,7 @@
 use crate::capture::Capture;
 use crate::keys::KeyRing;
 use crate::packets::{run_capture, CaptureOptions};
-use crate::plugin::{DigitEvent, Instance, MaskMode};
+use crate::plugin::{DigitEvent, MaskMode, Plugin};
 use crate::run::{run, signed_lines, source_name, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
@@ -133,7 +133,7 @@ pub fn manifests(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Replays one manifest. Errors reading the call become failures, not aborts.
-pub fn replay_one(instance: &mut Instance, manifest_path: &Path) -> CallResult {
+pub fn replay_one(plugin: &Plugin, manifest_path: &Path) -> CallResult {
     let t0 = std::time::Instant::now();
     let mut r = CallResult {
         manifest: manifest_path.display().to_string(),
@@ -146,7 +146,7 @@ pub fn replay_one(instance: &mut Instance, manifest_path: &Path) -> CallResult {
         failures: Vec::new(),
         wall_seconds: 0.0,
     };
-    if let Err(e) = check(instance, manifest_path, &mut r) {
+    if let Err(e) = check(plugin, manifest_path, &mut r) {
         r.failures.push(format!("{e:#}"));
     }
     r.wall_seconds = t0.elapsed().as_secs_f64();
@@ -160,13 +160,13 @@ pub fn load_manifest(path: &Path) -> Result<Manifest> {
     serde_json::from_str(&text).with_context(|| format!("bad manifest {}", path.display()))
 }
 
-fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> Result<()> {
+fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()> {
     let m = load_manifest(manifest_path)?;
     r.expected = m.digits.clone();
     let dir = manifest_path.parent().unwrap_or(Path::new("."));
     let audio = match (&m.audio, &m.capture) {
         (Some(a), None) => dir.join(a),
-        (None, Some(c)) => return check_capture(instance, &m, &dir.join(c), r),
+        (None, Some(c)) => return check_capture(plugin, &m, &dir.join(c), r),
         _ => anyhow::bail!("the manifest must name exactly one of \"audio\" and \"capture\""),
     };
     let bytes =
@@ -176,8 +176,9 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
     r.seconds = wav.seconds();
 
     let keys = KeyRing::ephemeral()?;
+    let mut instance = plugin.instantiate()?;
     let out = run(
-        instance,
+        &mut instance,
         &wav,
         &Options {
             call_id: "replay".into(),
@@ -207,7 +208,7 @@ fn check(instance: &mut Instance, manifest_path: &Path, r: &mut CallResult) -> R
     }
     check_events(&keys, &out.events, out.end_record.as_deref(), r);
     let again = run(
-        instance,
+        &mut instance,
         &out.masked,
         &Options {
             mode: MaskMode::Off,
@@ -258,12 +259,7 @@ fn check_events(
     }
 }
 
-fn check_capture(
-    instance: &mut Instance,
-    m: &Manifest,
-    path: &Path,
-    r: &mut CallResult,
-) -> Result<()> {
+fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cap = Capture::parse(&bytes).with_context(|| path.display().to_string())?;
     r.format = format!("{} {} frames", cap.format, cap.frames.len());
@@ -280,7 +276,7 @@ fn check_capture(
         call_id: "replay".into(),
         ..CaptureOptions::default()
     };
-    let out = run_capture(instance, &cap, &opts, Some(&keys))?;
+    let out = run_capture(plugin, &cap, &opts, Some(&keys))?;
     r.detected = out.caller_digits();
     r.dropped = out.drop_counts();
     if r.detected != m.digits {
@@ -340,7 +336,7 @@ fn check_capture(
         reassembled: 0,
     };
     let again = run_capture(
-        instance,
+        plugin,
         &masked,
         &CaptureOptions {
             mode: MaskMode::Off,

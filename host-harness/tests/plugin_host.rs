@@ -189,3 +189,90 @@ fn memory_is_capped() {
     // A 4 MB frame cannot fit in a 2 MB memory: the call fails, the host does not.
     assert!(inst.process_samples(s, &vec![0i16; 2_000_000]).is_err());
 }
+
+/// The isolation unit is an instance per call: among eight live calls, each in its own
+/// instance, one traps (a frame over its time budget stands in for a crashing input); its
+/// instance is dead from then on — the call fails closed, nothing more comes out of it —
+/// and the seven others carry on to the end with every digit found and masked. A fresh
+/// instance for the next call is ready in a few milliseconds.
+#[test]
+fn one_trapping_call_never_takes_the_others_with_it() {
+    // Two ticks per call: ordinary 20 ms frames take microseconds, the poison frame ≥ 100 ms.
+    let limits = Limits {
+        time_per_call: std::time::Duration::from_millis(20),
+        time_per_sample: std::time::Duration::ZERO,
+        ..Limits::default()
+    };
+    let plugin = Plugin::load(&plugin_path(), limits).unwrap();
+    let m =
+        tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0.json")).unwrap();
+    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let pcm = wav.pcm16();
+    let mut calls: Vec<_> = (0..8)
+        .map(|i| {
+            let mut inst = plugin.instantiate().unwrap();
+            let s = inst.create(&config(&format!("c{i}"), Codec::L16)).unwrap();
+            (inst, s, String::new(), Vec::new(), None::<String>)
+        })
+        .collect();
+    let poisoned = 3;
+    for (n, frame) in pcm.chunks(160).enumerate() {
+        for (i, (inst, s, digits, out, trap)) in calls.iter_mut().enumerate() {
+            if trap.is_some() {
+                continue; // failed closed: nothing more from this call
+            }
+            let r = if i == poisoned && n == 100 {
+                inst.process_samples(*s, &vec![1000i16; 4_000_000])
+                    .map(|_| ())
+            } else {
+                inst.process_samples(*s, frame)
+                    .map(|o| out.extend(o))
+                    .and_then(|()| {
+                        digits.extend(inst.drain_events(*s)?.iter().map(|e| e.digit));
+                        Ok(())
+                    })
+            };
+            if let Err(e) = r {
+                *trap = Some(format!("{e:#}"));
+            }
+        }
+    }
+    for (i, (inst, s, digits, out, trap)) in calls.iter_mut().enumerate() {
+        if i == poisoned {
+            let t = trap.as_deref().expect("the poisoned call trapped");
+            assert!(t.contains("failed in process-samples"), "{t}");
+            // Its instance is dead: a trapped instance is never used again.
+            assert!(inst.process_samples(*s, &pcm[..160]).is_err());
+            continue;
+        }
+        assert!(trap.is_none(), "call {i} was hit: {trap:?}");
+        out.extend(inst.flush_samples(*s).unwrap());
+        digits.extend(inst.drain_events(*s).unwrap().iter().map(|e| e.digit));
+        assert_eq!(*digits, m.digits, "call {i}");
+        // Masked: no digit left in what the call sent on.
+        let masked = Wav::from_pcm16(8000, &out[inst.delay_samples(*s).unwrap() as usize..]);
+        let mut check = Plugin::load(&plugin_path(), Limits::default())
+            .unwrap()
+            .instantiate()
+            .unwrap();
+        let c = check
+            .create(&SessionConfig {
+                mask_mode: MaskMode::Off,
+                ..config("check", Codec::L16)
+            })
+            .unwrap();
+        let mut found = check
+            .process_samples(c, &masked.pcm16())
+            .map(|_| ())
+            .and_then(|()| {
+                check.flush_samples(c)?;
+                check.drain_events(c)
+            });
+        assert!(found.as_mut().unwrap().is_empty(), "call {i}: digits left");
+    }
+    // The next call gets a fresh instance.
+    let t0 = std::time::Instant::now();
+    let mut fresh = plugin.instantiate().unwrap();
+    fresh.create(&config("next", Codec::L16)).unwrap();
+    eprintln!("fresh instance + session: {:?}", t0.elapsed());
+}

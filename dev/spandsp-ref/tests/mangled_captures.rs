@@ -319,8 +319,7 @@ fn mask(plugin: &Plugin, keys: &KeyRing, frames: Vec<Frame>) -> (Capture, Captur
     // Through the file format, as the CLI reads it.
     let bytes = tonemask_harness::capture::write_pcap(&frames).unwrap();
     let cap = Capture::parse(&bytes).unwrap();
-    let mut inst = plugin.instantiate().unwrap();
-    let out = run_capture(&mut inst, &cap, &CaptureOptions::default(), Some(keys)).unwrap();
+    let out = run_capture(plugin, &cap, &CaptureOptions::default(), Some(keys)).unwrap();
     (cap, out)
 }
 

@@ -132,12 +132,11 @@ fn spandsp_finds_no_digit_in_masked_captures() {
         let cap = Capture::parse(&bytes).unwrap();
         assert_eq!(spandsp_ref::digits(&caller_audio(&cap.frames)), digits);
         for mode in [MaskMode::Silence, MaskMode::Tone, MaskMode::Noise] {
-            let mut inst = plugin.instantiate().unwrap();
             let opts = CaptureOptions {
                 mode,
                 ..CaptureOptions::default()
             };
-            let out = run_capture(&mut inst, &cap, &opts, Some(&keys)).unwrap();
+            let out = run_capture(&plugin, &cap, &opts, Some(&keys)).unwrap();
             assert_eq!(out.caller_digits(), digits);
             let masked = caller_audio(&out.masked);
             assert_eq!(masked.len(), caller_audio(&cap.frames).len());

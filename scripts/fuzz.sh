@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A fuzzing campaign: every cargo-fuzz target (or the ones named) for SECONDS each, then one
+# table — executions, coverage, corpus size and crashes per target. New interesting inputs
+# are added to fuzz/corpus/TARGET (commit a minimized sample: cargo fuzz cmin); crashes land
+# in fuzz/artifacts/TARGET — keep each as fuzz/regressions/TARGET/NAME-OF-THE-BUG.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]       e.g. scripts/fuzz.sh 3600 rtp_stream
+#
+# Installs cargo-fuzz when it is missing. It runs on the stable toolchain with
+# RUSTC_BOOTSTRAP=1 (cargo-fuzz passes flags stable rustc only takes that way), with debug
+# assertions on (integer overflow is a crash) and without a sanitizer (the code under test
+# is safe Rust). Exits 1 if any target crashed, hung or ran out of memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-60}
+[ $# -gt 0 ] && shift
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(rtp_packet rtp_session rtp_stream capture wav events keys sip)
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+logs=target/fuzz-logs
+mkdir -p "$logs"
+echo "fuzz: building the targets"
+RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz -O -a -s none >"$logs/build.log" 2>&1 || {
+    tail -n 30 "$logs/build.log"
+    exit 1
+}
+status=0
+rows=()
+for t in "${targets[@]}"; do
+    log=$logs/$t.log
+    echo "fuzz: $t for ${secs} s (log: $log)"
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" --fuzz-dir fuzz -O -a -s none -- \
+        -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 >"$log" 2>&1; then
+        result=ok
+    else
+        result=FAILED
+        status=1
+    fi
+    execs=$(grep -oP 'stat::number_of_executed_units:\s*\K\d+' "$log" | tail -n 1 || true)
+    cov=$(grep -oP '\bcov: \K\d+' "$log" | tail -n 1 || true)
+    corpus=$(find "fuzz/corpus/$t" -type f 2>/dev/null | wc -l)
+    crashes=$(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)
+    rows+=("$(printf '%-12s %12s %8s %8s %8s  %s' "$t" "${execs:-?}" "${cov:-?}" "$corpus" "$crashes" "$result")")
+done
+echo
+printf '%-12s %12s %8s %8s %8s  %s\n' target executions cov corpus crashes result
+printf '%s\n' "${rows[@]}"
+exit $status
