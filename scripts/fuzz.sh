@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A fuzzing campaign: every cargo-fuzz target (or the ones named) for SECONDS each, then one
-# table — executions, coverage, corpus size and crashes per target. New interesting inputs
-# are added to fuzz/corpus/TARGET (commit a minimized sample: cargo fuzz cmin); crashes land
-# in fuzz/artifacts/TARGET — keep each as fuzz/regressions/TARGET/NAME-OF-THE-BUG.
+# table — executions, coverage, corpus size and crashes per target. Each target starts from
+# the kept corpus (fuzz/corpus/TARGET) and grows its working corpus in
+# target/fuzz/corpus/TARGET, which later campaigns continue from (promote a minimized sample
+# into fuzz/corpus with cargo fuzz cmin). Crashes land in target/fuzz/artifacts/TARGET —
+# keep each as fuzz/regressions/TARGET/NAME-OF-THE-BUG.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]       e.g. scripts/fuzz.sh 3600 rtp_stream
 #
@@ -21,7 +23,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
-logs=target/fuzz-logs
+logs=target/fuzz/logs
 mkdir -p "$logs"
 echo "fuzz: building the targets"
 RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz -O -a -s none >"$logs/build.log" 2>&1 || {
@@ -32,10 +34,13 @@ status=0
 rows=()
 for t in "${targets[@]}"; do
     log=$logs/$t.log
+    work=target/fuzz/corpus/$t
+    artifacts=target/fuzz/artifacts/$t
+    mkdir -p "$work" "$artifacts"
     echo "fuzz: $t for ${secs} s (log: $log)"
-    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" --fuzz-dir fuzz -O -a -s none -- \
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" --fuzz-dir fuzz -O -a -s none "$work" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 >"$log" 2>&1; then
+        -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else
         result=FAILED
@@ -43,8 +48,8 @@ for t in "${targets[@]}"; do
     fi
     execs=$(grep -oP 'stat::number_of_executed_units:\s*\K\d+' "$log" | tail -n 1 || true)
     cov=$(grep -oP '\bcov: \K\d+' "$log" | tail -n 1 || true)
-    corpus=$(find "fuzz/corpus/$t" -type f 2>/dev/null | wc -l)
-    crashes=$(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)
+    corpus=$(find "$work" "fuzz/corpus/$t" -type f 2>/dev/null | wc -l)
+    crashes=$(find "$artifacts" -type f 2>/dev/null | wc -l)
     rows+=("$(printf '%-12s %12s %8s %8s %8s  %s' "$t" "${execs:-?}" "${cov:-?}" "$corpus" "$crashes" "$result")")
 done
 echo
