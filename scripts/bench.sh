@@ -53,4 +53,4 @@ measure "detect (µ-law)" target/release/tonemask detect "$dir/long_${minutes}mi
 measure "mask silence (16-bit PCM)" target/release/tonemask mask "$long" "$dir/masked.wav" --key "$dir/bench.key"
 measure "mask tone (µ-law)" target/release/tonemask mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" --key "$dir/bench.key" --mode tone
 measure "mask capture (PCMU RTP)" target/release/tonemask mask "$pcap" "$dir/masked.pcap" --key "$dir/bench.key"
-echo "bench: events per run: $(wc -l < "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
+echo "bench: digit events per run: $(grep -c '"digit"' "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
