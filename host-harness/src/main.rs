@@ -27,7 +27,8 @@ use tonemask_harness::wav::Wav;
 #[derive(Parser)]
 #[command(name = "tonemask", version)]
 struct Cli {
-    /// Plugin component to load [default: $TONEMASK_PLUGIN, else target/tonemask-plugin.wasm]
+    /// Plugin component to load [default: $TONEMASK_PLUGIN, else tonemask-plugin.wasm in the
+    /// directory above the executable's — never the working directory]
     #[arg(long, global = true, value_name = "WASM")]
     plugin: Option<PathBuf>,
     #[command(subcommand)]
@@ -126,7 +127,7 @@ enum Command {
         /// Key file that signs the events
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
-        /// Append signed events to this file (one line each)
+        /// Append signed events to this file (one line each; created owner-only)
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
         /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
