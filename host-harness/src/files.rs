@@ -48,8 +48,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 /// `.NAME.RANDOM.tmp` in the target's directory.
 fn temp_name(path: &Path) -> Result<PathBuf> {
-    let mut r = [0u8; 8];
-    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let r = crate::keys::random_bytes::<8>("a temporary file name")?;
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;

@@ -62,6 +62,7 @@ impl KeyRing {
 
     /// A fresh random key (for self-checks such as `replay`; never written anywhere).
     pub fn ephemeral() -> Result<KeyRing> {
+        // Filled in place: no copy of a key is left behind.
         let mut bytes = Zeroizing::new(vec![0u8; 32]);
         getrandom::fill(&mut bytes)
             .map_err(|e| anyhow::anyhow!("no OS randomness for an ephemeral key: {e}"))?;
@@ -81,13 +82,10 @@ impl KeyRing {
     /// nonce: call it once per session.
     pub fn plugin_key(&self) -> Result<crate::plugin::SigningKey> {
         let (kid, secret) = self.signing();
-        let mut session = vec![0u8; 16];
-        getrandom::fill(&mut session)
-            .map_err(|e| anyhow::anyhow!("no OS randomness for a session nonce: {e}"))?;
         Ok(crate::plugin::SigningKey {
             kid: kid.to_string(),
             secret: secret.to_vec(),
-            session,
+            session: random_bytes::<16>("a session nonce")?.to_vec(),
         })
     }
 
@@ -102,8 +100,17 @@ impl KeyRing {
     }
 }
 
+/// `N` bytes from the operating system's random source, for values that are not secret
+/// (nonces, names); `what` names their use in the error. Keys are filled in place instead.
+pub fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no OS randomness for {what}: {e}"))?;
+    Ok(b)
+}
+
 /// Text of a new key file with one random 32-byte key.
 pub fn generate(kid: &str) -> Result<Zeroizing<String>> {
+    // Filled in place: no copy of the key is left behind.
     let mut bytes = Zeroizing::new(vec![0u8; 32]);
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     Key::new(kid, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?;

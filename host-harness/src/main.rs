@@ -393,8 +393,7 @@ fn write_events(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// A call id of its own for this run: `call-` and 16 random hex digits.
 fn fresh_call_id() -> Result<String> {
-    let mut r = [0u8; 8];
-    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("no OS randomness for a call id: {e}"))?;
+    let r = keys::random_bytes::<8>("a call id")?;
     Ok(format!("call-{}", hex::encode(r)))
 }
 

@@ -131,8 +131,7 @@ impl StreamOutcome {
     /// Packets the plugin dropped that may have carried audio.
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        let s = &self.stats;
-        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + self.trap_dropped
+        crate::plugin::refused(&self.stats) + self.trap_dropped
     }
 }
 
@@ -145,16 +144,10 @@ pub struct CaptureOutcome {
     pub masked: Vec<Frame>,
     /// Frames left out of `masked`, by reason.
     pub dropped: BTreeMap<&'static str, u64>,
+    /// Of those, frames that may have carried audio (see [`crate::capture::Skip::may_carry_audio`]; and
+    /// non-RTP datagrams sent to an address an SDP described).
+    pub audio_frames_dropped: u64,
 }
-
-/// Frame drop reasons that may have hidden audio.
-const AUDIO_REASONS: [&str; 5] = [
-    "truncated",
-    "incomplete-fragment",
-    "unknown-link-type",
-    "malformed",
-    "not-rtp-to-media-address",
-];
 
 impl CaptureOutcome {
     /// Digits of the masked streams (caller→agent and unknown direction), in order.
@@ -204,14 +197,10 @@ impl CaptureOutcome {
     }
 
     /// Frames and packets dropped that may have carried audio: frames that could not be
-    /// opened (see [`AUDIO_REASONS`]) and packets the plugin refused in any stream.
+    /// opened and packets the plugin refused in any stream.
     #[must_use]
     pub fn audio_dropped(&self) -> u64 {
-        let frames: u64 = AUDIO_REASONS
-            .iter()
-            .filter_map(|r| self.dropped.get(r))
-            .sum();
-        frames + self.streams.iter().map(StreamOutcome::dropped).sum::<u64>()
+        self.audio_frames_dropped + self.streams.iter().map(StreamOutcome::dropped).sum::<u64>()
     }
 }
 
@@ -378,11 +367,13 @@ pub fn run_capture(
     let mut index: HashMap<SessionKey, usize> = HashMap::new();
     let mut masked = Vec::with_capacity(capture.frames.len());
     let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut audio_frames_dropped = 0;
     for (fi, frame) in capture.frames.iter().enumerate() {
         let dg = match frame.classify() {
             Ok(dg) => dg,
             Err(skip) => {
                 *dropped.entry(skip.name()).or_default() += 1;
+                audio_frames_dropped += u64::from(skip.may_carry_audio());
                 continue;
             }
         };
@@ -397,7 +388,10 @@ pub fn run_capture(
         let (key, direction, types) = classify(&media, dg.dst, &opts.fallback);
         if !looks_like_rtp(dg.payload) {
             let reason = match key {
-                SessionKey::Call(..) => "not-rtp-to-media-address",
+                SessionKey::Call(..) => {
+                    audio_frames_dropped += 1;
+                    "not-rtp-to-media-address"
+                }
                 SessionKey::Receiver(_) => "not-rtp",
             };
             *dropped.entry(reason).or_default() += 1;
@@ -438,6 +432,7 @@ pub fn run_capture(
         streams: streams.into_iter().map(|s| s.outcome).collect(),
         masked,
         dropped,
+        audio_frames_dropped,
     })
 }
 

@@ -348,6 +348,13 @@ impl Instance {
     }
 }
 
+/// Packets an RTP session refused and dropped: malformed, on an unannounced payload type,
+/// of a foreign SSRC, or late.
+#[must_use]
+pub fn refused(s: &RtpStats) -> u64 {
+    s.malformed + s.unknown_pt + s.foreign_ssrc + s.late
+}
+
 /// Epoch ticks covering `d` (at least one).
 fn ticks(d: Duration) -> u64 {
     (d.as_millis() / TICK.as_millis()).max(1) as u64 + 1

@@ -93,8 +93,7 @@ impl RelaySummary {
     /// plugin, or from a source other than the caller's.
     #[must_use]
     pub fn caller_audio_dropped(&self) -> u64 {
-        let s = &self.caller_to_agent;
-        s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + self.caller_foreign_sources
+        crate::plugin::refused(&self.caller_to_agent) + self.caller_foreign_sources
     }
 }
 

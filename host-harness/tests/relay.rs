@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use std::net::UdpSocket;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonemask_core::rtp::packet::Packet;
@@ -257,23 +256,6 @@ fn call(
         key,
         _dir: dir,
     }
-}
-
-/// Digits in the signed events file, after `tonemask verify` accepted every line.
-fn verified_digits(events: &Path, key: &Path) -> String {
-    let o = tonemask(&[
-        "verify",
-        events.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--show-digits",
-    ]);
-    let out = stdout(&o);
-    assert!(o.status.success(), "{out}");
-    assert!(out.contains("0 rejected, 0 gap(s)"), "{out}");
-    out.lines()
-        .filter_map(|l| l.split(" digit ").nth(1))
-        .collect()
 }
 
 /// The agent's audio (PCMU payloads in arrival order), and the payload types it received.

@@ -99,18 +99,7 @@ impl Relay {
         };
         let mut err = String::new();
         std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
-        let v = tonemask(&[
-            "verify",
-            self.events.to_str().unwrap(),
-            "--key",
-            self.key.to_str().unwrap(),
-            "--show-digits",
-        ]);
-        assert!(v.status.success(), "{}", stdout(&v));
-        let digits = stdout(&v)
-            .lines()
-            .filter_map(|l| l.split(" digit ").nth(1))
-            .collect();
+        let digits = verified_digits(&self.events, &self.key);
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&self.events)

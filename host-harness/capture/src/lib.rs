@@ -50,6 +50,16 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// Whether a frame skipped for this reason may have carried audio (it could not be
+    /// opened), as opposed to traffic that is no RTP at all (ARP, TCP, ...).
+    #[must_use]
+    pub fn may_carry_audio(self) -> bool {
+        matches!(
+            self,
+            Skip::LinkType | Skip::Truncated | Skip::Fragment | Skip::Malformed
+        )
+    }
+
     /// A short name for counters and reports.
     #[must_use]
     pub fn name(self) -> &'static str {

@@ -35,6 +35,23 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Digits of a signed events file, after `tonemask verify --show-digits` found it whole.
+pub fn verified_digits(events: &std::path::Path, key: &std::path::Path) -> String {
+    let o = tonemask(&[
+        "verify",
+        events.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--show-digits",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("0 rejected, 0 gap(s)"), "{out}");
+    out.lines()
+        .filter_map(|l| l.split(" digit ").nth(1))
+        .collect()
+}
+
 /// Writes a secret file owner-only (key files that others can read are refused).
 pub fn write_private(p: &std::path::Path, content: impl AsRef<[u8]>) {
     use std::os::unix::fs::PermissionsExt as _;
