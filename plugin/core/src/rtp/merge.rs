@@ -27,8 +27,8 @@ impl Merger {
             q.digit == p.digit
                 && q.source != p.source
                 && q.source != Source::Both
-                && q.start_ms <= p.end_ms + SLACK_MS
-                && p.start_ms <= q.end_ms + SLACK_MS
+                && q.start_ms <= p.end_ms.saturating_add(SLACK_MS)
+                && p.start_ms <= q.end_ms.saturating_add(SLACK_MS)
         });
         match twin {
             Some(q) => {

@@ -545,7 +545,11 @@ impl RtpSession {
         let max_gap = u64::from(MAX_GAP_S * a.rate);
         let restart = match &self.pipeline {
             None => true,
-            Some(pl) => pl.audio != a || ext > pl.next + max_gap || ext + max_gap < pl.next,
+            Some(pl) => {
+                pl.audio != a
+                    || ext > pl.next.saturating_add(max_gap)
+                    || ext.saturating_add(max_gap) < pl.next
+            }
         };
         if restart {
             self.end_pipeline(out);
@@ -573,7 +577,7 @@ impl RtpSession {
         self.feed(payload);
         let units = payload.len() / bps;
         if let Some(pl) = &mut self.pipeline {
-            pl.next = ext + units as u64;
+            pl.next = ext.saturating_add(units as u64);
         }
         let mut header = p.header().to_vec();
         header[2..4].copy_from_slice(&self.out_seq(p).to_be_bytes());
@@ -747,7 +751,9 @@ impl RtpSession {
     /// Media time of extended timestamp `ext` on the current timeline, ms.
     fn ms_at(&self, ext: u64, clock: u32) -> u64 {
         self.timeline.map_or(0, |t| {
-            t.base_ms + ext.saturating_sub(t.ts_base) * 1000 / u64::from(clock)
+            let ticks = ext.saturating_sub(t.ts_base);
+            t.base_ms
+                .saturating_add(ticks.saturating_mul(1000) / u64::from(clock.max(1)))
         })
     }
 
@@ -911,7 +917,7 @@ impl RtpSession {
                 Queued::Gap { units } => {
                     self.ready.drain(..units * bps);
                     self.history.clear();
-                    self.history_end += units as u64;
+                    self.history_end = self.history_end.saturating_add(units as u64);
                 }
                 Queued::Audio {
                     header,
@@ -950,7 +956,7 @@ impl RtpSession {
             .iter()
             .map(|r| match r {
                 Redundant::Audio { ts_offset, len, .. } => {
-                    self.sent_audio(ext.wrapping_sub(u64::from(*ts_offset)), *len, bps)
+                    self.sent_audio(ext.checked_sub(u64::from(*ts_offset))?, *len, bps)
                 }
                 Redundant::Kept { .. } => None,
             })
@@ -994,7 +1000,8 @@ impl RtpSession {
         let have = (self.history.len() / bps) as u64;
         let first = self.history_end.checked_sub(have)?;
         let units = (len / bps) as u64;
-        if start < first || start + units > self.history_end {
+        let end = start.checked_add(units)?;
+        if start < first || end > self.history_end {
             return None;
         }
         let from = (start - first) as usize * bps;
@@ -1007,7 +1014,7 @@ impl RtpSession {
             self.history.clear();
         }
         self.history.extend(masked);
-        self.history_end = ext + units as u64;
+        self.history_end = ext.saturating_add(units as u64);
         let keep = 0x3FFF * bps;
         if self.history.len() > keep {
             let excess = self.history.len() - keep;

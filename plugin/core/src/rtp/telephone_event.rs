@@ -144,18 +144,19 @@ impl Tracker {
         match &mut self.current {
             Some(c) if c.ssrc == ssrc && c.press.digit == digit && c.segment == ts => {
                 c.duration = c.duration.max(e.duration);
-                c.press.end = c.press.end.max(ts + duration);
+                c.press.end = c.press.end.max(ts.saturating_add(duration));
             }
             Some(c)
                 if c.ssrc == ssrc
                     && c.press.digit == digit
-                    && ts.abs_diff(c.segment + u64::from(u16::MAX)) <= self.clock / 50 =>
+                    && ts.abs_diff(c.segment.saturating_add(u64::from(u16::MAX)))
+                        <= self.clock / 50 =>
             {
                 // The next segment of a long press: its old timestamp's repeats are ignored.
                 let old = (c.ssrc, c.segment, digit);
                 c.segment = ts;
                 c.duration = e.duration;
-                c.press.end = c.press.end.max(ts + duration);
+                c.press.end = c.press.end.max(ts.saturating_add(duration));
                 self.remember(old.0, old.1, old.2);
             }
             _ => {
@@ -167,8 +168,8 @@ impl Tracker {
                     press: Press {
                         digit,
                         start: ts,
-                        end: ts + duration,
-                        seen: ts + duration,
+                        end: ts.saturating_add(duration),
+                        seen: ts.saturating_add(duration),
                         ended: false,
                     },
                 });
@@ -191,7 +192,7 @@ impl Tracker {
     /// has not come for [`TIMEOUT_MS`], or one already known to have ended.
     pub fn on_time(&mut self, now: u64) -> Option<Press> {
         let c = self.current?;
-        if c.press.ended || now > c.press.end + TIMEOUT_MS * self.clock / 1000 {
+        if c.press.ended || now > c.press.end.saturating_add(TIMEOUT_MS * self.clock / 1000) {
             let ended = c.press.ended;
             return self.end_current(ended);
         }
@@ -279,6 +280,22 @@ mod tests {
             ],
         );
         assert_eq!(p.iter().map(|p| p.start).collect::<Vec<_>>(), [1000, 3000]);
+    }
+
+    #[test]
+    fn timestamps_at_the_top_of_the_range_end_the_press_without_wrapping() {
+        let mut t = Tracker::new(8000);
+        let top = u64::MAX - 100;
+        let p = run(
+            &mut t,
+            &[(top, ev(3, false, 0xFFFF)), (top, ev(3, true, 0xFFFF))],
+        );
+        assert_eq!((p[0].start, p[0].end), (top, u64::MAX), "the end saturates");
+        assert_eq!(
+            t.on_time(u64::MAX),
+            None,
+            "the ended press was already reported"
+        );
     }
 
     #[test]
