@@ -39,6 +39,10 @@ mod tests {
 #[derive(Clone, Debug)]
 pub struct PairFit {
     inv: Vec<[[f32; 4]; 4]>,
+    /// `[D(ω_t − ω_k), D(−ω_t − ω_k)]` for tone `t` (row) and bin `k` (column) of the 8×8
+    /// filter frequencies: what a tone of complex amplitude α adds to bin `k`
+    /// ([`PairFit::leak`]).
+    leak: [[[Complex; 2]; 8]; 8],
 }
 
 /// `D(θ) = Σ_{n<N} e^{jθn} = e^{jθ(N−1)/2} · sin(Nθ/2) / sin(θ/2)`, and `N` at θ = 0 (a
@@ -78,7 +82,31 @@ impl PairFit {
                 inv.push(invert(m));
             }
         }
-        PairFit { inv }
+        let mut leak = [[[Complex::default(); 2]; 8]; 8];
+        for (t, row) in leak.iter_mut().enumerate() {
+            for (k, cell) in row.iter_mut().enumerate() {
+                for (i, theta) in [w(t) - w(k), -w(t) - w(k)].into_iter().enumerate() {
+                    let d = dsum(theta, n);
+                    cell[i] = Complex {
+                        re: d.0 as f32,
+                        im: d.1 as f32,
+                    };
+                }
+            }
+        }
+        PairFit { inv, leak }
+    }
+
+    /// What a tone at filter frequency `tone` with complex amplitude `alpha` contributes to
+    /// the start-referenced bin of filter `bin`: `α·D(ω_t − ω_k) + conj(α)·D(−ω_t − ω_k)`.
+    #[must_use]
+    pub fn leak(&self, tone: usize, bin: usize, alpha: Complex) -> Complex {
+        let [d, e] = self.leak[tone][bin];
+        let conj = Complex {
+            re: alpha.re,
+            im: -alpha.im,
+        };
+        alpha * d + conj * e
     }
 
     /// Complex amplitudes (row, column) from the start-referenced bins `xr`, `xc`.

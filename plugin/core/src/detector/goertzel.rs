@@ -50,6 +50,17 @@ impl core::ops::Mul for Complex {
     }
 }
 
+impl core::ops::Sub for Complex {
+    type Output = Complex;
+
+    fn sub(self, o: Complex) -> Complex {
+        Complex {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
+    }
+}
+
 impl core::ops::Add for Complex {
     type Output = Complex;
 

@@ -114,19 +114,29 @@ impl Analyser {
         if energy[r] < floor || energy[c] < floor {
             return None;
         }
+        // A quick look at plain bins first: most windows of speech and silence end here.
+        let plain_peak = plain_relative_peak(&energy, r, c);
+        if plain_peak < loosest.relative_peak / EARLY_PEAK_SLACK {
+            return None;
+        }
+        let window_power = ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
+        // Levels from the least-squares fit of the pair (leakage and images removed).
+        let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
+        let power = [2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr()];
+        let share = (power[0] + power[1]) / window_power;
+        // Relative peak with the *other* group's tone taken out of each bin: a strong row tone
+        // leaks into the column bins (941 Hz into 1209 Hz at −20 dB), which with 10 dB of twist
+        // is as loud as the weak column tone's rivals should be allowed to get.
         let mut relative_peak = f32::INFINITY;
-        for (group, best) in [(0..4, r), (4..8, c)] {
+        for (group, best, other, alpha) in [(0..4, r, c, ac), (4..8, c, r, ar)] {
             for k in group.filter(|&k| k != best) {
-                relative_peak = relative_peak.min(energy[best] / energy[k].max(f32::MIN_POSITIVE));
+                let rest = (full[k] - self.fit_full.leak(other, k, alpha)).norm_sqr();
+                relative_peak = relative_peak.min(energy[best] / rest.max(f32::MIN_POSITIVE));
             }
         }
         if relative_peak < loosest.relative_peak {
             return None;
         }
-        // Levels from the least-squares fit of the pair (leakage and images removed).
-        let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
-        let power = [2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr()];
-        let share = (power[0] + power[1]) / ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
         // Each half fitted alone: balance, and frequency from the phase advance between them.
         let fa = self
             .fit_half
@@ -151,6 +161,21 @@ impl Analyser {
             deviation,
         })
     }
+}
+
+/// How far below the loosest relative peak the plain bins may be before the fit is skipped
+/// (the fit's correction for the other tone's leakage gains a few dB at most).
+const EARLY_PEAK_SLACK: f32 = 4.0;
+
+/// The smaller of the two groups' best-to-runner-up ratios of plain bin energies.
+fn plain_relative_peak(energy: &[f32; 8], r: usize, c: usize) -> f32 {
+    let mut peak = f32::INFINITY;
+    for (group, best) in [(0..4, r), (4..8, c)] {
+        for k in group.filter(|&k| k != best) {
+            peak = peak.min(energy[best] / energy[k].max(f32::MIN_POSITIVE));
+        }
+    }
+    peak
 }
 
 fn argmax(v: &[f32]) -> usize {
