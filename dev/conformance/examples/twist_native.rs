@@ -6,17 +6,9 @@
 
 use conformance::receivers::{Receiver, TonemaskNative};
 use conformance::signal::{Burst, Channel, Signal};
-use tonemask_core::Twist;
 
 fn main() -> anyhow::Result<()> {
-    let presets = [
-        ("AT&T", Twist::ATT),
-        ("ETSI", Twist::ETSI),
-        ("NTT", Twist::NTT),
-        ("Australia", Twist::AUSTRALIA),
-        ("Brazil", Twist::BRAZIL),
-    ];
-    for (name, t) in presets {
+    for (name, t) in conformance::suite::TWIST_PRESETS {
         for (dir, sign, limit) in [
             ("normal", 1.0f32, t.normal_db),
             ("reverse", -1.0, t.reverse_db),

@@ -47,7 +47,7 @@ fn main() -> Result<()> {
         },
     );
     let t0 = std::time::Instant::now();
-    let sections: [(&str, Section); 7] = [
+    let sections: [(&str, Section); 8] = [
         ("decode check", Suite::decode_check),
         ("bandwidth", Suite::bandwidth),
         ("twist", Suite::twist),
@@ -55,6 +55,7 @@ fn main() -> Result<()> {
         ("guard time", Suite::guard_time),
         ("noise", Suite::noise),
         ("dial tone", Suite::dial_tone),
+        ("harmonic pairs", Suite::harmonic_pairs),
     ];
     for (name, f) in sections {
         if args

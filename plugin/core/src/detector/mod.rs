@@ -42,7 +42,9 @@
 //! spandsp and Asterisk (102-sample blocks, each group's peak 8 dB over its rivals, the pair
 //! ≥ 82 % of the block's energy, 8/4 dB twist or up to 10 dB when configured, −42 dBm0, tones
 //! up to ≈ 3.8 % off) and multimon-ng (the pair ≥ 80 % over 40 ms). The margin: peak 6 dB,
-//! share 75 %, twist 12 dB either way, −50 dBm0, 4.5 % off, no balance test. Masking starts
+//! share 75 %, twist 12 dB either way (on the fitted levels or the plain bins, as the
+//! receivers see it), −50 dBm0, 5 % off, no balance test. Two consecutive harmonics of one
+//! voice or whistle (ratio 2/1, 3/2 or 4/3) are held to the configured twist. Masking starts
 //! after 3 consecutive such windows (153 samples of tone + overlap: spandsp itself needs two
 //! whole 102-sample blocks, 204 samples) and the onset is then moved back to the tone's first
 //! sample. Speech and music rarely keep 75 % of their energy in one row and one column tone
@@ -121,10 +123,21 @@ mod permissive {
     /// Share of the window's energy in the pair (spandsp and Asterisk ask 82 %, multimon-ng
     /// 80 %; 77 % let spandsp recover 3 digits from the suite's masked output, 80 % 22).
     pub const ENERGY_SHARE: f32 = 0.75;
+    /// A pair whose measured frequencies are within 0.5 % of the ratio 2/1, 3/2 or 4/3 is two
+    /// consecutive harmonics of one whistle or voice (every DTMF pair's nominal ratio keeps
+    /// ≥ 3.6 % from those): it is masked only within the configured normal twist — a
+    /// harmonic is weaker than the tone below it, and the receivers' own twist limit is what
+    /// decides whether they decode it. Whistling went from ≈ 450 to 5 masked spans an hour.
+    pub const HARMONIC_NEAR: f32 = 0.005;
+    /// Added to the configured normal twist for such a pair (dB); twist on the plain bins
+    /// (`Limits::plain_twist`) covers the receivers' own view of it.
+    pub const HARMONIC_TWIST_MARGIN_DB: f32 = 0.5;
     /// Twist either way, at least (dB); more when the strict limit is configured higher.
     pub const MIN_TWIST_DB: f32 = 12.0;
-    /// Deviation from nominal frequency (fraction).
-    pub const MAX_DEVIATION: f32 = 0.045;
+    /// Deviation from nominal frequency (fraction). spandsp answers to 3.8 % off (697 Hz);
+    /// near 4 % the phase-advance estimate reads up to ≈ 0.5 % more when the other tone is
+    /// 6 dB stronger, so 4.5 % left a 33 ms fragment of a tone spandsp decoded.
+    pub const MAX_DEVIATION: f32 = 0.05;
     /// Consecutive hit windows that start masking (2 masked 4× more speech, and no digit the
     /// suite's receivers recover from the masked output needed it).
     pub const PRESENCE_WINDOWS: u8 = 3;
@@ -237,6 +250,8 @@ impl Detector {
                 share: strict::ENERGY_SHARE,
                 balance: Some(db_to_ratio(strict::BALANCE_DB)),
                 max_deviation: strict::MAX_DEVIATION,
+                plain_twist: false,
+                harmonic_twist: None,
             },
             permissive: Limits {
                 relative_peak: db_to_ratio(permissive::RELATIVE_PEAK_DB),
@@ -246,6 +261,12 @@ impl Detector {
                 share: permissive::ENERGY_SHARE,
                 balance: None,
                 max_deviation: permissive::MAX_DEVIATION,
+                plain_twist: true,
+                // A tone and its own harmonic: only within the configured twist.
+                harmonic_twist: Some((
+                    permissive::HARMONIC_NEAR,
+                    db_to_ratio(config.twist.normal_db + permissive::HARMONIC_TWIST_MARGIN_DB),
+                )),
             },
             digits: Debouncer::new(
                 Track::Digits,

@@ -22,6 +22,13 @@ pub struct Limits {
     pub balance: Option<f32>,
     /// |deviation| / nominal frequency of each tone, at most.
     pub max_deviation: f32,
+    /// Also accept a pair whose twist is within the limits on the plain bins alone (as spandsp
+    /// and Asterisk measure it: a tone off its bin centre loses energy there, so a pair with
+    /// its row tone 4 % off shows them up to ≈ 3.5 dB less twist than it has).
+    pub plain_twist: bool,
+    /// For a pair that is two harmonics of one tone (`harmonic` below `.0`), the largest
+    /// normal twist instead of `normal_twist` (`None`: no such rule).
+    pub harmonic_twist: Option<(f32, f32)>,
 }
 
 /// What a window holds, measured once and tested against any number of [`Limits`].
@@ -41,6 +48,11 @@ pub struct Measure {
     pub balance: f32,
     /// Largest |deviation| / nominal of either tone.
     pub deviation: f32,
+    /// Row and column tone powers from their plain bins alone.
+    pub plain_power: [f32; 2],
+    /// How far the measured f_column / f_row is from 2/1, 3/2 or 4/3 (fraction): near 0 when
+    /// the pair is two consecutive harmonics of one voice or whistle rather than two tones.
+    pub harmonic: f32,
 }
 
 impl Measure {
@@ -49,11 +61,21 @@ impl Measure {
     #[must_use]
     pub fn digit(&self, l: &Limits) -> Option<Digit> {
         let [pr, pc] = self.power;
+        let normal_twist = match l.harmonic_twist {
+            Some((near, twist)) if self.harmonic < near => twist,
+            _ => l.normal_twist,
+        };
+        let twist_ok = |[pr, pc]: [f32; 2]| {
+            if pc < pr {
+                pr <= pc * normal_twist
+            } else {
+                pc <= pr * l.reverse_twist
+            }
+        };
         let ok = self.relative_peak >= l.relative_peak
             && pr >= l.min_power
             && pc >= l.min_power
-            && !(pc < pr && pr > pc * l.normal_twist)
-            && !(pr <= pc && pc > pr * l.reverse_twist)
+            && (twist_ok(self.power) || (l.plain_twist && twist_ok(self.plain_power)))
             && self.share >= l.share
             && l.balance.is_none_or(|b| self.balance <= b)
             && self.deviation <= l.max_deviation;
@@ -120,6 +142,8 @@ impl Analyser {
             return None;
         }
         let window_power = ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
+        // A tone of power P has |X|² = P·N²/2 in its own bin.
+        let plain_power = [2.0 * energy[r] / (n * n), 2.0 * energy[c] / (n * n)];
         // Levels from the least-squares fit of the pair (leakage and images removed).
         let [ar, ac] = self.fit_full.solve(r, c - 4, full[r], full[c]);
         let power = [2.0 * ar.norm_sqr(), 2.0 * ac.norm_sqr()];
@@ -145,12 +169,22 @@ impl Analyser {
             .fit_half
             .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
         let (mut balance, mut deviation) = (1.0f32, 0.0f32);
+        let mut hz = [0.0f32; 2];
         for (i, k) in [r, c].into_iter().enumerate() {
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
             balance = balance.max(ea.max(eb) / ea.min(eb).max(f32::MIN_POSITIVE));
             let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
             deviation = deviation.max(df.abs() / FREQS[k]);
+            hz[i] = FREQS[k] + df;
         }
+        // How far the pair is from two consecutive harmonics of one voice: the ratio 2/1, 3/2
+        // or 4/3 (fraction). DTMF pairs keep ≥ 3.6 % from all three (941/1209 Hz: 1.285).
+        let harmonic = (1..=3)
+            .map(|k| {
+                let k = k as f32;
+                libm::fabsf(hz[1] * k - hz[0] * (k + 1.0)) / (hz[1] * k)
+            })
+            .fold(f32::INFINITY, f32::min);
         Some(Measure {
             r,
             c,
@@ -159,6 +193,8 @@ impl Analyser {
             share,
             balance,
             deviation,
+            plain_power,
+            harmonic,
         })
     }
 }
