@@ -130,6 +130,89 @@ fn twist_limits_are_8_db_normal_and_4_db_reverse() {
     }
 }
 
+/// Q.24: the limit itself must operate. Every symbol at exactly each preset's normal and
+/// reverse limit (the stronger tone at −10 dBm0) is reported; 1 dB past it, none is.
+#[test]
+fn every_symbol_at_exactly_each_presets_twist_limit_is_reported() {
+    for twist in [
+        Twist::ATT,
+        Twist::ETSI,
+        Twist::NTT,
+        Twist::AUSTRALIA,
+        Twist::BRAZIL,
+    ] {
+        let cfg = DetectorConfig { twist };
+        for (sign, limit) in [(1.0f32, twist.normal_db), (-1.0, twist.reverse_db)] {
+            for (extra, expect_all) in [(0.0f32, true), (1.0, false)] {
+                let mut b = Vec::new();
+                push_silence(&mut b, 8000.0, 37.0);
+                for d in "123A456B789C*0#D".chars() {
+                    let k = limit + extra;
+                    push_tone(
+                        &mut b,
+                        8000.0,
+                        &Tone {
+                            twist_db: sign * k,
+                            dbm0: if sign < 0.0 { -10.0 - k } else { -10.0 },
+                            ..Tone::new(d, 60.0)
+                        },
+                    );
+                    push_silence(&mut b, 8000.0, 60.0);
+                }
+                let got = digits(&to_i16(&b), &cfg);
+                if expect_all {
+                    assert_eq!(got, "123A456B789C*0#D", "{twist:?} {sign:+} at the limit");
+                } else {
+                    assert_eq!(got, "", "{twist:?} {sign:+} 1 dB past the limit");
+                }
+            }
+        }
+    }
+}
+
+fn masked_spans(samples: &[i16]) -> usize {
+    detect_all(8000, &DetectorConfig::default(), samples)
+        .into_iter()
+        .filter(|t| matches!(t, Transition::MaskUntil { .. }))
+        .count()
+}
+
+/// A whistle: one tone and its second harmonic, the harmonic on a column (676 Hz, 3 % below
+/// 697 Hz, and 1352 Hz). Within the configured twist it is masked (spandsp decodes such
+/// pairs); 10 dB down, as a whistle's harmonic often is, it is not — while two independent
+/// tones as far off and as unequal still are (a receiver configured for 10 dB decodes them).
+#[test]
+fn a_tone_and_its_own_harmonic_is_masked_only_within_the_configured_twist() {
+    let pair = |row_dev: f32, col_dev: f32, twist_db: f32| {
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, 37.0);
+        push_tone(
+            &mut b,
+            8000.0,
+            &Tone {
+                row_dev,
+                col_dev,
+                twist_db,
+                ..Tone::new('2', 60.0)
+            },
+        );
+        push_silence(&mut b, 8000.0, 100.0);
+        masked_spans(&to_i16(&b))
+    };
+    let harmonic = 2.0 * 697.0 * 0.97 / 1336.0 - 1.0;
+    assert_eq!(
+        pair(-0.03, harmonic, 6.0),
+        1,
+        "harmonic within 8 dB: masked"
+    );
+    assert_eq!(
+        pair(-0.03, harmonic, 10.0),
+        0,
+        "harmonic 10 dB down: not masked"
+    );
+    assert_eq!(pair(-0.03, 0.0, 10.0), 1, "two tones 10 dB apart: masked");
+}
+
 #[test]
 fn twist_limits_follow_configuration() {
     let cfg = DetectorConfig { twist: Twist::ETSI };
