@@ -88,8 +88,6 @@ pub struct Bank {
     pub shift: [Complex; 8],
     /// Hz of frequency offset per radian of phase advance over a half-block.
     pub hz_per_radian: f32,
-    /// `2·cos(2ω)` per filter: the second harmonic, for the talk-off check.
-    harmonic_two_cos: [f32; 8],
 }
 
 impl Bank {
@@ -99,9 +97,7 @@ impl Bank {
         let mut two_cos = [0.0; 8];
         let mut rot1 = [Complex::default(); 8];
         let mut shift = [Complex::default(); 8];
-        let mut harmonic_two_cos = [0.0; 8];
         for (k, f) in FREQS.iter().enumerate() {
-            harmonic_two_cos[k] = 2.0 * libm::cosf(4.0 * PI * f / sample_rate as f32);
             let w = 2.0 * PI * f / sample_rate as f32;
             two_cos[k] = 2.0 * libm::cosf(w);
             rot1[k] = Complex {
@@ -119,21 +115,7 @@ impl Bank {
             rot1,
             shift,
             hz_per_radian: sample_rate as f32 / (2.0 * PI * half as f32),
-            harmonic_two_cos,
         }
-    }
-
-    /// `|X(2f_k)|²` over `x`: the energy at filter `k`'s second harmonic (plain Goertzel).
-    #[must_use]
-    pub fn second_harmonic_power(&self, k: usize, x: &[f32]) -> f32 {
-        let c = self.harmonic_two_cos[k];
-        let (mut s1, mut s2) = (0.0f32, 0.0f32);
-        for &v in x {
-            let s0 = v + c * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        s1 * s1 + s2 * s2 - c * s1 * s2
     }
 
     /// Runs the eight filters over `x` and returns their complex outputs.

@@ -7,8 +7,8 @@
 //! (102 samples, 12.75 ms — spandsp's block length, which gives ≈ 78 Hz bins, narrow enough
 //! to tell 697 from 770 Hz), so windows overlap by half and a decision is made every 6.375 ms.
 //!
-//! Each window is tested in the order of Q.24's clauses ([`Detector::classify`]), after the
-//! strongest tone of each group is picked:
+//! Each window is tested in the order of Q.24's clauses (`Measure::digit` in `window.rs`),
+//! after the strongest tone of each group is picked:
 //!
 //! 1. **relative peak** — each tone 8 dB above every other tone of its group (plain bins; the
 //!    cheap test that ends most windows of speech and silence);
@@ -282,18 +282,6 @@ impl Detector {
             ),
             out: VecDeque::with_capacity(8),
         }
-    }
-
-    /// Half-block length in samples.
-    #[must_use]
-    pub fn half_block(&self) -> usize {
-        self.history.half()
-    }
-
-    /// Samples consumed so far.
-    #[must_use]
-    pub fn position(&self) -> u64 {
-        self.samples
     }
 
     /// Feeds linear samples. Transitions are queued for [`Detector::poll`].
