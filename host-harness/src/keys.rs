@@ -12,12 +12,15 @@ use zeroize::Zeroizing;
 
 /// Keys from a key file, first = signing key.
 pub struct KeyRing {
-    keys: Vec<(String, Zeroizing<Vec<u8>>)>,
+    /// Every key, validated by the core's rules; the first signs.
+    keys: Vec<Key>,
+    /// The signing key's bytes, for the plugin's configuration.
+    signing: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
+        let kids: Vec<&str> = self.keys.iter().map(Key::kid).collect();
         write!(f, "KeyRing {{ kids: {kids:?}, secrets: REDACTED }}")
     }
 }
@@ -36,6 +39,7 @@ impl KeyRing {
     /// Parses key-file text.
     pub fn parse(text: &str) -> Result<KeyRing> {
         let mut keys = Vec::new();
+        let mut signing = None;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -51,13 +55,13 @@ impl KeyRing {
                     .map_err(|_| anyhow::anyhow!("line {}: the key is not valid hex", n + 1))?,
             );
             // Validate with the core's rules (length ≥ 32 bytes, key-id characters).
-            Key::new(kid, &bytes).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
-            keys.push((kid.to_string(), bytes));
+            keys.push(Key::new(kid, &bytes).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?);
+            signing.get_or_insert(bytes);
         }
-        if keys.is_empty() {
+        let Some(signing) = signing else {
             bail!("no key found (expected lines of `KEY-ID HEX-KEY`)");
-        }
-        Ok(KeyRing { keys })
+        };
+        Ok(KeyRing { keys, signing })
     }
 
     /// A fresh random key (for self-checks such as `replay`; never written anywhere).
@@ -67,15 +71,15 @@ impl KeyRing {
         getrandom::fill(&mut bytes)
             .map_err(|e| anyhow::anyhow!("no OS randomness for an ephemeral key: {e}"))?;
         Ok(KeyRing {
-            keys: vec![("ephemeral".into(), bytes)],
+            keys: vec![Key::new("ephemeral", &bytes).map_err(|e| anyhow::anyhow!("{e}"))?],
+            signing: bytes,
         })
     }
 
     /// The signing key's id and bytes.
     #[must_use]
     pub fn signing(&self) -> (&str, &[u8]) {
-        let (kid, bytes) = &self.keys[0];
-        (kid, bytes)
+        (self.keys[0].kid(), &self.signing)
     }
 
     /// The signing key as the plugin's configuration takes it, with a fresh random session
@@ -92,11 +96,7 @@ impl KeyRing {
     /// All keys as core keys, for a verifier.
     #[must_use]
     pub fn verifying(&self) -> Vec<Key> {
-        // Already validated in `parse`.
-        self.keys
-            .iter()
-            .filter_map(|(kid, b)| Key::new(kid, b).ok())
-            .collect()
+        self.keys.clone()
     }
 }
 

@@ -319,12 +319,13 @@ fn report_streams(out: &CaptureOutcome) -> i32 {
         );
         if s.dropped() > 0 {
             eprintln!(
-                "tonemask: warning: {} packet(s) dropped ({} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late): {}",
+                "tonemask: warning: {} packet(s) dropped ({} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late, {} not returned by the masker): {}",
                 s.dropped(),
                 s.stats.malformed,
                 s.stats.unknown_pt,
                 s.stats.foreign_ssrc,
                 s.stats.late,
+                s.stats.unprocessed,
                 s.refused.join("; ")
             );
         }
@@ -666,11 +667,12 @@ fn real_main(cli: Cli) -> Result<i32> {
             let dropped = summary.caller_audio_dropped();
             if dropped > 0 || summary.agent_foreign_sources > 0 {
                 eprintln!(
-                    "tonemask relay: warning: dropped caller→agent: {} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late, {} from another source; agent→caller: {} from another source",
+                    "tonemask relay: warning: dropped caller→agent: {} malformed, {} on an unannounced payload type, {} of a foreign SSRC, {} late, {} not returned by the masker, {} from another source; agent→caller: {} from another source",
                     up.malformed,
                     up.unknown_pt,
                     up.foreign_ssrc,
                     up.late,
+                    up.unprocessed,
                     summary.caller_foreign_sources,
                     summary.agent_foreign_sources
                 );

@@ -186,6 +186,7 @@ impl CaptureOutcome {
                 ("rtp-unknown-pt", st.unknown_pt),
                 ("rtp-foreign-ssrc", st.foreign_ssrc),
                 ("rtp-late", st.late),
+                ("rtp-unprocessed", st.unprocessed),
                 ("plugin-trapped", s.trap_dropped),
             ] {
                 if n > 0 {
@@ -490,6 +491,7 @@ fn open_stream(
                 unknown_pt: 0,
                 foreign_ssrc: 0,
                 late: 0,
+                unprocessed: 0,
             },
             refused: Vec::new(),
             end_record: None,

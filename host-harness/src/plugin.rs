@@ -181,14 +181,13 @@ pub struct RtpHandle(ResourceAny);
 
 impl Instance {
     /// Sets the next call's time budget.
-    fn budget(&mut self, samples: usize) -> Result<()> {
+    fn budget(&mut self, samples: usize) {
         let budget = self.limits.time_per_call
             + self
                 .limits
                 .time_per_sample
                 .saturating_mul(u32::try_from(samples).unwrap_or(u32::MAX));
         self.store.set_epoch_deadline(ticks(budget));
-        Ok(())
     }
 
     fn trap(&self, what: &str, e: wasmtime::Error) -> anyhow::Error {
@@ -197,7 +196,7 @@ impl Instance {
 
     /// Creates a session; a refused configuration is an error naming the problem.
     pub fn create(&mut self, config: &SessionConfig) -> Result<SessionHandle> {
-        self.budget(0)?;
+        self.budget(0);
         let s = self.bindings.tonemask_plugin_masking().session();
         match s
             .call_create(&mut self.store, config)
@@ -210,7 +209,7 @@ impl Instance {
 
     /// The session's look-ahead in samples.
     pub fn delay_samples(&mut self, s: SessionHandle) -> Result<u32> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_delay_samples(&mut self.store, s.0)
             .map_err(|e| self.trap("delay-samples", e))
@@ -218,7 +217,7 @@ impl Instance {
 
     /// Processes a frame of wire bytes.
     pub fn process(&mut self, s: SessionHandle, frame: &[u8]) -> Result<Vec<u8>> {
-        self.budget(frame.len())?;
+        self.budget(frame.len());
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_process(&mut self.store, s.0, frame)
             .map_err(|e| self.trap("process", e))?
@@ -227,7 +226,7 @@ impl Instance {
 
     /// Processes a frame of linear samples.
     pub fn process_samples(&mut self, s: SessionHandle, frame: &[i16]) -> Result<Vec<i16>> {
-        self.budget(frame.len())?;
+        self.budget(frame.len());
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_process_samples(&mut self.store, s.0, frame)
             .map_err(|e| self.trap("process-samples", e))?
@@ -236,7 +235,7 @@ impl Instance {
 
     /// Completed digit events.
     pub fn drain_events(&mut self, s: SessionHandle) -> Result<Vec<DigitEvent>> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_drain_events(&mut self.store, s.0)
             .map_err(|e| self.trap("drain-events", e))
@@ -244,7 +243,7 @@ impl Instance {
 
     /// Ends the stream; returns the look-ahead's worth of wire bytes.
     pub fn flush(&mut self, s: SessionHandle) -> Result<Vec<u8>> {
-        self.budget(48_000)?;
+        self.budget(48_000);
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_flush(&mut self.store, s.0)
             .map_err(|e| self.trap("flush", e))?
@@ -253,7 +252,7 @@ impl Instance {
 
     /// Ends the stream (L16); returns the look-ahead's worth of samples.
     pub fn flush_samples(&mut self, s: SessionHandle) -> Result<Vec<i16>> {
-        self.budget(48_000)?;
+        self.budget(48_000);
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_flush_samples(&mut self.store, s.0)
             .map_err(|e| self.trap("flush-samples", e))?
@@ -262,7 +261,7 @@ impl Instance {
 
     /// After a flush: the signed end-of-call record (when the session has a key).
     pub fn end_record(&mut self, s: SessionHandle) -> Result<Option<String>> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_masking().session();
         g.call_end_record(&mut self.store, s.0)
             .map_err(|e| self.trap("end-record", e))
@@ -270,7 +269,7 @@ impl Instance {
 
     /// Drops a session.
     pub fn drop_session(&mut self, s: SessionHandle) -> Result<()> {
-        self.budget(0)?;
+        self.budget(0);
         s.0.resource_drop(&mut self.store)
             .map_err(|e| self.trap("session drop", e))
     }
@@ -279,7 +278,7 @@ impl Instance {
 impl Instance {
     /// Creates an RTP session; a refused configuration is an error naming the problem.
     pub fn rtp_create(&mut self, config: &RtpConfig) -> Result<RtpHandle> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         match g
             .call_create(&mut self.store, config)
@@ -296,7 +295,7 @@ impl Instance {
         s: RtpHandle,
         packet: &[u8],
     ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
-        self.budget(packet.len())?;
+        self.budget(packet.len());
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         Ok(g.call_push(&mut self.store, s.0, packet)
             .map_err(|e| self.trap("rtp push", e))?
@@ -309,7 +308,7 @@ impl Instance {
 
     /// Completed digit events of an RTP session.
     pub fn rtp_drain_events(&mut self, s: RtpHandle) -> Result<Vec<DigitEvent>> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         g.call_drain_events(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp drain-events", e))
@@ -317,7 +316,7 @@ impl Instance {
 
     /// Counters of an RTP session.
     pub fn rtp_stats(&mut self, s: RtpHandle) -> Result<RtpStats> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         g.call_stats(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp stats", e))
@@ -325,7 +324,7 @@ impl Instance {
 
     /// Ends an RTP stream; returns the packets still delayed.
     pub fn rtp_flush(&mut self, s: RtpHandle) -> Result<Vec<Vec<u8>>> {
-        self.budget(48_000)?;
+        self.budget(48_000);
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         g.call_flush(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp flush", e))?
@@ -334,7 +333,7 @@ impl Instance {
 
     /// After a flush: the RTP session's signed end-of-call record (when it has a key).
     pub fn rtp_end_record(&mut self, s: RtpHandle) -> Result<Option<String>> {
-        self.budget(0)?;
+        self.budget(0);
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
         g.call_end_record(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp end-record", e))
@@ -342,17 +341,17 @@ impl Instance {
 
     /// Drops an RTP session.
     pub fn drop_rtp(&mut self, s: RtpHandle) -> Result<()> {
-        self.budget(0)?;
+        self.budget(0);
         s.0.resource_drop(&mut self.store)
             .map_err(|e| self.trap("rtp session drop", e))
     }
 }
 
 /// Packets an RTP session refused and dropped: malformed, on an unannounced payload type,
-/// of a foreign SSRC, or late.
+/// of a foreign SSRC, late, or not returned by the masker.
 #[must_use]
 pub fn refused(s: &RtpStats) -> u64 {
-    s.malformed + s.unknown_pt + s.foreign_ssrc + s.late
+    s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + s.unprocessed
 }
 
 /// Epoch ticks covering `d` (at least one).

@@ -170,6 +170,7 @@ impl GuestRtpSession for RtpSession {
             unknown_pt: s.unknown_pt,
             foreign_ssrc: s.foreign_ssrc,
             late: s.late,
+            unprocessed: s.unprocessed,
         }
     }
 

@@ -6,7 +6,7 @@
 //!
 //! ## The loop
 //!
-//! A host (the WIT component, the proxy-wasm module, a test) does, per call:
+//! A host (the WIT component in `plugin/component`, a test) does, per call:
 //!
 //! 1. [`Session::new`] with a [`SessionConfig`] — validated once, refused with a
 //!    [`ConfigError`] naming the field;

@@ -296,6 +296,43 @@ fn events_inside_red_blocks_are_taken_and_removed_and_red_audio_is_masked() {
 }
 
 #[test]
+fn rebuilt_red_keeps_the_primary_payload_type_to_the_last_packet() {
+    // µ-law announced on a dynamic payload type: the masked primary block must keep it in
+    // every packet, including those released by the flush at the end.
+    const DYNAMIC: AudioType = AudioType { pt: 98, ..PCMU };
+    let (plain, _, _) = inband_call("5");
+    let packets: Vec<Vec<u8>> = plain
+        .iter()
+        .map(|p| {
+            let p = Packet::parse(p).unwrap();
+            let mut payload = Vec::new();
+            let blocks = [red::Block {
+                pt: DYNAMIC.pt,
+                ts_offset: 0,
+                data: p.payload(),
+            }];
+            red::write(&blocks, &mut payload);
+            rtp(RED, false, p.seq(), p.timestamp(), &payload)
+        })
+        .collect();
+    let r = run(
+        RtpConfig {
+            audio: vec![DYNAMIC],
+            ..config()
+        },
+        &packets,
+    );
+    assert_eq!(r.out.len(), packets.len());
+    for b in &r.out {
+        let p = Packet::parse(b).unwrap();
+        let blocks = red::parse(p.payload()).unwrap();
+        assert_eq!(blocks.last().unwrap().pt, DYNAMIC.pt);
+    }
+    assert_eq!(r.digits, [('5', Source::Inband)]);
+    assert_eq!(r.session.stats().unprocessed, 0);
+}
+
+#[test]
 fn lost_packets_keep_media_time_and_late_ones_are_not_forwarded_unmasked() {
     let (mut packets, _, _) = inband_call("12");
     let late = packets.remove(30);

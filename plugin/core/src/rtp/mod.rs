@@ -284,6 +284,9 @@ pub struct RtpStats {
     pub foreign_ssrc: u64,
     /// Audio packets that came after their timestamps had been filled as lost; dropped.
     pub late: u64,
+    /// Audio packets the masker did not return (an internal failure; never expected);
+    /// dropped, not copied.
+    pub unprocessed: u64,
 }
 
 /// A redundant block of a RED packet waiting to be rebuilt.
@@ -302,15 +305,17 @@ enum Redundant {
 /// A packet (or a stretch of filled-in time) waiting for the masker.
 #[derive(Debug)]
 enum Queued {
-    /// An audio packet: its header (sequence number already set) and sample count.
+    /// An audio packet: its header (sequence number already set), its audio type (the
+    /// payload type of a RED packet's primary block) and sample count.
     Audio {
         header: Vec<u8>,
+        audio: AudioType,
         ext: u64,
         units: usize,
         red: Option<Vec<Redundant>>,
     },
     /// Silence fed for lost packets; its output is discarded.
-    Gap { units: usize },
+    Gap { units: usize, bps: usize },
     /// A packet forwarded as is, in order.
     Pass(Vec<u8>),
 }
@@ -556,6 +561,8 @@ impl RtpSession {
             self.start_pipeline(a, ext);
         }
         let Some(pl) = &mut self.pipeline else {
+            // No masker (its configuration was validated, so never expected): dropped, counted.
+            self.stats.unprocessed += 1;
             return Ok(());
         };
         if ext < pl.next {
@@ -572,7 +579,7 @@ impl RtpSession {
             let input = core::mem::take(&mut self.scratch);
             self.feed(&input);
             self.scratch = input;
-            self.queue.push_back(Queued::Gap { units: gap });
+            self.queue.push_back(Queued::Gap { units: gap, bps });
         }
         self.feed(payload);
         let units = payload.len() / bps;
@@ -583,6 +590,7 @@ impl RtpSession {
         header[2..4].copy_from_slice(&self.out_seq(p).to_be_bytes());
         self.queue.push_back(Queued::Audio {
             header,
+            audio: a,
             ext,
             units,
             red,
@@ -829,11 +837,13 @@ impl RtpSession {
                 self.ready.extend(&self.scratch[skip..]);
             }
             self.collect_inband(&mut pl);
-            self.pipeline = Some(pl);
             self.drain(out);
-            self.pipeline = None;
         }
-        // Whatever could not be completed (nothing, unless bytes went missing) is dropped.
+        // Whatever could not be completed (nothing, unless the masker failed) is dropped and
+        // counted: audio the masker did not return is never sent.
+        let before = self.queue.len();
+        self.queue.retain(|q| !matches!(q, Queued::Audio { .. }));
+        self.stats.unprocessed += (before - self.queue.len()) as u64;
         self.queue.retain(|q| matches!(q, Queued::Pass(_)));
         self.drain(out);
         self.ready.clear();
@@ -893,18 +903,14 @@ impl RtpSession {
 
     /// Sends queued packets, in order, as far as the masker has released their audio.
     fn drain(&mut self, out: &mut Vec<Vec<u8>>) {
-        let bps = self
-            .pipeline
-            .as_ref()
-            .map_or(1, |pl| pl.audio.codec.bytes_per_sample());
         while let Some(front) = self.queue.front() {
-            match front {
-                Queued::Pass(_) => {}
-                Queued::Gap { units } | Queued::Audio { units, .. } => {
-                    if self.ready.len() < units * bps {
-                        return;
-                    }
-                }
+            let needed = match front {
+                Queued::Pass(_) => 0,
+                Queued::Gap { units, bps } => units * bps,
+                Queued::Audio { audio, units, .. } => units * audio.codec.bytes_per_sample(),
+            };
+            if self.ready.len() < needed {
+                return;
             }
             let Some(q) = self.queue.pop_front() else {
                 return;
@@ -914,23 +920,25 @@ impl RtpSession {
                     self.stats.forwarded += 1;
                     out.push(bytes);
                 }
-                Queued::Gap { units } => {
+                Queued::Gap { units, bps } => {
                     self.ready.drain(..units * bps);
                     self.history.clear();
                     self.history_end = self.history_end.saturating_add(units as u64);
                 }
                 Queued::Audio {
                     header,
+                    audio,
                     ext,
                     units,
                     red,
                 } => {
+                    let bps = audio.codec.bytes_per_sample();
                     let masked: Vec<u8> = self.ready.drain(..units * bps).collect();
                     let mut packet = header;
                     match red {
                         None => packet.extend_from_slice(&masked),
                         Some(redundant) => {
-                            self.rebuild_red(ext, bps, &redundant, &masked, &mut packet);
+                            self.rebuild_red(ext, audio, &redundant, &masked, &mut packet);
                         }
                     }
                     packet[0] &= !0x20; // padding was not copied
@@ -946,12 +954,12 @@ impl RtpSession {
     fn rebuild_red(
         &self,
         ext: u64,
-        bps: usize,
+        audio: AudioType,
         redundant: &[Redundant],
         masked: &[u8],
         packet: &mut Vec<u8>,
     ) {
-        let audio_pt = self.pipeline.as_ref().map(|pl| pl.audio.pt);
+        let bps = audio.codec.bytes_per_sample();
         let sent: Vec<Option<Vec<u8>>> = redundant
             .iter()
             .map(|r| match r {
@@ -985,7 +993,7 @@ impl RtpSession {
             }
         }
         blocks.push(Block {
-            pt: audio_pt.unwrap_or(0),
+            pt: audio.pt,
             ts_offset: 0,
             data: masked,
         });
