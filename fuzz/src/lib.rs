@@ -76,7 +76,7 @@ pub fn rtp_session(data: &[u8]) {
     let mut out = Vec::new();
     while let Some((&len, tail)) = rest.split_first() {
         let n = usize::from(len).min(tail.len());
-        let _ = s.push(&tail[..n], &mut out);
+        let _ = s.push(0, &tail[..n], &mut out);
         rest = &tail[n..];
         out.clear();
     }
@@ -169,6 +169,8 @@ pub fn rtp_stream(data: &[u8]) {
         return;
     };
     let (mut seq, mut ts, mut ssrc) = (1000u16, 5000u32, 0x1234_5678u32);
+    // Host time, ms: moves forward only, as a monotonic clock does.
+    let mut now = 0u64;
     let mut out = Vec::new();
     let header = |pt: u8, seq: u16, ts: u32, ssrc: u32| {
         let mut p = vec![0x80, pt];
@@ -178,7 +180,7 @@ pub fn rtp_stream(data: &[u8]) {
         p
     };
     while let Some(op) = c.byte() {
-        let packet = match op % 8 {
+        let packet = match op % 9 {
             0 => {
                 let units = usize::from(c.byte().unwrap_or(160));
                 let mut p = header(0, seq, ts, ssrc);
@@ -236,13 +238,30 @@ pub fn rtp_stream(data: &[u8]) {
                 p.extend(c.bytes(len));
                 p
             }
-            _ => {
+            7 => {
                 let len = usize::from(c.byte().unwrap_or(12));
                 c.bytes(len)
             }
+            _ => {
+                // Time passes without a packet: the session does what is due, and what it
+                // asks to be woken for next lies in the future (no busy loop).
+                now = now.saturating_add(u64::from(c.u16().unwrap_or(20)));
+                if let Some(due) = s.poll_timeout().filter(|&t| t <= now) {
+                    s.handle_timeout(due, &mut out).expect("not flushed");
+                    assert!(
+                        s.poll_timeout().is_none_or(|t| t > due),
+                        "woken again at once"
+                    );
+                }
+                s.handle_timeout(now, &mut out).expect("not flushed");
+                out.clear();
+                while s.poll_event().is_some() {}
+                continue;
+            }
         };
         seq = seq.wrapping_add(1);
-        let _ = s.push(&packet, &mut out);
+        now = now.saturating_add(u64::from(c.byte().unwrap_or(20) & 0x1F));
+        let _ = s.push(now, &packet, &mut out);
         out.clear();
         while s.poll_event().is_some() {}
     }

@@ -215,13 +215,14 @@ struct Stream {
 }
 
 impl Stream {
-    /// Pushes one packet: the packets to forward, or none (refused, or the plugin trapped).
-    fn push(&mut self, payload: &[u8]) -> Vec<Vec<u8>> {
+    /// Pushes one packet captured at `now_ms`: the packets to forward, or none (refused, or
+    /// the plugin trapped).
+    fn push(&mut self, now_ms: u64, payload: &[u8]) -> Vec<Vec<u8>> {
         let Some(inst) = self.instance.as_mut() else {
             self.outcome.trap_dropped += 1;
             return Vec::new();
         };
-        let pushed = inst.rtp_push(self.handle, payload).and_then(|r| {
+        let pushed = inst.rtp_push(self.handle, now_ms, payload).and_then(|r| {
             let events = inst.rtp_drain_events(self.handle)?;
             Ok((r, events))
         });
@@ -242,6 +243,31 @@ impl Stream {
                 Vec::new()
             }
         }
+    }
+
+    /// Capture time has reached `now_ms`: whatever the session had due before then, as a live
+    /// host's timer would have done it — the packets it released, each with its time.
+    fn tick(&mut self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
+        let Some(inst) = self.instance.as_mut() else {
+            return Vec::new();
+        };
+        let h = self.handle;
+        let mut released = Vec::new();
+        let ticked = (|| -> Result<()> {
+            while let Some(due) = inst.rtp_poll_timeout(h)?.filter(|&t| t <= now_ms) {
+                let out = inst.rtp_handle_timeout(h, due)?;
+                released.extend(out.into_iter().map(|p| (due, p)));
+                self.outcome.events.extend(inst.rtp_drain_events(h)?);
+                if inst.rtp_poll_timeout(h)? == Some(due) {
+                    break; // Nothing more can become due at the same time.
+                }
+            }
+            Ok(())
+        })();
+        if let Err(trap) = ticked {
+            self.fail(trap);
+        }
+        released
     }
 
     /// The plugin trapped: the instance is dropped, and with it everything still delayed.
@@ -370,6 +396,17 @@ pub fn run_capture(
     let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut audio_frames_dropped = 0;
     for (fi, frame) in capture.frames.iter().enumerate() {
+        let now_ms = u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
+        for s in &mut streams {
+            let template = &capture.frames[s.template];
+            if let Some(dg) = template.datagram() {
+                for (t, p) in s.tick(now_ms) {
+                    let mut f = template.with_payload(&dg, &p);
+                    f.ts = std::time::Duration::from_millis(t);
+                    masked.push(f);
+                }
+            }
+        }
         let dg = match frame.classify() {
             Ok(dg) => dg,
             Err(skip) => {
@@ -415,7 +452,7 @@ pub fn run_capture(
         if !s.flows.contains(&(dg.src, dg.dst)) {
             s.flows.push((dg.src, dg.dst));
         }
-        for p in s.push(dg.payload) {
+        for p in s.push(now_ms, dg.payload) {
             masked.push(frame.with_payload(&dg, &p));
         }
     }

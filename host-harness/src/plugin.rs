@@ -289,21 +289,41 @@ impl Instance {
         }
     }
 
-    /// Pushes one packet. `Ok(Err(reason))`: the plugin refused (and dropped) the packet.
+    /// Pushes one packet that arrived at host time `now_ms` (ms on a monotonic clock).
+    /// `Ok(Err(reason))`: the plugin refused (and dropped) the packet.
     pub fn rtp_push(
         &mut self,
         s: RtpHandle,
+        now_ms: u64,
         packet: &[u8],
     ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
         self.budget(packet.len());
         let g = self.bindings.tonemask_plugin_rtp().rtp_session();
-        Ok(g.call_push(&mut self.store, s.0, packet)
+        Ok(g.call_push(&mut self.store, s.0, now_ms, packet)
             .map_err(|e| self.trap("rtp push", e))?
             .map_err(|e| match e {
                 PluginError::BadPacket(m)
                 | PluginError::BadFrame(m)
                 | PluginError::BadConfig(m) => m,
             }))
+    }
+
+    /// Host time `now_ms` has come without a packet: returns the packets that became due
+    /// (audio held for the look-ahead, once the stream is idle).
+    pub fn rtp_handle_timeout(&mut self, s: RtpHandle, now_ms: u64) -> Result<Vec<Vec<u8>>> {
+        self.budget(48_000);
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_handle_timeout(&mut self.store, s.0, now_ms)
+            .map_err(|e| self.trap("rtp handle-timeout", e))?
+            .map_err(plugin_error)
+    }
+
+    /// When the RTP session next wants [`Instance::rtp_handle_timeout`], in host ms.
+    pub fn rtp_poll_timeout(&mut self, s: RtpHandle) -> Result<Option<u64>> {
+        self.budget(0);
+        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        g.call_poll_timeout(&mut self.store, s.0)
+            .map_err(|e| self.trap("rtp poll-timeout", e))
     }
 
     /// Completed digit events of an RTP session.

@@ -474,15 +474,44 @@ fn pump(
     mut on_event: impl FnMut(&DigitEvent),
 ) -> Result<Leg> {
     let session = inst.rtp_create(config)?;
-    rx.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut buf = vec![0u8; 65_536];
     let mut events = Vec::new();
     let (mut refused, mut unsent, mut foreign) = (0u64, 0u64, 0u64);
+    // Host time for the session: ms since this leg started (monotonic).
+    let started = std::time::Instant::now();
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut sent = |p: &[u8], unsent: &mut u64| {
+        if let Err(e) = send(p) {
+            *unsent += 1;
+            if *unsent <= 5 {
+                eprintln!("tonemask relay: warning: sending a packet: {e}");
+            }
+        }
+    };
     loop {
         if clock.due() {
             break;
         }
-        let (n, from) = match rx.recv_from(&mut buf) {
+        // Wake for the session's own deadline (a press timing out, held audio leaving when
+        // the sender goes quiet), and at least every 50 ms to check the call's end.
+        let wait = inst
+            .rtp_poll_timeout(session)?
+            .map_or(50, |t| t.saturating_sub(now_ms()).clamp(1, 50));
+        rx.set_read_timeout(Some(Duration::from_millis(wait)))?;
+        let received = rx.recv_from(&mut buf);
+        if inst
+            .rtp_poll_timeout(session)?
+            .is_some_and(|t| t <= now_ms())
+        {
+            for p in inst.rtp_handle_timeout(session, now_ms())? {
+                sent(&p, &mut unsent);
+            }
+            for e in inst.rtp_drain_events(session)? {
+                on_event(&e);
+                events.push(e);
+            }
+        }
+        let (n, from) = match received {
             Ok(x) => x,
             Err(e)
                 if matches!(
@@ -510,18 +539,13 @@ fn pump(
             continue;
         }
         clock.touch();
-        match inst.rtp_push(session, &buf[..n])? {
+        match inst.rtp_push(session, now_ms(), &buf[..n])? {
             Ok(out) => {
                 if latched.is_none() {
                     peer.latch(from);
                 }
                 for p in out {
-                    if let Err(e) = send(&p) {
-                        unsent += 1;
-                        if unsent <= 5 {
-                            eprintln!("tonemask relay: warning: sending a packet: {e}");
-                        }
-                    }
+                    sent(&p, &mut unsent);
                 }
             }
             Err(reason) => {
@@ -537,7 +561,7 @@ fn pump(
         }
     }
     for p in inst.rtp_flush(session)? {
-        let _ = send(&p);
+        sent(&p, &mut unsent);
     }
     for e in inst.rtp_drain_events(session)? {
         on_event(&e);

@@ -278,3 +278,77 @@ fn tones_and_events_inside_red_are_found_once_and_masked() {
         assert_eq!(digits(&again, "caller→agent"), "", "{name}");
     }
 }
+
+/// Capture time of each caller RTP packet, by sequence number.
+fn caller_times(path: &std::path::Path) -> std::collections::HashMap<u16, std::time::Duration> {
+    let cap = Capture::parse(&std::fs::read(path).unwrap()).unwrap();
+    cap.frames
+        .iter()
+        .filter_map(|f| {
+            let d = f.datagram()?;
+            let p = Packet::parse(d.payload).ok()?;
+            (d.src.port() == 6000).then(|| (p.seq(), f.ts))
+        })
+        .collect()
+}
+
+#[test]
+fn held_audio_leaves_on_time_when_the_caller_goes_quiet() {
+    // The caller stops sending for two seconds in the middle of the call (silence
+    // suppression), then goes on. The packets held for the 60 ms look-ahead leave when the
+    // stream has been idle for the look-ahead + 100 ms — as a live relay's timer would send
+    // them — not two seconds later with the next packet; and every card digit is still found.
+    let cap = Capture::parse(&std::fs::read(captures().join("inband_visa_ipv4.pcapng")).unwrap())
+        .unwrap();
+    let caller: Vec<usize> = (0..cap.frames.len())
+        .filter(|&i| {
+            cap.frames[i]
+                .datagram()
+                .is_some_and(|d| d.src.port() == 6000 && Packet::parse(d.payload).is_ok())
+        })
+        .collect();
+    // Quiet after the first 10 caller packets (200 ms of silence before the first digit).
+    let quiet_from = cap.frames[caller[10]].ts;
+    let pause = std::time::Duration::from_secs(2);
+    let frames: Vec<_> = cap
+        .frames
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            if f.ts >= quiet_from {
+                f.ts += pause;
+            }
+            f
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("quiet.pcap");
+    std::fs::write(
+        &input,
+        tonemask_harness::capture::write_pcap(&frames).unwrap(),
+    )
+    .unwrap();
+    let key = key_file(dir.path(), "k1", 3);
+    let out = dir.path().join("quiet.masked.pcap");
+    mask_ok(&input, &out, &key, &[]);
+    let (sent, got) = (caller_times(&input), caller_times(&out));
+    assert_eq!(got.len(), sent.len(), "every caller packet forwarded");
+    // A held packet arrived at most a look-ahead before the last one; the stream is idle
+    // a look-ahead + 100 ms after the last one.
+    let held = std::time::Duration::from_millis(60 + 60 + 100);
+    let late: Vec<_> = got
+        .iter()
+        .filter(|(seq, t)| **t > sent[seq] + held)
+        .map(|(seq, t)| (seq, (*t - sent[seq]).as_millis()))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "held past the idle timeout (seq, ms): {late:?}"
+    );
+    let o = tonemask(&["detect", input.to_str().unwrap()]);
+    let e: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(digits(&e, "caller→agent"), "4111111111111111");
+}

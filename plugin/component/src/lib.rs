@@ -144,13 +144,26 @@ impl GuestRtpSession for RtpSession {
         Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
     }
 
-    fn push(&self, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+    fn push(&self, now_ms: u64, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
         self.0
             .borrow_mut()
-            .push(&packet, &mut out)
+            .push(now_ms, &packet, &mut out)
             .map_err(|e| Error::BadPacket(e.to_string()))?;
         Ok(out)
+    }
+
+    fn handle_timeout(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let mut out = Vec::new();
+        self.0
+            .borrow_mut()
+            .handle_timeout(now_ms, &mut out)
+            .map_err(|e| Error::BadFrame(e.to_string()))?;
+        Ok(out)
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        self.0.borrow().poll_timeout()
     }
 
     fn drain_events(&self) -> Vec<DigitEvent> {

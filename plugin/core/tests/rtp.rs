@@ -100,7 +100,7 @@ fn run(config: RtpConfig, packets: &[Vec<u8>]) -> Run {
     let mut s = RtpSession::new(config).unwrap();
     let mut out = Vec::new();
     for p in packets {
-        s.push(p, &mut out).unwrap();
+        s.push(0, p, &mut out).unwrap();
     }
     s.flush(&mut out).unwrap();
     let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
@@ -353,7 +353,7 @@ fn the_look_ahead_is_a_packet_delay() {
     let mut s = RtpSession::new(config()).unwrap();
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
-        s.push(p, &mut out).unwrap();
+        s.push(0, p, &mut out).unwrap();
         // 60 ms = three 20 ms packets held back.
         assert_eq!(out.len(), (i + 1).saturating_sub(3));
     }
@@ -375,16 +375,16 @@ fn malformed_packets_are_refused_with_a_reason_and_the_stream_goes_on() {
         &[0x80, TE, 0, 1, 0, 0, 0, 1, 0x12, 0x34, 0x56, 0x78, 5],
     ];
     for (i, p) in packets.iter().enumerate() {
-        s.push(p, &mut out).unwrap();
+        s.push(0, p, &mut out).unwrap();
         if let Some(b) = bad.get(i) {
-            let e = s.push(b, &mut out).unwrap_err();
+            let e = s.push(0, b, &mut out).unwrap_err();
             assert!(!e.to_string().is_empty());
         }
     }
     s.flush(&mut out).unwrap();
     assert_eq!(s.stats().malformed, 6);
     assert_eq!(out.len(), packets.len());
-    assert_eq!(s.push(&packets[0], &mut out), Err(RtpError::Finished));
+    assert_eq!(s.push(0, &packets[0], &mut out), Err(RtpError::Finished));
     let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
         .map(|e| e.event.digit.to_char())
         .collect();
@@ -530,7 +530,7 @@ fn with_ssrc(packet: &[u8], ssrc: u32) -> Vec<u8> {
 fn push_all(s: &mut RtpSession, packets: &[Vec<u8>], out: &mut Vec<Vec<u8>>) -> Vec<RtpError> {
     packets
         .iter()
-        .filter_map(|p| s.push(p, out).err())
+        .filter_map(|p| s.push(0, p, out).err())
         .collect()
 }
 
@@ -647,12 +647,12 @@ fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_
             let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]).wrapping_add(0x4000_0000);
             p[4..8].copy_from_slice(&ts.to_be_bytes());
         }
-        s.push(&p, &mut out).unwrap();
+        s.push(0, &p, &mut out).unwrap();
         // A flood of packets without payload, timestamps all over the place.
         for k in 0..5u32 {
             let ts = (i as u32).wrapping_mul(0x9E37_79B9).wrapping_add(k << 28);
             let empty = rtp(0, false, 1000 + i as u16, ts, &[]);
-            assert_eq!(s.push(&empty, &mut out), Err(RtpError::EmptyAudio));
+            assert_eq!(s.push(0, &empty, &mut out), Err(RtpError::EmptyAudio));
             refused += 1;
         }
     }
@@ -665,4 +665,89 @@ fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_
     let (a, b) = (events[0].event.start_ms, events[1].event.start_ms);
     assert!(b > a && b - a < 1000, "start_ms {a} then {b}");
     assert_eq!(inband_digits(&audio_of(&out)), 0);
+}
+
+/// Pushes `packets` 20 ms apart in host time (from host time 0); returns the packets out.
+fn push_live(s: &mut RtpSession, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        s.push(20 * i as u64, p, &mut out).unwrap();
+    }
+    out
+}
+
+/// Calls `handle_timeout` whenever the session asks to be woken, until it asks no more;
+/// returns the packets it released and the host time reached. Never flushes.
+fn wait_out(s: &mut RtpSession) -> (Vec<Vec<u8>>, u64) {
+    let (mut out, mut now) = (Vec::new(), 0);
+    for _ in 0..100 {
+        let Some(t) = s.poll_timeout() else {
+            return (out, now);
+        };
+        assert!(t > now || now == 0, "woken at {t} after {now}: no progress");
+        now = t;
+        s.handle_timeout(now, &mut out).unwrap();
+    }
+    panic!("still asking to be woken after 100 timeouts");
+}
+
+#[test]
+fn a_press_whose_end_packets_are_lost_completes_on_the_timeout_without_another_packet() {
+    // The call stops right after the press's last (non-end) event packet: no end packet,
+    // no further audio, no flush — only time passing.
+    let mut packets = event_call(7, None);
+    let last_event = packets
+        .iter()
+        .rposition(|b| Packet::parse(b).unwrap().payload_type() == TE && b[13] & 0x80 == 0)
+        .unwrap();
+    packets.truncate(last_event + 1);
+    let mut s = RtpSession::new(config()).unwrap();
+    push_live(&mut s, &packets);
+    assert!(s.poll_event().is_none(), "reported before its timeout");
+    let (_, now) = wait_out(&mut s);
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.digit.to_char(), '7');
+    assert_eq!(events[0].event.source, Source::Rfc4733);
+    // Reported once the event timeout and the merge window had passed in host time.
+    let pushed_until = 20 * last_event as u64;
+    assert!(now >= pushed_until + 250, "released at {now}");
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn audio_held_for_the_look_ahead_leaves_when_the_sender_goes_quiet() {
+    // A tone, then the sender stops (silence suppression): the packets held for the
+    // look-ahead leave on the idle timeout, masked, and the digit is reported — all without
+    // another packet. When the sender talks again, its audio is inspected afresh.
+    let (packets, _, _) = inband_call("5");
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = push_live(&mut s, &packets);
+    let held = packets.len() - out.len();
+    assert!(held >= 3, "60 ms look-ahead holds 3 packets, held {held}");
+    let (released, now) = wait_out(&mut s);
+    assert_eq!(released.len(), held);
+    out.extend(released);
+    assert_eq!(inband_digits(&audio_of(&out)), 0, "tone left unmasked");
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.digit.to_char(), '5');
+    // The next talk spurt (same SSRC, later timestamps) carries another tone: masked too.
+    let (again, _, _) = inband_call("8");
+    let offset = 160 * (packets.len() as u32 + 100);
+    let mut more = Vec::new();
+    for (i, p) in again.iter().enumerate() {
+        let p = Packet::parse(p).unwrap();
+        let seq = 1000 + (packets.len() + i) as u16;
+        more.push(rtp(0, false, seq, p.timestamp() + offset, p.payload()));
+        s.push(now + 20 * i as u64, more.last().unwrap(), &mut out)
+            .unwrap();
+    }
+    s.flush(&mut out).unwrap();
+    assert_eq!(out.len(), packets.len() + more.len());
+    assert_eq!(inband_digits(&audio_of(&out)), 0, "tone left unmasked");
+    let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.event.digit.to_char())
+        .collect();
+    assert_eq!(digits, ['8']);
 }

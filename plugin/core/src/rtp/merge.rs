@@ -42,6 +42,15 @@ impl Merger {
         }
     }
 
+    /// The media time after which [`Merger::release`] releases the first waiting press.
+    #[must_use]
+    pub fn deadline(&self) -> Option<u64> {
+        self.pending
+            .iter()
+            .map(|p| p.end_ms.saturating_add(WINDOW_MS).saturating_add(1))
+            .min()
+    }
+
     /// Releases, oldest first, the presses whose window closed before media time `now_ms`
     /// (all of them when `now_ms` is `u64::MAX`).
     pub fn release(&mut self, now_ms: u64, mut out: impl FnMut(Press)) {

@@ -41,6 +41,7 @@
 //!
 //! RTCP multiplexed on the port (RFC 5761) carries no audio and is forwarded in order.
 
+pub mod clock;
 mod merge;
 pub mod packet;
 pub mod red;
@@ -57,6 +58,7 @@ use crate::sign::Signer;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+use clock::Anchor;
 use core::fmt;
 use merge::Merger;
 use packet::{Packet, PacketError};
@@ -374,6 +376,8 @@ pub struct RtpSession {
     seq_shift: u16,
     /// Media time reached, ms.
     now_ms: u64,
+    /// Host time and media time at the last packet that carried media.
+    anchor: Option<Anchor>,
     replacing: Option<Replacing>,
     /// A new SSRC and how many packets in a row it has sent (see [`SSRC_SWITCH_PACKETS`]).
     candidate: Option<(u32, u32)>,
@@ -401,6 +405,7 @@ impl RtpSession {
             history_end: 0,
             seq_shift: 0,
             now_ms: 0,
+            anchor: None,
             replacing: None,
             candidate: None,
             max_jump: u64::from(MAX_GAP_S) * u64::from(config.max_clock()),
@@ -423,10 +428,11 @@ impl RtpSession {
         self.events.pop_front()
     }
 
-    /// Takes one packet (RTP, or RTCP on the same port); appends the packets to forward now
-    /// to `out`. A packet that is refused is dropped and the error says why; nothing is
-    /// appended then.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    /// Takes one packet (RTP, or RTCP on the same port) that arrived at host time `now` (ms
+    /// on the host's monotonic clock, see [`clock`]); appends the packets to forward now to
+    /// `out`. A packet that is refused is dropped and the error says why; nothing is appended
+    /// then.
+    pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
         if self.finished {
             return Err(RtpError::Finished);
         }
@@ -441,7 +447,65 @@ impl RtpSession {
             return Err(e);
         }
         self.settle(out);
+        if self.timeline.is_some() {
+            self.anchor = Some(Anchor {
+                host_ms: now,
+                media_ms: self.now_ms,
+            });
+        }
         Ok(())
+    }
+
+    /// Host time `now` has come with no packet: media time runs on from the last packet. A
+    /// press whose end packet has not come for [`telephone_event::TIMEOUT_MS`] completes, a
+    /// press whose other copy did not come is released, and once the stream has been idle
+    /// for the look-ahead plus [`clock::IDLE_AFTER_LOOKAHEAD_MS`] the masker is flushed and
+    /// every packet it held is appended to `out`. Call it at [`RtpSession::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: u64, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+        if self.finished {
+            return Err(RtpError::Finished);
+        }
+        let Some(anchor) = self.anchor else {
+            return Ok(());
+        };
+        if self.holds_audio() && now >= anchor.host_ms.saturating_add(self.idle_ms()) {
+            self.end_pipeline(out);
+        }
+        self.now_ms = self.now_ms.max(anchor.media_at(now));
+        if let Some(ext) = self.ext_at(self.now_ms, self.config.event_clock()) {
+            if let Some(p) = self.tracker.on_time(ext) {
+                self.add_event_press(p);
+            }
+        }
+        self.release(self.now_ms);
+        Ok(())
+    }
+
+    /// The host time at which [`RtpSession::handle_timeout`] has something to do, if no
+    /// packet comes first; `None` when nothing waits (or before the first packet).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let anchor = self.anchor.filter(|_| !self.finished)?;
+        let idle = self
+            .holds_audio()
+            .then(|| anchor.host_ms.saturating_add(self.idle_ms()));
+        let press = self.tracker.deadline().map(|ext| {
+            // Rounded up: media time is whole ms, the deadline a timestamp.
+            let ms = self.ms_at(ext, self.config.event_clock());
+            anchor.host_at(ms.saturating_add(1))
+        });
+        let merge = self.merger.deadline().map(|ms| anchor.host_at(ms));
+        [idle, press, merge].into_iter().flatten().min()
+    }
+
+    /// Whether audio is held for the look-ahead (a masker running, or packets queued).
+    fn holds_audio(&self) -> bool {
+        self.pipeline.is_some() || !self.queue.is_empty()
+    }
+
+    /// Host time without a packet after which the stream counts as idle, ms.
+    fn idle_ms(&self) -> u64 {
+        u64::from(self.config.lookahead_ms) + clock::IDLE_AFTER_LOOKAHEAD_MS
     }
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
@@ -754,6 +818,18 @@ impl RtpSession {
             source: Source::Rfc4733,
             leaked_samples: 0,
         });
+    }
+
+    /// The extended timestamp at media time `ms` on the current timeline (none before the
+    /// first packet).
+    fn ext_at(&self, ms: u64, clock: u32) -> Option<u64> {
+        self.timeline.map(|t| {
+            let ticks = ms
+                .saturating_sub(t.base_ms)
+                .saturating_mul(u64::from(clock))
+                / 1000;
+            t.ts_base.saturating_add(ticks)
+        })
     }
 
     /// Media time of extended timestamp `ext` on the current timeline, ms.

@@ -199,6 +199,22 @@ impl Tracker {
         None
     }
 
+    /// The extended timestamp past which [`Tracker::on_time`] ends the open press (now, if it
+    /// is known to have ended); `None` when no press is open.
+    #[must_use]
+    pub fn deadline(&self) -> Option<u64> {
+        let c = self.current?;
+        if c.press.ended {
+            return Some(0);
+        }
+        Some(
+            c.press
+                .end
+                .saturating_add(TIMEOUT_MS * self.clock / 1000)
+                .saturating_add(1),
+        )
+    }
+
     /// Ends the stream: the press still open, if any.
     pub fn finish(&mut self) -> Option<Press> {
         let ended = self.current.is_some_and(|c| c.press.ended);

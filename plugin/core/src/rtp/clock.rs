@@ -1,0 +1,67 @@
+//! Host time and media time.
+//!
+//! The session never reads a clock (sans-IO): the host passes its own time — milliseconds on
+//! any monotonic clock; only differences matter — with every packet and with
+//! [`super::RtpSession::handle_timeout`]. Media time comes from RTP timestamps and stands still
+//! while no packet arrives; [`Anchor`] ties the two together at the last packet so that, between
+//! packets, media time runs on with host time: a press whose end packet was lost completes,
+//! a press waiting for its other copy is released, and audio held for the look-ahead leaves
+//! when the sender has gone quiet.
+
+/// No packet for this long after the look-ahead has run out: the stream is idle, the
+/// masker is flushed and the packets it held are sent (ms). Longer than network jitter a
+/// receiver would still play through; a stall longer than this in the middle of a press may
+/// report it twice.
+pub const IDLE_AFTER_LOOKAHEAD_MS: u64 = 100;
+
+/// Host time and media time at the last packet that carried media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// Host time the packet arrived, ms.
+    pub host_ms: u64,
+    /// Media time it brought the stream to, ms since the call began.
+    pub media_ms: u64,
+}
+
+impl Anchor {
+    /// Media time at host time `now` (media time never runs backwards from the anchor).
+    #[must_use]
+    pub fn media_at(&self, now: u64) -> u64 {
+        self.media_ms
+            .saturating_add(now.saturating_sub(self.host_ms))
+    }
+
+    /// Host time at which media time reaches `media_ms` (at once if it already has).
+    #[must_use]
+    pub fn host_at(&self, media_ms: u64) -> u64 {
+        self.host_ms
+            .saturating_add(media_ms.saturating_sub(self.media_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_time_runs_with_host_time_from_the_anchor_and_back() {
+        let a = Anchor {
+            host_ms: 1_000,
+            media_ms: 40,
+        };
+        assert_eq!(a.media_at(1_000), 40);
+        assert_eq!(a.media_at(1_250), 290);
+        assert_eq!(
+            a.media_at(900),
+            40,
+            "a host clock going back stops media time"
+        );
+        assert_eq!(a.host_at(290), 1_250);
+        assert_eq!(a.host_at(10), 1_000, "a past media time is due now");
+        let late = Anchor {
+            host_ms: 0,
+            media_ms: 10,
+        };
+        assert_eq!(late.media_at(u64::MAX), u64::MAX, "saturates, never wraps");
+    }
+}
