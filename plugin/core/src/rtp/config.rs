@@ -1,0 +1,136 @@
+//! What an RTP session is told about its call: payload types, look-ahead, mask mode, key.
+
+use crate::codec::Codec;
+use crate::detector::DetectorConfig;
+use crate::error::ConfigError;
+use crate::masker::MaskMode;
+use crate::session::SessionConfig;
+use crate::sign::Signer;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// An audio payload type of the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AudioType {
+    /// RTP payload type (0–127).
+    pub pt: u8,
+    /// Codec.
+    pub codec: Codec,
+    /// Clock rate = sample rate (8000; 16000 for L16).
+    pub rate: u32,
+}
+
+/// The telephone-event payload type of the call (dynamic: never assumed to be 101).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventType {
+    /// RTP payload type.
+    pub pt: u8,
+    /// Clock rate (should match the audio's).
+    pub clock: u32,
+}
+
+/// Everything an RTP session needs, validated by [`RtpSession::new`].
+#[derive(Clone, Debug)]
+pub struct RtpConfig {
+    /// Call id carried in every event.
+    pub call_id: String,
+    /// Audio payload types (at least one).
+    pub audio: Vec<AudioType>,
+    /// The telephone-event payload type, if negotiated.
+    pub telephone_event: Option<EventType>,
+    /// The RED payload type, if negotiated.
+    pub red: Option<u8>,
+    /// Look-ahead (packet delay), ms.
+    pub lookahead_ms: u32,
+    /// What replaces tones; `Off` also forwards telephone-events.
+    pub mask_mode: MaskMode,
+    /// Detector tuning.
+    pub detector: DetectorConfig,
+    /// Key and session nonce that sign events.
+    pub signer: Option<Signer>,
+}
+
+impl RtpConfig {
+    /// A configuration with one audio type and defaults for the rest.
+    #[must_use]
+    pub fn new(call_id: &str, audio: AudioType) -> RtpConfig {
+        RtpConfig {
+            call_id: String::from(call_id),
+            audio: alloc::vec![audio],
+            telephone_event: None,
+            red: None,
+            lookahead_ms: crate::DEFAULT_LOOKAHEAD_MS,
+            mask_mode: MaskMode::default(),
+            detector: DetectorConfig::default(),
+            signer: None,
+        }
+    }
+
+    /// The audio type of payload type `pt`, if it is one.
+    pub(super) fn audio_type(&self, pt: u8) -> Option<AudioType> {
+        self.audio.iter().find(|a| a.pt == pt).copied()
+    }
+
+    /// The fastest clock of the call's payload types.
+    pub(super) fn max_clock(&self) -> u32 {
+        let audio = self.audio.iter().map(|a| a.rate);
+        audio
+            .chain(self.telephone_event.map(|e| e.clock))
+            .max()
+            .unwrap_or(8000)
+    }
+
+    /// Clock of telephone-event timestamps (the first audio type's when none is configured).
+    pub(super) fn event_clock(&self) -> u32 {
+        self.telephone_event.map_or(self.audio[0].rate, |e| e.clock)
+    }
+
+    pub(super) fn session(&self, a: AudioType) -> SessionConfig {
+        SessionConfig {
+            call_id: self.call_id.clone(),
+            codec: a.codec,
+            sample_rate: a.rate,
+            lookahead_ms: self.lookahead_ms,
+            mask_mode: self.mask_mode,
+            detector: self.detector,
+            signer: None,
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.audio.is_empty() {
+            return Err(ConfigError::OutOfRange {
+                field: "audio payload types",
+                allowed: "at least one",
+            });
+        }
+        let mut pts: Vec<u8> = self.audio.iter().map(|a| a.pt).collect();
+        pts.extend(self.telephone_event.map(|e| e.pt));
+        pts.extend(self.red);
+        if pts.iter().any(|&pt| pt > 127) {
+            return Err(ConfigError::OutOfRange {
+                field: "payload type",
+                allowed: "0 to 127",
+            });
+        }
+        pts.sort_unstable();
+        if pts.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::OutOfRange {
+                field: "payload types",
+                allowed: "each used once",
+            });
+        }
+        if let Some(e) = self.telephone_event {
+            if !(8000..=48000).contains(&e.clock) {
+                return Err(ConfigError::OutOfRange {
+                    field: "telephone-event clock rate",
+                    allowed: "8000 to 48000 Hz",
+                });
+            }
+        }
+        for a in &self.audio {
+            self.session(*a).validate()?;
+        }
+        Ok(())
+    }
+}

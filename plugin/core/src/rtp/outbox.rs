@@ -1,0 +1,242 @@
+//! The outbox: packets in arrival order, each leaving when the masker has released all of its
+//! audio (the look-ahead as a packet delay), with sequence numbers shifted down over the
+//! packets dropped so the receiver sees no loss.
+
+use super::config::AudioType;
+use super::error::RtpStats;
+use super::packet::{self, Packet};
+use super::refill::{Redundant, SentAudio};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// A packet (or a stretch of filled-in time) waiting for the masker.
+#[derive(Debug)]
+enum Queued {
+    /// An audio packet: its header as received, its outgoing sequence number, its audio type
+    /// (a RED packet's primary block's) and sample count.
+    Audio {
+        header: Vec<u8>,
+        seq: u16,
+        audio: AudioType,
+        ext: u64,
+        units: usize,
+        red: Option<Vec<Redundant>>,
+    },
+    /// Silence fed for lost packets; its output is discarded.
+    Gap { units: usize, bps: usize },
+    /// A packet forwarded as is, in order.
+    Pass(Vec<u8>),
+}
+
+/// Packets waiting to leave, and the masked audio for them.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    queue: VecDeque<Queued>,
+    /// Masked output bytes not yet placed in a packet.
+    ready: VecDeque<u8>,
+    /// Masked audio already sent (for RED refill).
+    sent: SentAudio,
+    /// Packets dropped so far on this source: later sequence numbers move down by this much.
+    seq_shift: u16,
+}
+
+impl Outbox {
+    /// The sequence number packet `p` leaves with.
+    #[must_use]
+    pub fn out_seq(&self, p: &Packet<'_>) -> u16 {
+        p.seq().wrapping_sub(self.seq_shift)
+    }
+
+    /// Packet `p` was dropped: the ones after it move down.
+    pub fn drop_packet(&mut self) {
+        self.seq_shift = self.seq_shift.wrapping_add(1);
+    }
+
+    /// A new source: its sequence numbers are its own.
+    pub fn new_source(&mut self) {
+        self.seq_shift = 0;
+    }
+
+    /// Queues bytes to forward as they are, in order (RTCP, packets the session made).
+    pub fn pass_bytes(&mut self, bytes: Vec<u8>) {
+        self.queue.push_back(Queued::Pass(bytes));
+    }
+
+    /// Queues packet `p` with `payload`, unchanged but for its sequence number and padding.
+    pub fn pass(&mut self, p: &Packet<'_>, payload: &[u8]) {
+        let mut bytes = Vec::with_capacity(p.header().len() + payload.len());
+        packet::write(p.header(), self.out_seq(p), payload, &mut bytes);
+        self.pass_bytes(bytes);
+    }
+
+    /// Queues audio packet `p` (`units` samples of `audio` at extended timestamp `ext`, RED
+    /// blocks to rebuild, if any): it leaves with its audio masked.
+    pub fn audio(
+        &mut self,
+        p: &Packet<'_>,
+        audio: AudioType,
+        ext: u64,
+        units: usize,
+        red: Option<Vec<Redundant>>,
+    ) {
+        self.queue.push_back(Queued::Audio {
+            header: p.header().to_vec(),
+            seq: self.out_seq(p),
+            audio,
+            ext,
+            units,
+            red,
+        });
+    }
+
+    /// Queues `units` samples filled in as lost (their masked output is discarded).
+    pub fn gap(&mut self, units: usize, bps: usize) {
+        self.queue.push_back(Queued::Gap { units, bps });
+    }
+
+    /// Masked audio released by the masker.
+    pub fn released(&mut self, bytes: &[u8]) {
+        self.ready.extend(bytes);
+    }
+
+    /// A new masker starts at extended timestamp `ext`.
+    pub fn restart(&mut self, ext: u64) {
+        self.sent.restart(ext);
+    }
+
+    /// Whether packets wait.
+    #[must_use]
+    pub fn holds(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Appends to `out`, in order, every packet whose audio has been released.
+    pub fn drain(&mut self, out: &mut Vec<Vec<u8>>, stats: &mut RtpStats) {
+        while let Some(front) = self.queue.front() {
+            let needed = match front {
+                Queued::Pass(_) => 0,
+                Queued::Gap { units, bps } => units * bps,
+                Queued::Audio { audio, units, .. } => units * audio.codec.bytes_per_sample(),
+            };
+            if self.ready.len() < needed {
+                return;
+            }
+            let Some(q) = self.queue.pop_front() else {
+                return;
+            };
+            match q {
+                Queued::Pass(bytes) => {
+                    stats.forwarded += 1;
+                    out.push(bytes);
+                }
+                Queued::Gap { units, bps } => {
+                    self.ready.drain(..units * bps);
+                    self.sent.skip(units);
+                }
+                Queued::Audio {
+                    header,
+                    seq,
+                    audio,
+                    ext,
+                    units,
+                    red,
+                } => {
+                    let bps = audio.codec.bytes_per_sample();
+                    let masked: Vec<u8> = self.ready.drain(..units * bps).collect();
+                    let mut bytes = Vec::with_capacity(header.len() + masked.len() + 16);
+                    match red {
+                        None => packet::write(&header, seq, &masked, &mut bytes),
+                        Some(redundant) => {
+                            packet::write(&header, seq, &[], &mut bytes);
+                            self.sent
+                                .rebuild(ext, audio, &redundant, &masked, &mut bytes);
+                        }
+                    }
+                    self.sent.remember(ext, units, &masked, bps);
+                    stats.forwarded += 1;
+                    out.push(bytes);
+                }
+            }
+        }
+    }
+
+    /// The masker is gone: what it did not release is dropped — audio packets counted as
+    /// unprocessed, never sent unmasked — and the packets behind them go out.
+    pub fn abandon(&mut self, out: &mut Vec<Vec<u8>>, stats: &mut RtpStats) {
+        let before = self.queue.len();
+        self.queue.retain(|q| !matches!(q, Queued::Audio { .. }));
+        stats.unprocessed += (before - self.queue.len()) as u64;
+        self.queue.retain(|q| matches!(q, Queued::Pass(_)));
+        self.drain(out, stats);
+        self.ready.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+
+    const PCMU: AudioType = AudioType {
+        pt: 0,
+        codec: Codec::Pcmu,
+        rate: 8000,
+    };
+
+    fn packet(seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        packet::Header {
+            marker: false,
+            pt: 0,
+            seq,
+            timestamp: 160 * u32::from(seq),
+            ssrc: 1,
+        }
+        .emit(&mut b);
+        b.extend_from_slice(payload);
+        b
+    }
+
+    #[test]
+    fn packets_leave_in_order_once_their_audio_is_released_with_drops_closed_up() {
+        let mut o = Outbox::default();
+        let mut stats = RtpStats::default();
+        let mut out = Vec::new();
+        let a = packet(10, &[1, 2]);
+        o.audio(&Packet::parse(&a).unwrap(), PCMU, 100, 2, None);
+        o.drop_packet(); // packet 11 dropped
+        let c = packet(12, &[3]);
+        o.pass(&Packet::parse(&c).unwrap(), &[3]);
+        o.drain(&mut out, &mut stats);
+        assert!(out.is_empty(), "audio not released yet holds what follows");
+        o.released(&[0xFF]);
+        o.drain(&mut out, &mut stats);
+        assert!(out.is_empty(), "half the audio is not enough");
+        o.released(&[0xFE]);
+        o.drain(&mut out, &mut stats);
+        let got: Vec<(u16, Vec<u8>)> = out
+            .iter()
+            .map(|b| {
+                let p = Packet::parse(b).unwrap();
+                (p.seq(), p.payload().to_vec())
+            })
+            .collect();
+        assert_eq!(got, [(10, alloc::vec![0xFF, 0xFE]), (11, alloc::vec![3])]);
+        assert_eq!(stats.forwarded, 2);
+    }
+
+    #[test]
+    fn audio_the_masker_never_released_is_dropped_and_counted() {
+        let mut o = Outbox::default();
+        let mut stats = RtpStats::default();
+        let mut out = Vec::new();
+        let a = packet(1, &[1, 2]);
+        o.audio(&Packet::parse(&a).unwrap(), PCMU, 100, 2, None);
+        o.pass_bytes(alloc::vec![0x80, 200]);
+        o.released(&[0xFF]);
+        o.abandon(&mut out, &mut stats);
+        assert_eq!(out, [alloc::vec![0x80, 200]]);
+        assert_eq!(stats.unprocessed, 1);
+        assert!(!o.holds());
+    }
+}

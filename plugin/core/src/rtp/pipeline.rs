@@ -1,0 +1,68 @@
+//! The audio running through a detector and masker ([`Session`]) in its own codec, placed on
+//! the stream's extended timeline.
+
+use super::config::AudioType;
+use super::outbox::Outbox;
+use crate::report::Emitted;
+use crate::session::{Session, SessionConfig};
+use alloc::vec::Vec;
+
+/// One run of audio of one type, from its first packet until a restart or the end.
+pub struct Pipeline {
+    session: Session,
+    /// Its audio type.
+    pub audio: AudioType,
+    /// Extended timestamp of its first sample.
+    pub ts_origin: u64,
+    /// Extended timestamp expected next.
+    pub next: u64,
+    /// Output bytes still to discard (the delay line's initial fill).
+    skip: usize,
+    scratch: Vec<u8>,
+}
+
+impl Pipeline {
+    /// A pipeline for audio `audio` from extended timestamp `ext`; `None` if the session
+    /// refuses the configuration (validated with the call's, so never expected).
+    #[must_use]
+    pub fn new(config: SessionConfig, audio: AudioType, ext: u64) -> Option<Pipeline> {
+        let session = Session::new(config).ok()?;
+        let skip = session.delay_samples() * audio.codec.bytes_per_sample();
+        Some(Pipeline {
+            session,
+            audio,
+            ts_origin: ext,
+            next: ext,
+            skip,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Runs `input` (whole samples, checked by the caller) through the masker; what it
+    /// releases goes to `outbox`.
+    pub fn feed(&mut self, input: &[u8], outbox: &mut Outbox) {
+        self.scratch.clear();
+        if self.session.process_bytes(input, &mut self.scratch).is_ok() {
+            self.release(outbox);
+        }
+    }
+
+    /// Ends the audio: everything still delayed goes to `outbox`.
+    pub fn flush(&mut self, outbox: &mut Outbox) {
+        self.scratch.clear();
+        if self.session.flush_bytes(&mut self.scratch).is_ok() {
+            self.release(outbox);
+        }
+    }
+
+    /// The next in-band digit event, times from the pipeline's first sample.
+    pub fn poll_event(&mut self) -> Option<Emitted> {
+        self.session.poll_event()
+    }
+
+    fn release(&mut self, outbox: &mut Outbox) {
+        let skip = self.skip.min(self.scratch.len());
+        self.skip -= skip;
+        outbox.released(&self.scratch[skip..]);
+    }
+}
