@@ -28,6 +28,11 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+// Hostile bytes never panic the core: no unwrap, expect or panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
 
