@@ -9,7 +9,7 @@ use tonemask_core::event::Record;
 use tonemask_core::rtp::packet::Packet;
 use tonemask_core::rtp::red;
 use tonemask_core::rtp::telephone_event::EventPayload;
-use tonemask_core::{AudioType, Codec, EventType, MaskMode, RtpConfig, RtpSession};
+use tonemask_core::{AudioType, Codec, EventType, Lookahead, MaskMode, RtpConfig, RtpSession};
 use tonemask_core::{Key, Verifier};
 use tonemask_harness::{keys::KeyRing, sdp, sip, wav::Wav};
 
@@ -49,18 +49,12 @@ pub fn rtp_session(data: &[u8]) {
         2 => (Codec::L16, 8000),
         _ => (Codec::L16, 16000),
     };
-    let config = RtpConfig {
+    let mut config = RtpConfig {
         telephone_event: Some(EventType {
             pt: 96,
             clock: rate,
         }),
         red: Some(121),
-        mask_mode: if cfg & 4 == 0 {
-            MaskMode::Silence
-        } else {
-            MaskMode::Off
-        },
-        lookahead_ms: u32::from(cfg >> 3) * 4,
         ..RtpConfig::new(
             "fuzz",
             AudioType {
@@ -70,6 +64,12 @@ pub fn rtp_session(data: &[u8]) {
             },
         )
     };
+    config.settings.mask_mode = if cfg & 4 == 0 {
+        MaskMode::Silence
+    } else {
+        MaskMode::Off
+    };
+    config.settings.lookahead = Lookahead::from_ms(u32::from(cfg >> 3) * 4);
     let Ok(mut s) = RtpSession::new(config) else {
         return;
     };
@@ -155,16 +155,16 @@ pub fn rtp_stream(data: &[u8]) {
         MaskMode::Noise,
         MaskMode::Off,
     ][usize::from((cfg >> 2) & 3)];
-    let config = RtpConfig {
+    let mut config = RtpConfig {
         telephone_event: (cfg & 0x10 == 0).then_some(EventType {
             pt: 96,
             clock: rate,
         }),
         red: Some(121),
-        mask_mode: mode,
-        lookahead_ms: u32::from(cfg >> 5) * 20,
         ..RtpConfig::new("fuzz", AudioType { pt: 0, codec, rate })
     };
+    config.settings.mask_mode = mode;
+    config.settings.lookahead = Lookahead::from_ms(u32::from(cfg >> 5) * 20);
     let Ok(mut s) = RtpSession::new(config) else {
         return;
     };

@@ -9,7 +9,7 @@ use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::files;
 use tonemask_harness::keys::{self, KeyRing};
 use tonemask_harness::packets::{run_capture, CaptureOptions, CaptureOutcome};
-use tonemask_harness::plugin::{EventPayload, Limits, MaskMode, Plugin, Twist};
+use tonemask_harness::plugin::{CallSettings, EventPayload, Limits, MaskMode, Plugin, Twist};
 use tonemask_harness::relay::{run_relay, RelayConfig};
 use tonemask_harness::replay;
 use tonemask_harness::run::{event_json, run, signed_lines, Options};
@@ -62,25 +62,14 @@ enum Command {
         input: PathBuf,
         /// Masked copy to write (WAV, or pcap for a capture)
         output: PathBuf,
-        /// What replaces each tone
-        #[arg(long, value_enum, default_value_t = Mode::Silence)]
-        mode: Mode,
-        /// Look-ahead in ms: the plugin delays audio this long so a tone is masked from its
-        /// first sample (0–500)
-        #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
-        lookahead_ms: u32,
         /// Key file that signs the events (`KEY-ID HEX-KEY` lines; see `tonemask keygen`)
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
         /// Where to write the events [default: OUTPUT with .events.jsonl]
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
-        /// Call id written into each event [default: `call-` and 16 random hex digits, new
-        /// for every run, so that two runs' events never pass for one call]
-        #[arg(long, value_name = "ID")]
-        call_id: Option<String>,
         #[command(flatten)]
-        tuning: Tuning,
+        call: CallArgs,
         #[command(flatten)]
         rtp: RtpArgs,
     },
@@ -133,16 +122,6 @@ enum Command {
         /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
         #[arg(long, value_name = "URL")]
         events_url: Option<String>,
-        /// What replaces each tone
-        #[arg(long, value_enum, default_value_t = Mode::Silence)]
-        mode: Mode,
-        /// Packet delay in ms on the caller→agent direction (0–500)
-        #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
-        lookahead_ms: u32,
-        /// Call id written into each event [default: `call-` and 16 random hex digits, new
-        /// for every run, so that two runs' events never pass for one call]
-        #[arg(long, value_name = "ID")]
-        call_id: Option<String>,
         /// Stop once both directions have been this many seconds without packets
         #[arg(long, default_value_t = 5.0, value_name = "S")]
         idle_s: f64,
@@ -150,7 +129,7 @@ enum Command {
         #[arg(long, value_name = "S")]
         max_s: Option<f64>,
         #[command(flatten)]
-        tuning: Tuning,
+        call: CallArgs,
         #[command(flatten)]
         rtp: RtpArgs,
     },
@@ -180,6 +159,38 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// The call's settings, as every command that masks takes them (one place; mirrored from
+/// the plugin's `call-settings`).
+#[derive(clap::Args)]
+struct CallArgs {
+    /// What replaces each tone
+    #[arg(long, value_enum, default_value_t = Mode::Silence)]
+    mode: Mode,
+    /// Look-ahead in ms: audio (on RTP, each caller→agent packet) is delayed this long so a
+    /// tone is masked from its first sample (0–500)
+    #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
+    lookahead_ms: u32,
+    /// Call id written into each event [default: `call-` and 16 random hex digits, new for
+    /// every run, so that two runs' events never pass for one call]
+    #[arg(long, value_name = "ID")]
+    call_id: Option<String>,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+impl CallArgs {
+    /// The plugin's settings (unsigned: the key is set per session).
+    fn settings(&self) -> Result<CallSettings> {
+        Ok(CallSettings {
+            call_id: self.call_id.clone().map_or_else(fresh_call_id, Ok)?,
+            lookahead_ms: self.lookahead_ms,
+            mask_mode: self.mode.into(),
+            twist: self.tuning.twist.into(),
+            key: None,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -393,6 +404,16 @@ fn write_events(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// A call id of its own for this run: `call-` and 16 random hex digits.
+/// Settings for `detect`: nothing replaced, unsigned, the default look-ahead (as `mask`
+/// uses, so both commands see the same audio the same way).
+fn detect_settings(tuning: &Tuning) -> CallSettings {
+    CallSettings {
+        mask_mode: MaskMode::Off,
+        twist: tuning.twist.into(),
+        ..tonemask_harness::plugin::default_settings("detect")
+    }
+}
+
 fn fresh_call_id() -> Result<String> {
     let r = keys::random_bytes::<8>("a call id")?;
     Ok(format!("call-{}", hex::encode(r)))
@@ -437,10 +458,8 @@ fn real_main(cli: Cli) -> Result<i32> {
                 let cap = Capture::parse(&bytes).with_context(|| call.display().to_string())?;
                 warn_truncated(&cap, &call);
                 let opts = CaptureOptions {
-                    mode: MaskMode::Off,
-                    twist: tuning.twist.into(),
+                    settings: detect_settings(&tuning),
                     fallback: rtp.fallback(),
-                    ..CaptureOptions::default()
                 };
                 let out = run_capture(&plugin, &cap, &opts, None)?;
                 let mut stdout = std::io::stdout().lock();
@@ -457,9 +476,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             }
             let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
             let opts = Options {
-                mode: MaskMode::Off,
-                lookahead_ms: 0,
-                twist: tuning.twist.into(),
+                settings: detect_settings(&tuning),
                 ..Options::default()
             };
             let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
@@ -472,15 +489,12 @@ fn real_main(cli: Cli) -> Result<i32> {
         Command::Mask {
             input,
             output,
-            mode,
-            lookahead_ms,
             key,
             events,
-            call_id,
-            tuning,
+            call,
             rtp,
         } => {
-            let call_id = call_id.map_or_else(fresh_call_id, Ok)?;
+            let settings = call.settings()?;
             if same_file(&input, &output) {
                 bail!(
                     "output {} is the input file; choose another path",
@@ -497,10 +511,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 let cap = Capture::parse(&bytes).with_context(|| input.display().to_string())?;
                 warn_truncated(&cap, &input);
                 let opts = CaptureOptions {
-                    call_id,
-                    mode: mode.into(),
-                    lookahead_ms,
-                    twist: tuning.twist.into(),
+                    settings,
                     fallback: rtp.fallback(),
                 };
                 let out = run_capture(&plugin, &cap, &opts, Some(&keys))?;
@@ -524,10 +535,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             }
             let wav = Wav::parse(&bytes).with_context(|| input.display().to_string())?;
             let opts = Options {
-                call_id,
-                mode: mode.into(),
-                lookahead_ms,
-                twist: tuning.twist.into(),
+                settings,
                 ..Options::default()
             };
             let out = run(
@@ -542,9 +550,13 @@ fn real_main(cli: Cli) -> Result<i32> {
             write_events(&events_path, lines.as_bytes())?;
             let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
             eprintln!(
-                "tonemask: {} digit(s) masked ({} mode, look-ahead {lookahead_ms} ms) → {}; events → {}",
+                "tonemask: {} digit(s) masked ({} mode, look-ahead {} ms) → {}; events → {}",
                 out.events.len(),
-                mode.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
+                call.mode
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default(),
+                call.lookahead_ms,
                 output.display(),
                 events_path.display()
             );
@@ -621,18 +633,15 @@ fn real_main(cli: Cli) -> Result<i32> {
             key,
             events,
             events_url,
-            mode,
-            lookahead_ms,
-            call_id,
             idle_s,
             max_s,
-            tuning,
+            call,
             rtp,
         } => {
             if events.is_none() && events_url.is_none() {
                 bail!("say where the signed events go: --events FILE and/or --events-url URL");
             }
-            let call_id = call_id.map_or_else(fresh_call_id, Ok)?;
+            let settings = call.settings()?;
             let keys = KeyRing::load(&key)?;
             let plugin = load_plugin(cli.plugin)?;
             let cfg = RelayConfig {
@@ -642,10 +651,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 caller,
                 agent_source,
                 types: rtp.fallback(),
-                mode: mode.into(),
-                lookahead_ms,
-                twist: tuning.twist.into(),
-                call_id,
+                settings,
                 events_file: events,
                 events_url,
                 idle: seconds(idle_s, "--idle-s")?,

@@ -29,7 +29,8 @@
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
 use crate::plugin::{
-    DigitEvent, Instance, MaskMode, Plugin, RtpConfig, RtpHandle, RtpStats, Twist,
+    default_settings, CallSettings, DigitEvent, Instance, MaskMode, Plugin, RtpConfig, RtpHandle,
+    RtpStats,
 };
 use crate::sdp::{Media, PayloadTypes};
 use crate::sip::{self, Party};
@@ -69,14 +70,9 @@ impl Direction {
 /// How to run a capture.
 #[derive(Clone, Debug)]
 pub struct CaptureOptions {
-    /// Call id for the caller→agent events (the other direction gets `.agent` appended).
-    pub call_id: String,
-    /// Mask mode for caller→agent streams.
-    pub mode: MaskMode,
-    /// Packet delay, ms.
-    pub lookahead_ms: u32,
-    /// Twist limits.
-    pub twist: Twist,
+    /// Settings of the caller→agent streams (their key is set per stream from the key ring;
+    /// agent→caller streams are watched: mode `off`, unsigned, `.agentN` after the call id).
+    pub settings: CallSettings,
     /// Payload types to assume for streams the signalling does not describe.
     pub fallback: PayloadTypes,
 }
@@ -84,10 +80,7 @@ pub struct CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
-            call_id: "call".into(),
-            mode: MaskMode::Silence,
-            lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
-            twist: Twist::Att,
+            settings: default_settings("call"),
             fallback: PayloadTypes::static_only(),
         }
     }
@@ -486,25 +479,30 @@ fn open_stream(
     frame: usize,
     n: usize,
 ) -> Result<Stream> {
-    let (mode, call_id, key) = if direction.masked() {
-        let id = if n == 1 {
-            opts.call_id.clone()
-        } else {
-            format!("{}.{n}", opts.call_id)
-        };
-        (opts.mode, id, keys.map(KeyRing::plugin_key).transpose()?)
+    let call = &opts.settings.call_id;
+    let settings = if direction.masked() {
+        CallSettings {
+            call_id: if n == 1 {
+                call.clone()
+            } else {
+                format!("{call}.{n}")
+            },
+            key: keys.map(KeyRing::plugin_key).transpose()?,
+            ..opts.settings.clone()
+        }
     } else {
-        (MaskMode::Off, format!("{}.agent{n}", opts.call_id), None)
+        CallSettings {
+            call_id: format!("{call}.agent{n}"),
+            mask_mode: MaskMode::Off,
+            key: None,
+            ..opts.settings.clone()
+        }
     };
     let config = RtpConfig {
-        call_id,
+        settings,
         audio: types.audio.clone(),
         telephone_event: types.telephone_event,
         red: types.red,
-        lookahead_ms: opts.lookahead_ms,
-        mask_mode: mode,
-        twist: opts.twist,
-        key,
     };
     let mut instance = plugin.instantiate()?;
     let handle = instance.rtp_create(&config)?;

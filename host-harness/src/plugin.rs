@@ -22,8 +22,9 @@ mod bindings {
 }
 
 pub use bindings::exports::tonemask::plugin::types::{
-    AudioPayload, Codec, Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError,
-    EventPayload, MaskMode, RtpConfig, RtpStats, SigningKey, Twist, TwistLimits,
+    AudioPayload, CallSettings, Codec, Config as SessionConfig, DigitEvent, DigitSource,
+    Error as PluginError, EventPayload, MaskMode, RtpConfig, RtpStats, SigningKey, Twist,
+    TwistLimits,
 };
 
 /// How often the engine's epoch advances: the granularity of call time budgets.
@@ -364,6 +365,20 @@ impl Instance {
         self.budget(0);
         s.0.resource_drop(&mut self.store)
             .map_err(|e| self.trap("rtp session drop", e))
+    }
+}
+
+/// Default settings for call `call_id`: tones replaced by silence, the zero-leak look-ahead,
+/// Q.24 twist, unsigned (a host sets a fresh key per session, see
+/// [`crate::keys::KeyRing::plugin_key`]).
+#[must_use]
+pub fn default_settings(call_id: &str) -> CallSettings {
+    CallSettings {
+        call_id: call_id.to_string(),
+        lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
+        mask_mode: MaskMode::Silence,
+        twist: Twist::Att,
+        key: None,
     }
 }
 

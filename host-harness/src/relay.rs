@@ -24,7 +24,7 @@
 //!   back-off; what it cannot deliver stays in the file and is counted.
 
 use crate::keys::KeyRing;
-use crate::plugin::{DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats, Twist};
+use crate::plugin::{CallSettings, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats};
 use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use anyhow::{anyhow, bail, Context, Result};
@@ -51,14 +51,9 @@ pub struct RelayConfig {
     pub agent_source: Option<SocketAddr>,
     /// Payload types of the call.
     pub types: PayloadTypes,
-    /// Mask mode on the caller→agent direction.
-    pub mode: MaskMode,
-    /// Packet delay on the caller→agent direction, ms.
-    pub lookahead_ms: u32,
-    /// Twist limits.
-    pub twist: Twist,
-    /// Call id in the events.
-    pub call_id: String,
+    /// Settings of the caller→agent direction (its key is set from the key ring; the
+    /// agent→caller direction is watched: mode `off`, no delay, `.agent` after the call id).
+    pub settings: CallSettings,
     /// File the signed events are appended to.
     pub events_file: Option<PathBuf>,
     /// Local HTTP endpoint each signed event is POSTed to (`http://127.0.0.1:PORT/path`).
@@ -317,23 +312,23 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         queue,
         overflow: 0,
     };
-    let config = |mode, lookahead_ms, call_id: String, key| RtpConfig {
-        call_id,
+    let config = |settings| RtpConfig {
+        settings,
         audio: cfg.types.audio.clone(),
         telephone_event: cfg.types.telephone_event,
         red: cfg.types.red,
-        lookahead_ms,
-        mask_mode: mode,
-        twist: cfg.twist,
-        key,
     };
-    let forward = config(
-        cfg.mode,
-        cfg.lookahead_ms,
-        cfg.call_id.clone(),
-        Some(keys.plugin_key()?),
-    );
-    let watch = config(MaskMode::Off, 0, format!("{}.agent", cfg.call_id), None);
+    let forward = config(CallSettings {
+        key: Some(keys.plugin_key()?),
+        ..cfg.settings.clone()
+    });
+    let watch = config(CallSettings {
+        call_id: format!("{}.agent", cfg.settings.call_id),
+        lookahead_ms: 0,
+        mask_mode: MaskMode::Off,
+        key: None,
+        ..cfg.settings.clone()
+    });
     let caller = Arc::new(Peer {
         name: "caller",
         ip: None,
@@ -355,8 +350,8 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         cfg.caller_bind,
         cfg.agent_bind,
         cfg.agent,
-        mode_name(cfg.mode),
-        cfg.lookahead_ms,
+        mode_name(cfg.settings.mask_mode),
+        cfg.settings.lookahead_ms,
         cfg.agent_bind,
         cfg.caller.map_or_else(
             || "(latched from its first valid packet)".into(),

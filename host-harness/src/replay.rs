@@ -26,7 +26,7 @@
 use crate::capture::Capture;
 use crate::keys::KeyRing;
 use crate::packets::{run_capture, CaptureOptions};
-use crate::plugin::{DigitEvent, MaskMode, Plugin};
+use crate::plugin::{default_settings, CallSettings, DigitEvent, MaskMode, Plugin};
 use crate::run::{run, signed_lines, source_name, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
@@ -181,7 +181,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
         &mut instance,
         &wav,
         &Options {
-            call_id: "replay".into(),
+            settings: default_settings("replay"),
             ..Options::default()
         },
         Some(&keys),
@@ -211,7 +211,10 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
         &mut instance,
         &out.masked,
         &Options {
-            mode: MaskMode::Off,
+            settings: CallSettings {
+                mask_mode: MaskMode::Off,
+                ..default_settings("replay")
+            },
             ..Options::default()
         },
         None,
@@ -273,7 +276,7 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
     };
     let keys = KeyRing::ephemeral()?;
     let opts = CaptureOptions {
-        call_id: "replay".into(),
+        settings: default_settings("replay"),
         ..CaptureOptions::default()
     };
     let out = run_capture(plugin, &cap, &opts, Some(&keys))?;
@@ -339,7 +342,10 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
         plugin,
         &masked,
         &CaptureOptions {
-            mode: MaskMode::Off,
+            settings: CallSettings {
+                mask_mode: MaskMode::Off,
+                ..opts.settings.clone()
+            },
             ..opts
         },
         None,

@@ -1,21 +1,15 @@
 //! Running a call recording through the plugin: frames in, masked audio and events out.
 
 use crate::keys::KeyRing;
-use crate::plugin::{Codec, DigitEvent, Instance, MaskMode, SessionConfig, Twist};
+use crate::plugin::{default_settings, CallSettings, Codec, DigitEvent, Instance, SessionConfig};
 use crate::wav::{Format, Wav};
 use anyhow::{bail, Result};
 
 /// How to run a call.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Call id for the events.
-    pub call_id: String,
-    /// Mask mode.
-    pub mode: MaskMode,
-    /// Look-ahead in ms (default: the core's zero-leak default).
-    pub lookahead_ms: u32,
-    /// Twist limits.
-    pub twist: Twist,
+    /// The call's settings (its key is set per session from the key ring).
+    pub settings: CallSettings,
     /// Frame length handed to the plugin, ms (20 ms = one RTP packet of G.711).
     pub frame_ms: u32,
 }
@@ -23,10 +17,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            call_id: "call".into(),
-            mode: MaskMode::Silence,
-            lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
-            twist: Twist::Att,
+            settings: default_settings("call"),
             frame_ms: 20,
         }
     }
@@ -56,13 +47,12 @@ pub fn run(
         Format::Alaw => Codec::Pcma,
     };
     let config = SessionConfig {
-        call_id: opts.call_id.clone(),
+        settings: CallSettings {
+            key: keys.map(KeyRing::plugin_key).transpose()?,
+            ..opts.settings.clone()
+        },
         codec,
         sample_rate: wav.sample_rate,
-        lookahead_ms: opts.lookahead_ms,
-        mask_mode: opts.mode,
-        twist: opts.twist,
-        key: keys.map(KeyRing::plugin_key).transpose()?,
     };
     let session = instance.create(&config)?;
     let delay = instance.delay_samples(session)? as usize;

@@ -4,20 +4,24 @@ mod common;
 
 use common::*;
 use tonemask_harness::plugin::{
-    Codec, Limits, MaskMode, Plugin, SessionConfig, Twist, TwistLimits,
+    default_settings, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig, Twist,
+    TwistLimits,
 };
 use tonemask_harness::wav::Wav;
 
 fn config(call: &str, codec: Codec) -> SessionConfig {
     SessionConfig {
-        call_id: call.into(),
+        settings: default_settings(call),
         codec,
         sample_rate: 8000,
-        lookahead_ms: tonemask_core::DEFAULT_LOOKAHEAD_MS,
-        mask_mode: MaskMode::Silence,
-        twist: Twist::Att,
-        key: None,
     }
+}
+
+/// `config` with its settings changed by `f`.
+fn with(call: &str, codec: Codec, f: impl FnOnce(&mut CallSettings)) -> SessionConfig {
+    let mut c = config(call, codec);
+    f(&mut c.settings);
+    c
 }
 
 #[test]
@@ -87,43 +91,37 @@ fn invalid_configurations_are_refused_with_the_field_named() {
             "sample_rate",
         ),
         (
-            SessionConfig {
-                lookahead_ms: 501,
-                ..config("c", Codec::L16)
-            },
+            with("c", Codec::L16, |s| s.lookahead_ms = 501),
             "lookahead_ms",
         ),
         (
-            SessionConfig {
-                twist: Twist::Custom(TwistLimits {
+            with("c", Codec::L16, |s| {
+                s.twist = Twist::Custom(TwistLimits {
                     normal_db: -1.0,
                     reverse_db: 4.0,
-                }),
-                ..config("c", Codec::L16)
-            },
+                })
+            }),
             "twist.normal_db",
         ),
         (config("", Codec::L16), "call id"),
         (
-            SessionConfig {
-                key: Some(tonemask_harness::plugin::SigningKey {
+            with("c", Codec::L16, |s| {
+                s.key = Some(tonemask_harness::plugin::SigningKey {
                     kid: "k".into(),
                     secret: vec![1; 31],
                     session: vec![9; 16],
-                }),
-                ..config("c", Codec::L16)
-            },
+                })
+            }),
             "at least 32 bytes",
         ),
         (
-            SessionConfig {
-                key: Some(tonemask_harness::plugin::SigningKey {
+            with("c", Codec::L16, |s| {
+                s.key = Some(tonemask_harness::plugin::SigningKey {
                     kid: "k".into(),
                     secret: vec![1; 32],
                     session: vec![0; 16],
-                }),
-                ..config("c", Codec::L16)
-            },
+                })
+            }),
             "session nonce",
         ),
     ];
@@ -256,10 +254,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
             .instantiate()
             .unwrap();
         let c = check
-            .create(&SessionConfig {
-                mask_mode: MaskMode::Off,
-                ..config("check", Codec::L16)
-            })
+            .create(&with("check", Codec::L16, |s| s.mask_mode = MaskMode::Off))
             .unwrap();
         let mut found = check
             .process_samples(c, &masked.pcm16())

@@ -11,7 +11,7 @@ use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonemask_core::rtp::packet::Packet;
-use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
+use tonemask_harness::plugin::{default_settings, CallSettings, Limits, MaskMode, Plugin};
 use tonemask_harness::run::{run, Options};
 use tonemask_harness::wav::{Format, Wav};
 
@@ -276,8 +276,11 @@ fn digits_in(audio: Vec<u8>) -> usize {
     let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let mut inst = plugin.instantiate().unwrap();
     let opts = Options {
-        mode: MaskMode::Off,
-        lookahead_ms: 0,
+        settings: CallSettings {
+            mask_mode: MaskMode::Off,
+            lookahead_ms: 0,
+            ..default_settings("check")
+        },
         ..Options::default()
     };
     run(&mut inst, &ulaw_wav(audio), &opts, None, |_| {})

@@ -2,7 +2,9 @@
 
 use crate::signal::{through, Channel, Truth};
 use anyhow::Result;
-use tonemask_harness::plugin::{Instance, MaskMode, Plugin, Twist, TwistLimits};
+use tonemask_harness::plugin::{
+    default_settings, CallSettings, Instance, MaskMode, Plugin, Twist, TwistLimits,
+};
 use tonemask_harness::run::{run, Options};
 use tonemask_harness::wav::{Format, Wav};
 
@@ -76,7 +78,7 @@ impl Tonemask {
     pub fn mask(&mut self, ch: Channel, pcm: &[i16]) -> Result<Vec<i16>> {
         let wav = Self::wav(ch, pcm);
         let opts = Options {
-            mode: MaskMode::Silence,
+            settings: default_settings("conformance"),
             ..Options::default()
         };
         let out = run(self.instance()?, &wav, &opts, None, |_| {})?;
@@ -97,9 +99,12 @@ impl Receiver for Tonemask {
         let wav = Self::wav(ch, pcm);
         let twist = twist_config(twist);
         let opts = Options {
-            mode: MaskMode::Off,
-            lookahead_ms: 0,
-            twist,
+            settings: CallSettings {
+                mask_mode: MaskMode::Off,
+                lookahead_ms: 0,
+                twist,
+                ..default_settings("conformance")
+            },
             ..Options::default()
         };
         let rate = ch.rate() as u64;

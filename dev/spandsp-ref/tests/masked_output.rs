@@ -3,10 +3,18 @@
 
 use std::path::PathBuf;
 use tonemask_harness::keys::KeyRing;
-use tonemask_harness::plugin::{Limits, MaskMode, Plugin};
+use tonemask_harness::plugin::{default_settings, CallSettings, Limits, MaskMode, Plugin};
 use tonemask_harness::replay::{manifests, Manifest};
 use tonemask_harness::run::{run, Options};
 use tonemask_harness::wav::Wav;
+
+/// The default settings with mask mode `mode`.
+fn settings(mode: MaskMode) -> CallSettings {
+    CallSettings {
+        mask_mode: mode,
+        ..default_settings("spandsp-check")
+    }
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -43,7 +51,7 @@ fn spandsp_finds_no_digit_in_masked_test_calls() {
                 &mut inst,
                 &wav,
                 &Options {
-                    mode,
+                    settings: settings(mode),
                     ..Options::default()
                 },
                 Some(&keys),
@@ -84,7 +92,7 @@ fn with_masking_off_spandsp_finds_every_digit_in_plugin_output() {
             &mut inst,
             &wav,
             &Options {
-                mode: MaskMode::Off,
+                settings: settings(MaskMode::Off),
                 ..Options::default()
             },
             None,
@@ -133,7 +141,7 @@ fn spandsp_finds_no_digit_in_masked_captures() {
         assert_eq!(spandsp_ref::digits(&caller_audio(&cap.frames)), digits);
         for mode in [MaskMode::Silence, MaskMode::Tone, MaskMode::Noise] {
             let opts = CaptureOptions {
-                mode,
+                settings: settings(mode),
                 ..CaptureOptions::default()
             };
             let out = run_capture(&plugin, &cap, &opts, Some(&keys)).unwrap();

@@ -13,7 +13,8 @@ use exports::tonemask::plugin::rtp::{
     Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
 };
 use exports::tonemask::plugin::types::{
-    Codec, Config, DigitEvent, DigitSource, Error, MaskMode, RtpConfig, RtpStats, Twist,
+    CallSettings, Codec, Config, DigitEvent, DigitSource, Error, MaskMode, RtpConfig, RtpStats,
+    Twist,
 };
 
 struct Plugin;
@@ -72,21 +73,27 @@ fn detector(t: Twist) -> core_::DetectorConfig {
     }
 }
 
+fn settings(s: CallSettings) -> Result<core_::CallSettings, Error> {
+    Ok(core_::CallSettings {
+        call_id: s.call_id,
+        lookahead: core_::Lookahead::from_ms(s.lookahead_ms),
+        mask_mode: mask_mode(s.mask_mode),
+        detector: detector(s.twist),
+        signer: signer(s.key)?,
+    })
+}
+
 fn config(c: Config) -> Result<core_::SessionConfig, Error> {
     Ok(core_::SessionConfig {
-        call_id: c.call_id,
+        settings: settings(c.settings)?,
         codec: codec(c.codec),
         sample_rate: c.sample_rate,
-        lookahead_ms: c.lookahead_ms,
-        mask_mode: mask_mode(c.mask_mode),
-        detector: detector(c.twist),
-        signer: signer(c.key)?,
     })
 }
 
 fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
     Ok(core_::RtpConfig {
-        call_id: c.call_id,
+        settings: settings(c.settings)?,
         audio: c
             .audio
             .into_iter()
@@ -101,10 +108,6 @@ fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
             clock: e.clock_rate,
         }),
         red: c.red,
-        lookahead_ms: c.lookahead_ms,
-        mask_mode: mask_mode(c.mask_mode),
-        detector: detector(c.twist),
-        signer: signer(c.key)?,
     })
 }
 

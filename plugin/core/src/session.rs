@@ -1,61 +1,39 @@
 //! A session: one call's audio stream through detector, masker and signer.
 
 use crate::codec::Codec;
-use crate::detector::{Detector, DetectorConfig, Transition};
+use crate::detector::{Detector, Transition};
 use crate::error::{ConfigError, SessionError};
-use crate::event::{is_identifier, Source};
-use crate::masker::{MaskMode, Masker};
+use crate::event::Source;
+use crate::masker::Masker;
 pub use crate::report::Emitted;
 use crate::report::{Press, Reporter};
-use crate::sign::Signer;
+use crate::settings::CallSettings;
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Largest accepted look-ahead, in ms.
-pub const MAX_LOOKAHEAD_MS: u32 = 500;
-/// Default look-ahead, in ms: long enough for zero onset leak even for tones in noise at
-/// 3 dB S/N (see [`crate::masker`]; 40 ms suffices above 6 dB S/N).
-pub const DEFAULT_LOOKAHEAD_MS: u32 = 60;
-
-/// Everything a session needs, validated once by [`Session::new`].
+/// Everything an audio session needs, validated once by [`Session::new`].
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Call id carried in every event (1–64 of `A-Z a-z 0-9 . _ : -`).
-    pub call_id: String,
+    /// The call's settings.
+    pub settings: CallSettings,
     /// Codec of the audio.
     pub codec: Codec,
     /// Sample rate: 8000 Hz, or 16000 Hz for L16.
     pub sample_rate: u32,
-    /// Delay of the forward audio, in ms (0–500; default [`DEFAULT_LOOKAHEAD_MS`]).
-    pub lookahead_ms: u32,
-    /// What replaces tones.
-    pub mask_mode: MaskMode,
-    /// Detector tuning.
-    pub detector: DetectorConfig,
-    /// Key and session nonce that sign events; without one, events are reported unsigned.
-    pub signer: Option<Signer>,
 }
 
 impl SessionConfig {
-    /// A configuration with defaults for everything but the call id and codec.
+    /// Default settings for call `call_id`, `codec` at 8000 Hz.
     #[must_use]
     pub fn new(call_id: &str, codec: Codec) -> SessionConfig {
         SessionConfig {
-            call_id: String::from(call_id),
+            settings: CallSettings::new(call_id),
             codec,
             sample_rate: 8000,
-            lookahead_ms: DEFAULT_LOOKAHEAD_MS,
-            mask_mode: MaskMode::default(),
-            detector: DetectorConfig::default(),
-            signer: None,
         }
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if !is_identifier(&self.call_id) {
-            return Err(ConfigError::BadIdentifier { field: "call id" });
-        }
         match (self.codec, self.sample_rate) {
             (_, 8000) | (Codec::L16, 16000) => {}
             (Codec::L16, _) => {
@@ -66,13 +44,7 @@ impl SessionConfig {
             }
             _ => return Err(ConfigError::CodecRate),
         }
-        if self.lookahead_ms > MAX_LOOKAHEAD_MS {
-            return Err(ConfigError::OutOfRange {
-                field: "lookahead_ms",
-                allowed: "0 to 500 ms",
-            });
-        }
-        self.detector.twist.validate()
+        self.settings.validate()
     }
 }
 
@@ -105,11 +77,12 @@ impl Session {
     /// Creates a session, refusing an invalid configuration.
     pub fn new(config: SessionConfig) -> Result<Session, ConfigError> {
         config.validate()?;
-        let delay = (config.lookahead_ms * config.sample_rate / 1000) as usize;
+        let s = config.settings;
+        let delay = s.lookahead.samples(config.sample_rate);
         Ok(Session {
-            detector: Detector::new(config.sample_rate, &config.detector, delay),
-            masker: Masker::new(config.codec, config.sample_rate, delay, config.mask_mode),
-            reporter: Reporter::new(config.call_id, config.signer),
+            detector: Detector::new(config.sample_rate, &s.detector, delay),
+            masker: Masker::new(config.codec, config.sample_rate, delay, s.mask_mode),
+            reporter: Reporter::new(s.call_id, s.signer),
             codec: config.codec,
             sample_rate: config.sample_rate,
             units: Vec::new(),

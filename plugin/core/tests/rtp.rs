@@ -30,6 +30,12 @@ fn config() -> RtpConfig {
     }
 }
 
+fn with_mode(mode: MaskMode) -> RtpConfig {
+    let mut c = config();
+    c.settings.mask_mode = mode;
+    c
+}
+
 fn header(pt: u8, marker: bool, seq: u16, ts: u32) -> Vec<u8> {
     let mut h = vec![0x80, pt | if marker { 0x80 } else { 0 }];
     h.extend_from_slice(&seq.to_be_bytes());
@@ -222,13 +228,7 @@ fn a_press_as_telephone_events_is_reported_once_and_its_packets_dropped() {
 #[test]
 fn mask_mode_off_forwards_the_events_but_still_reports_them() {
     let packets = event_call(5, None);
-    let r = run(
-        RtpConfig {
-            mask_mode: MaskMode::Off,
-            ..config()
-        },
-        &packets,
-    );
+    let r = run(with_mode(MaskMode::Off), &packets);
     assert_eq!(r.digits, [('5', Source::Rfc4733)]);
     assert_eq!(r.out.len(), packets.len());
 }
@@ -423,13 +423,7 @@ fn in_tone_mode_events_become_a_neutral_tone_when_the_sender_sends_no_audio() {
             seq += 1;
         }
     }
-    let r = run(
-        RtpConfig {
-            mask_mode: MaskMode::Tone,
-            ..config()
-        },
-        &packets,
-    );
+    let r = run(with_mode(MaskMode::Tone), &packets);
     assert_eq!(r.digits, [('7', Source::Rfc4733)]);
     // Six audio packets of 20 ms take the events' place; the end repeats are dropped.
     let parsed: Vec<Packet<'_>> = r.out.iter().map(|b| Packet::parse(b).unwrap()).collect();
@@ -452,13 +446,7 @@ fn in_tone_mode_events_become_a_neutral_tone_when_the_sender_sends_no_audio() {
 #[test]
 fn in_tone_mode_events_alongside_audio_are_dropped() {
     let packets = event_call(5, None);
-    let r = run(
-        RtpConfig {
-            mask_mode: MaskMode::Tone,
-            ..config()
-        },
-        &packets,
-    );
+    let r = run(with_mode(MaskMode::Tone), &packets);
     assert_eq!(r.digits, [('5', Source::Rfc4733)]);
     assert!(r
         .out

@@ -88,11 +88,9 @@ fn g711_audio_outside_tones_keeps_its_exact_bytes() {
 fn events_are_signed_in_sequence_and_verify() {
     let (input, _) = card(8000.0);
     let key = Key::new("k1", &[7; 32]).unwrap();
-    let cfg = SessionConfig {
-        signer: Some(Signer::new(key.clone(), [0x5A; 16]).unwrap()),
-        mask_mode: MaskMode::Tone,
-        ..SessionConfig::new("call-9", Codec::L16)
-    };
+    let mut cfg = SessionConfig::new("call-9", Codec::L16);
+    cfg.settings.signer = Some(Signer::new(key.clone(), [0x5A; 16]).unwrap());
+    cfg.settings.mask_mode = MaskMode::Tone;
     let mut s = Session::new(cfg).unwrap();
     run_samples(&mut s, &input, 160);
     let mut v = Verifier::new(vec![key]);

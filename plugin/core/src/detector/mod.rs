@@ -346,7 +346,7 @@ impl Detector {
 /// the default look-ahead.
 #[must_use]
 pub fn detect_all(sample_rate: u32, config: &DetectorConfig, samples: &[i16]) -> Vec<Transition> {
-    let lookahead = (crate::DEFAULT_LOOKAHEAD_MS * sample_rate / 1000) as usize;
+    let lookahead = crate::Lookahead::DEFAULT.samples(sample_rate);
     let mut d = Detector::new(sample_rate, config, lookahead);
     d.push(samples);
     d.finish();

@@ -1,12 +1,9 @@
 //! What an RTP session is told about its call: payload types, look-ahead, mask mode, key.
 
 use crate::codec::Codec;
-use crate::detector::DetectorConfig;
 use crate::error::ConfigError;
-use crate::masker::MaskMode;
 use crate::session::SessionConfig;
-use crate::sign::Signer;
-use alloc::string::String;
+use crate::settings::CallSettings;
 use alloc::vec::Vec;
 
 /// An audio payload type of the call.
@@ -32,22 +29,15 @@ pub struct EventType {
 /// Everything an RTP session needs, validated by [`RtpSession::new`].
 #[derive(Clone, Debug)]
 pub struct RtpConfig {
-    /// Call id carried in every event.
-    pub call_id: String,
+    /// The call's settings (the look-ahead is a packet delay; mask mode `off` also forwards
+    /// telephone-events).
+    pub settings: CallSettings,
     /// Audio payload types (at least one).
     pub audio: Vec<AudioType>,
     /// The telephone-event payload type, if negotiated.
     pub telephone_event: Option<EventType>,
     /// The RED payload type, if negotiated.
     pub red: Option<u8>,
-    /// Look-ahead (packet delay), ms.
-    pub lookahead_ms: u32,
-    /// What replaces tones; `Off` also forwards telephone-events.
-    pub mask_mode: MaskMode,
-    /// Detector tuning.
-    pub detector: DetectorConfig,
-    /// Key and session nonce that sign events.
-    pub signer: Option<Signer>,
 }
 
 impl RtpConfig {
@@ -55,14 +45,10 @@ impl RtpConfig {
     #[must_use]
     pub fn new(call_id: &str, audio: AudioType) -> RtpConfig {
         RtpConfig {
-            call_id: String::from(call_id),
+            settings: CallSettings::new(call_id),
             audio: alloc::vec![audio],
             telephone_event: None,
             red: None,
-            lookahead_ms: crate::DEFAULT_LOOKAHEAD_MS,
-            mask_mode: MaskMode::default(),
-            detector: DetectorConfig::default(),
-            signer: None,
         }
     }
 
@@ -87,13 +73,16 @@ impl RtpConfig {
 
     pub(super) fn session(&self, a: AudioType) -> SessionConfig {
         SessionConfig {
-            call_id: self.call_id.clone(),
+            settings: CallSettings {
+                call_id: self.settings.call_id.clone(),
+                lookahead: self.settings.lookahead,
+                mask_mode: self.settings.mask_mode,
+                detector: self.settings.detector,
+                // The RTP session signs its own events (one sequence for both sources).
+                signer: None,
+            },
             codec: a.codec,
             sample_rate: a.rate,
-            lookahead_ms: self.lookahead_ms,
-            mask_mode: self.mask_mode,
-            detector: self.detector,
-            signer: None,
         }
     }
 

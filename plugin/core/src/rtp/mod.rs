@@ -119,7 +119,10 @@ impl RtpSession {
     pub fn new(config: RtpConfig) -> Result<RtpSession, ConfigError> {
         config.validate()?;
         Ok(RtpSession {
-            reporter: Reporter::new(config.call_id.clone(), config.signer.clone()),
+            reporter: Reporter::new(
+                config.settings.call_id.clone(),
+                config.settings.signer.clone(),
+            ),
             tracker: Tracker::new(config.event_clock()),
             merger: Merger::default(),
             timeline: Timeline::new(config.max_clock()),
@@ -224,7 +227,7 @@ impl RtpSession {
 
     /// Host time without a packet after which the stream counts as idle, ms.
     fn idle_ms(&self) -> u64 {
-        u64::from(self.config.lookahead_ms) + clock::IDLE_AFTER_LOOKAHEAD_MS
+        u64::from(self.config.settings.lookahead.ms()) + clock::IDLE_AFTER_LOOKAHEAD_MS
     }
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
@@ -263,7 +266,7 @@ impl RtpSession {
             let e = EventPayload::parse(p.payload())?;
             let ext = self.extend(&p, out);
             self.event(p.ssrc(), ext, &e);
-            if self.config.mask_mode == MaskMode::Off || e.digit().is_none() {
+            if self.config.settings.mask_mode == MaskMode::Off || e.digit().is_none() {
                 self.outbox.pass(&p, p.payload());
             } else if let Some(bytes) = self.replace_event(&p, ext, &e) {
                 self.outbox.pass_bytes(bytes);
@@ -354,7 +357,7 @@ impl RtpSession {
     /// A RED packet: events in any block are taken and removed; the primary decides the rest.
     fn red(&mut self, p: &Packet<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
         let blocks = red::parse(p.payload())?;
-        let masking = self.config.mask_mode != MaskMode::Off;
+        let masking = self.config.settings.mask_mode != MaskMode::Off;
         let Some((primary, redundant)) = blocks.split_last() else {
             return Ok(());
         };
@@ -427,7 +430,7 @@ impl RtpSession {
         audio: Option<AudioType>,
         redundant: &[Block<'_>],
     ) -> Vec<Redundant> {
-        let masking = self.config.mask_mode != MaskMode::Off;
+        let masking = self.config.settings.mask_mode != MaskMode::Off;
         let mut kept = Vec::new();
         for b in redundant {
             if self.config.audio_type(b.pt).is_none() && self.is_event(b.pt, b.data) {
@@ -467,8 +470,15 @@ impl RtpSession {
             .map_or(self.config.audio[0], |pl| pl.audio);
         let audio_until = self.pipeline.as_ref().map(|pl| pl.next);
         let seq = self.outbox.out_seq(p);
-        self.replacer
-            .replace(self.config.mask_mode, a, audio_until, p, seq, ext, e)
+        self.replacer.replace(
+            self.config.settings.mask_mode,
+            a,
+            audio_until,
+            p,
+            seq,
+            ext,
+            e,
+        )
     }
 
     /// A telephone-event (from the stream or a RED block) at extended timestamp `ext`.
