@@ -26,6 +26,7 @@ pub mod replay;
 pub mod run;
 pub mod sdp;
 pub mod sip;
+pub mod stream;
 pub mod verify;
 pub mod wav;
 

@@ -683,6 +683,17 @@ fn real_main(cli: Cli) -> Result<i32> {
                     summary.agent_foreign_sources
                 );
             }
+            for (side, trap) in [
+                ("caller→agent", &summary.caller_trap),
+                ("agent→caller", &summary.agent_trap),
+            ] {
+                if let Some(t) = trap {
+                    eprintln!(
+                        "tonemask relay: ALARM: the plugin trapped on {side}; that direction's packets were dropped from then on ({} caller packet(s)): {t}",
+                        summary.caller_trap_dropped
+                    );
+                }
+            }
             if summary.undelivered > 0 {
                 eprintln!(
                     "tonemask relay: warning: {} event(s) not delivered over HTTP",

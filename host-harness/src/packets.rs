@@ -29,11 +29,11 @@
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
 use crate::plugin::{
-    default_settings, CallSettings, DigitEvent, Instance, MaskMode, Plugin, RtpConfig, RtpHandle,
-    RtpStats,
+    default_settings, no_stats, CallSettings, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats,
 };
 use crate::sdp::{Media, PayloadTypes};
 use crate::sip::{self, Party};
+use crate::stream::{Pushed, RtpStream};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -199,9 +199,7 @@ impl CaptureOutcome {
 }
 
 struct Stream {
-    /// Its own plugin instance; `None` once it trapped.
-    instance: Option<Instance>,
-    handle: RtpHandle,
+    call: RtpStream,
     outcome: StreamOutcome,
     template: usize,
     flows: Vec<(SocketAddr, SocketAddr)>,
@@ -211,86 +209,39 @@ impl Stream {
     /// Pushes one packet captured at `now_ms`: the packets to forward, or none (refused, or
     /// the plugin trapped).
     fn push(&mut self, now_ms: u64, payload: &[u8]) -> Vec<Vec<u8>> {
-        let Some(inst) = self.instance.as_mut() else {
-            self.outcome.trap_dropped += 1;
-            return Vec::new();
-        };
-        let pushed = inst.rtp_push(self.handle, now_ms, payload).and_then(|r| {
-            let events = inst.rtp_drain_events(self.handle)?;
-            Ok((r, events))
-        });
-        match pushed {
-            Ok((Ok(out), events)) => {
-                self.outcome.events.extend(events);
-                out
-            }
-            Ok((Err(reason), events)) => {
-                self.outcome.events.extend(events);
+        let out = match self.call.push(now_ms, payload) {
+            Pushed::Forward(out) => out,
+            Pushed::Refused(reason) => {
                 if self.outcome.refused.len() < 5 && !self.outcome.refused.contains(&reason) {
                     self.outcome.refused.push(reason);
                 }
                 Vec::new()
             }
-            Err(trap) => {
-                self.fail(trap);
-                Vec::new()
-            }
-        }
+            Pushed::Dropped => Vec::new(),
+        };
+        self.outcome.events.extend(self.call.take_events());
+        out
     }
 
     /// Capture time has reached `now_ms`: whatever the session had due before then, as a live
     /// host's timer would have done it — the packets it released, each with its time.
     fn tick(&mut self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
-        let Some(inst) = self.instance.as_mut() else {
-            return Vec::new();
-        };
-        let h = self.handle;
-        let mut released = Vec::new();
-        let ticked = (|| -> Result<()> {
-            while let Some(due) = inst.rtp_poll_timeout(h)?.filter(|&t| t <= now_ms) {
-                let out = inst.rtp_handle_timeout(h, due)?;
-                released.extend(out.into_iter().map(|p| (due, p)));
-                self.outcome.events.extend(inst.rtp_drain_events(h)?);
-                if inst.rtp_poll_timeout(h)? == Some(due) {
-                    break; // Nothing more can become due at the same time.
-                }
-            }
-            Ok(())
-        })();
-        if let Err(trap) = ticked {
-            self.fail(trap);
-        }
-        released
-    }
-
-    /// The plugin trapped: the instance is dropped, and with it everything still delayed.
-    fn fail(&mut self, trap: anyhow::Error) {
-        self.instance = None;
-        self.outcome.trap = Some(format!("{trap:#}"));
-        self.outcome.trap_dropped += 1;
+        let out = self.call.tick(now_ms);
+        self.outcome.events.extend(self.call.take_events());
+        out
     }
 
     /// Ends the session: the packets still delayed, its last events, stats, end record.
     fn finish(&mut self) -> Vec<Vec<u8>> {
-        let Some(mut inst) = self.instance.take() else {
-            return Vec::new();
-        };
-        let h = self.handle;
-        let done = (|| -> Result<Vec<Vec<u8>>> {
-            let out = inst.rtp_flush(h)?;
-            self.outcome.events.extend(inst.rtp_drain_events(h)?);
-            self.outcome.stats = inst.rtp_stats(h)?;
-            self.outcome.end_record = inst.rtp_end_record(h)?;
-            inst.drop_rtp(h)?;
-            Ok(out)
-        })();
-        match done {
-            Ok(out) => out,
-            Err(trap) => {
-                self.fail(trap);
-                Vec::new()
-            }
+        let ended = self.call.finish();
+        self.outcome.events.extend(self.call.take_events());
+        if let Some(stats) = ended.stats {
+            self.outcome.stats = stats;
         }
+        self.outcome.end_record = ended.end_record;
+        self.outcome.trap = self.call.trap().map(String::from);
+        self.outcome.trap_dropped = self.call.trap_dropped();
+        ended.packets
     }
 }
 
@@ -504,11 +455,8 @@ fn open_stream(
         telephone_event: types.telephone_event,
         red: types.red,
     };
-    let mut instance = plugin.instantiate()?;
-    let handle = instance.rtp_create(&config)?;
     Ok(Stream {
-        instance: Some(instance),
-        handle,
+        call: RtpStream::open(plugin, &config)?,
         outcome: StreamOutcome {
             src,
             dst,
@@ -516,18 +464,7 @@ fn open_stream(
             direction,
             types,
             events: Vec::new(),
-            stats: RtpStats {
-                received: 0,
-                forwarded: 0,
-                events_dropped: 0,
-                events_replaced: 0,
-                red_events_removed: 0,
-                malformed: 0,
-                unknown_pt: 0,
-                foreign_ssrc: 0,
-                late: 0,
-                unprocessed: 0,
-            },
+            stats: no_stats(),
             refused: Vec::new(),
             end_record: None,
             trap: None,

@@ -382,6 +382,23 @@ pub fn default_settings(call_id: &str) -> CallSettings {
     }
 }
 
+/// All-zero counters (for a session whose instance trapped before it could report its own).
+#[must_use]
+pub fn no_stats() -> RtpStats {
+    RtpStats {
+        received: 0,
+        forwarded: 0,
+        events_dropped: 0,
+        events_replaced: 0,
+        red_events_removed: 0,
+        malformed: 0,
+        unknown_pt: 0,
+        foreign_ssrc: 0,
+        late: 0,
+        unprocessed: 0,
+    }
+}
+
 /// Packets an RTP session refused and dropped: malformed, on an unannounced payload type,
 /// of a foreign SSRC, late, or not returned by the masker.
 #[must_use]

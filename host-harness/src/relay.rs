@@ -27,6 +27,7 @@ use crate::keys::KeyRing;
 use crate::plugin::{CallSettings, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats};
 use crate::run::source_name;
 use crate::sdp::PayloadTypes;
+use crate::stream::{Pushed, RtpStream};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
@@ -81,6 +82,13 @@ pub struct RelaySummary {
     pub agent_foreign_sources: u64,
     /// Signed events the HTTP collector did not take (they are in the events file).
     pub undelivered: u64,
+    /// Why the caller→agent plugin instance trapped, if it did (its packets were dropped
+    /// from then on).
+    pub caller_trap: Option<String>,
+    /// Caller packets dropped because that instance had trapped.
+    pub caller_trap_dropped: u64,
+    /// Why the agent→caller plugin instance trapped, if it did.
+    pub agent_trap: Option<String>,
 }
 
 impl RelaySummary {
@@ -88,7 +96,9 @@ impl RelaySummary {
     /// plugin, or from a source other than the caller's.
     #[must_use]
     pub fn caller_audio_dropped(&self) -> u64 {
-        crate::plugin::refused(&self.caller_to_agent) + self.caller_foreign_sources
+        crate::plugin::refused(&self.caller_to_agent)
+            + self.caller_foreign_sources
+            + self.caller_trap_dropped
     }
 }
 
@@ -280,6 +290,10 @@ struct Leg {
     foreign_sources: u64,
     /// The session's signed end-of-call record.
     end_record: Option<String>,
+    /// Why the plugin trapped, if it did.
+    trap: Option<String>,
+    /// Packets dropped because it had trapped.
+    trap_dropped: u64,
 }
 
 /// Runs the relay until both directions go idle or the maximum duration passes.
@@ -360,7 +374,7 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
     );
 
     let up = {
-        let inst = plugin.instantiate()?;
+        let call = RtpStream::open(plugin, &forward)?;
         let rx = caller_sock.try_clone()?;
         let tx = agent_sock.try_clone()?;
         let to = cfg.agent;
@@ -369,8 +383,8 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         let mut sink = sink;
         std::thread::spawn(move || -> Result<(Leg, u64)> {
             let leg = pump(
-                inst,
-                &forward,
+                call,
+                "caller→agent",
                 &rx,
                 &clock,
                 &caller,
@@ -395,15 +409,15 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         })
     };
     let down = {
-        let inst = plugin.instantiate()?;
+        let call = RtpStream::open(plugin, &watch)?;
         let rx = agent_sock;
         let tx = caller_sock;
         let caller_addr = Arc::clone(&caller.addr);
         let clock = Arc::clone(&clock);
         std::thread::spawn(move || -> Result<Leg> {
             pump(
-                inst,
-                &watch,
+                call,
+                "agent→caller",
                 &rx,
                 &clock,
                 &agent,
@@ -445,6 +459,9 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         caller_foreign_sources: up.foreign_sources,
         agent_foreign_sources: down.foreign_sources,
         undelivered: failed + overflow,
+        caller_trap: up.trap,
+        caller_trap_dropped: up.trap_dropped,
+        agent_trap: down.trap,
     })
 }
 
@@ -457,18 +474,17 @@ fn mode_name(m: MaskMode) -> &'static str {
     }
 }
 
-/// One direction: receive, admit the source, push through the session, send what it
-/// forwards, report events.
+/// One direction: receive, admit the source, push through the stream (waking at its
+/// deadlines), send what it forwards, report events.
 fn pump(
-    mut inst: crate::plugin::Instance,
-    config: &RtpConfig,
+    mut call: RtpStream,
+    name: &str,
     rx: &UdpSocket,
     clock: &Clock,
     peer: &Peer,
     mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
     mut on_event: impl FnMut(&DigitEvent),
 ) -> Result<Leg> {
-    let session = inst.rtp_create(config)?;
     let mut buf = vec![0u8; 65_536];
     let mut events = Vec::new();
     let (mut refused, mut unsent, mut foreign) = (0u64, 0u64, 0u64);
@@ -483,29 +499,27 @@ fn pump(
             }
         }
     };
+    let mut report = |call: &mut RtpStream, events: &mut Vec<DigitEvent>| {
+        for e in call.take_events() {
+            on_event(&e);
+            events.push(e);
+        }
+    };
     loop {
         if clock.due() {
             break;
         }
-        // Wake for the session's own deadline (a press timing out, held audio leaving when
+        // Wake for the stream's own deadline (a press timing out, held audio leaving when
         // the sender goes quiet), and at least every 50 ms to check the call's end.
-        let wait = inst
-            .rtp_poll_timeout(session)?
+        let wait = call
+            .next_timeout()
             .map_or(50, |t| t.saturating_sub(now_ms()).clamp(1, 50));
         rx.set_read_timeout(Some(Duration::from_millis(wait)))?;
         let received = rx.recv_from(&mut buf);
-        if inst
-            .rtp_poll_timeout(session)?
-            .is_some_and(|t| t <= now_ms())
-        {
-            for p in inst.rtp_handle_timeout(session, now_ms())? {
-                sent(&p, &mut unsent);
-            }
-            for e in inst.rtp_drain_events(session)? {
-                on_event(&e);
-                events.push(e);
-            }
+        for (_, p) in call.tick(now_ms()) {
+            sent(&p, &mut unsent);
         }
+        report(&mut call, &mut events);
         let (n, from) = match received {
             Ok(x) => x,
             Err(e)
@@ -534,8 +548,8 @@ fn pump(
             continue;
         }
         clock.touch();
-        match inst.rtp_push(session, now_ms(), &buf[..n])? {
-            Ok(out) => {
+        match call.push(now_ms(), &buf[..n]) {
+            Pushed::Forward(out) => {
                 if latched.is_none() {
                     peer.latch(from);
                 }
@@ -543,31 +557,34 @@ fn pump(
                     sent(&p, &mut unsent);
                 }
             }
-            Err(reason) => {
+            Pushed::Refused(reason) => {
                 refused += 1;
                 if refused <= 5 {
                     eprintln!("tonemask relay: warning: packet from {from} dropped: {reason}");
                 }
             }
+            Pushed::Dropped => {
+                if call.trap_dropped() == 1 {
+                    eprintln!(
+                        "tonemask relay: ALARM: the plugin trapped on {name}; its packets are dropped from now on, never sent unmasked ({})",
+                        call.trap().unwrap_or("unknown")
+                    );
+                }
+            }
         }
-        for e in inst.rtp_drain_events(session)? {
-            on_event(&e);
-            events.push(e);
-        }
+        report(&mut call, &mut events);
     }
-    for p in inst.rtp_flush(session)? {
-        sent(&p, &mut unsent);
+    let ended = call.finish();
+    for p in &ended.packets {
+        sent(p, &mut unsent);
     }
-    for e in inst.rtp_drain_events(session)? {
-        on_event(&e);
-        events.push(e);
-    }
-    let stats = inst.rtp_stats(session)?;
-    let end_record = inst.rtp_end_record(session)?;
+    report(&mut call, &mut events);
     Ok(Leg {
-        stats,
+        stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
         events,
         foreign_sources: foreign,
-        end_record,
+        end_record: ended.end_record,
+        trap: call.trap().map(String::from),
+        trap_dropped: call.trap_dropped(),
     })
 }
