@@ -1,0 +1,125 @@
+//! Arguments several commands share: the call's settings, twist, payload types.
+
+use anyhow::Result;
+use clap::ValueEnum;
+use tonemask_harness::keys;
+use tonemask_harness::plugin::{CallSettings, EventPayload, MaskMode, Twist};
+use tonemask_harness::sdp::PayloadTypes;
+
+/// The call's settings, as every command that masks takes them (one place; mirrored from
+/// the plugin's `call-settings`).
+#[derive(clap::Args)]
+pub struct CallArgs {
+    /// What replaces each tone
+    #[arg(long, value_enum, default_value_t = Mode::Silence)]
+    pub mode: Mode,
+    /// Look-ahead in ms: audio (on RTP, each caller→agent packet) is delayed this long so a
+    /// tone is masked from its first sample (0–500)
+    #[arg(long, default_value_t = tonemask_core::DEFAULT_LOOKAHEAD_MS, value_name = "MS")]
+    pub lookahead_ms: u32,
+    /// Call id written into each event [default: `call-` and 16 random hex digits, new for
+    /// every run, so that two runs' events never pass for one call]
+    #[arg(long, value_name = "ID")]
+    pub call_id: Option<String>,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+impl CallArgs {
+    /// The plugin's settings (unsigned: the key is set per session).
+    pub fn settings(&self) -> Result<CallSettings> {
+        Ok(CallSettings {
+            call_id: self.call_id.clone().map_or_else(fresh_call_id, Ok)?,
+            lookahead_ms: self.lookahead_ms,
+            mask_mode: self.mode.into(),
+            twist: self.tuning.twist.into(),
+            key: None,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Tuning {
+    /// Twist limits per administration
+    #[arg(long, value_enum, default_value_t = Preset::Att)]
+    pub twist: Preset,
+}
+
+/// Payload types for captures whose SIP signalling is not in the file.
+#[derive(clap::Args)]
+pub struct RtpArgs {
+    /// Telephone-event payload type (8000 Hz) of streams the capture's SDP does not describe
+    #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(0..=127))]
+    event_pt: Option<u8>,
+    /// RED payload type of streams the capture's SDP does not describe
+    #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(0..=127))]
+    red_pt: Option<u8>,
+}
+
+impl RtpArgs {
+    pub fn fallback(&self) -> PayloadTypes {
+        PayloadTypes {
+            telephone_event: self.event_pt.map(|pt| EventPayload {
+                pt,
+                clock_rate: 8000,
+            }),
+            red: self.red_pt,
+            ..PayloadTypes::static_only()
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Preset {
+    /// Q.24 AT&T: 8 dB normal, 4 dB reverse
+    Att,
+    /// ETSI: 6 dB
+    Etsi,
+    /// NTT: 5 dB
+    Ntt,
+    /// Australia: 10 dB
+    Australia,
+    /// Brazil: 9 dB
+    Brazil,
+}
+
+impl From<Preset> for Twist {
+    fn from(p: Preset) -> Twist {
+        match p {
+            Preset::Att => Twist::Att,
+            Preset::Etsi => Twist::Etsi,
+            Preset::Ntt => Twist::Ntt,
+            Preset::Australia => Twist::Australia,
+            Preset::Brazil => Twist::Brazil,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Digital silence
+    Silence,
+    /// A neutral 400 Hz tone (the agent hears that a key was pressed, not which)
+    Tone,
+    /// Comfort noise
+    Noise,
+    /// Detect only, change nothing
+    Off,
+}
+
+impl From<Mode> for MaskMode {
+    fn from(m: Mode) -> MaskMode {
+        match m {
+            Mode::Silence => MaskMode::Silence,
+            Mode::Tone => MaskMode::Tone,
+            Mode::Noise => MaskMode::Noise,
+            Mode::Off => MaskMode::Off,
+        }
+    }
+}
+
+/// A call id of its own for this run: `call-` and 16 random hex digits.
+pub fn fresh_call_id() -> Result<String> {
+    let r = keys::random_bytes::<8>("a call id")?;
+    Ok(format!("call-{}", hex::encode(r)))
+}

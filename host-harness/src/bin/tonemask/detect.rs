@@ -1,0 +1,72 @@
+//! `tonemask detect`: print each digit found in a call as a JSON line: digit, start_ms, end_ms (input timeline).
+
+use crate::args::*;
+use crate::common::*;
+use anyhow::{Context, Result};
+use std::io::Write as _;
+use std::path::PathBuf;
+use tonemask_harness::capture::{self, Capture};
+use tonemask_harness::packets::{run_capture, CaptureOptions};
+use tonemask_harness::plugin::{CallSettings, MaskMode};
+use tonemask_harness::run::{event_json, run, Options};
+use tonemask_harness::wav::Wav;
+
+/// Arguments of `tonemask detect`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Call recording (WAV) or capture (pcap, pcapng)
+    call: PathBuf,
+    #[command(flatten)]
+    tuning: Tuning,
+    #[command(flatten)]
+    rtp: RtpArgs,
+}
+
+/// Runs `tonemask detect`; returns the exit status.
+pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
+    let Args { call, tuning, rtp } = args;
+    let bytes = read_file(&call)?;
+    let plugin = load_plugin(plugin)?;
+    let mut inst = plugin.instantiate()?;
+    if capture::is_capture(&bytes) {
+        let cap = Capture::parse(&bytes).with_context(|| call.display().to_string())?;
+        warn_truncated(&cap, &call);
+        let opts = CaptureOptions {
+            settings: detect_settings(&tuning),
+            fallback: rtp.fallback(),
+        };
+        let out = run_capture(&plugin, &cap, &opts, None)?;
+        let mut stdout = std::io::stdout().lock();
+        for s in &out.streams {
+            for e in &s.events {
+                let mut j = event_json(e);
+                j["direction"] = s.direction.name().into();
+                j["src"] = s.src.to_string().into();
+                j["dst"] = s.dst.to_string().into();
+                writeln!(stdout, "{j}")?;
+            }
+        }
+        return Ok(report_streams(&out));
+    }
+    let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
+    let opts = Options {
+        settings: detect_settings(&tuning),
+        ..Options::default()
+    };
+    let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
+    let mut stdout = std::io::stdout().lock();
+    for e in &out.events {
+        writeln!(stdout, "{}", event_json(e))?;
+    }
+    Ok(0)
+}
+
+/// Settings for `detect`: nothing replaced, unsigned, the default look-ahead (as `mask`
+/// uses, so both commands see the same audio the same way).
+fn detect_settings(tuning: &Tuning) -> CallSettings {
+    CallSettings {
+        mask_mode: MaskMode::Off,
+        twist: tuning.twist.into(),
+        ..tonemask_harness::plugin::default_settings("detect")
+    }
+}

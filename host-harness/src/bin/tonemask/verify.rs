@@ -1,0 +1,74 @@
+//! `tonemask verify`: verify a file of signed digit events: MACs, key ids, replays, order, gaps, ends.
+
+use anyhow::Result;
+use std::path::PathBuf;
+use tonemask_core::Record;
+use tonemask_harness::keys::KeyRing;
+use tonemask_harness::verify::verify_file;
+
+/// Arguments of `tonemask verify`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events file (one envelope per line, at most 4096 bytes each)
+    events: PathBuf,
+    /// Key file holding the key(s) the events may be signed with
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Print the digits (they may be card data)
+    #[arg(long)]
+    show_digits: bool,
+}
+
+/// Runs `tonemask verify`; returns the exit status.
+pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
+    let Args {
+        events,
+        key,
+        show_digits,
+    } = args;
+    let keys = KeyRing::load(&key)?;
+    let report = verify_file(&keys, &events)?;
+    let mut digits = 0;
+    for v in &report.lines {
+        match &v.result {
+            Ok(ok) => {
+                if let Some((a, b)) = ok.gap {
+                    println!(
+                        "line {}: GAP  call {} is missing seq {a}..={b}",
+                        v.line,
+                        ok.record.ids().1
+                    );
+                }
+                match &ok.record {
+                    Record::Digit(e) => {
+                        digits += 1;
+                        let d = if show_digits { e.digit.to_char() } else { '*' };
+                        println!(
+                            "line {}: OK   call {} seq {} digit {d}",
+                            v.line, e.call, e.seq
+                        );
+                    }
+                    Record::End(e) => println!(
+                        "line {}: END  call {} seq {}: {} digit(s) sent",
+                        v.line, e.call, e.seq, e.digits
+                    ),
+                }
+            }
+            Err(e) => println!("line {}: REJECTED  {e}", v.line),
+        }
+    }
+    for u in &report.unfinished {
+        println!("NOT WHOLE  {u}");
+    }
+    if report.lines.is_empty() {
+        println!("NOT WHOLE  {} holds no event", events.display());
+    }
+    println!(
+        "verify: {digits} accepted, {} rejected, {} gap(s), {} unfinished call(s) — {}",
+        report.rejected(),
+        report.gaps(),
+        report.unfinished.len(),
+        if report.whole() { "whole" } else { "NOT WHOLE" }
+    );
+    Ok(if report.whole() { 0 } else { 1 })
+}
