@@ -296,12 +296,13 @@ struct Leg {
     trap_dropped: u64,
 }
 
-/// Runs the relay until both directions go idle or the maximum duration passes.
-pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<RelaySummary> {
-    let caller_sock = UdpSocket::bind(cfg.caller_bind)
-        .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
-    let agent_sock = UdpSocket::bind(cfg.agent_bind)
-        .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
+/// Where the signed events go: the events file, and a sender thread for the HTTP collector
+/// (it stops once `closing` is set and its queue is empty; it returns how many it could not
+/// deliver).
+fn open_sink(
+    cfg: &RelayConfig,
+    closing: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(Sink, Option<std::thread::JoinHandle<u64>>)> {
     let file = match &cfg.events_file {
         Some(p) => Some(crate::files::open_append_private(p)?),
         None => None,
@@ -311,11 +312,10 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         .as_deref()
         .map(HttpTarget::parse)
         .transpose()?;
-    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (queue, sender) = match url {
         Some(target) => {
             let (tx, rx) = std::sync::mpsc::sync_channel(HTTP_QUEUE);
-            let closing = Arc::clone(&closing);
+            let closing = Arc::clone(closing);
             let h = std::thread::spawn(move || http_sender(target, rx, closing));
             (Some(tx), Some(h))
         }
@@ -326,6 +326,12 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         queue,
         overflow: 0,
     };
+    Ok((sink, sender))
+}
+
+/// The two directions' sessions: caller→agent masked and signed (a fresh session nonce);
+/// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id.
+fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfig)> {
     let config = |settings| RtpConfig {
         settings,
         audio: cfg.types.audio.clone(),
@@ -343,6 +349,95 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         key: None,
         ..cfg.settings.clone()
     });
+    Ok((forward, watch))
+}
+
+/// The caller→agent thread: masks, forwards to `to`, delivers each signed event (and the
+/// end-of-call record) to the sink; returns its leg and the events the queue had no room for.
+fn spawn_forward(
+    call: RtpStream,
+    rx: UdpSocket,
+    tx: UdpSocket,
+    to: std::net::SocketAddr,
+    caller: Arc<Peer>,
+    clock: Arc<Clock>,
+    mut sink: Sink,
+) -> std::thread::JoinHandle<Result<(Leg, u64)>> {
+    std::thread::spawn(move || -> Result<(Leg, u64)> {
+        let leg = pump(
+            call,
+            "caller→agent",
+            &rx,
+            &clock,
+            &caller,
+            |p| tx.send_to(p, to).map(|_| ()),
+            |e| {
+                if let Some(line) = &e.signed {
+                    sink.deliver(line);
+                }
+                eprintln!(
+                    "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
+                    e.seq,
+                    source_name(e.source),
+                    e.start_ms,
+                    e.end_ms
+                );
+            },
+        )?;
+        if let Some(end) = &leg.end_record {
+            sink.deliver(end);
+        }
+        Ok((leg, sink.overflow))
+    })
+}
+
+/// The agent→caller thread: forwards to the caller's (latched) address unchanged, raises a
+/// security signal for every digit seen.
+fn spawn_watch(
+    call: RtpStream,
+    rx: UdpSocket,
+    tx: UdpSocket,
+    agent: Peer,
+    caller: &Peer,
+    clock: Arc<Clock>,
+) -> std::thread::JoinHandle<Result<Leg>> {
+    let caller_addr = Arc::clone(&caller.addr);
+    std::thread::spawn(move || -> Result<Leg> {
+        pump(
+            call,
+            "agent→caller",
+            &rx,
+            &clock,
+            &agent,
+            |p| match *caller_addr
+                .lock()
+                .map_err(|_| std::io::Error::other("lock"))?
+            {
+                Some(to) => tx.send_to(p, to).map(|_| ()),
+                None => Ok(()), // the caller's address is not known yet
+            },
+            |e| {
+                // The digit itself is not logged: it may be card data all the same.
+                eprintln!(
+                    "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
+                    source_name(e.source),
+                    e.start_ms,
+                    e.end_ms
+                );
+            },
+        )
+    })
+}
+
+/// Runs the relay until both directions go idle or the maximum duration passes.
+pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<RelaySummary> {
+    let caller_sock = UdpSocket::bind(cfg.caller_bind)
+        .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
+    let agent_sock = UdpSocket::bind(cfg.agent_bind)
+        .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sink, sender) = open_sink(cfg, &closing)?;
+    let (forward, watch) = leg_configs(cfg, keys)?;
     let caller = Arc::new(Peer {
         name: "caller",
         ip: None,
@@ -377,68 +472,26 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         let call = RtpStream::open(plugin, &forward)?;
         let rx = caller_sock.try_clone()?;
         let tx = agent_sock.try_clone()?;
-        let to = cfg.agent;
-        let caller = Arc::clone(&caller);
-        let clock = Arc::clone(&clock);
-        let mut sink = sink;
-        std::thread::spawn(move || -> Result<(Leg, u64)> {
-            let leg = pump(
-                call,
-                "caller→agent",
-                &rx,
-                &clock,
-                &caller,
-                |p| tx.send_to(p, to).map(|_| ()),
-                |e| {
-                    if let Some(line) = &e.signed {
-                        sink.deliver(line);
-                    }
-                    eprintln!(
-                        "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
-                        e.seq,
-                        source_name(e.source),
-                        e.start_ms,
-                        e.end_ms
-                    );
-                },
-            )?;
-            if let Some(end) = &leg.end_record {
-                sink.deliver(end);
-            }
-            Ok((leg, sink.overflow))
-        })
+        spawn_forward(
+            call,
+            rx,
+            tx,
+            cfg.agent,
+            Arc::clone(&caller),
+            Arc::clone(&clock),
+            sink,
+        )
     };
     let down = {
         let call = RtpStream::open(plugin, &watch)?;
-        let rx = agent_sock;
-        let tx = caller_sock;
-        let caller_addr = Arc::clone(&caller.addr);
-        let clock = Arc::clone(&clock);
-        std::thread::spawn(move || -> Result<Leg> {
-            pump(
-                call,
-                "agent→caller",
-                &rx,
-                &clock,
-                &agent,
-                |p| match *caller_addr
-                    .lock()
-                    .map_err(|_| std::io::Error::other("lock"))?
-                {
-                    Some(to) => tx.send_to(p, to).map(|_| ()),
-                    None => Ok(()), // the caller's address is not known yet
-                },
-                |e| {
-                    // The digit itself is not logged: it may be card data all the same.
-                    eprintln!(
-                        "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
-                        source_name(e.source),
-                        e.start_ms,
-                        e.end_ms
-                    );
-                },
-            )
-        })
+        spawn_watch(
+            call,
+            agent_sock,
+            caller_sock,
+            agent,
+            &caller,
+            Arc::clone(&clock),
+        )
     };
     let up = up
         .join()
