@@ -8,12 +8,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== building the plugin component"
+echo "== building the plugin components (full, and audio-only)"
 cargo xtask plugin
+cargo xtask plugin --audio-only
 echo "== clippy (host crates, then the component for wasm32)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 if ls "$(rustc --print target-libdir --target wasm32-unknown-unknown)"/libstd-*.rlib >/dev/null 2>&1; then
     cargo clippy --release -p tonemask-component --target wasm32-unknown-unknown -- -D warnings
+    cargo clippy --release -p tonemask-component --target wasm32-unknown-unknown --no-default-features -- -D warnings
 else
     echo "(no rustup wasm32 std: the plugin builds with Debian's rustc-web; component clippy skipped)"
 fi

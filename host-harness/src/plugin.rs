@@ -8,11 +8,12 @@
 //! metering, which cost ≈ 20 % of the plugin's time: `scripts/bench.sh`.)
 
 use anyhow::{anyhow, Context, Result};
+use bindings::exports::tonemask::plugin::{masking, rtp};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 /// Host bindings generated from `wit/`.
@@ -88,8 +89,10 @@ impl Drop for Ticker {
 /// A compiled plugin component, ready to instantiate any number of times.
 pub struct Plugin {
     engine: Engine,
-    component: Component,
-    linker: Linker<HostState>,
+    pre: InstancePre<HostState>,
+    masking: masking::GuestIndices,
+    /// `None` for an audio-only plugin (world `audio`).
+    rtp: Option<rtp::GuestIndices>,
     path: PathBuf,
     limits: Limits,
     _ticker: Ticker,
@@ -122,12 +125,24 @@ impl Plugin {
                     path.display()
                 )
             })?;
-        let linker = Linker::new(&engine);
+        let not_ours = |e: wasmtime::Error| {
+            anyhow!(
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.1.0): {e}",
+                path.display()
+            )
+        };
+        let pre = Linker::new(&engine)
+            .instantiate_pre(&component)
+            .map_err(not_ours)?;
+        let masking = masking::GuestIndices::new(&pre).map_err(not_ours)?;
+        // The `rtp` interface is optional: an audio-only plugin serves audio frames.
+        let rtp = rtp::GuestIndices::new(&pre).ok();
         let ticker = Ticker::start(engine.clone());
         Ok(Plugin {
             engine,
-            component,
-            linker,
+            pre,
+            masking,
+            rtp,
             path: path.to_path_buf(),
             limits,
             _ticker: ticker,
@@ -150,24 +165,35 @@ impl Plugin {
         let mut store = Store::new(&self.engine, HostState { limits });
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.limits.time_per_call));
-        let bindings = PluginWorld::instantiate(&mut store, &self.component, &self.linker)
+        let instantiated = (|| {
+            let instance = self.pre.instantiate(&mut store)?;
+            let masking = self.masking.load(&mut store, &instance)?;
+            let rtp = self
+                .rtp
+                .as_ref()
+                .map(|r| r.load(&mut store, &instance))
+                .transpose()?;
+            Ok::<_, wasmtime::Error>((masking, rtp))
+        })();
+        let (masking, rtp) = instantiated
             .map_err(|e| anyhow!("{e:?}"))
             .with_context(|| format!("instantiating plugin {}", self.path.display()))?;
         Ok(Instance {
             store,
-            bindings,
+            masking,
+            rtp,
             limits: self.limits,
             name: self.path.display().to_string(),
         })
     }
 }
 
-type PluginWorld = bindings::Plugin;
-
 /// One instance of the plugin; holds any number of sessions.
 pub struct Instance {
     store: Store<HostState>,
-    bindings: PluginWorld,
+    masking: masking::Guest,
+    /// `None` for an audio-only plugin.
+    rtp: Option<rtp::Guest>,
     limits: Limits,
     name: String,
 }
@@ -198,7 +224,7 @@ impl Instance {
     /// Creates a session; a refused configuration is an error naming the problem.
     pub fn create(&mut self, config: &SessionConfig) -> Result<SessionHandle> {
         self.budget(0);
-        let s = self.bindings.tonemask_plugin_masking().session();
+        let s = self.masking.session();
         match s
             .call_create(&mut self.store, config)
             .map_err(|e| self.trap("create", e))?
@@ -211,7 +237,7 @@ impl Instance {
     /// The session's look-ahead in samples.
     pub fn delay_samples(&mut self, s: SessionHandle) -> Result<u32> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_delay_samples(&mut self.store, s.0)
             .map_err(|e| self.trap("delay-samples", e))
     }
@@ -219,7 +245,7 @@ impl Instance {
     /// Processes a frame of wire bytes.
     pub fn process(&mut self, s: SessionHandle, frame: &[u8]) -> Result<Vec<u8>> {
         self.budget(frame.len());
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_process(&mut self.store, s.0, frame)
             .map_err(|e| self.trap("process", e))?
             .map_err(plugin_error)
@@ -228,7 +254,7 @@ impl Instance {
     /// Processes a frame of linear samples.
     pub fn process_samples(&mut self, s: SessionHandle, frame: &[i16]) -> Result<Vec<i16>> {
         self.budget(frame.len());
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_process_samples(&mut self.store, s.0, frame)
             .map_err(|e| self.trap("process-samples", e))?
             .map_err(plugin_error)
@@ -237,7 +263,7 @@ impl Instance {
     /// Completed digit events.
     pub fn drain_events(&mut self, s: SessionHandle) -> Result<Vec<DigitEvent>> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_drain_events(&mut self.store, s.0)
             .map_err(|e| self.trap("drain-events", e))
     }
@@ -245,7 +271,7 @@ impl Instance {
     /// Ends the stream; returns the look-ahead's worth of wire bytes.
     pub fn flush(&mut self, s: SessionHandle) -> Result<Vec<u8>> {
         self.budget(48_000);
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_flush(&mut self.store, s.0)
             .map_err(|e| self.trap("flush", e))?
             .map_err(plugin_error)
@@ -254,7 +280,7 @@ impl Instance {
     /// Ends the stream (L16); returns the look-ahead's worth of samples.
     pub fn flush_samples(&mut self, s: SessionHandle) -> Result<Vec<i16>> {
         self.budget(48_000);
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_flush_samples(&mut self.store, s.0)
             .map_err(|e| self.trap("flush-samples", e))?
             .map_err(plugin_error)
@@ -263,7 +289,7 @@ impl Instance {
     /// After a flush: the signed end-of-call record (when the session has a key).
     pub fn end_record(&mut self, s: SessionHandle) -> Result<Option<String>> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_masking().session();
+        let g = self.masking.session();
         g.call_end_record(&mut self.store, s.0)
             .map_err(|e| self.trap("end-record", e))
     }
@@ -280,7 +306,11 @@ impl Instance {
     /// Creates an RTP session; a refused configuration is an error naming the problem.
     pub fn rtp_create(&mut self, config: &RtpConfig) -> Result<RtpHandle> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         match g
             .call_create(&mut self.store, config)
             .map_err(|e| self.trap("rtp create", e))?
@@ -299,7 +329,11 @@ impl Instance {
         packet: &[u8],
     ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
         self.budget(packet.len());
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         Ok(g.call_push(&mut self.store, s.0, now_ms, packet)
             .map_err(|e| self.trap("rtp push", e))?
             .map_err(|e| match e {
@@ -313,7 +347,11 @@ impl Instance {
     /// (audio held for the look-ahead, once the stream is idle).
     pub fn rtp_handle_timeout(&mut self, s: RtpHandle, now_ms: u64) -> Result<Vec<Vec<u8>>> {
         self.budget(48_000);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_handle_timeout(&mut self.store, s.0, now_ms)
             .map_err(|e| self.trap("rtp handle-timeout", e))?
             .map_err(plugin_error)
@@ -322,7 +360,11 @@ impl Instance {
     /// When the RTP session next wants [`Instance::rtp_handle_timeout`], in host ms.
     pub fn rtp_poll_timeout(&mut self, s: RtpHandle) -> Result<Option<u64>> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_poll_timeout(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp poll-timeout", e))
     }
@@ -330,7 +372,11 @@ impl Instance {
     /// Completed digit events of an RTP session.
     pub fn rtp_drain_events(&mut self, s: RtpHandle) -> Result<Vec<DigitEvent>> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_drain_events(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp drain-events", e))
     }
@@ -338,7 +384,11 @@ impl Instance {
     /// Counters of an RTP session.
     pub fn rtp_stats(&mut self, s: RtpHandle) -> Result<RtpStats> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_stats(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp stats", e))
     }
@@ -346,7 +396,11 @@ impl Instance {
     /// Ends an RTP stream; returns the packets still delayed.
     pub fn rtp_flush(&mut self, s: RtpHandle) -> Result<Vec<Vec<u8>>> {
         self.budget(48_000);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_flush(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp flush", e))?
             .map_err(plugin_error)
@@ -355,7 +409,11 @@ impl Instance {
     /// After a flush: the RTP session's signed end-of-call record (when it has a key).
     pub fn rtp_end_record(&mut self, s: RtpHandle) -> Result<Option<String>> {
         self.budget(0);
-        let g = self.bindings.tonemask_plugin_rtp().rtp_session();
+        let g = self
+            .rtp
+            .as_ref()
+            .ok_or_else(|| no_rtp(&self.name))?
+            .rtp_session();
         g.call_end_record(&mut self.store, s.0)
             .map_err(|e| self.trap("rtp end-record", e))
     }
@@ -380,6 +438,13 @@ pub fn default_settings(call_id: &str) -> CallSettings {
         twist: Twist::Att,
         key: None,
     }
+}
+
+/// The error of an RTP call on an audio-only plugin.
+fn no_rtp(plugin: &str) -> anyhow::Error {
+    anyhow!(
+        "plugin {plugin} is audio-only (world tonemask:plugin/audio): it has no rtp interface; load the full plugin (cargo xtask plugin) for RTP"
+    )
 }
 
 /// All-zero counters (for a session whose instance trapped before it could report its own).

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use tonemask_harness::plugin::{
-    default_settings, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig, Twist,
-    TwistLimits,
+    default_settings, AudioPayload, CallSettings, Codec, Limits, MaskMode, Plugin, RtpConfig,
+    SessionConfig, Twist, TwistLimits,
 };
 use tonemask_harness::wav::Wav;
 
@@ -270,4 +270,45 @@ fn one_trapping_call_never_takes_the_others_with_it() {
     let mut fresh = plugin.instantiate().unwrap();
     fresh.create(&config("next", Codec::L16)).unwrap();
     eprintln!("fresh instance + session: {:?}", t0.elapsed());
+}
+
+/// The audio-only plugin (world `tonemask:plugin/audio`, `cargo xtask plugin --audio-only`)
+/// loads in the same host: it masks audio frames and finds the digits; an RTP session is
+/// refused with an error that says why, and the instance stays usable.
+#[test]
+fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
+    let path = root().join("target/tonemask-plugin-audio.wasm");
+    let plugin = Plugin::load(&path, Limits::default())
+        .expect("audio-only plugin (build it with `cargo xtask plugin --audio-only`)");
+    let mut inst = plugin.instantiate().unwrap();
+    let m = tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0_ulaw.json"))
+        .unwrap();
+    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let s = inst.create(&config("audio-only", Codec::Pcmu)).unwrap();
+    let mut digits = String::new();
+    for frame in wav.data.chunks(160) {
+        inst.process(s, frame).unwrap();
+        digits.extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+    }
+    inst.flush(s).unwrap();
+    digits.extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+    assert_eq!(digits, m.digits);
+    let rtp = RtpConfig {
+        settings: default_settings("audio-only"),
+        audio: vec![AudioPayload {
+            pt: 0,
+            codec: Codec::Pcmu,
+            sample_rate: 8000,
+        }],
+        telephone_event: None,
+        red: None,
+    };
+    let e = inst.rtp_create(&rtp).unwrap_err().to_string();
+    assert!(
+        e.contains("audio-only") && e.contains("no rtp interface"),
+        "{e}"
+    );
+    // Still usable for audio after the refusal.
+    let again = inst.create(&config("again", Codec::Pcmu)).unwrap();
+    assert_eq!(inst.process(again, &[0xFF; 160]).unwrap().len(), 160);
 }

@@ -2,7 +2,8 @@
 //!
 //! `cargo xtask plugin` compiles `plugin/component` for wasm32-unknown-unknown with the
 //! `plugin` profile and wraps the core module as a WebAssembly component at
-//! `target/tonemask-plugin.wasm` (the path the `tonemask` CLI loads by default).
+//! `target/tonemask-plugin.wasm` (the path the `tonemask` CLI loads by default); with
+//! `--audio-only`, the smaller world `audio` (no RTP) at `target/tonemask-plugin-audio.wasm`.
 //!
 //! The wasm standard library comes from rustup's `wasm32-unknown-unknown` target when it is
 //! installed; otherwise from Debian's `rustc-web` by building std from source (see
@@ -17,9 +18,14 @@ const TARGET: &str = "wasm32-unknown-unknown";
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("plugin") => plugin(),
+        Some("plugin") if args.len() == 1 => plugin(false),
+        Some("plugin") if args.get(1).map(String::as_str) == Some("--audio-only") => plugin(true),
         _ => {
-            eprintln!("usage: cargo xtask plugin    build target/tonemask-plugin.wasm");
+            eprintln!(
+                "usage: cargo xtask plugin [--audio-only]
+    build target/tonemask-plugin.wasm (world `plugin`: audio frames and RTP), or with
+    --audio-only target/tonemask-plugin-audio.wasm (world `audio`)"
+            );
             std::process::exit(2);
         }
     }
@@ -49,7 +55,7 @@ fn rustup_target_installed() -> bool {
         .unwrap_or(false)
 }
 
-fn plugin() -> Result<()> {
+fn plugin(audio_only: bool) -> Result<()> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -62,6 +68,9 @@ fn plugin() -> Result<()> {
         "--profile",
         "plugin",
     ]);
+    if audio_only {
+        cmd.arg("--no-default-features");
+    }
     if rustup_target_installed() {
         eprintln!("xtask: building the plugin with rustup's {TARGET} target");
     } else if Path::new("/usr/bin/rustc").exists() {
@@ -91,7 +100,12 @@ fn plugin() -> Result<()> {
         .validate(true)
         .encode()
         .context("encoding the component")?;
-    let out = root.join("target").join("tonemask-plugin.wasm");
+    let name = if audio_only {
+        "tonemask-plugin-audio.wasm"
+    } else {
+        "tonemask-plugin.wasm"
+    };
+    let out = root.join("target").join(name);
     std::fs::write(&out, &component).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "xtask: wrote {} ({} bytes; core module {} bytes)",

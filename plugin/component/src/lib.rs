@@ -6,26 +6,27 @@
 use core::cell::RefCell;
 use tonemask_core as core_;
 
+// The full plugin (feature `rtp`, the default), or audio frames only (`--no-default-features`:
+// world `audio`, for hosts that feed decoded audio).
+#[cfg(feature = "rtp")]
 wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
+#[cfg(not(feature = "rtp"))]
+wit_bindgen::generate!({ world: "audio", path: "../../wit" });
+
+#[cfg(feature = "rtp")]
+mod rtp;
 
 use exports::tonemask::plugin::masking::{Guest, GuestSession, Session as SessionHandle};
-use exports::tonemask::plugin::rtp::{
-    Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
-};
 use exports::tonemask::plugin::types::{
-    CallSettings, Codec, Config, DigitEvent, DigitSource, Error, MaskMode, RtpConfig, RtpStats,
-    Twist,
+    CallSettings, Codec, Config, DigitEvent, DigitSource, Error, MaskMode, Twist,
 };
 
-struct Plugin;
+pub(crate) struct Plugin;
 
 /// One call: the core session behind a `RefCell` (resource methods take `&self`).
 pub struct Session(RefCell<core_::Session>);
 
-/// One direction of an RTP call.
-pub struct RtpSession(RefCell<core_::RtpSession>);
-
-fn signer(
+pub(crate) fn signer(
     k: Option<exports::tonemask::plugin::types::SigningKey>,
 ) -> Result<Option<core_::Signer>, Error> {
     let bad = |e: core_::ConfigError| Error::BadConfig(e.to_string());
@@ -40,7 +41,7 @@ fn signer(
     .transpose()
 }
 
-fn codec(c: Codec) -> core_::Codec {
+pub(crate) fn codec(c: Codec) -> core_::Codec {
     match c {
         Codec::Pcmu => core_::Codec::Pcmu,
         Codec::Pcma => core_::Codec::Pcma,
@@ -48,7 +49,7 @@ fn codec(c: Codec) -> core_::Codec {
     }
 }
 
-fn mask_mode(m: MaskMode) -> core_::MaskMode {
+pub(crate) fn mask_mode(m: MaskMode) -> core_::MaskMode {
     match m {
         MaskMode::Silence => core_::MaskMode::Silence,
         MaskMode::Tone => core_::MaskMode::Tone,
@@ -57,7 +58,7 @@ fn mask_mode(m: MaskMode) -> core_::MaskMode {
     }
 }
 
-fn detector(t: Twist) -> core_::DetectorConfig {
+pub(crate) fn detector(t: Twist) -> core_::DetectorConfig {
     core_::DetectorConfig {
         twist: match t {
             Twist::Att => core_::Twist::ATT,
@@ -73,7 +74,7 @@ fn detector(t: Twist) -> core_::DetectorConfig {
     }
 }
 
-fn settings(s: CallSettings) -> Result<core_::CallSettings, Error> {
+pub(crate) fn settings(s: CallSettings) -> Result<core_::CallSettings, Error> {
     Ok(core_::CallSettings {
         call_id: s.call_id,
         lookahead: core_::Lookahead::from_ms(s.lookahead_ms),
@@ -91,31 +92,11 @@ fn config(c: Config) -> Result<core_::SessionConfig, Error> {
     })
 }
 
-fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
-    Ok(core_::RtpConfig {
-        settings: settings(c.settings)?,
-        audio: c
-            .audio
-            .into_iter()
-            .map(|a| core_::AudioType {
-                pt: a.pt,
-                codec: codec(a.codec),
-                rate: a.sample_rate,
-            })
-            .collect(),
-        telephone_event: c.telephone_event.map(|e| core_::EventType {
-            pt: e.pt,
-            clock: e.clock_rate,
-        }),
-        red: c.red,
-    })
-}
-
 fn frame_error(e: core_::SessionError) -> Error {
     Error::BadFrame(e.to_string())
 }
 
-fn event(e: core_::Emitted) -> DigitEvent {
+pub(crate) fn event(e: core_::Emitted) -> DigitEvent {
     DigitEvent {
         seq: e.event.seq,
         digit: e.event.digit.to_char(),
@@ -134,73 +115,6 @@ fn event(e: core_::Emitted) -> DigitEvent {
 
 impl Guest for Plugin {
     type Session = Session;
-}
-
-impl RtpGuest for Plugin {
-    type RtpSession = RtpSession;
-}
-
-impl GuestRtpSession for RtpSession {
-    fn create(c: RtpConfig) -> Result<RtpSessionHandle, Error> {
-        let s =
-            core_::RtpSession::new(rtp_config(c)?).map_err(|e| Error::BadConfig(e.to_string()))?;
-        Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
-    }
-
-    fn push(&self, now_ms: u64, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .push(now_ms, &packet, &mut out)
-            .map_err(|e| Error::BadPacket(e.to_string()))?;
-        Ok(out)
-    }
-
-    fn handle_timeout(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .handle_timeout(now_ms, &mut out)
-            .map_err(|e| Error::BadFrame(e.to_string()))?;
-        Ok(out)
-    }
-
-    fn poll_timeout(&self) -> Option<u64> {
-        self.0.borrow().poll_timeout()
-    }
-
-    fn drain_events(&self) -> Vec<DigitEvent> {
-        let mut s = self.0.borrow_mut();
-        core::iter::from_fn(|| s.poll_event()).map(event).collect()
-    }
-
-    fn stats(&self) -> RtpStats {
-        let s = self.0.borrow().stats();
-        RtpStats {
-            received: s.received,
-            forwarded: s.forwarded,
-            events_dropped: s.events_dropped,
-            events_replaced: s.events_replaced,
-            red_events_removed: s.red_events_removed,
-            malformed: s.malformed,
-            unknown_pt: s.unknown_pt,
-            foreign_ssrc: s.foreign_ssrc,
-            late: s.late,
-            unprocessed: s.unprocessed,
-        }
-    }
-
-    fn flush(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .flush(&mut out)
-            .map_err(|e| Error::BadFrame(e.to_string()))?;
-        Ok(out)
-    }
-    fn end_record(&self) -> Option<String> {
-        self.0.borrow().end_record().map(String::from)
-    }
 }
 
 impl GuestSession for Session {
