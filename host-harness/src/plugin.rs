@@ -334,13 +334,17 @@ impl Instance {
             .as_ref()
             .ok_or_else(|| no_rtp(&self.name))?
             .rtp_session();
-        Ok(g.call_push(&mut self.store, s.0, now_ms, packet)
+        match g
+            .call_push(&mut self.store, s.0, now_ms, packet)
             .map_err(|e| self.trap("rtp push", e))?
-            .map_err(|e| match e {
-                PluginError::BadPacket(m)
-                | PluginError::BadFrame(m)
-                | PluginError::BadConfig(m) => m,
-            }))
+        {
+            Ok(out) => Ok(Ok(out)),
+            // Misuse is the host's bug, not a packet the caller sent: an error, not a refusal.
+            Err(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
+            Err(
+                PluginError::BadPacket(m) | PluginError::BadFrame(m) | PluginError::BadConfig(m),
+            ) => Ok(Err(m)),
+        }
     }
 
     /// Host time `now_ms` has come without a packet: returns the packets that became due
@@ -481,5 +485,6 @@ fn plugin_error(e: PluginError) -> anyhow::Error {
         PluginError::BadConfig(m) => anyhow!("configuration refused by the plugin: {m}"),
         PluginError::BadFrame(m) => anyhow!("frame refused by the plugin: {m}"),
         PluginError::BadPacket(m) => anyhow!("packet refused by the plugin: {m}"),
+        PluginError::Misuse(m) => anyhow!("the host misused the plugin (a bug in the host): {m}"),
     }
 }

@@ -92,8 +92,16 @@ fn config(c: Config) -> Result<core_::SessionConfig, Error> {
     })
 }
 
-fn frame_error(e: core_::SessionError) -> Error {
-    Error::BadFrame(e.to_string())
+/// The core's error as the WIT error of the same family.
+pub(crate) fn error(e: core_::Error) -> Error {
+    // Per family, so that no other family's messages are linked into the plugin.
+    match e {
+        core_::Error::Config(e) => Error::BadConfig(e.to_string()),
+        core_::Error::Frame(e) => Error::BadFrame(e.to_string()),
+        core_::Error::Packet(e) => Error::BadPacket(e.to_string()),
+        core_::Error::Misuse(e) => Error::Misuse(e.to_string()),
+        _ => Error::BadFrame(String::from("unexpected error")),
+    }
 }
 
 pub(crate) fn event(e: core_::Emitted) -> DigitEvent {
@@ -132,7 +140,7 @@ impl GuestSession for Session {
         self.0
             .borrow_mut()
             .process_bytes(&frame, &mut out)
-            .map_err(frame_error)?;
+            .map_err(error)?;
         Ok(out)
     }
 
@@ -141,7 +149,7 @@ impl GuestSession for Session {
         self.0
             .borrow_mut()
             .process_samples(&frame, &mut out)
-            .map_err(frame_error)?;
+            .map_err(error)?;
         Ok(out)
     }
 
@@ -152,19 +160,13 @@ impl GuestSession for Session {
 
     fn flush(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .flush_bytes(&mut out)
-            .map_err(frame_error)?;
+        self.0.borrow_mut().flush_bytes(&mut out).map_err(error)?;
         Ok(out)
     }
 
     fn flush_samples(&self) -> Result<Vec<i16>, Error> {
         let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .flush_samples(&mut out)
-            .map_err(frame_error)?;
+        self.0.borrow_mut().flush_samples(&mut out).map_err(error)?;
         Ok(out)
     }
     fn end_record(&self) -> Option<String> {

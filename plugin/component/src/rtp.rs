@@ -4,7 +4,7 @@ use crate::exports::tonemask::plugin::rtp::{
     Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
 };
 use crate::exports::tonemask::plugin::types::{DigitEvent, Error, RtpConfig, RtpStats};
-use crate::{codec, event, settings, Plugin};
+use crate::{codec, error, event, settings, Plugin};
 use core::cell::RefCell;
 use tonemask_core as core_;
 
@@ -47,7 +47,7 @@ impl GuestRtpSession for RtpSession {
         self.0
             .borrow_mut()
             .push(now_ms, &packet, &mut out)
-            .map_err(|e| Error::BadPacket(e.to_string()))?;
+            .map_err(error)?;
         Ok(out)
     }
 
@@ -56,7 +56,7 @@ impl GuestRtpSession for RtpSession {
         self.0
             .borrow_mut()
             .handle_timeout(now_ms, &mut out)
-            .map_err(|e| Error::BadFrame(e.to_string()))?;
+            .map_err(error)?;
         Ok(out)
     }
 
@@ -87,10 +87,7 @@ impl GuestRtpSession for RtpSession {
 
     fn flush(&self) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .flush(&mut out)
-            .map_err(|e| Error::BadFrame(e.to_string()))?;
+        self.0.borrow_mut().flush(&mut out).map_err(error)?;
         Ok(out)
     }
     fn end_record(&self) -> Option<String> {

@@ -1,6 +1,89 @@
-//! Errors of the core, in small families: bad configuration, misuse of a session, bad events.
+//! Errors of the core: one [`Error`] over small families — a configuration refused at
+//! creation, input refused (an audio frame or a packet; the session goes on), an event that
+//! does not verify, and misuse of the API by the host (a bug in the host, never caused by
+//! what a caller sends).
 
+use crate::rtp::RtpError;
 use core::fmt;
+
+/// Any error of the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration was refused when a session or key was created.
+    Config(ConfigError),
+    /// An audio frame was refused (nothing of it was processed).
+    Frame(FrameError),
+    /// A packet was refused and dropped.
+    Packet(RtpError),
+    /// A signed event did not verify.
+    Verify(VerifyError),
+    /// The host used a session wrongly.
+    Misuse(Misuse),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Frame(e) => e.fmt(f),
+            Error::Packet(e) => e.fmt(f),
+            Error::Verify(e) => e.fmt(f),
+            Error::Misuse(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Self {
+        Error::Frame(e)
+    }
+}
+
+impl From<RtpError> for Error {
+    fn from(e: RtpError) -> Self {
+        Error::Packet(e)
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(e)
+    }
+}
+
+impl From<Misuse> for Error {
+    fn from(e: Misuse) -> Self {
+        Error::Misuse(e)
+    }
+}
+
+/// The host used a session wrongly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// The session was flushed; it takes no more input.
+    Finished,
+    /// Linear samples were given to a G.711 session (pass the codec's bytes instead).
+    NotLinear,
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Misuse::Finished => "the session was flushed and takes no more input",
+            Misuse::NotLinear => {
+                "this session's codec is G.711: pass encoded bytes, not linear samples"
+            }
+        })
+    }
+}
 
 /// A configuration was refused when a session or key was created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,26 +134,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A session was used wrongly by its host.
+/// An audio frame was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SessionError {
+pub enum FrameError {
     /// A byte frame's length is not a whole number of samples (L16 needs an even length).
     PartialSample,
-    /// Linear samples were given to a G.711 session (pass the codec's bytes instead).
-    NotLinear,
-    /// The session was flushed; it takes no more audio.
-    Finished,
 }
 
-impl fmt::Display for SessionError {
+impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SessionError::PartialSample => "frame length is not a whole number of samples",
-            SessionError::NotLinear => {
-                "this session's codec is G.711: pass encoded bytes, not linear samples"
-            }
-            SessionError::Finished => "the session was flushed and takes no more audio",
+            FrameError::PartialSample => "frame length is not a whole number of samples",
         })
     }
 }

@@ -52,7 +52,7 @@ pub mod sign;
 pub use codec::Codec;
 pub use detector::{DetectorConfig, Twist};
 pub use digit::Digit;
-pub use error::{ConfigError, SessionError, VerifyError};
+pub use error::{ConfigError, Error, FrameError, Misuse, VerifyError};
 pub use event::{CallEnd, DigitEvent, Record, Source};
 pub use masker::MaskMode;
 pub use report::Emitted;

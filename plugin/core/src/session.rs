@@ -2,7 +2,7 @@
 
 use crate::codec::Codec;
 use crate::detector::{Detector, Transition};
-use crate::error::{ConfigError, SessionError};
+use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::Masker;
 pub use crate::report::Emitted;
@@ -107,13 +107,9 @@ impl Session {
     }
 
     /// Processes a frame of linear samples (L16 sessions); appends as many output samples.
-    pub fn process_samples(
-        &mut self,
-        input: &[i16],
-        output: &mut Vec<i16>,
-    ) -> Result<(), SessionError> {
+    pub fn process_samples(&mut self, input: &[i16], output: &mut Vec<i16>) -> Result<(), Error> {
         if self.codec != Codec::L16 {
-            return Err(SessionError::NotLinear);
+            return Err(Misuse::NotLinear.into());
         }
         self.check_open()?;
         self.units.clear();
@@ -124,14 +120,10 @@ impl Session {
     }
 
     /// Processes a frame in the codec's wire bytes; appends as many output bytes.
-    pub fn process_bytes(
-        &mut self,
-        input: &[u8],
-        output: &mut Vec<u8>,
-    ) -> Result<(), SessionError> {
+    pub fn process_bytes(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Error> {
         self.check_open()?;
         if !input.len().is_multiple_of(self.codec.bytes_per_sample()) {
-            return Err(SessionError::PartialSample);
+            return Err(FrameError::PartialSample.into());
         }
         self.units.clear();
         self.codec.read_units(input, &mut self.units);
@@ -142,9 +134,9 @@ impl Session {
 
     /// Ends the stream (L16): closes a digit still on and appends the look-ahead's worth of
     /// samples still in the delay line.
-    pub fn flush_samples(&mut self, output: &mut Vec<i16>) -> Result<(), SessionError> {
+    pub fn flush_samples(&mut self, output: &mut Vec<i16>) -> Result<(), Error> {
         if self.codec != Codec::L16 {
-            return Err(SessionError::NotLinear);
+            return Err(Misuse::NotLinear.into());
         }
         self.finish()?;
         output.extend(self.out_units.iter().map(|&u| u as i16));
@@ -152,7 +144,7 @@ impl Session {
     }
 
     /// Ends the stream: like [`Session::flush_samples`], in the codec's wire bytes.
-    pub fn flush_bytes(&mut self, output: &mut Vec<u8>) -> Result<(), SessionError> {
+    pub fn flush_bytes(&mut self, output: &mut Vec<u8>) -> Result<(), Error> {
         self.finish()?;
         self.codec.write_units(&self.out_units, output);
         Ok(())
@@ -169,15 +161,15 @@ impl Session {
         self.reporter.end_record()
     }
 
-    fn check_open(&self) -> Result<(), SessionError> {
+    fn check_open(&self) -> Result<(), Error> {
         if self.finished {
-            Err(SessionError::Finished)
+            Err(Misuse::Finished.into())
         } else {
             Ok(())
         }
     }
 
-    fn finish(&mut self) -> Result<(), SessionError> {
+    fn finish(&mut self) -> Result<(), Error> {
         self.check_open()?;
         self.finished = true;
         self.detector.finish();

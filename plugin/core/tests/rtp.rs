@@ -7,7 +7,7 @@ use tonemask_core::detector::{detect_all, DetectorConfig, Transition};
 use tonemask_core::rtp::packet::Packet;
 use tonemask_core::rtp::red;
 use tonemask_core::{
-    AudioType, Codec, EventType, MaskMode, RtpConfig, RtpError, RtpSession, Source,
+    AudioType, Codec, Error, EventType, MaskMode, Misuse, RtpConfig, RtpError, RtpSession, Source,
 };
 
 const PCMU: AudioType = AudioType {
@@ -384,7 +384,11 @@ fn malformed_packets_are_refused_with_a_reason_and_the_stream_goes_on() {
     s.flush(&mut out).unwrap();
     assert_eq!(s.stats().malformed, 6);
     assert_eq!(out.len(), packets.len());
-    assert_eq!(s.push(0, &packets[0], &mut out), Err(RtpError::Finished));
+    assert_eq!(
+        s.push(0, &packets[0], &mut out),
+        Err(Error::Misuse(Misuse::Finished)),
+        "pushing after the flush is the host's mistake, apart from bad input"
+    );
     let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
         .map(|e| e.event.digit.to_char())
         .collect();
@@ -518,7 +522,11 @@ fn with_ssrc(packet: &[u8], ssrc: u32) -> Vec<u8> {
 fn push_all(s: &mut RtpSession, packets: &[Vec<u8>], out: &mut Vec<Vec<u8>>) -> Vec<RtpError> {
     packets
         .iter()
-        .filter_map(|p| s.push(0, p, out).err())
+        .filter_map(|p| match s.push(0, p, out) {
+            Err(Error::Packet(e)) => Some(e),
+            Err(other) => panic!("not a packet refusal: {other}"),
+            Ok(()) => None,
+        })
         .collect()
 }
 
@@ -640,7 +648,10 @@ fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_
         for k in 0..5u32 {
             let ts = (i as u32).wrapping_mul(0x9E37_79B9).wrapping_add(k << 28);
             let empty = rtp(0, false, 1000 + i as u16, ts, &[]);
-            assert_eq!(s.push(0, &empty, &mut out), Err(RtpError::EmptyAudio));
+            assert_eq!(
+                s.push(0, &empty, &mut out),
+                Err(Error::Packet(RtpError::EmptyAudio))
+            );
             refused += 1;
         }
     }

@@ -3,7 +3,7 @@
 use super::packet::PacketError;
 use super::red::RedError;
 use super::telephone_event::ShortEvent;
-use crate::error::SessionError;
+use crate::error::FrameError;
 use core::fmt;
 
 /// Why a packet was dropped.
@@ -17,7 +17,7 @@ pub enum RtpError {
     /// A telephone-event payload is too short.
     Event(ShortEvent),
     /// An audio payload is not a whole number of samples.
-    Audio(SessionError),
+    Audio(FrameError),
     /// An audio packet without samples.
     EmptyAudio,
     /// A payload type the call did not announce (and not shaped like DTMF events).
@@ -30,8 +30,6 @@ pub enum RtpError {
         /// The packet's SSRC.
         ssrc: u32,
     },
-    /// The session was flushed.
-    Finished,
 }
 
 impl fmt::Display for RtpError {
@@ -48,7 +46,6 @@ impl fmt::Display for RtpError {
             RtpError::ForeignSsrc { ssrc } => {
                 write!(f, "SSRC {ssrc:#010x} is not the stream's bound source")
             }
-            RtpError::Finished => f.write_str("the RTP session was flushed"),
         }
     }
 }

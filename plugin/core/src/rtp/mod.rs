@@ -77,7 +77,7 @@ pub use config::{AudioType, EventType, RtpConfig};
 pub use error::{RtpError, RtpStats};
 pub use timeline::{MAX_GAP_S, SSRC_SWITCH_PACKETS};
 
-use crate::error::{ConfigError, SessionError};
+use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::MaskMode;
 use crate::report::{Emitted, Press, Reporter};
@@ -154,9 +154,9 @@ impl RtpSession {
     /// on the host's monotonic clock, see [`clock`]); appends the packets to forward now to
     /// `out`. A packet that is refused is dropped and the error says why; nothing is appended
     /// then.
-    pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         if self.finished {
-            return Err(RtpError::Finished);
+            return Err(Misuse::Finished.into());
         }
         self.stats.received += 1;
         // A refused packet changes nothing but the counters (and sends nothing).
@@ -166,7 +166,7 @@ impl RtpSession {
                 RtpError::ForeignSsrc { .. } => self.stats.foreign_ssrc += 1,
                 _ => self.stats.malformed += 1,
             }
-            return Err(e);
+            return Err(e.into());
         }
         self.settle(out);
         if self.timeline.last_ext().is_some() {
@@ -183,9 +183,9 @@ impl RtpSession {
     /// press whose other copy did not come is released, and once the stream has been idle
     /// for the look-ahead plus [`clock::IDLE_AFTER_LOOKAHEAD_MS`] the masker is flushed and
     /// every packet it held is appended to `out`. Call it at [`RtpSession::poll_timeout`].
-    pub fn handle_timeout(&mut self, now: u64, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    pub fn handle_timeout(&mut self, now: u64, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         if self.finished {
-            return Err(RtpError::Finished);
+            return Err(Misuse::Finished.into());
         }
         let Some(anchor) = self.anchor else {
             return Ok(());
@@ -231,9 +231,9 @@ impl RtpSession {
     }
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
-    pub fn flush(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    pub fn flush(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         if self.finished {
-            return Err(RtpError::Finished);
+            return Err(Misuse::Finished.into());
         }
         self.finished = true;
         self.end_pipeline(out);
@@ -307,7 +307,7 @@ impl RtpSession {
             return Err(RtpError::EmptyAudio);
         }
         if !payload.len().is_multiple_of(bps) {
-            return Err(RtpError::Audio(SessionError::PartialSample));
+            return Err(RtpError::Audio(FrameError::PartialSample));
         }
         let ext = self.extend(p, out);
         self.replacer.audio_arrived(p.ssrc(), ext);
@@ -375,7 +375,7 @@ impl RtpSession {
                     .len()
                     .is_multiple_of(a.codec.bytes_per_sample()) =>
             {
-                return Err(RtpError::Audio(SessionError::PartialSample));
+                return Err(RtpError::Audio(FrameError::PartialSample));
             }
             None if primary_event.is_none() => {
                 return Err(RtpError::UnknownPayloadType { pt: primary.pt });
