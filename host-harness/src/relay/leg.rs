@@ -1,0 +1,198 @@
+//! One direction of the relay: when the call ends, which source a side takes, and the
+//! receive → admit → push → send loop around an [`RtpStream`].
+
+use crate::plugin::{DigitEvent, RtpStats};
+use crate::stream::{Pushed, RtpStream};
+use anyhow::{Context, Result};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// When the call ends: both directions idle, or the maximum duration.
+pub(super) struct Clock {
+    pub(super) idle: Duration,
+    pub(super) max: Option<Duration>,
+    pub(super) start: Instant,
+    /// Last packet in either direction.
+    pub(super) last: Mutex<Option<Instant>>,
+}
+
+impl Clock {
+    pub(super) fn touch(&self) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some(Instant::now());
+        }
+    }
+
+    pub(super) fn due(&self) -> bool {
+        let last = self.last.lock().map(|l| *l).unwrap_or(None);
+        self.max.is_some_and(|m| self.start.elapsed() >= m)
+            || last.is_some_and(|t| t.elapsed() >= self.idle)
+    }
+}
+
+/// Which sources a side takes packets from.
+pub(super) struct Peer {
+    /// Side name for messages.
+    pub(super) name: &'static str,
+    /// The only IP address taken (agent side).
+    pub(super) ip: Option<std::net::IpAddr>,
+    /// The latched (or given) source.
+    pub(super) addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Peer {
+    /// The latched source, if any.
+    pub(super) fn latched(&self) -> Option<SocketAddr> {
+        self.addr.lock().map(|a| *a).unwrap_or(None)
+    }
+
+    /// Whether a datagram from `from` is taken: from the latched source, or — before one is
+    /// latched — from the side's IP address (any, on the caller side).
+    pub(super) fn admits(&self, latched: Option<SocketAddr>, from: SocketAddr) -> bool {
+        match latched {
+            Some(a) => a == from,
+            None => self.ip.is_none_or(|ip| ip == from.ip()),
+        }
+    }
+
+    pub(super) fn latch(&self, from: SocketAddr) {
+        if let Ok(mut a) = self.addr.lock() {
+            if a.is_none() {
+                eprintln!("tonemask relay: {} at {from}", self.name);
+                *a = Some(from);
+            }
+        }
+    }
+}
+
+/// One direction's result.
+pub(super) struct Leg {
+    pub(super) stats: RtpStats,
+    pub(super) events: Vec<DigitEvent>,
+    pub(super) foreign_sources: u64,
+    /// The session's signed end-of-call record.
+    pub(super) end_record: Option<String>,
+    /// Why the plugin trapped, if it did.
+    pub(super) trap: Option<String>,
+    /// Packets dropped because it had trapped.
+    pub(super) trap_dropped: u64,
+}
+
+/// Counts one more of something and warns about the first five.
+fn warn_first(count: &mut u64, message: impl FnOnce() -> String) {
+    *count += 1;
+    if *count <= 5 {
+        eprintln!("tonemask relay: warning: {}", message());
+    }
+}
+
+/// The next datagram, or `None` when the read timed out.
+fn receive(rx: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>> {
+    match rx.recv_from(buf) {
+        Ok(x) => Ok(Some(x)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).context("receiving RTP"),
+    }
+}
+
+/// One direction: receive, admit the source, push through the stream (waking at its
+/// deadlines), send what it forwards, report events.
+pub(super) fn pump(
+    mut call: RtpStream,
+    name: &str,
+    rx: &UdpSocket,
+    clock: &Clock,
+    peer: &Peer,
+    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
+    mut on_event: impl FnMut(&DigitEvent),
+) -> Result<Leg> {
+    let mut buf = vec![0u8; 65_536];
+    let mut events = Vec::new();
+    let (mut refused, mut unsent, mut foreign) = (0u64, 0u64, 0u64);
+    // Host time for the session: ms since this leg started (monotonic).
+    let started = std::time::Instant::now();
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut sent = |p: &[u8], unsent: &mut u64| {
+        if let Err(e) = send(p) {
+            warn_first(unsent, || format!("sending a packet: {e}"));
+        }
+    };
+    let mut report = |call: &mut RtpStream, events: &mut Vec<DigitEvent>| {
+        for e in call.take_events() {
+            on_event(&e);
+            events.push(e);
+        }
+    };
+    loop {
+        if clock.due() {
+            break;
+        }
+        // Wake for the stream's own deadline (a press timing out, held audio leaving when
+        // the sender goes quiet), and at least every 50 ms to check the call's end.
+        let wait = call
+            .next_timeout()
+            .map_or(50, |t| t.saturating_sub(now_ms()).clamp(1, 50));
+        rx.set_read_timeout(Some(Duration::from_millis(wait)))?;
+        let received = receive(rx, &mut buf)?;
+        for (_, p) in call.tick(now_ms()) {
+            sent(&p, &mut unsent);
+        }
+        report(&mut call, &mut events);
+        let Some((n, from)) = received else {
+            continue;
+        };
+        let latched = peer.latched();
+        if !peer.admits(latched, from) {
+            warn_first(&mut foreign, || {
+                format!("packet from {from} dropped: not the {}'s source", peer.name)
+            });
+            continue;
+        }
+        clock.touch();
+        match call.push(now_ms(), &buf[..n]) {
+            Pushed::Forward(out) => {
+                if latched.is_none() {
+                    peer.latch(from);
+                }
+                for p in out {
+                    sent(&p, &mut unsent);
+                }
+            }
+            Pushed::Refused(reason) => {
+                warn_first(&mut refused, || {
+                    format!("packet from {from} dropped: {reason}")
+                });
+            }
+            Pushed::Dropped => {
+                if call.trap_dropped() == 1 {
+                    eprintln!(
+                        "tonemask relay: ALARM: the plugin trapped on {name}; its packets are dropped from now on, never sent unmasked ({})",
+                        call.trap().unwrap_or("unknown")
+                    );
+                }
+            }
+        }
+        report(&mut call, &mut events);
+    }
+    let ended = call.finish();
+    for p in &ended.packets {
+        sent(p, &mut unsent);
+    }
+    report(&mut call, &mut events);
+    Ok(Leg {
+        stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
+        events,
+        foreign_sources: foreign,
+        end_record: ended.end_record,
+        trap: call.trap().map(String::from),
+        trap_dropped: call.trap_dropped(),
+    })
+}

@@ -1,0 +1,305 @@
+//! `tonemask relay`: a live UDP RTP relay between a caller leg and an agent leg.
+//!
+//! ```text
+//!   caller ──RTP──▶ [caller-side socket] ──plugin (mask)──▶ [agent-side socket] ──▶ agent
+//!   caller ◀──────  [caller-side socket] ◀─plugin (watch)── [agent-side socket] ◀── agent
+//! ```
+//!
+//! Each direction runs in its own thread with its own plugin instance. Caller→agent packets
+//! go through an `rtp-session` that masks tones and drops telephone-events; its signed events
+//! are appended to a file and/or POSTed to a local HTTP collector, one line each, as they
+//! complete. Agent→caller packets go through a session in mask mode `off` with no delay:
+//! forwarded unchanged, and any digit in them is reported as a security signal.
+//!
+//! **A media node, not a reflector** (rtpengine's strict source is the model):
+//! - each side's source is latched from the first packet the plugin *accepts* (a valid RTP
+//!   packet of an announced type), unless given (`--caller`, `--agent-source`); the plugin
+//!   binds that packet's SSRC. From then on packets from any other address are dropped and
+//!   counted. Agent-side packets are only taken from the agent's IP address;
+//! - the call ends when **both** directions have been idle for the idle time (a muted caller
+//!   whose agent still talks keeps the call up), or after the maximum duration; the packets
+//!   still delayed are then sent;
+//! - event delivery never blocks media: the events file (the durable copy) is appended at
+//!   once, the HTTP POST goes through a bounded queue to a sender thread that retries with
+//!   back-off; what it cannot deliver stays in the file and is counted.
+
+mod leg;
+mod sink;
+
+use crate::keys::KeyRing;
+use crate::plugin::{CallSettings, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats};
+use crate::run::source_name;
+use crate::sdp::PayloadTypes;
+use crate::stream::RtpStream;
+use anyhow::{anyhow, Context, Result};
+use leg::{pump, Clock, Leg, Peer};
+use sink::{open_sink, Sink};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the relay runs.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Where the caller sends its RTP.
+    pub caller_bind: SocketAddr,
+    /// Where the agent sends its RTP.
+    pub agent_bind: SocketAddr,
+    /// Where the agent receives RTP.
+    pub agent: SocketAddr,
+    /// Where the caller receives RTP, and the only source taken from it (default: the source
+    /// of the first packet the plugin accepts).
+    pub caller: Option<SocketAddr>,
+    /// The only source taken on the agent side (default: the first source on the agent's IP
+    /// whose packet the plugin accepts).
+    pub agent_source: Option<SocketAddr>,
+    /// Payload types of the call.
+    pub types: PayloadTypes,
+    /// Settings of the caller→agent direction (its key is set from the key ring; the
+    /// agent→caller direction is watched: mode `off`, no delay, `.agent` after the call id).
+    pub settings: CallSettings,
+    /// File the signed events are appended to.
+    pub events_file: Option<PathBuf>,
+    /// Local HTTP endpoint each signed event is POSTed to (`http://127.0.0.1:PORT/path`).
+    pub events_url: Option<String>,
+    /// End after this long without packets (once traffic started).
+    pub idle: Duration,
+    /// End after this long in any case.
+    pub max_duration: Option<Duration>,
+}
+
+/// What a relay run did.
+#[derive(Clone, Debug)]
+pub struct RelaySummary {
+    /// Counters of the caller→agent session.
+    pub caller_to_agent: RtpStats,
+    /// Counters of the agent→caller session.
+    pub agent_to_caller: RtpStats,
+    /// Digits reported on caller→agent.
+    pub digits: Vec<DigitEvent>,
+    /// Digits seen on agent→caller (security signal).
+    pub agent_digits: Vec<DigitEvent>,
+    /// Packets dropped on the caller side because they came from another source.
+    pub caller_foreign_sources: u64,
+    /// Packets dropped on the agent side because they came from another source.
+    pub agent_foreign_sources: u64,
+    /// Signed events the HTTP collector did not take (they are in the events file).
+    pub undelivered: u64,
+    /// Why the caller→agent plugin instance trapped, if it did (its packets were dropped
+    /// from then on).
+    pub caller_trap: Option<String>,
+    /// Caller packets dropped because that instance had trapped.
+    pub caller_trap_dropped: u64,
+    /// Why the agent→caller plugin instance trapped, if it did.
+    pub agent_trap: Option<String>,
+}
+
+impl RelaySummary {
+    /// Packets that may have carried the caller's audio and were dropped: refused by the
+    /// plugin, or from a source other than the caller's.
+    #[must_use]
+    pub fn caller_audio_dropped(&self) -> u64 {
+        crate::plugin::refused(&self.caller_to_agent)
+            + self.caller_foreign_sources
+            + self.caller_trap_dropped
+    }
+}
+
+/// The two directions' sessions: caller→agent masked and signed (a fresh session nonce);
+/// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id.
+fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfig)> {
+    let config = |settings| RtpConfig {
+        settings,
+        audio: cfg.types.audio.clone(),
+        telephone_event: cfg.types.telephone_event,
+        red: cfg.types.red,
+    };
+    let forward = config(CallSettings {
+        key: Some(keys.plugin_key()?),
+        ..cfg.settings.clone()
+    });
+    let watch = config(CallSettings {
+        call_id: format!("{}.agent", cfg.settings.call_id),
+        lookahead_ms: 0,
+        mask_mode: MaskMode::Off,
+        key: None,
+        ..cfg.settings.clone()
+    });
+    Ok((forward, watch))
+}
+
+/// The caller→agent thread: masks, forwards to `to`, delivers each signed event (and the
+/// end-of-call record) to the sink; returns its leg and the events the queue had no room for.
+fn spawn_forward(
+    call: RtpStream,
+    rx: UdpSocket,
+    tx: UdpSocket,
+    to: std::net::SocketAddr,
+    caller: Arc<Peer>,
+    clock: Arc<Clock>,
+    mut sink: Sink,
+) -> std::thread::JoinHandle<Result<(Leg, u64)>> {
+    std::thread::spawn(move || -> Result<(Leg, u64)> {
+        let leg = pump(
+            call,
+            "caller→agent",
+            &rx,
+            &clock,
+            &caller,
+            |p| tx.send_to(p, to).map(|_| ()),
+            |e| {
+                if let Some(line) = &e.signed {
+                    sink.deliver(line);
+                }
+                eprintln!(
+                    "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
+                    e.seq,
+                    source_name(e.source),
+                    e.start_ms,
+                    e.end_ms
+                );
+            },
+        )?;
+        if let Some(end) = &leg.end_record {
+            sink.deliver(end);
+        }
+        Ok((leg, sink.overflow))
+    })
+}
+
+/// The agent→caller thread: forwards to the caller's (latched) address unchanged, raises a
+/// security signal for every digit seen.
+fn spawn_watch(
+    call: RtpStream,
+    rx: UdpSocket,
+    tx: UdpSocket,
+    agent: Peer,
+    caller: &Peer,
+    clock: Arc<Clock>,
+) -> std::thread::JoinHandle<Result<Leg>> {
+    let caller_addr = Arc::clone(&caller.addr);
+    std::thread::spawn(move || -> Result<Leg> {
+        pump(
+            call,
+            "agent→caller",
+            &rx,
+            &clock,
+            &agent,
+            |p| match *caller_addr
+                .lock()
+                .map_err(|_| std::io::Error::other("lock"))?
+            {
+                Some(to) => tx.send_to(p, to).map(|_| ()),
+                None => Ok(()), // the caller's address is not known yet
+            },
+            |e| {
+                // The digit itself is not logged: it may be card data all the same.
+                eprintln!(
+                    "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
+                    source_name(e.source),
+                    e.start_ms,
+                    e.end_ms
+                );
+            },
+        )
+    })
+}
+
+/// Runs the relay until both directions go idle or the maximum duration passes.
+pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<RelaySummary> {
+    let caller_sock = UdpSocket::bind(cfg.caller_bind)
+        .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
+    let agent_sock = UdpSocket::bind(cfg.agent_bind)
+        .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sink, sender) = open_sink(cfg, &closing)?;
+    let (forward, watch) = leg_configs(cfg, keys)?;
+    let caller = Arc::new(Peer {
+        name: "caller",
+        ip: None,
+        addr: Arc::new(Mutex::new(cfg.caller)),
+    });
+    let agent = Peer {
+        name: "agent",
+        ip: Some(cfg.agent.ip()),
+        addr: Arc::new(Mutex::new(cfg.agent_source)),
+    };
+    let clock = Arc::new(Clock {
+        idle: cfg.idle,
+        max: cfg.max_duration,
+        start: Instant::now(),
+        last: Mutex::new(None),
+    });
+    eprintln!(
+        "tonemask relay: caller → {} ⇒ {} → agent {} (mask {}, {} ms); agent → {} ⇒ caller {}",
+        cfg.caller_bind,
+        cfg.agent_bind,
+        cfg.agent,
+        mode_name(cfg.settings.mask_mode),
+        cfg.settings.lookahead_ms,
+        cfg.agent_bind,
+        cfg.caller.map_or_else(
+            || "(latched from its first valid packet)".into(),
+            |a| a.to_string()
+        )
+    );
+
+    let up = {
+        let call = RtpStream::open(plugin, &forward)?;
+        let rx = caller_sock.try_clone()?;
+        let tx = agent_sock.try_clone()?;
+        spawn_forward(
+            call,
+            rx,
+            tx,
+            cfg.agent,
+            Arc::clone(&caller),
+            Arc::clone(&clock),
+            sink,
+        )
+    };
+    let down = {
+        let call = RtpStream::open(plugin, &watch)?;
+        spawn_watch(
+            call,
+            agent_sock,
+            caller_sock,
+            agent,
+            &caller,
+            Arc::clone(&clock),
+        )
+    };
+    let up = up
+        .join()
+        .map_err(|_| anyhow!("caller→agent thread panicked"));
+    let down = down
+        .join()
+        .map_err(|_| anyhow!("agent→caller thread panicked"));
+    // The queue closed with the caller→agent thread: the sender delivers what is left, one
+    // attempt each.
+    closing.store(true, std::sync::atomic::Ordering::Relaxed);
+    let failed = sender.map_or(0, |h| h.join().unwrap_or(0));
+    let ((up, overflow), down) = (up??, down??);
+    Ok(RelaySummary {
+        caller_to_agent: up.stats,
+        agent_to_caller: down.stats,
+        digits: up.events,
+        agent_digits: down.events,
+        caller_foreign_sources: up.foreign_sources,
+        agent_foreign_sources: down.foreign_sources,
+        undelivered: failed + overflow,
+        caller_trap: up.trap,
+        caller_trap_dropped: up.trap_dropped,
+        agent_trap: down.trap,
+    })
+}
+
+fn mode_name(m: MaskMode) -> &'static str {
+    match m {
+        MaskMode::Silence => "silence",
+        MaskMode::Tone => "tone",
+        MaskMode::Noise => "noise",
+        MaskMode::Off => "off",
+    }
+}
