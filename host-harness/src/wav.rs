@@ -69,6 +69,112 @@ impl fmt::Display for WavError {
 
 impl std::error::Error for WavError {}
 
+/// The fmt chunk's fields tonemask uses.
+#[derive(Clone, Copy)]
+struct Fmt {
+    tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+}
+
+impl Fmt {
+    /// The fmt chunk of `size` bytes at `body` (WAVE_FORMAT_EXTENSIBLE resolved to its
+    /// sub-format).
+    fn parse(bytes: &[u8], body: usize, size: usize) -> Result<Fmt, WavError> {
+        if size < 16 || body + size > bytes.len() {
+            return err("truncated WAV: the fmt chunk is cut short");
+        }
+        let mut tag = u16le(bytes, body);
+        if tag == 0xFFFE {
+            if size < 40 {
+                return err("truncated WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short");
+            }
+            // The sub-format GUID: the format tag, then the fixed base
+            // 0000-0010-8000-00AA00389B71 of the standard formats.
+            const BASE: [u8; 14] = [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71];
+            if bytes[body + 26..body + 40] != BASE {
+                return err(
+                    "unknown WAVE_FORMAT_EXTENSIBLE sub-format: use 16-bit PCM, µ-law or A-law",
+                );
+            }
+            tag = u16le(bytes, body + 24);
+        }
+        Ok(Fmt {
+            tag,
+            channels: u16le(bytes, body + 2),
+            rate: u32le(bytes, body + 4),
+            bits: u16le(bytes, body + 14),
+        })
+    }
+
+    /// The encoding, if tonemask takes it: mono, 16-bit PCM at 8 or 16 kHz, µ-law or A-law
+    /// at 8 kHz.
+    fn format(&self) -> Result<Format, WavError> {
+        let format = match (self.tag, self.bits) {
+            (1, 16) => Format::Pcm16,
+            (7, 8) => Format::Ulaw,
+            (6, 8) => Format::Alaw,
+            (1, b) => {
+                return err(format!(
+                    "{b}-bit PCM is not supported: use 16-bit PCM, µ-law or A-law"
+                ))
+            }
+            (t, b) => {
+                return err(format!(
+                    "unsupported WAV encoding (format tag {t}, {b} bits): use 16-bit PCM, µ-law (7) or A-law (6)"
+                ))
+            }
+        };
+        if self.channels != 1 {
+            return err(format!(
+                "{} channels: tonemask needs mono audio (one call leg per file)",
+                self.channels
+            ));
+        }
+        let rate = self.rate;
+        let rates_ok = match format {
+            Format::Pcm16 => rate == 8000 || rate == 16000,
+            _ => rate == 8000,
+        };
+        if !rates_ok {
+            return err(format!(
+                "sample rate {rate} Hz: tonemask needs 8000 Hz ({} also 16000 Hz)",
+                if format == Format::Pcm16 {
+                    "16-bit PCM may"
+                } else {
+                    "only 16-bit PCM may be"
+                }
+            ));
+        }
+        Ok(format)
+    }
+}
+
+/// The data chunk's length in bytes (a streaming writer's unset size means "to the end"),
+/// checked against the file and the sample width.
+fn data_len(bytes: &[u8], body: usize, size: usize, bits: u16) -> Result<usize, WavError> {
+    let available = bytes.len() - body;
+    // Writers that stream sometimes leave the size unset (0 or 0xFFFFFFFF).
+    let len = if size == 0 || size == 0xFFFF_FFFF {
+        available
+    } else {
+        size
+    };
+    if len > available {
+        return err(format!(
+            "truncated WAV: the data chunk declares {len} bytes but only {available} are present"
+        ));
+    }
+    let width = usize::from(bits / 8).max(1);
+    if len % width != 0 {
+        return err(format!(
+            "truncated WAV: {len} data bytes is not a whole number of samples"
+        ));
+    }
+    Ok(len)
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, WavError> {
     Err(WavError(msg.into()))
 }
@@ -146,98 +252,28 @@ impl Wav {
             return err("not a WAV file (no RIFF/WAVE header)");
         }
         let mut at = 12;
-        let mut fmt: Option<(u16, u16, u32, u16)> = None;
+        let mut fmt: Option<Fmt> = None;
         let mut found: Option<Wav> = None;
         while at + 8 <= bytes.len() {
             let id = &bytes[at..at + 4];
             let size = u32le(bytes, at + 4) as usize;
             let body = at + 8;
             match id {
-                b"fmt " => {
-                    if size < 16 || body + size > bytes.len() {
-                        return err("truncated WAV: the fmt chunk is cut short");
-                    }
-                    let mut tag = u16le(bytes, body);
-                    if tag == 0xFFFE {
-                        if size < 40 {
-                            return err(
-                                "truncated WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short",
-                            );
-                        }
-                        // The sub-format GUID: the format tag, then the fixed base
-                        // 0000-0010-8000-00AA00389B71 of the standard formats.
-                        const BASE: [u8; 14] =
-                            [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71];
-                        if bytes[body + 26..body + 40] != BASE {
-                            return err("unknown WAVE_FORMAT_EXTENSIBLE sub-format: use 16-bit PCM, µ-law or A-law");
-                        }
-                        tag = u16le(bytes, body + 24);
-                    }
-                    fmt = Some((
-                        tag,
-                        u16le(bytes, body + 2),
-                        u32le(bytes, body + 4),
-                        u16le(bytes, body + 14),
-                    ));
-                }
+                b"fmt " => fmt = Some(Fmt::parse(bytes, body, size)?),
                 b"data" if found.is_some() => {
                     return err(
                         "malformed WAV: a second data chunk (tonemask would mask only the first)",
                     );
                 }
                 b"data" => {
-                    let Some((tag, channels, rate, bits)) = fmt else {
+                    let Some(f) = fmt else {
                         return err("malformed WAV: data chunk before the fmt chunk");
                     };
-                    let format = match (tag, bits) {
-                        (1, 16) => Format::Pcm16,
-                        (7, 8) => Format::Ulaw,
-                        (6, 8) => Format::Alaw,
-                        (1, b) => return err(format!("{b}-bit PCM is not supported: use 16-bit PCM, µ-law or A-law")),
-                        (t, b) => {
-                            return err(format!(
-                                "unsupported WAV encoding (format tag {t}, {b} bits): use 16-bit PCM, µ-law (7) or A-law (6)"
-                            ))
-                        }
-                    };
-                    if channels != 1 {
-                        return err(format!("{channels} channels: tonemask needs mono audio (one call leg per file)"));
-                    }
-                    let rates_ok = match format {
-                        Format::Pcm16 => rate == 8000 || rate == 16000,
-                        _ => rate == 8000,
-                    };
-                    if !rates_ok {
-                        return err(format!(
-                            "sample rate {rate} Hz: tonemask needs 8000 Hz ({} also 16000 Hz)",
-                            if format == Format::Pcm16 {
-                                "16-bit PCM may"
-                            } else {
-                                "only 16-bit PCM may be"
-                            }
-                        ));
-                    }
-                    let available = bytes.len() - body;
-                    // Writers that stream sometimes leave the size unset (0 or 0xFFFFFFFF).
-                    let len = if size == 0 || size == 0xFFFF_FFFF {
-                        available
-                    } else {
-                        size
-                    };
-                    if len > available {
-                        return err(format!(
-                            "truncated WAV: the data chunk declares {len} bytes but only {available} are present"
-                        ));
-                    }
-                    let width = usize::from(bits / 8);
-                    if len % width != 0 {
-                        return err(format!(
-                            "truncated WAV: {len} data bytes is not a whole number of samples"
-                        ));
-                    }
+                    let format = f.format()?;
+                    let len = data_len(bytes, body, size, f.bits)?;
                     found = Some(Wav {
                         format,
-                        sample_rate: rate,
+                        sample_rate: f.rate,
                         data: bytes[body..body + len].to_vec(),
                     });
                     at = body + len + (len & 1);
