@@ -328,94 +328,147 @@ pub fn run_capture(
     opts: &CaptureOptions,
     keys: Option<&KeyRing>,
 ) -> Result<CaptureOutcome> {
-    let media = sip::media_descriptions(
-        capture
-            .frames
-            .iter()
-            .filter_map(|f| f.datagram().map(|d| d.payload)),
-    );
-    let mut streams: Vec<Stream> = Vec::new();
-    let mut index: HashMap<SessionKey, usize> = HashMap::new();
-    let mut masked = Vec::with_capacity(capture.frames.len());
-    let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut audio_frames_dropped = 0;
+    let mut run = CaptureRun {
+        plugin,
+        capture,
+        opts,
+        keys,
+        media: sip::media_descriptions(
+            capture
+                .frames
+                .iter()
+                .filter_map(|f| f.datagram().map(|d| d.payload)),
+        ),
+        streams: Vec::new(),
+        index: HashMap::new(),
+        masked: Vec::with_capacity(capture.frames.len()),
+        dropped: BTreeMap::new(),
+        audio_frames_dropped: 0,
+    };
     for (fi, frame) in capture.frames.iter().enumerate() {
         let now_ms = u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
-        for s in &mut streams {
-            let template = &capture.frames[s.template];
+        run.tick(now_ms);
+        run.frame(fi, frame, now_ms)?;
+    }
+    Ok(run.finish())
+}
+
+/// One capture going through the plugin, frame by frame.
+struct CaptureRun<'a> {
+    plugin: &'a Plugin,
+    capture: &'a Capture,
+    opts: &'a CaptureOptions,
+    keys: Option<&'a KeyRing>,
+    /// What the capture's signalling describes.
+    media: Vec<Media>,
+    streams: Vec<Stream>,
+    index: HashMap<SessionKey, usize>,
+    /// The output capture so far.
+    masked: Vec<Frame>,
+    dropped: BTreeMap<&'static str, u64>,
+    audio_frames_dropped: u64,
+}
+
+impl CaptureRun<'_> {
+    /// Capture time has reached `now_ms`: each stream's timer fires as a live host's would,
+    /// and what it releases goes out with the time it was released.
+    fn tick(&mut self, now_ms: u64) {
+        for s in &mut self.streams {
+            let template = &self.capture.frames[s.template];
             if let Some(dg) = template.datagram() {
                 for (t, p) in s.tick(now_ms) {
                     let mut f = template.with_payload(&dg, &p);
                     f.ts = std::time::Duration::from_millis(t);
-                    masked.push(f);
+                    self.masked.push(f);
                 }
             }
         }
+    }
+
+    fn drop_frame(&mut self, reason: &'static str, may_carry_audio: bool) {
+        *self.dropped.entry(reason).or_default() += 1;
+        self.audio_frames_dropped += u64::from(may_carry_audio);
+    }
+
+    /// One frame: SIP passes (but SIP INFO with DTMF), RTP goes through its stream,
+    /// everything else is left out and counted.
+    fn frame(&mut self, fi: usize, frame: &Frame, now_ms: u64) -> Result<()> {
         let dg = match frame.classify() {
             Ok(dg) => dg,
             Err(skip) => {
-                *dropped.entry(skip.name()).or_default() += 1;
-                audio_frames_dropped += u64::from(skip.may_carry_audio());
-                continue;
+                self.drop_frame(skip.name(), skip.may_carry_audio());
+                return Ok(());
             }
         };
         if let Some(msg) = sip::Message::parse(dg.payload) {
             if msg.carries_dtmf() {
-                *dropped.entry("sip-dtmf").or_default() += 1;
+                self.drop_frame("sip-dtmf", false);
             } else {
-                masked.push(frame.clone());
+                self.masked.push(frame.clone());
             }
-            continue;
+            return Ok(());
         }
-        let (key, direction, types) = classify(&media, dg.dst, &opts.fallback);
+        let (key, direction, types) = classify(&self.media, dg.dst, &self.opts.fallback);
         if !looks_like_rtp(dg.payload) {
-            let reason = match key {
-                SessionKey::Call(..) => {
-                    audio_frames_dropped += 1;
-                    "not-rtp-to-media-address"
-                }
-                SessionKey::Receiver(_) => "not-rtp",
-            };
-            *dropped.entry(reason).or_default() += 1;
-            continue;
+            match key {
+                SessionKey::Call(..) => self.drop_frame("not-rtp-to-media-address", true),
+                SessionKey::Receiver(_) => self.drop_frame("not-rtp", false),
+            }
+            return Ok(());
         }
-        let si = match index.get(&key) {
+        let si = match self.index.get(&key) {
             Some(&i) => i,
             None => {
                 // Numbered per kind: call, call.2, ... and call.agent1, call.agent2, ...
                 let same = |s: &Stream| s.outcome.direction.masked() == direction.masked();
-                let n = streams.iter().filter(|s| same(s)).count() + 1;
-                let s = open_stream(plugin, dg.src, dg.dst, direction, types, opts, keys, fi, n)?;
-                streams.push(s);
-                index.insert(key, streams.len() - 1);
-                streams.len() - 1
+                let n = self.streams.iter().filter(|s| same(s)).count() + 1;
+                let (opts, keys) = (self.opts, self.keys);
+                let s = open_stream(
+                    self.plugin,
+                    dg.src,
+                    dg.dst,
+                    direction,
+                    types,
+                    opts,
+                    keys,
+                    fi,
+                    n,
+                )?;
+                self.streams.push(s);
+                self.index.insert(key, self.streams.len() - 1);
+                self.streams.len() - 1
             }
         };
-        let s = &mut streams[si];
+        let s = &mut self.streams[si];
         s.template = fi;
         if !s.flows.contains(&(dg.src, dg.dst)) {
             s.flows.push((dg.src, dg.dst));
         }
         for p in s.push(now_ms, dg.payload) {
-            masked.push(frame.with_payload(&dg, &p));
+            self.masked.push(frame.with_payload(&dg, &p));
         }
+        Ok(())
     }
-    for s in &mut streams {
-        let out = s.finish();
-        let frame = &capture.frames[s.template];
-        if let Some(dg) = frame.datagram() {
-            for p in out {
-                masked.push(frame.with_payload(&dg, &p));
+
+    /// The end of the capture: every stream flushed.
+    fn finish(mut self) -> CaptureOutcome {
+        for s in &mut self.streams {
+            let out = s.finish();
+            let frame = &self.capture.frames[s.template];
+            if let Some(dg) = frame.datagram() {
+                for p in out {
+                    self.masked.push(frame.with_payload(&dg, &p));
+                }
             }
+            s.outcome.flows = s.flows.len();
         }
-        s.outcome.flows = s.flows.len();
+        CaptureOutcome {
+            streams: self.streams.into_iter().map(|s| s.outcome).collect(),
+            masked: self.masked,
+            dropped: self.dropped,
+            audio_frames_dropped: self.audio_frames_dropped,
+        }
     }
-    Ok(CaptureOutcome {
-        streams: streams.into_iter().map(|s| s.outcome).collect(),
-        masked,
-        dropped,
-        audio_frames_dropped,
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
