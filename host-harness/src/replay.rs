@@ -295,36 +295,9 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
             out.agent_digits()
         ));
     }
-    if out.audio_dropped() != m.dropped {
-        let why: Vec<String> = out
-            .streams
-            .iter()
-            .filter(|s| s.dropped() > 0)
-            .map(|s| format!("{} → {}: {}", s.src, s.dst, s.refused.join("; ")))
-            .chain(out.dropped.iter().map(|(r, n)| format!("{n} frame(s) {r}")))
-            .collect();
-        r.failures.push(format!(
-            "{} frame(s) or packet(s) that may carry audio dropped, {} expected: {}",
-            out.audio_dropped(),
-            m.dropped,
-            why.join("; ")
-        ));
-    }
-    for s in &out.streams {
-        if !s.direction.masked() {
-            continue;
-        }
-        if let Some(want) = &m.source {
-            for e in &s.events {
-                if source_name(e.source) != want {
-                    r.failures.push(format!(
-                        "digit seq {}: source {}, expected {want}",
-                        e.seq,
-                        source_name(e.source)
-                    ));
-                }
-            }
-        }
+    check_drops(m, &out, r);
+    for s in out.streams.iter().filter(|s| s.direction.masked()) {
+        check_sources(m, s, r);
         check_events(&keys, &s.events, s.end_record.as_deref(), r);
     }
     if out.streams.is_empty() {
@@ -358,6 +331,42 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
         ));
     }
     Ok(())
+}
+
+/// Frames and packets that may carry audio were dropped exactly as the manifest expects.
+fn check_drops(m: &Manifest, out: &crate::packets::CaptureOutcome, r: &mut CallResult) {
+    if out.audio_dropped() == m.dropped {
+        return;
+    }
+    let why: Vec<String> = out
+        .streams
+        .iter()
+        .filter(|s| s.dropped() > 0)
+        .map(|s| format!("{} → {}: {}", s.src, s.dst, s.refused.join("; ")))
+        .chain(out.dropped.iter().map(|(r, n)| format!("{n} frame(s) {r}")))
+        .collect();
+    r.failures.push(format!(
+        "{} frame(s) or packet(s) that may carry audio dropped, {} expected: {}",
+        out.audio_dropped(),
+        m.dropped,
+        why.join("; ")
+    ));
+}
+
+/// Every digit of a masked stream came from the source the manifest names.
+fn check_sources(m: &Manifest, s: &crate::packets::StreamOutcome, r: &mut CallResult) {
+    let Some(want) = &m.source else {
+        return;
+    };
+    for e in &s.events {
+        if source_name(e.source) != want {
+            r.failures.push(format!(
+                "digit seq {}: source {}, expected {want}",
+                e.seq,
+                source_name(e.source)
+            ));
+        }
+    }
 }
 
 fn xml_escape(s: &str) -> String {

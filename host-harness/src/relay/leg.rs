@@ -79,6 +79,16 @@ pub(super) struct Leg {
     pub(super) trap_dropped: u64,
 }
 
+/// The first packet dropped because the plugin trapped raises the alarm.
+fn alarm_once(call: &RtpStream, name: &str) {
+    if call.trap_dropped() == 1 {
+        eprintln!(
+            "tonemask relay: ALARM: the plugin trapped on {name}; its packets are dropped from now on, never sent unmasked ({})",
+            call.trap().unwrap_or("unknown")
+        );
+    }
+}
+
 /// Counts one more of something and warns about the first five.
 fn warn_first(count: &mut u64, message: impl FnOnce() -> String) {
     *count += 1;
@@ -171,14 +181,7 @@ pub(super) fn pump(
                     format!("packet from {from} dropped: {reason}")
                 });
             }
-            Pushed::Dropped => {
-                if call.trap_dropped() == 1 {
-                    eprintln!(
-                        "tonemask relay: ALARM: the plugin trapped on {name}; its packets are dropped from now on, never sent unmasked ({})",
-                        call.trap().unwrap_or("unknown")
-                    );
-                }
-            }
+            Pushed::Dropped => alarm_once(&call, name),
         }
         report(&mut call, &mut events);
     }

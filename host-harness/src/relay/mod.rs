@@ -231,19 +231,7 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         start: Instant::now(),
         last: Mutex::new(None),
     });
-    eprintln!(
-        "tonemask relay: caller → {} ⇒ {} → agent {} (mask {}, {} ms); agent → {} ⇒ caller {}",
-        cfg.caller_bind,
-        cfg.agent_bind,
-        cfg.agent,
-        mode_name(cfg.settings.mask_mode),
-        cfg.settings.lookahead_ms,
-        cfg.agent_bind,
-        cfg.caller.map_or_else(
-            || "(latched from its first valid packet)".into(),
-            |a| a.to_string()
-        )
-    );
+    announce(cfg);
 
     let up = {
         let call = RtpStream::open(plugin, &forward)?;
@@ -293,6 +281,23 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         caller_trap_dropped: up.trap_dropped,
         agent_trap: down.trap,
     })
+}
+
+/// The relay's plan, on stderr.
+fn announce(cfg: &RelayConfig) {
+    eprintln!(
+        "tonemask relay: caller → {} ⇒ {} → agent {} (mask {}, {} ms); agent → {} ⇒ caller {}",
+        cfg.caller_bind,
+        cfg.agent_bind,
+        cfg.agent,
+        mode_name(cfg.settings.mask_mode),
+        cfg.settings.lookahead_ms,
+        cfg.agent_bind,
+        cfg.caller.map_or_else(
+            || "(latched from its first valid packet)".into(),
+            |a| a.to_string()
+        )
+    );
 }
 
 fn mode_name(m: MaskMode) -> &'static str {
