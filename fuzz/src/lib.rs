@@ -143,28 +143,7 @@ pub fn rtp_stream(data: &[u8]) {
     let Some(cfg) = c.byte() else {
         return;
     };
-    let (codec, rate, bps) = match cfg & 3 {
-        0 => (Codec::Pcmu, 8000, 1),
-        1 => (Codec::Pcma, 8000, 1),
-        2 => (Codec::L16, 8000, 2),
-        _ => (Codec::L16, 16000, 2),
-    };
-    let mode = [
-        MaskMode::Silence,
-        MaskMode::Tone,
-        MaskMode::Noise,
-        MaskMode::Off,
-    ][usize::from((cfg >> 2) & 3)];
-    let mut config = RtpConfig {
-        telephone_event: (cfg & 0x10 == 0).then_some(EventType {
-            pt: 96,
-            clock: rate,
-        }),
-        red: Some(121),
-        ..RtpConfig::new("fuzz", AudioType { pt: 0, codec, rate })
-    };
-    config.settings.mask_mode = mode;
-    config.settings.lookahead = Lookahead::from_ms(u32::from(cfg >> 5) * 20);
+    let (config, bps) = stream_config(cfg);
     let Ok(mut s) = RtpSession::new(config) else {
         return;
     };
@@ -197,26 +176,8 @@ pub fn rtp_stream(data: &[u8]) {
                 p
             }
             2 => {
-                let blocks = 1 + usize::from(c.byte().unwrap_or(0) % 3);
                 let mut p = header(121, seq, ts, ssrc);
-                let mut bodies = Vec::new();
-                for i in 0..blocks {
-                    let pt = [0u8, 96, 8, 100][usize::from(c.byte().unwrap_or(0) % 4)];
-                    let len = usize::from(c.byte().unwrap_or(160));
-                    let body = c.bytes(len);
-                    if i + 1 < blocks {
-                        let off = u32::from(c.u16().unwrap_or(160) & 0x3FFF);
-                        let word = 0x8000_0000
-                            | (u32::from(pt) << 24)
-                            | (off << 10)
-                            | (body.len() as u32 & 0x3FF);
-                        p.extend_from_slice(&word.to_be_bytes());
-                    } else {
-                        p.push(pt);
-                    }
-                    bodies.push(body);
-                }
-                p.extend(bodies.concat());
+                red_payload(&mut c, &mut p);
                 p
             }
             3 => {
@@ -243,19 +204,8 @@ pub fn rtp_stream(data: &[u8]) {
                 c.bytes(len)
             }
             _ => {
-                // Time passes without a packet: the session does what is due, and what it
-                // asks to be woken for next lies in the future (no busy loop).
                 now = now.saturating_add(u64::from(c.u16().unwrap_or(20)));
-                if let Some(due) = s.poll_timeout().filter(|&t| t <= now) {
-                    s.handle_timeout(due, &mut out).expect("not flushed");
-                    assert!(
-                        s.poll_timeout().is_none_or(|t| t > due),
-                        "woken again at once"
-                    );
-                }
-                s.handle_timeout(now, &mut out).expect("not flushed");
-                out.clear();
-                while s.poll_event().is_some() {}
+                time_passes(&mut s, now);
                 continue;
             }
         };
@@ -268,6 +218,70 @@ pub fn rtp_stream(data: &[u8]) {
     s.flush(&mut out).expect("first flush succeeds");
     while s.poll_event().is_some() {}
     let _ = s.end_record();
+}
+
+/// The configuration `rtp_stream`'s first byte picks, and the codec's bytes per sample.
+fn stream_config(cfg: u8) -> (RtpConfig, usize) {
+    let (codec, rate, bps) = match cfg & 3 {
+        0 => (Codec::Pcmu, 8000, 1),
+        1 => (Codec::Pcma, 8000, 1),
+        2 => (Codec::L16, 8000, 2),
+        _ => (Codec::L16, 16000, 2),
+    };
+    let mode = [
+        MaskMode::Silence,
+        MaskMode::Tone,
+        MaskMode::Noise,
+        MaskMode::Off,
+    ][usize::from((cfg >> 2) & 3)];
+    let mut config = RtpConfig {
+        telephone_event: (cfg & 0x10 == 0).then_some(EventType {
+            pt: 96,
+            clock: rate,
+        }),
+        red: Some(121),
+        ..RtpConfig::new("fuzz", AudioType { pt: 0, codec, rate })
+    };
+    config.settings.mask_mode = mode;
+    config.settings.lookahead = Lookahead::from_ms(u32::from(cfg >> 5) * 20);
+    (config, bps)
+}
+
+/// Appends a RED payload of 1–3 blocks the input chooses (audio, events, another codec, an
+/// unknown type; any lengths and offsets) to `p`.
+fn red_payload(c: &mut Choices<'_>, p: &mut Vec<u8>) {
+    let blocks = 1 + usize::from(c.byte().unwrap_or(0) % 3);
+    let mut bodies = Vec::new();
+    for i in 0..blocks {
+        let pt = [0u8, 96, 8, 100][usize::from(c.byte().unwrap_or(0) % 4)];
+        let len = usize::from(c.byte().unwrap_or(160));
+        let body = c.bytes(len);
+        if i + 1 < blocks {
+            let off = u32::from(c.u16().unwrap_or(160) & 0x3FFF);
+            let word =
+                0x8000_0000 | (u32::from(pt) << 24) | (off << 10) | (body.len() as u32 & 0x3FF);
+            p.extend_from_slice(&word.to_be_bytes());
+        } else {
+            p.push(pt);
+        }
+        bodies.push(body);
+    }
+    p.extend(bodies.concat());
+}
+
+/// Host time reaches `now` without a packet: the session does what is due, and what it asks
+/// to be woken for next lies in the future (no busy loop).
+fn time_passes(s: &mut RtpSession, now: u64) {
+    let mut out = Vec::new();
+    if let Some(due) = s.poll_timeout().filter(|&t| t <= now) {
+        s.handle_timeout(due, &mut out).expect("not flushed");
+        assert!(
+            s.poll_timeout().is_none_or(|t| t > due),
+            "woken again at once"
+        );
+    }
+    s.handle_timeout(now, &mut out).expect("not flushed");
+    while s.poll_event().is_some() {}
 }
 
 /// A WAV file through the reader; what it accepts is written back and read again unchanged.
