@@ -100,7 +100,49 @@ pub struct Plugin {
 
 /// Per-instance host state.
 pub struct HostState {
-    limits: StoreLimits,
+    limits: Limiter,
+}
+
+/// The store's limits, remembering how large linear memory has grown.
+struct Limiter {
+    inner: StoreLimits,
+    memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        if ok {
+            self.memory = self.memory.max(desired);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 impl Plugin {
@@ -162,7 +204,15 @@ impl Plugin {
             .instances(8)
             .memories(2)
             .build();
-        let mut store = Store::new(&self.engine, HostState { limits });
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                limits: Limiter {
+                    inner: limits,
+                    memory: 0,
+                },
+            },
+        );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.limits.time_per_call));
         let instantiated = (|| {
@@ -207,6 +257,13 @@ pub struct SessionHandle(ResourceAny);
 pub struct RtpHandle(ResourceAny);
 
 impl Instance {
+    /// The instance's linear memory, in bytes (what its sessions and tables occupy, rounded
+    /// up to wasm pages).
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limits.memory
+    }
+
     /// Sets the next call's time budget.
     fn budget(&mut self, samples: usize) {
         let budget = self.limits.time_per_call

@@ -23,6 +23,17 @@ use exports::tonemask::plugin::types::{
 
 pub(crate) struct Plugin;
 
+std::thread_local! {
+    /// The detector's coefficient tables, computed once per plugin instance and shared by all
+    /// its sessions.
+    static TABLES: std::sync::Arc<core_::Tables> = std::sync::Arc::new(core_::Tables::new());
+}
+
+/// This instance's shared detector tables.
+pub(crate) fn tables() -> std::sync::Arc<core_::Tables> {
+    TABLES.with(std::sync::Arc::clone)
+}
+
 /// One call: the core session behind a `RefCell` (resource methods take `&self`).
 pub struct Session(RefCell<core_::Session>);
 
@@ -127,7 +138,8 @@ impl Guest for Plugin {
 
 impl GuestSession for Session {
     fn create(c: Config) -> Result<SessionHandle, Error> {
-        let s = core_::Session::new(config(c)?).map_err(|e| Error::BadConfig(e.to_string()))?;
+        let s = core_::Session::with_tables(config(c)?, tables())
+            .map_err(|e| Error::BadConfig(e.to_string()))?;
         Ok(SessionHandle::new(Session(RefCell::new(s))))
     }
 

@@ -4,7 +4,7 @@ use crate::exports::tonemask::plugin::rtp::{
     Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
 };
 use crate::exports::tonemask::plugin::types::{DigitEvent, Error, RtpConfig, RtpStats};
-use crate::{codec, error, event, settings, Plugin};
+use crate::{codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
 use tonemask_core as core_;
 
@@ -37,8 +37,8 @@ impl RtpGuest for Plugin {
 
 impl GuestRtpSession for RtpSession {
     fn create(c: RtpConfig) -> Result<RtpSessionHandle, Error> {
-        let s =
-            core_::RtpSession::new(rtp_config(c)?).map_err(|e| Error::BadConfig(e.to_string()))?;
+        let s = core_::RtpSession::with_tables(rtp_config(c)?, tables())
+            .map_err(|e| Error::BadConfig(e.to_string()))?;
         Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
     }
 

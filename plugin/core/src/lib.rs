@@ -50,7 +50,7 @@ pub mod settings;
 pub mod sign;
 
 pub use codec::Codec;
-pub use detector::{DetectorConfig, Twist};
+pub use detector::{DetectorConfig, Tables, Twist};
 pub use digit::Digit;
 pub use error::{ConfigError, Error, FrameError, Misuse, VerifyError};
 pub use event::{CallEnd, DigitEvent, Record, Source};

@@ -1,7 +1,7 @@
 //! A session: one call's audio stream through detector, masker and signer.
 
 use crate::codec::Codec;
-use crate::detector::{Detector, Transition};
+use crate::detector::{Detector, Tables, Transition};
 use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::Masker;
@@ -9,6 +9,7 @@ pub use crate::report::Emitted;
 use crate::report::{Press, Reporter};
 use crate::settings::CallSettings;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// Everything an audio session needs, validated once by [`Session::new`].
@@ -76,11 +77,17 @@ pub struct Session {
 impl Session {
     /// Creates a session, refusing an invalid configuration.
     pub fn new(config: SessionConfig) -> Result<Session, ConfigError> {
+        Session::with_tables(config, Arc::new(Tables::new()))
+    }
+
+    /// As [`Session::new`], with the detector's coefficient tables shared with other
+    /// sessions (a host with many sessions keeps one [`Tables`]).
+    pub fn with_tables(config: SessionConfig, tables: Arc<Tables>) -> Result<Session, ConfigError> {
         config.validate()?;
         let s = config.settings;
         let delay = s.lookahead.samples(config.sample_rate);
         Ok(Session {
-            detector: Detector::new(config.sample_rate, &s.detector, delay),
+            detector: Detector::with_tables(tables, config.sample_rate, &s.detector, delay),
             masker: Masker::new(config.codec, config.sample_rate, delay, s.mask_mode),
             reporter: Reporter::new(s.call_id, s.signer),
             codec: config.codec,

@@ -72,6 +72,7 @@ pub use goertzel::{Bank, Complex, FREQS};
 
 use crate::digit::Digit;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use debounce::{Debouncer, Track};
@@ -209,9 +210,45 @@ pub enum Transition {
     },
 }
 
+/// The detector's coefficient tables (Goertzel bank, pair-fit matrices) for 8 and 16 kHz:
+/// computed once and shared by every detector created with them (behind an [`Arc`]), so a
+/// session carries only its own state. A host with many sessions keeps one.
+pub struct Tables {
+    at_8k: Analyser,
+    at_16k: Analyser,
+}
+
+impl Tables {
+    /// Both rates' tables.
+    #[must_use]
+    pub fn new() -> Tables {
+        Tables {
+            at_8k: Analyser::new(8000, HALF_8K),
+            at_16k: Analyser::new(16000, 2 * HALF_8K),
+        }
+    }
+
+    /// The tables for `sample_rate` (16000 Hz, or 8000 Hz for any other rate: the session
+    /// configuration admits only those two).
+    fn at(&self, sample_rate: u32) -> &Analyser {
+        if sample_rate == 16000 {
+            &self.at_16k
+        } else {
+            &self.at_8k
+        }
+    }
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables::new()
+    }
+}
+
 /// A DTMF receiver for one audio stream. Create once per call; no allocation per frame.
 pub struct Detector {
-    analyser: Analyser,
+    tables: Arc<Tables>,
+    sample_rate: u32,
     history: History,
     /// The previous half-block (once there is one), then the current one.
     buf: Vec<f32>,
@@ -230,6 +267,17 @@ impl Detector {
     /// is moved back no further than that delay still allows.
     #[must_use]
     pub fn new(sample_rate: u32, config: &DetectorConfig, lookahead: usize) -> Detector {
+        Detector::with_tables(Arc::new(Tables::new()), sample_rate, config, lookahead)
+    }
+
+    /// As [`Detector::new`], with coefficient tables shared with other detectors.
+    #[must_use]
+    pub fn with_tables(
+        tables: Arc<Tables>,
+        sample_rate: u32,
+        config: &DetectorConfig,
+        lookahead: usize,
+    ) -> Detector {
         let half = HALF_8K * (sample_rate as usize / 8000).max(1);
         let mask_edges = EdgeRule {
             max_before: mask_reach_back(lookahead, half),
@@ -238,7 +286,8 @@ impl Detector {
         // Always looser than the strict limit: at least 12 dB, else 2 dB past the configured one.
         let twist = |db: f32| db_to_ratio((db + 2.0).max(permissive::MIN_TWIST_DB));
         Detector {
-            analyser: Analyser::new(sample_rate, half),
+            tables,
+            sample_rate,
             history: History::new(half),
             buf: Vec::with_capacity(2 * half),
             samples: 0,
@@ -322,7 +371,8 @@ impl Detector {
     fn analyse_half(&mut self) {
         let half = self.history.half();
         let current = &self.buf[self.buf.len() - half..];
-        let y = self.analyser.bank.run(current);
+        let analyser = self.tables.at(self.sample_rate);
+        let y = analyser.bank.run(current);
         let energy = current.iter().map(|v| v * v).sum();
         let index = self.history.push(Half { y, energy });
         let Some(&a) = index.checked_sub(1).and_then(|i| self.history.at(i)) else {
@@ -331,7 +381,7 @@ impl Detector {
         let Some(&b) = self.history.at(index) else {
             return;
         };
-        let m = self.analyser.measure(&a, &b, &self.permissive);
+        let m = analyser.measure(&a, &b, &self.permissive);
         let strict = m.and_then(|m| m.digit(&self.strict));
         // Masked: what tonemask reports, and what a looser receiver would (see `permissive`).
         let loose = strict.or_else(|| m.and_then(|m| m.digit(&self.permissive)));

@@ -79,11 +79,13 @@ pub use config::{AudioType, EventType, RtpConfig};
 pub use error::{RtpError, RtpStats};
 pub use timeline::{MAX_GAP_S, SSRC_SWITCH_PACKETS};
 
+use crate::detector::Tables;
 use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::MaskMode;
 use crate::report::{Emitted, Press, Reporter};
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use clock::Anchor;
 use merge::Merger;
@@ -98,6 +100,8 @@ use timeline::Timeline;
 /// One direction of a call, as RTP packets.
 pub struct RtpSession {
     config: RtpConfig,
+    /// Detector tables, shared with the host's other sessions (and every pipeline restart).
+    tables: Arc<Tables>,
     reporter: Reporter,
     tracker: Tracker,
     merger: Merger,
@@ -118,8 +122,15 @@ pub struct RtpSession {
 impl RtpSession {
     /// Creates a session, refusing an invalid configuration.
     pub fn new(config: RtpConfig) -> Result<RtpSession, ConfigError> {
+        RtpSession::with_tables(config, Arc::new(Tables::new()))
+    }
+
+    /// As [`RtpSession::new`], with the detector's coefficient tables shared with other
+    /// sessions (a host with many sessions keeps one [`Tables`]).
+    pub fn with_tables(config: RtpConfig, tables: Arc<Tables>) -> Result<RtpSession, ConfigError> {
         config.validate()?;
         Ok(RtpSession {
+            tables,
             reporter: Reporter::new(
                 config.settings.call_id.clone(),
                 config.settings.signer.clone(),
@@ -412,7 +423,7 @@ impl RtpSession {
 
     fn start_pipeline(&mut self, a: AudioType, ext: u64) {
         self.outbox.restart(ext);
-        self.pipeline = Pipeline::new(self.config.session(a), a, ext);
+        self.pipeline = Pipeline::new(self.config.session(a), Arc::clone(&self.tables), a, ext);
     }
 
     /// Flushes the masker, sends every packet it held, and reports its last digits.

@@ -3,8 +3,10 @@
 
 use super::config::AudioType;
 use super::outbox::Outbox;
+use crate::detector::Tables;
 use crate::report::Emitted;
 use crate::session::{Session, SessionConfig};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// One run of audio of one type, from its first packet until a restart or the end.
@@ -25,8 +27,13 @@ impl Pipeline {
     /// A pipeline for audio `audio` from extended timestamp `ext`; `None` if the session
     /// refuses the configuration (validated with the call's, so never expected).
     #[must_use]
-    pub fn new(config: SessionConfig, audio: AudioType, ext: u64) -> Option<Pipeline> {
-        let session = Session::new(config).ok()?;
+    pub fn new(
+        config: SessionConfig,
+        tables: Arc<Tables>,
+        audio: AudioType,
+        ext: u64,
+    ) -> Option<Pipeline> {
+        let session = Session::with_tables(config, tables).ok()?;
         let skip = session.delay_samples() * audio.codec.bytes_per_sample();
         Some(Pipeline {
             session,
