@@ -190,7 +190,13 @@ fn call(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Ready once it announces its plan (its sockets are bound then).
+    let mut relay_err = std::io::BufReader::new(relay.stderr.take().unwrap());
+    let mut relay_stderr = String::new();
+    while !relay_stderr.contains("tonemask relay: caller →") {
+        let n = std::io::BufRead::read_line(&mut relay_err, &mut relay_stderr).unwrap();
+        assert!(n > 0, "the relay ended before it was ready: {relay_stderr}");
+    }
 
     let sipp = |args: &[String], log: &str| {
         Command::new("sipp")
@@ -240,8 +246,7 @@ fn call(
     let cs = wait(&mut caller, Duration::from_secs(90), "the SIPp caller");
     let as_ = wait(&mut agent, Duration::from_secs(30), "the SIPp agent");
     let rs = wait(&mut relay, Duration::from_secs(30), "the relay");
-    let mut relay_stderr = String::new();
-    std::io::Read::read_to_string(&mut relay.stderr.take().unwrap(), &mut relay_stderr).unwrap();
+    std::io::Read::read_to_string(&mut relay_err, &mut relay_stderr).unwrap();
     let packets = recorder.join().unwrap();
     let posted = collector.join().unwrap();
     let log = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();

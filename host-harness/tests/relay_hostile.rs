@@ -48,6 +48,9 @@ fn free_port() -> SocketAddr {
 
 struct Relay {
     child: Child,
+    /// The relay's stderr: what it printed before it was ready, and the rest to come.
+    early: String,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
     caller_side: SocketAddr,
     agent_side: SocketAddr,
     events: std::path::PathBuf,
@@ -60,7 +63,7 @@ fn relay(agent: SocketAddr, extra: &[&str]) -> Relay {
     let key = key_file(dir.path(), "relay", 5);
     let events = dir.path().join("events.jsonl");
     let (caller_side, agent_side) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
         .arg("--plugin")
         .arg(plugin_path())
         .arg("relay")
@@ -76,9 +79,18 @@ fn relay(agent: SocketAddr, extra: &[&str]) -> Relay {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // Ready once it announces its plan (its sockets are bound then): no guessing how long a
+    // loaded machine takes to compile the plugin.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut early = String::new();
+    while !early.contains("tonemask relay: caller →") {
+        let n = std::io::BufRead::read_line(&mut stderr, &mut early).unwrap();
+        assert!(n > 0, "the relay ended before it was ready: {early}");
+    }
     Relay {
         child,
+        early,
+        stderr,
         caller_side,
         agent_side,
         events,
@@ -97,8 +109,8 @@ impl Relay {
             assert!(t0.elapsed() < Duration::from_secs(60), "relay did not end");
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
+        let mut err = std::mem::take(&mut self.early);
+        std::io::Read::read_to_string(&mut self.stderr, &mut err).unwrap();
         let digits = verified_digits(&self.events, &self.key);
         {
             use std::os::unix::fs::PermissionsExt as _;

@@ -151,37 +151,34 @@ pub(super) fn pump(
             .next_timeout()
             .map_or(50, |t| t.saturating_sub(now_ms()).clamp(1, 50));
         rx.set_read_timeout(Some(Duration::from_millis(wait)))?;
-        let received = receive(rx, &mut buf)?;
-        for (_, p) in call.tick(now_ms()) {
-            sent(&p, &mut unsent);
-        }
-        report(&mut call, &mut events);
-        let Some((n, from)) = received else {
-            continue;
-        };
-        let latched = peer.latched();
-        if !peer.admits(latched, from) {
-            warn_first(&mut foreign, || {
-                format!("packet from {from} dropped: not the {}'s source", peer.name)
-            });
-            continue;
-        }
-        clock.touch();
-        match call.push(now_ms(), &buf[..n]) {
-            Pushed::Forward(out) => {
-                if latched.is_none() {
-                    peer.latch(from);
+        // A packet that waited in the socket is pushed before the timer fires, so a relay
+        // that was itself held up never takes its own delay for the sender going quiet.
+        if let Some((n, from)) = receive(rx, &mut buf)? {
+            let latched = peer.latched();
+            if peer.admits(latched, from) {
+                clock.touch();
+                match call.push(now_ms(), &buf[..n]) {
+                    Pushed::Forward(out) => {
+                        if latched.is_none() {
+                            peer.latch(from);
+                        }
+                        for p in out {
+                            sent(&p, &mut unsent);
+                        }
+                    }
+                    Pushed::Refused(reason) => warn_first(&mut refused, || {
+                        format!("packet from {from} dropped: {reason}")
+                    }),
+                    Pushed::Dropped => alarm_once(&call, name),
                 }
-                for p in out {
-                    sent(&p, &mut unsent);
-                }
-            }
-            Pushed::Refused(reason) => {
-                warn_first(&mut refused, || {
-                    format!("packet from {from} dropped: {reason}")
+            } else {
+                warn_first(&mut foreign, || {
+                    format!("packet from {from} dropped: not the {}'s source", peer.name)
                 });
             }
-            Pushed::Dropped => alarm_once(&call, name),
+        }
+        for (_, p) in call.tick(now_ms()) {
+            sent(&p, &mut unsent);
         }
         report(&mut call, &mut events);
     }
