@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
                     settings,
                     codec: Codec::Pcmu,
                     sample_rate: 8000,
+                    aligned: false,
                 };
                 let s = inst.create(&config)?;
                 inst.process(s, &[0xFF; 160]).map(|_| ())

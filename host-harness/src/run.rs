@@ -53,6 +53,8 @@ pub fn run(
         },
         codec,
         sample_rate: wav.sample_rate,
+        // A file: the plugin withholds the look-ahead's fill, output lines up with input.
+        aligned: true,
     };
     let session = instance.create(&config)?;
     let delay = instance.delay_samples(session)? as usize;
@@ -69,7 +71,7 @@ pub fn run(
             }
             out.extend(instance.flush_samples(session)?);
             events.extend(instance.drain_events(session)?);
-            align(&mut out, delay, pcm.len())?;
+            same_length(out.len(), pcm.len(), delay)?;
             out.iter().flat_map(|s| s.to_le_bytes()).collect()
         }
         Format::Ulaw | Format::Alaw => {
@@ -81,7 +83,7 @@ pub fn run(
             }
             out.extend(instance.flush(session)?);
             events.extend(instance.drain_events(session)?);
-            align(&mut out, delay, wav.data.len())?;
+            same_length(out.len(), wav.data.len(), delay)?;
             out
         }
     };
@@ -99,16 +101,11 @@ pub fn run(
     })
 }
 
-/// Removes the look-ahead delay so the output lines up with the input.
-fn align<T>(out: &mut Vec<T>, delay: usize, len: usize) -> Result<()> {
-    if out.len() != len + delay {
-        bail!(
-            "plugin returned {} samples for {} in (look-ahead {delay})",
-            out.len(),
-            len
-        );
+/// The aligned output must be exactly as long as the input.
+fn same_length(out: usize, len: usize, delay: usize) -> Result<()> {
+    if out != len {
+        bail!("plugin returned {out} samples for {len} in (look-ahead {delay}, aligned)");
     }
-    out.drain(..delay);
     Ok(())
 }
 

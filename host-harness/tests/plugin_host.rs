@@ -14,6 +14,7 @@ fn config(call: &str, codec: Codec) -> SessionConfig {
         settings: default_settings(call),
         codec,
         sample_rate: 8000,
+        aligned: false,
     }
 }
 

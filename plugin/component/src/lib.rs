@@ -100,6 +100,11 @@ fn config(c: Config) -> Result<core_::SessionConfig, Error> {
         settings: settings(c.settings)?,
         codec: codec(c.codec),
         sample_rate: c.sample_rate,
+        output: if c.aligned {
+            core_::Output::Aligned
+        } else {
+            core_::Output::Stream
+        },
     })
 }
 

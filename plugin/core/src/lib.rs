@@ -57,6 +57,6 @@ pub use event::{CallEnd, DigitEvent, Record, Source};
 pub use masker::MaskMode;
 pub use report::Emitted;
 pub use rtp::{AudioType, EventType, RtpConfig, RtpError, RtpSession, RtpStats};
-pub use session::{Session, SessionConfig};
+pub use session::{Output, Session, SessionConfig};
 pub use settings::{CallSettings, Lookahead, DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS};
 pub use sign::{Key, Signer, Unfinished, Verified, Verifier};

@@ -12,6 +12,20 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+/// How a session's output lines up with its input. The look-ahead delay is handled here, in
+/// one place, for every path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// A live stream: each frame out is as long as the frame in, delayed by the look-ahead
+    /// (the first look-ahead's worth is the codec's silence); the flush returns the rest.
+    #[default]
+    Stream,
+    /// A file or a packet stream that keeps its own timing: the delay line's initial fill is
+    /// withheld, so output lines up with input sample for sample (early frames come out
+    /// shorter; the flush returns the look-ahead's worth) and input and output lengths match.
+    Aligned,
+}
+
 /// Everything an audio session needs, validated once by [`Session::new`].
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -21,6 +35,8 @@ pub struct SessionConfig {
     pub codec: Codec,
     /// Sample rate: 8000 Hz, or 16000 Hz for L16.
     pub sample_rate: u32,
+    /// How output lines up with input.
+    pub output: Output,
 }
 
 impl SessionConfig {
@@ -31,6 +47,7 @@ impl SessionConfig {
             settings: CallSettings::new(call_id),
             codec,
             sample_rate: 8000,
+            output: Output::Stream,
         }
     }
 
@@ -71,6 +88,8 @@ pub struct Session {
     out_units: Vec<u16>,
     events: VecDeque<Emitted>,
     pending_leak: u64,
+    /// Output samples still to withhold ([`Output::Aligned`]: the delay line's initial fill).
+    withhold: usize,
     finished: bool,
 }
 
@@ -97,6 +116,10 @@ impl Session {
             out_units: Vec::new(),
             events: VecDeque::with_capacity(4),
             pending_leak: 0,
+            withhold: match config.output {
+                Output::Stream => 0,
+                Output::Aligned => delay,
+            },
             finished: false,
         })
     }
@@ -113,7 +136,8 @@ impl Session {
         self.masker.masked_samples()
     }
 
-    /// Processes a frame of linear samples (L16 sessions); appends as many output samples.
+    /// Processes a frame of linear samples (L16 sessions); appends as many output samples
+    /// (fewer at the start of an [`Output::Aligned`] session).
     pub fn process_samples(&mut self, input: &[i16], output: &mut Vec<i16>) -> Result<(), Error> {
         if self.codec != Codec::L16 {
             return Err(Misuse::NotLinear.into());
@@ -126,7 +150,8 @@ impl Session {
         Ok(())
     }
 
-    /// Processes a frame in the codec's wire bytes; appends as many output bytes.
+    /// Processes a frame in the codec's wire bytes; appends as many output bytes (fewer at the
+    /// start of an [`Output::Aligned`] session).
     pub fn process_bytes(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Error> {
         self.check_open()?;
         if !input.len().is_multiple_of(self.codec.bytes_per_sample()) {
@@ -187,7 +212,17 @@ impl Session {
         self.units.clear();
         self.units.resize(self.masker.delay(), silence);
         self.masker.exchange(&self.units, &mut self.out_units);
+        self.withhold_fill();
         Ok(())
+    }
+
+    /// Drops what is still to be withheld from the front of this exchange's output.
+    fn withhold_fill(&mut self) {
+        let n = self.withhold.min(self.out_units.len());
+        if n > 0 {
+            self.out_units.drain(..n);
+            self.withhold -= n;
+        }
     }
 
     fn run(&mut self) {
@@ -198,6 +233,7 @@ impl Session {
         self.drain_transitions();
         self.out_units.clear();
         self.masker.exchange(&self.units, &mut self.out_units);
+        self.withhold_fill();
     }
 
     fn drain_transitions(&mut self) {

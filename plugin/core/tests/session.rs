@@ -166,3 +166,43 @@ fn tones_too_far_off_to_report_are_still_masked() {
     );
     assert!(out[..start - 16].iter().zip(&input).all(|(a, b)| a == b));
 }
+
+#[test]
+fn aligned_output_is_the_stream_output_without_the_delay_lines_fill() {
+    // The same call through a streaming session (frames out as long as frames in, delayed)
+    // and an aligned one (the look-ahead's fill withheld): the aligned output is exactly the
+    // input's length and equals the stream's output after its first look-ahead's worth.
+    let (input, _) = card(8000.0);
+    let run = |output: tonemask_core::Output, frame: usize| {
+        let mut s = Session::new(SessionConfig {
+            output,
+            ..SessionConfig::new("c1", Codec::L16)
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        let mut lengths = Vec::new();
+        for c in input.chunks(frame) {
+            let before = out.len();
+            s.process_samples(c, &mut out).unwrap();
+            lengths.push(out.len() - before);
+        }
+        s.flush_samples(&mut out).unwrap();
+        (out, lengths, s.delay_samples())
+    };
+    let (stream, stream_lengths, delay) = run(tonemask_core::Output::Stream, 160);
+    let chunks: Vec<usize> = input.chunks(160).map(<[i16]>::len).collect();
+    assert_eq!(
+        stream_lengths, chunks,
+        "a stream frame out is as long as the frame in"
+    );
+    assert_eq!(stream.len(), input.len() + delay);
+    for frame in [160, 37, 1000] {
+        let (aligned, lengths, _) = run(tonemask_core::Output::Aligned, frame);
+        assert_eq!(aligned.len(), input.len(), "frame {frame}");
+        assert_eq!(aligned, stream[delay..], "frame {frame}");
+        assert!(
+            lengths[0] < frame.min(input.len()),
+            "the fill is withheld at the start"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::codec::Codec;
 use crate::error::ConfigError;
-use crate::session::SessionConfig;
+use crate::session::{Output, SessionConfig};
 use crate::settings::CallSettings;
 use alloc::vec::Vec;
 
@@ -83,6 +83,8 @@ impl RtpConfig {
             },
             codec: a.codec,
             sample_rate: a.rate,
+            // Packets keep their timestamps: their audio comes back in place.
+            output: Output::Aligned,
         }
     }
 

@@ -18,14 +18,15 @@ pub struct Pipeline {
     pub ts_origin: u64,
     /// Extended timestamp expected next.
     pub next: u64,
-    /// Output bytes still to discard (the delay line's initial fill).
-    skip: usize,
     scratch: Vec<u8>,
 }
 
 impl Pipeline {
-    /// A pipeline for audio `audio` from extended timestamp `ext`; `None` if the session
+    /// A pipeline for audio `audio` from extended timestamp `ext` (an [`Output::Aligned`]
+    /// session: what it releases is each packet's own audio, in place); `None` if the session
     /// refuses the configuration (validated with the call's, so never expected).
+    ///
+    /// [`Output::Aligned`]: crate::session::Output::Aligned
     #[must_use]
     pub fn new(
         config: SessionConfig,
@@ -34,13 +35,11 @@ impl Pipeline {
         ext: u64,
     ) -> Option<Pipeline> {
         let session = Session::with_tables(config, tables).ok()?;
-        let skip = session.delay_samples() * audio.codec.bytes_per_sample();
         Some(Pipeline {
             session,
             audio,
             ts_origin: ext,
             next: ext,
-            skip,
             scratch: Vec::new(),
         })
     }
@@ -50,7 +49,7 @@ impl Pipeline {
     pub fn feed(&mut self, input: &[u8], outbox: &mut Outbox) {
         self.scratch.clear();
         if self.session.process_bytes(input, &mut self.scratch).is_ok() {
-            self.release(outbox);
+            outbox.released(&self.scratch);
         }
     }
 
@@ -58,18 +57,12 @@ impl Pipeline {
     pub fn flush(&mut self, outbox: &mut Outbox) {
         self.scratch.clear();
         if self.session.flush_bytes(&mut self.scratch).is_ok() {
-            self.release(outbox);
+            outbox.released(&self.scratch);
         }
     }
 
     /// The next in-band digit event, times from the pipeline's first sample.
     pub fn poll_event(&mut self) -> Option<Emitted> {
         self.session.poll_event()
-    }
-
-    fn release(&mut self, outbox: &mut Outbox) {
-        let skip = self.skip.min(self.scratch.len());
-        self.skip -= skip;
-        outbox.released(&self.scratch[skip..]);
     }
 }
