@@ -275,17 +275,35 @@ impl Instance {
     }
 
     fn trap(&self, what: &str, e: wasmtime::Error) -> anyhow::Error {
-        anyhow!("plugin {} failed in {what}: {e:?}", self.name)
+        trap(&self.name, what, e)
+    }
+
+    /// One call into the `masking` interface: its time budget, and a trap named after `what`.
+    fn masking_call<R>(
+        &mut self,
+        what: &str,
+        samples: usize,
+        f: impl FnOnce(masking::GuestSession<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.budget(samples);
+        f(self.masking.session(), &mut self.store).map_err(|e| trap(&self.name, what, e))
+    }
+
+    /// One call into the `rtp` interface (an error for an audio-only plugin).
+    fn rtp_call<R>(
+        &mut self,
+        what: &str,
+        samples: usize,
+        f: impl FnOnce(rtp::GuestRtpSession<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.budget(samples);
+        let rtp = self.rtp.as_ref().ok_or_else(|| no_rtp(&self.name))?;
+        f(rtp.rtp_session(), &mut self.store).map_err(|e| trap(&self.name, what, e))
     }
 
     /// Creates a session; a refused configuration is an error naming the problem.
     pub fn create(&mut self, config: &SessionConfig) -> Result<SessionHandle> {
-        self.budget(0);
-        let s = self.masking.session();
-        match s
-            .call_create(&mut self.store, config)
-            .map_err(|e| self.trap("create", e))?
-        {
+        match self.masking_call("create", 0, |g, st| g.call_create(st, config))? {
             Ok(r) => Ok(SessionHandle(r)),
             Err(e) => Err(plugin_error(e)),
         }
@@ -293,62 +311,47 @@ impl Instance {
 
     /// The session's look-ahead in samples.
     pub fn delay_samples(&mut self, s: SessionHandle) -> Result<u32> {
-        self.budget(0);
-        let g = self.masking.session();
-        g.call_delay_samples(&mut self.store, s.0)
-            .map_err(|e| self.trap("delay-samples", e))
+        self.masking_call("delay-samples", 0, |g, st| g.call_delay_samples(st, s.0))
     }
 
     /// Processes a frame of wire bytes.
     pub fn process(&mut self, s: SessionHandle, frame: &[u8]) -> Result<Vec<u8>> {
-        self.budget(frame.len());
-        let g = self.masking.session();
-        g.call_process(&mut self.store, s.0, frame)
-            .map_err(|e| self.trap("process", e))?
-            .map_err(plugin_error)
+        self.masking_call("process", frame.len(), |g, st| {
+            g.call_process(st, s.0, frame)
+        })?
+        .map_err(plugin_error)
     }
 
     /// Processes a frame of linear samples.
     pub fn process_samples(&mut self, s: SessionHandle, frame: &[i16]) -> Result<Vec<i16>> {
-        self.budget(frame.len());
-        let g = self.masking.session();
-        g.call_process_samples(&mut self.store, s.0, frame)
-            .map_err(|e| self.trap("process-samples", e))?
-            .map_err(plugin_error)
+        self.masking_call("process-samples", frame.len(), |g, st| {
+            g.call_process_samples(st, s.0, frame)
+        })?
+        .map_err(plugin_error)
     }
 
     /// Completed digit events.
     pub fn drain_events(&mut self, s: SessionHandle) -> Result<Vec<DigitEvent>> {
-        self.budget(0);
-        let g = self.masking.session();
-        g.call_drain_events(&mut self.store, s.0)
-            .map_err(|e| self.trap("drain-events", e))
+        self.masking_call("drain-events", 0, |g, st| g.call_drain_events(st, s.0))
     }
 
     /// Ends the stream; returns the look-ahead's worth of wire bytes.
     pub fn flush(&mut self, s: SessionHandle) -> Result<Vec<u8>> {
-        self.budget(48_000);
-        let g = self.masking.session();
-        g.call_flush(&mut self.store, s.0)
-            .map_err(|e| self.trap("flush", e))?
+        self.masking_call("flush", 48_000, |g, st| g.call_flush(st, s.0))?
             .map_err(plugin_error)
     }
 
     /// Ends the stream (L16); returns the look-ahead's worth of samples.
     pub fn flush_samples(&mut self, s: SessionHandle) -> Result<Vec<i16>> {
-        self.budget(48_000);
-        let g = self.masking.session();
-        g.call_flush_samples(&mut self.store, s.0)
-            .map_err(|e| self.trap("flush-samples", e))?
-            .map_err(plugin_error)
+        self.masking_call("flush-samples", 48_000, |g, st| {
+            g.call_flush_samples(st, s.0)
+        })?
+        .map_err(plugin_error)
     }
 
     /// After a flush: the signed end-of-call record (when the session has a key).
     pub fn end_record(&mut self, s: SessionHandle) -> Result<Option<String>> {
-        self.budget(0);
-        let g = self.masking.session();
-        g.call_end_record(&mut self.store, s.0)
-            .map_err(|e| self.trap("end-record", e))
+        self.masking_call("end-record", 0, |g, st| g.call_end_record(st, s.0))
     }
 
     /// Drops a session.
@@ -362,16 +365,7 @@ impl Instance {
 impl Instance {
     /// Creates an RTP session; a refused configuration is an error naming the problem.
     pub fn rtp_create(&mut self, config: &RtpConfig) -> Result<RtpHandle> {
-        self.budget(0);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        match g
-            .call_create(&mut self.store, config)
-            .map_err(|e| self.trap("rtp create", e))?
-        {
+        match self.rtp_call("rtp create", 0, |g, st| g.call_create(st, config))? {
             Ok(r) => Ok(RtpHandle(r)),
             Err(e) => Err(plugin_error(e)),
         }
@@ -385,16 +379,9 @@ impl Instance {
         now_ms: u64,
         packet: &[u8],
     ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
-        self.budget(packet.len());
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        match g
-            .call_push(&mut self.store, s.0, now_ms, packet)
-            .map_err(|e| self.trap("rtp push", e))?
-        {
+        match self.rtp_call("rtp push", packet.len(), |g, st| {
+            g.call_push(st, s.0, now_ms, packet)
+        })? {
             Ok(out) => Ok(Ok(out)),
             // Misuse is the host's bug, not a packet the caller sent: an error, not a refusal.
             Err(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
@@ -407,76 +394,36 @@ impl Instance {
     /// Host time `now_ms` has come without a packet: returns the packets that became due
     /// (audio held for the look-ahead, once the stream is idle).
     pub fn rtp_handle_timeout(&mut self, s: RtpHandle, now_ms: u64) -> Result<Vec<Vec<u8>>> {
-        self.budget(48_000);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_handle_timeout(&mut self.store, s.0, now_ms)
-            .map_err(|e| self.trap("rtp handle-timeout", e))?
-            .map_err(plugin_error)
+        self.rtp_call("rtp handle-timeout", 48_000, |g, st| {
+            g.call_handle_timeout(st, s.0, now_ms)
+        })?
+        .map_err(plugin_error)
     }
 
     /// When the RTP session next wants [`Instance::rtp_handle_timeout`], in host ms.
     pub fn rtp_poll_timeout(&mut self, s: RtpHandle) -> Result<Option<u64>> {
-        self.budget(0);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_poll_timeout(&mut self.store, s.0)
-            .map_err(|e| self.trap("rtp poll-timeout", e))
+        self.rtp_call("rtp poll-timeout", 0, |g, st| g.call_poll_timeout(st, s.0))
     }
 
     /// Completed digit events of an RTP session.
     pub fn rtp_drain_events(&mut self, s: RtpHandle) -> Result<Vec<DigitEvent>> {
-        self.budget(0);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_drain_events(&mut self.store, s.0)
-            .map_err(|e| self.trap("rtp drain-events", e))
+        self.rtp_call("rtp drain-events", 0, |g, st| g.call_drain_events(st, s.0))
     }
 
     /// Counters of an RTP session.
     pub fn rtp_stats(&mut self, s: RtpHandle) -> Result<RtpStats> {
-        self.budget(0);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_stats(&mut self.store, s.0)
-            .map_err(|e| self.trap("rtp stats", e))
+        self.rtp_call("rtp stats", 0, |g, st| g.call_stats(st, s.0))
     }
 
     /// Ends an RTP stream; returns the packets still delayed.
     pub fn rtp_flush(&mut self, s: RtpHandle) -> Result<Vec<Vec<u8>>> {
-        self.budget(48_000);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_flush(&mut self.store, s.0)
-            .map_err(|e| self.trap("rtp flush", e))?
+        self.rtp_call("rtp flush", 48_000, |g, st| g.call_flush(st, s.0))?
             .map_err(plugin_error)
     }
 
     /// After a flush: the RTP session's signed end-of-call record (when it has a key).
     pub fn rtp_end_record(&mut self, s: RtpHandle) -> Result<Option<String>> {
-        self.budget(0);
-        let g = self
-            .rtp
-            .as_ref()
-            .ok_or_else(|| no_rtp(&self.name))?
-            .rtp_session();
-        g.call_end_record(&mut self.store, s.0)
-            .map_err(|e| self.trap("rtp end-record", e))
+        self.rtp_call("rtp end-record", 0, |g, st| g.call_end_record(st, s.0))
     }
 
     /// Drops an RTP session.
@@ -499,6 +446,11 @@ pub fn default_settings(call_id: &str) -> CallSettings {
         twist: Twist::Att,
         key: None,
     }
+}
+
+/// A guest call that trapped (or failed in wasmtime), named after the plugin and the call.
+fn trap(plugin: &str, what: &str, e: wasmtime::Error) -> anyhow::Error {
+    anyhow!("plugin {plugin} failed in {what}: {e:?}")
 }
 
 /// The error of an RTP call on an audio-only plugin.
