@@ -90,7 +90,16 @@ pub struct Session {
     pending_leak: u64,
     /// Output samples still to withhold ([`Output::Aligned`]: the delay line's initial fill).
     withhold: usize,
-    finished: bool,
+    phase: Phase,
+}
+
+/// What a session waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// More audio, or the flush.
+    Audio,
+    /// Nothing: it was flushed.
+    Flushed,
 }
 
 impl Session {
@@ -120,7 +129,7 @@ impl Session {
                 Output::Stream => 0,
                 Output::Aligned => delay,
             },
-            finished: false,
+            phase: Phase::Audio,
         })
     }
 
@@ -194,7 +203,7 @@ impl Session {
     }
 
     fn check_open(&self) -> Result<(), Error> {
-        if self.finished {
+        if self.phase == Phase::Flushed {
             Err(Misuse::Finished.into())
         } else {
             Ok(())
@@ -203,7 +212,7 @@ impl Session {
 
     fn finish(&mut self) -> Result<(), Error> {
         self.check_open()?;
-        self.finished = true;
+        self.phase = Phase::Flushed;
         self.detector.finish();
         self.drain_transitions();
         self.reporter.finish();

@@ -111,12 +111,22 @@ pub struct RtpSession {
     /// Media time reached, ms.
     now_ms: u64,
     /// Host time and media time at the last packet that carried media.
-    anchor: Option<Anchor>,
+    phase: Phase,
     replacer: Replacer,
     events: VecDeque<Emitted>,
     stats: RtpStats,
     scratch: Vec<u8>,
-    finished: bool,
+}
+
+/// What an RTP session waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The first packet that carries media (until then, time does not run).
+    FirstPacket,
+    /// More packets, or time passing; host and media time at the last packet.
+    Streaming(Anchor),
+    /// Nothing: it was flushed.
+    Flushed,
 }
 
 impl RtpSession {
@@ -141,12 +151,11 @@ impl RtpSession {
             pipeline: None,
             outbox: Outbox::default(),
             now_ms: 0,
-            anchor: None,
+            phase: Phase::FirstPacket,
             replacer: Replacer::default(),
             events: VecDeque::new(),
             stats: RtpStats::default(),
             scratch: Vec::new(),
-            finished: false,
             config,
         })
     }
@@ -167,7 +176,7 @@ impl RtpSession {
     /// `out`. A packet that is refused is dropped and the error says why; nothing is appended
     /// then.
     pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
-        if self.finished {
+        if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
         self.stats.received += 1;
@@ -182,7 +191,7 @@ impl RtpSession {
         }
         self.settle(out);
         if self.timeline.last_ext().is_some() {
-            self.anchor = Some(Anchor {
+            self.phase = Phase::Streaming(Anchor {
                 host_ms: now,
                 media_ms: self.now_ms,
             });
@@ -196,10 +205,10 @@ impl RtpSession {
     /// for the look-ahead plus [`clock::IDLE_AFTER_LOOKAHEAD_MS`] the masker is flushed and
     /// every packet it held is appended to `out`. Call it at [`RtpSession::poll_timeout`].
     pub fn handle_timeout(&mut self, now: u64, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
-        if self.finished {
+        if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
-        let Some(anchor) = self.anchor else {
+        let Phase::Streaming(anchor) = self.phase else {
             return Ok(());
         };
         if self.holds_audio() && now >= anchor.host_ms.saturating_add(self.idle_ms()) {
@@ -219,7 +228,9 @@ impl RtpSession {
     /// packet comes first; `None` when nothing waits (or before the first packet).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let anchor = self.anchor.filter(|_| !self.finished)?;
+        let Phase::Streaming(anchor) = self.phase else {
+            return None;
+        };
         let idle = self
             .holds_audio()
             .then(|| anchor.host_ms.saturating_add(self.idle_ms()));
@@ -244,10 +255,10 @@ impl RtpSession {
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
     pub fn flush(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
-        if self.finished {
+        if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
-        self.finished = true;
+        self.phase = Phase::Flushed;
         self.end_pipeline(out);
         if let Some(p) = self.tracker.finish() {
             self.add_event_press(p);
