@@ -43,9 +43,8 @@
 //! ≥ 82 % of the block's energy, 8/4 dB twist or up to 10 dB when configured, −42 dBm0, tones
 //! up to ≈ 3.8 % off) and multimon-ng (the pair ≥ 80 % over 40 ms). The margin: peak 6 dB,
 //! share 75 %, twist 12 dB either way (on the fitted levels or the plain bins, as the
-//! receivers see it), −50 dBm0, 5 % off, no balance test, and both tones' frequencies steady
-//! to 1 % since the previous window. Two consecutive harmonics of one voice or whistle
-//! (ratio 2/1, 3/2 or 4/3) are held to the configured twist. Masking starts
+//! receivers see it), −50 dBm0, 5 % off, no balance test. Two consecutive harmonics of one
+//! voice or whistle (ratio 2/1, 3/2 or 4/3) are held to the configured twist. Masking starts
 //! after 3 consecutive such windows (153 samples of tone + overlap: spandsp itself needs two
 //! whole 102-sample blocks, 204 samples) and the onset is then moved back to the tone's first
 //! sample. Speech and music rarely keep 75 % of their energy in one row and one column tone
@@ -136,14 +135,6 @@ mod permissive {
     pub const HARMONIC_TWIST_MARGIN_DB: f32 = 0.5;
     /// Twist either way, at least (dB); more when the strict limit is configured higher.
     pub const MIN_TWIST_DB: f32 = 12.0;
-    /// A window passes on these limits only when both tones' measured frequencies moved by at
-    /// most this much (fraction of nominal) since the previous window, on the same pair. A
-    /// key's tones hold their frequency to a few tenths of a percent; voices and music glide
-    /// (the high-pitched voices that still passed drift 1–2 % from one 6.4 ms window to the
-    /// next). 0.5 % left spandsp 3 digits to recover in the suite's noisy cases; at 1 %, none.
-    /// Talk-off (µ-law, native, 13.2 h): high-pitched spans 4.5 → 2.7 /h, real speech
-    /// 0.5 → 0.2, music 4.4 → 3.5. Strict hits need no such test.
-    pub const MAX_DRIFT: f32 = 0.01;
     /// Deviation from nominal frequency (fraction). spandsp answers to 3.8 % off (697 Hz);
     /// near 4 % the phase-advance estimate reads up to ≈ 0.5 % more when the other tone is
     /// 6 dB stronger, so 4.5 % left a 33 ms fragment of a tone spandsp decoded.
@@ -268,8 +259,6 @@ pub struct Detector {
     digits: Debouncer,
     mask: Debouncer,
     out: VecDeque<Transition>,
-    /// The previous window's measurement (for the permissive track's steadiness test).
-    previous: Option<window::Measure>,
 }
 
 impl Detector {
@@ -341,7 +330,6 @@ impl Detector {
                 mask_edges,
             ),
             out: VecDeque::with_capacity(8),
-            previous: None,
         }
     }
 
@@ -396,19 +384,7 @@ impl Detector {
         let m = analyser.measure(&a, &b, &self.permissive);
         let strict = m.and_then(|m| m.digit(&self.strict));
         // Masked: what tonemask reports, and what a looser receiver would (see `permissive`).
-        let previous = core::mem::replace(&mut self.previous, m);
-        let steady = |m: &window::Measure| {
-            previous.is_some_and(|p| {
-                p.r == m.r
-                    && p.c == m.c
-                    && libm::fabsf(p.offset[0] - m.offset[0]) <= permissive::MAX_DRIFT
-                    && libm::fabsf(p.offset[1] - m.offset[1]) <= permissive::MAX_DRIFT
-            })
-        };
-        let loose = strict.or_else(|| {
-            m.filter(|m| steady(m))
-                .and_then(|m| m.digit(&self.permissive))
-        });
+        let loose = strict.or_else(|| m.and_then(|m| m.digit(&self.permissive)));
         // Digits first: a digit's end is queued before the masked span around it closes.
         self.digits
             .step(strict, index, &self.history, &mut self.out);

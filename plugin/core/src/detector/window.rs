@@ -48,8 +48,6 @@ pub struct Measure {
     pub balance: f32,
     /// Largest |deviation| / nominal of either tone.
     pub deviation: f32,
-    /// Signed deviation / nominal of the row and the column tone.
-    pub offset: [f32; 2],
     /// Row and column tone powers from their plain bins alone.
     pub plain_power: [f32; 2],
     /// How far the measured f_column / f_row is from 2/1, 3/2 or 4/3 (fraction): near 0 when
@@ -172,13 +170,11 @@ impl Analyser {
             .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
         let (mut balance, mut deviation) = (1.0f32, 0.0f32);
         let mut hz = [0.0f32; 2];
-        let mut offset = [0.0f32; 2];
         for (i, k) in [r, c].into_iter().enumerate() {
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
             balance = balance.max(ea.max(eb) / ea.min(eb).max(f32::MIN_POSITIVE));
             let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
             deviation = deviation.max(df.abs() / FREQS[k]);
-            offset[i] = df / FREQS[k];
             hz[i] = FREQS[k] + df;
         }
         // How far the pair is from two consecutive harmonics of one voice: the ratio 2/1, 3/2
@@ -197,7 +193,6 @@ impl Analyser {
             share,
             balance,
             deviation,
-            offset,
             plain_power,
             harmonic,
         })
