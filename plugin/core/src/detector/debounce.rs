@@ -81,6 +81,24 @@ impl Debouncer {
         }
     }
 
+    /// The digit whose span is on, if any.
+    #[must_use]
+    pub fn active(&self) -> Option<Digit> {
+        match self.state {
+            State::Active { on, .. } => Some(on.digit),
+            State::Idle | State::Rising(_) => None,
+        }
+    }
+
+    /// The digit a run of hits is building towards (not yet confirmed), if any.
+    #[must_use]
+    pub fn rising(&self) -> Option<Digit> {
+        match self.state {
+            State::Rising(run) => Some(run.digit),
+            State::Idle | State::Active { .. } => None,
+        }
+    }
+
     /// Advances with the verdict of the window ending at half-block `now`.
     pub fn step(
         &mut self,

@@ -30,7 +30,7 @@
 //!    the talk-off corpus has a 1180 Hz note (−2.4 % from 1209 Hz) over a 935 Hz one.
 //!
 //! A debouncer (`debounce.rs`) then turns per-window verdicts into digits: 3 consecutive hits
-//! (≈ 25 ms) start a digit ([`Transition::Started`]), 5 consecutive misses end it
+//! (≈ 25 ms) whose tones hold their frequency to 2 % from window to window start a digit ([`Transition::Started`]), 5 consecutive misses end it
 //! ([`Transition::Ended`]), shorter gaps are bridged. A 40 ms tone always spans ≥ 4 fully
 //! covered windows; a 20 ms burst spans at most 2 that pass the balance test; a 40 ms pause
 //! always yields ≥ 7 misses.
@@ -43,8 +43,10 @@
 //! ≥ 82 % of the block's energy, 8/4 dB twist or up to 10 dB when configured, −42 dBm0, tones
 //! up to ≈ 3.8 % off) and multimon-ng (the pair ≥ 80 % over 40 ms). The margin: peak 6 dB,
 //! share 75 %, twist 12 dB either way (on the fitted levels or the plain bins, as the
-//! receivers see it), −50 dBm0, 5 % off, no balance test. Two consecutive harmonics of one
-//! voice or whistle (ratio 2/1, 3/2 or 4/3) are held to the configured twist. Masking starts
+//! receivers see it), −50 dBm0, 5 % off, no balance test, and — until a span is on — both
+//! tones' frequencies steady to 1 % over the two windows before. Two consecutive harmonics of
+//! one voice or whistle (ratio 2/1, 3/2 or 4/3) are held to the configured twist and an 80 %
+//! share. Masking starts
 //! after 3 consecutive such windows (153 samples of tone + overlap: spandsp itself needs two
 //! whole 102-sample blocks, 204 samples) and the onset is then moved back to the tone's first
 //! sample. Speech and music rarely keep 75 % of their energy in one row and one column tone
@@ -100,6 +102,14 @@ mod strict {
     /// of a dB, so a pair exactly at the limit measures on either side of it; Q.24 asks the
     /// limit itself to operate, and 1 dB past it still fails.
     pub const TWIST_TOLERANCE_DB: f32 = 0.5;
+    /// Largest change of either tone's measured frequency (fraction of nominal) from one
+    /// window to the next while a digit is being confirmed (the first window of the run,
+    /// which may straddle the onset, is not compared): a key's tones hold still, two notes of
+    /// music that pass for a moment wander (one false digit in the talk-off music had its
+    /// column tone jump 3.2 %). 1.5 % cost a dB of white-noise S/N (7 dB for 99 %); at 2 %
+    /// the 6 dB row holds (99.8 %, was 100 %). Talk-off false digits, µ-law: 2 → 1 in 4.3 h
+    /// of music (spandsp: 1).
+    pub const MAX_DRIFT: f32 = 0.02;
     /// Consecutive hit windows that start a digit.
     pub const PRESENCE_WINDOWS: u8 = 3;
     /// Consecutive windows without it that end a digit (≤ 10 ms dropouts always bridged, a
@@ -133,8 +143,29 @@ mod permissive {
     /// Added to the configured normal twist for such a pair (dB); twist on the plain bins
     /// (`Limits::plain_twist`) covers the receivers' own view of it.
     pub const HARMONIC_TWIST_MARGIN_DB: f32 = 0.5;
+    /// Share of the window's energy in a pair that looks like a tone and its own harmonic
+    /// (spandsp asks 82 %). The synthesised whistles kept masking at 75–80 %: a whistle at
+    /// 674 Hz with its harmonic 8 dB down passes for a '2' 3.3 % off. The harmonic-pair rows
+    /// (clean and at 12 and 9 dB S/N) keep 0 digits recoverable.
+    pub const HARMONIC_SHARE: f32 = 0.8;
     /// Twist either way, at least (dB); more when the strict limit is configured higher.
     pub const MIN_TWIST_DB: f32 = 12.0;
+    /// Before a masked span is on, a window counts on these limits only when both tones'
+    /// measured frequencies moved by at most this much (fraction of nominal) since each of
+    /// the two windows before it, on the same pair; once a span is on, its pair holds it
+    /// without this test (a packet lost mid-tone must not open a gap a receiver could decode
+    /// across: the mangled-capture test caught exactly that). Strict hits need no such test.
+    /// A key's tones hold their frequency to a few tenths of a percent; voices and music
+    /// glide (the high-pitched voices that passed drift 0.5–1 % per 6.4 ms window, so two
+    /// windows back they are past 1 %). 0.5 % left spandsp 3 digits to recover in the suite's
+    /// noisy cases; at 1 %, none. Talk-off (µ-law, native, 13.2 h, with `HARMONIC_SHARE`):
+    /// high-pitched spans 4.5 → 0.9 /h, real speech 0.5 → 0.2, music 4.4 → 3.9, whistling
+    /// 5.0 → 0.
+    pub const MAX_DRIFT: f32 = 0.01;
+    /// A window whose tones' energy differs by more than this between its halves (dB) holds
+    /// an onset or an end: its frequency estimate is not compared in the steadiness tests (at
+    /// 4 dB, a 34 ms tone 3 % off whose onset window read 1 % low went unmasked).
+    pub const ONSET_BALANCE_DB: f32 = 2.0;
     /// Deviation from nominal frequency (fraction). spandsp answers to 3.8 % off (697 Hz);
     /// near 4 % the phase-advance estimate reads up to ≈ 0.5 % more when the other tone is
     /// 6 dB stronger, so 4.5 % left a 33 ms fragment of a tone spandsp decoded.
@@ -259,6 +290,10 @@ pub struct Detector {
     digits: Debouncer,
     mask: Debouncer,
     out: VecDeque<Transition>,
+    /// The two previous windows' measurements, oldest first (for the steadiness tests).
+    previous: [Option<window::Measure>; 2],
+    /// `permissive::ONSET_BALANCE_DB` as a ratio.
+    onset_balance: f32,
 }
 
 impl Detector {
@@ -300,7 +335,7 @@ impl Detector {
                 balance: Some(db_to_ratio(strict::BALANCE_DB)),
                 max_deviation: strict::MAX_DEVIATION,
                 plain_twist: false,
-                harmonic_twist: None,
+                harmonic: None,
             },
             permissive: Limits {
                 relative_peak: db_to_ratio(permissive::RELATIVE_PEAK_DB),
@@ -312,10 +347,13 @@ impl Detector {
                 max_deviation: permissive::MAX_DEVIATION,
                 plain_twist: true,
                 // A tone and its own harmonic: only within the configured twist.
-                harmonic_twist: Some((
-                    permissive::HARMONIC_NEAR,
-                    db_to_ratio(config.twist.normal_db + permissive::HARMONIC_TWIST_MARGIN_DB),
-                )),
+                harmonic: Some(window::HarmonicLimits {
+                    near: permissive::HARMONIC_NEAR,
+                    normal_twist: db_to_ratio(
+                        config.twist.normal_db + permissive::HARMONIC_TWIST_MARGIN_DB,
+                    ),
+                    share: permissive::HARMONIC_SHARE,
+                }),
             },
             digits: Debouncer::new(
                 Track::Digits,
@@ -330,6 +368,8 @@ impl Detector {
                 mask_edges,
             ),
             out: VecDeque::with_capacity(8),
+            previous: [None; 2],
+            onset_balance: db_to_ratio(permissive::ONSET_BALANCE_DB),
         }
     }
 
@@ -383,11 +423,34 @@ impl Detector {
         };
         let m = analyser.measure(&a, &b, &self.permissive);
         let strict = m.and_then(|m| m.digit(&self.strict));
+        let previous = self.previous;
+        self.previous = [self.previous[1], m];
+        // Steady: moved little since each earlier window of the same pair that is not an onset.
+        let steady = |m: &window::Measure, back: &[Option<window::Measure>], drift: f32| {
+            back.iter()
+                .flatten()
+                .filter(|p| p.balance <= self.onset_balance)
+                .all(|p| m.steady_since(p, drift))
+        };
+        // A digit's confirming windows hold their frequencies (its first window may straddle
+        // the onset, so it is not compared).
+        let reported = strict.filter(|&d| {
+            self.digits.rising() != Some(d)
+                || m.is_some_and(|m| steady(&m, &previous[1..], strict::MAX_DRIFT))
+        });
         // Masked: what tonemask reports, and what a looser receiver would (see `permissive`).
-        let loose = strict.or_else(|| m.and_then(|m| m.digit(&self.permissive)));
+        let loose = strict.or_else(|| {
+            let m = m?;
+            let d = m.digit(&self.permissive)?;
+            // Steadiness decides where a masked span may start; once it is on, the pair
+            // holds it on the permissive limits alone (a packet lost or a glitch mid-tone
+            // must not open a gap a receiver could decode across).
+            (self.mask.active() == Some(d) || steady(&m, &previous, permissive::MAX_DRIFT))
+                .then_some(d)
+        });
         // Digits first: a digit's end is queued before the masked span around it closes.
         self.digits
-            .step(strict, index, &self.history, &mut self.out);
+            .step(reported, index, &self.history, &mut self.out);
         self.mask.step(loose, index, &self.history, &mut self.out);
     }
 }

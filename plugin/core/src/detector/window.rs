@@ -26,9 +26,21 @@ pub struct Limits {
     /// and Asterisk measure it: a tone off its bin centre loses energy there, so a pair with
     /// its row tone 4 % off shows them up to ≈ 3.5 dB less twist than it has).
     pub plain_twist: bool,
-    /// For a pair that is two harmonics of one tone (`harmonic` below `.0`), the largest
-    /// normal twist instead of `normal_twist` (`None`: no such rule).
-    pub harmonic_twist: Option<(f32, f32)>,
+    /// For a pair that is two harmonics of one tone (`harmonic` below `near`), the largest
+    /// normal twist and the smallest share instead of `normal_twist` and `share` (`None`: no
+    /// such rule).
+    pub harmonic: Option<HarmonicLimits>,
+}
+
+/// Limits for a pair that looks like two consecutive harmonics of one voice or whistle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HarmonicLimits {
+    /// `Measure::harmonic` below this makes the pair harmonic.
+    pub near: f32,
+    /// Row over column power, at most.
+    pub normal_twist: f32,
+    /// Pair power over window power, at least.
+    pub share: f32,
 }
 
 /// What a window holds, measured once and tested against any number of [`Limits`].
@@ -48,6 +60,8 @@ pub struct Measure {
     pub balance: f32,
     /// Largest |deviation| / nominal of either tone.
     pub deviation: f32,
+    /// Signed deviation / nominal of the row and the column tone.
+    pub offset: [f32; 2],
     /// Row and column tone powers from their plain bins alone.
     pub plain_power: [f32; 2],
     /// How far the measured f_column / f_row is from 2/1, 3/2 or 4/3 (fraction): near 0 when
@@ -56,14 +70,23 @@ pub struct Measure {
 }
 
 impl Measure {
+    /// Whether this window's tones moved by at most `max_drift` (fraction of nominal) since
+    /// `previous`; a window of another pair does not count against it.
+    #[must_use]
+    pub fn steady_since(&self, previous: &Measure, max_drift: f32) -> bool {
+        previous.r != self.r
+            || previous.c != self.c
+            || (0..2).all(|i| libm::fabsf(previous.offset[i] - self.offset[i]) <= max_drift)
+    }
+
     /// The digit, if the window passes `l`. Tests run in Q.24's order: relative peak, level,
     /// twist, energy share, balance, frequency.
     #[must_use]
     pub fn digit(&self, l: &Limits) -> Option<Digit> {
         let [pr, pc] = self.power;
-        let normal_twist = match l.harmonic_twist {
-            Some((near, twist)) if self.harmonic < near => twist,
-            _ => l.normal_twist,
+        let (normal_twist, share) = match l.harmonic {
+            Some(h) if self.harmonic < h.near => (h.normal_twist, h.share),
+            _ => (l.normal_twist, l.share),
         };
         let twist_ok = |[pr, pc]: [f32; 2]| {
             if pc < pr {
@@ -76,7 +99,7 @@ impl Measure {
             && pr >= l.min_power
             && pc >= l.min_power
             && (twist_ok(self.power) || (l.plain_twist && twist_ok(self.plain_power)))
-            && self.share >= l.share
+            && self.share >= share
             && l.balance.is_none_or(|b| self.balance <= b)
             && self.deviation <= l.max_deviation;
         ok.then(|| Digit::from_indices(self.r, self.c - 4))
@@ -170,11 +193,13 @@ impl Analyser {
             .solve(r, c - 4, b.y[r] * self.unref[r], b.y[c] * self.unref[c]);
         let (mut balance, mut deviation) = (1.0f32, 0.0f32);
         let mut hz = [0.0f32; 2];
+        let mut offset = [0.0f32; 2];
         for (i, k) in [r, c].into_iter().enumerate() {
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
             balance = balance.max(ea.max(eb) / ea.min(eb).max(f32::MIN_POSITIVE));
             let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
             deviation = deviation.max(df.abs() / FREQS[k]);
+            offset[i] = df / FREQS[k];
             hz[i] = FREQS[k] + df;
         }
         // How far the pair is from two consecutive harmonics of one voice: the ratio 2/1, 3/2
@@ -193,6 +218,7 @@ impl Analyser {
             share,
             balance,
             deviation,
+            offset,
             plain_power,
             harmonic,
         })
