@@ -87,6 +87,7 @@ fn fmt_pct(s: &Score) -> String {
 }
 
 mod detection;
+mod harmonic;
 mod masking;
 mod talkoff;
 

@@ -71,7 +71,14 @@ impl Suite {
                 );
             }
         }
-        for (name, c) in &cats {
+        self.talk_off_categories(&cats);
+        Ok(())
+    }
+
+    /// The per-category rows of section 8: spans the masker altered per hour, against the
+    /// category's goal.
+    fn talk_off_categories(&mut self, cats: &std::collections::BTreeMap<String, Altered>) {
+        for (name, c) in cats {
             let (goal, limit) = match name.as_str() {
                 "music" | "whistle" => ("≤ 5 spans/h", 5.0),
                 _ => ("≤ 2 spans/h", 2.0),
@@ -94,7 +101,6 @@ impl Suite {
                 per_hour <= limit,
             );
         }
-        Ok(())
     }
 }
 
