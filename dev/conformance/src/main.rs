@@ -63,7 +63,7 @@ fn main() -> Result<()> {
         },
     );
     let t0 = std::time::Instant::now();
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("decode check", Suite::decode_check),
         ("bandwidth", Suite::bandwidth),
         ("twist", Suite::twist),
@@ -72,6 +72,7 @@ fn main() -> Result<()> {
         ("noise", Suite::noise),
         ("dial tone", Suite::dial_tone),
         ("harmonic pairs", Suite::harmonic_pairs),
+        ("short off-spec", Suite::short_off_spec),
     ];
     for (name, f) in sections {
         if args

@@ -142,6 +142,7 @@ fn masked_output_holds_no_recoverable_digit_and_no_fragment() {
     s.guard_time().unwrap();
     s.dial_tone().unwrap();
     s.harmonic_pairs().unwrap();
+    s.short_off_spec().unwrap();
     s.rows.clear();
     s.masking_rows();
     assert!(

@@ -89,6 +89,7 @@ fn fmt_pct(s: &Score) -> String {
 mod detection;
 mod harmonic;
 mod masking;
+mod off_spec;
 mod talkoff;
 
 impl Suite {
@@ -150,7 +151,11 @@ impl Suite {
         m.cases += 1;
         m.tones += sig.truth.len();
         if ch.rate() == 8000 {
-            m.spandsp_recovered += spandsp_ref::digits(&masked).len();
+            let hits = spandsp_ref::detect(&masked, spandsp_ref::Params::default());
+            for h in &hits {
+                eprintln!("RECOVERED {} {} at {}", ch.name(), h.digit, h.reported_at);
+            }
+            m.spandsp_recovered += hits.len();
         }
         let plain = if ch.rate() == 16000 {
             Channel::Pcm16k

@@ -143,6 +143,10 @@ mod permissive {
     /// Added to the configured normal twist for such a pair (dB); twist on the plain bins
     /// (`Limits::plain_twist`) covers the receivers' own view of it.
     pub const HARMONIC_TWIST_MARGIN_DB: f32 = 0.5;
+    /// From this deviation (fraction) on, the share on the plain bins counts too (see
+    /// `Limits::plain_share_from`): short tones 3–3.5 % off that spandsp decoded were left
+    /// unmasked (section 7c of the suite). From 0 %, music went from 4.2 to 4.9 spans/h.
+    pub const PLAIN_SHARE_FROM_DEVIATION: f32 = 0.03;
     /// Share of the window's energy in a pair that looks like a tone and its own harmonic
     /// (spandsp asks 82 %). The synthesised whistles kept masking at 75–80 %: a whistle at
     /// 674 Hz with its harmonic 8 dB down passes for a '2' 3.3 % off. The harmonic-pair rows
@@ -159,12 +163,12 @@ mod permissive {
     /// glide (the high-pitched voices that passed drift 0.5–1 % per 6.4 ms window, so two
     /// windows back they are past 1 %). 0.5 % left spandsp 3 digits to recover in the suite's
     /// noisy cases; at 1 %, none. Talk-off (µ-law, native, 13.2 h, with `HARMONIC_SHARE`):
-    /// high-pitched spans 4.5 → 0.9 /h, real speech 0.5 → 0.2, music 4.4 → 3.9, whistling
-    /// 5.0 → 0.
+    /// high-pitched spans 4.5 → 1.8 /h, real speech 0.5 → 0.2, music 4.4 → 4.2, whistling
+    /// 5.0 → 0 (with `PLAIN_SHARE_FROM_DEVIATION`).
     pub const MAX_DRIFT: f32 = 0.01;
     /// A window whose tones' energy differs by more than this between its halves (dB) holds
-    /// an onset or an end: its frequency estimate is not compared in the steadiness tests (at
-    /// 4 dB, a 34 ms tone 3 % off whose onset window read 1 % low went unmasked).
+    /// an onset or an end: its frequency estimate is not a reference for the steadiness tests
+    /// (at 4 dB, a 34 ms tone 3 % off whose onset window read 1 % low went unmasked).
     pub const ONSET_BALANCE_DB: f32 = 2.0;
     /// Deviation from nominal frequency (fraction). spandsp answers to 3.8 % off (697 Hz);
     /// near 4 % the phase-advance estimate reads up to ≈ 0.5 % more when the other tone is
@@ -290,8 +294,11 @@ pub struct Detector {
     digits: Debouncer,
     mask: Debouncer,
     out: VecDeque<Transition>,
-    /// The two previous windows' measurements, oldest first (for the steadiness tests).
+    /// The two previous windows' measurements, oldest first, where they can serve as a
+    /// reference for the steadiness tests (`None` for an onset: see [`Detector::reference`]).
     previous: [Option<window::Measure>; 2],
+    /// The pair (row, column filter) of the previous window, if it measured one.
+    last_pair: Option<(usize, usize)>,
     /// `permissive::ONSET_BALANCE_DB` as a ratio.
     onset_balance: f32,
 }
@@ -335,6 +342,7 @@ impl Detector {
                 balance: Some(db_to_ratio(strict::BALANCE_DB)),
                 max_deviation: strict::MAX_DEVIATION,
                 plain_twist: false,
+                plain_share_from: None,
                 harmonic: None,
             },
             permissive: Limits {
@@ -346,6 +354,7 @@ impl Detector {
                 balance: None,
                 max_deviation: permissive::MAX_DEVIATION,
                 plain_twist: true,
+                plain_share_from: Some(permissive::PLAIN_SHARE_FROM_DEVIATION),
                 // A tone and its own harmonic: only within the configured twist.
                 harmonic: Some(window::HarmonicLimits {
                     near: permissive::HARMONIC_NEAR,
@@ -369,6 +378,7 @@ impl Detector {
             ),
             out: VecDeque::with_capacity(8),
             previous: [None; 2],
+            last_pair: None,
             onset_balance: db_to_ratio(permissive::ONSET_BALANCE_DB),
         }
     }
@@ -408,6 +418,14 @@ impl Detector {
         self.out.pop_front()
     }
 
+    /// Whether window `m` can serve as a reference for the steadiness tests: not an onset —
+    /// its window before measured the same pair, and its halves differ by little. An onset
+    /// window's frequency estimate reads off by up to ≈ 1 % (a 38 ms tone 3 % off, whose
+    /// onset window read 2 %, went unmasked while spandsp decoded it).
+    fn reference(&self, m: &window::Measure) -> bool {
+        self.last_pair == Some((m.r, m.c)) && m.balance <= self.onset_balance
+    }
+
     fn analyse_half(&mut self) {
         let half = self.history.half();
         let current = &self.buf[self.buf.len() - half..];
@@ -424,13 +442,11 @@ impl Detector {
         let m = analyser.measure(&a, &b, &self.permissive);
         let strict = m.and_then(|m| m.digit(&self.strict));
         let previous = self.previous;
-        self.previous = [self.previous[1], m];
-        // Steady: moved little since each earlier window of the same pair that is not an onset.
+        self.previous = [self.previous[1], m.filter(|m| self.reference(m))];
+        self.last_pair = m.map(|m| (m.r, m.c));
+        // Steady: moved little since each earlier reference window (of the same pair).
         let steady = |m: &window::Measure, back: &[Option<window::Measure>], drift: f32| {
-            back.iter()
-                .flatten()
-                .filter(|p| p.balance <= self.onset_balance)
-                .all(|p| m.steady_since(p, drift))
+            back.iter().flatten().all(|p| m.steady_since(p, drift))
         };
         // A digit's confirming windows hold their frequencies (its first window may straddle
         // the onset, so it is not compared).

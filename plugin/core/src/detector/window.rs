@@ -26,6 +26,11 @@ pub struct Limits {
     /// and Asterisk measure it: a tone off its bin centre loses energy there, so a pair with
     /// its row tone 4 % off shows them up to ≈ 3.5 dB less twist than it has).
     pub plain_twist: bool,
+    /// Also accept the share on the plain bins (as spandsp and Asterisk measure it) when a tone
+    /// is at least this far off nominal (fraction; `None`: never). The pair fit at the nominal
+    /// frequencies reads far-off tones low: a 908 Hz row tone (941 Hz − 3.5 %) fits at a
+    /// 70–73 % share where spandsp's own bins see over 82 %.
+    pub plain_share_from: Option<f32>,
     /// For a pair that is two harmonics of one tone (`harmonic` below `near`), the largest
     /// normal twist and the smallest share instead of `normal_twist` and `share` (`None`: no
     /// such rule).
@@ -64,6 +69,8 @@ pub struct Measure {
     pub offset: [f32; 2],
     /// Row and column tone powers from their plain bins alone.
     pub plain_power: [f32; 2],
+    /// Pair power from the plain bins over window power (as spandsp and Asterisk measure it).
+    pub plain_share: f32,
     /// How far the measured f_column / f_row is from 2/1, 3/2 or 4/3 (fraction): near 0 when
     /// the pair is two consecutive harmonics of one voice or whistle rather than two tones.
     pub harmonic: f32,
@@ -99,7 +106,9 @@ impl Measure {
             && pr >= l.min_power
             && pc >= l.min_power
             && (twist_ok(self.power) || (l.plain_twist && twist_ok(self.plain_power)))
-            && self.share >= share
+            && (self.share >= share
+                || l.plain_share_from
+                    .is_some_and(|d| self.deviation >= d && self.plain_share >= share))
             && l.balance.is_none_or(|b| self.balance <= b)
             && self.deviation <= l.max_deviation;
         ok.then(|| Digit::from_indices(self.r, self.c - 4))
@@ -220,6 +229,7 @@ impl Analyser {
             deviation,
             offset,
             plain_power,
+            plain_share: (plain_power[0] + plain_power[1]) / window_power,
             harmonic,
         })
     }
