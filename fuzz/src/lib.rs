@@ -133,6 +133,15 @@ impl Choices<'_> {
     }
 }
 
+/// A 12-byte RTP header (version 2, no marker) for payload type `pt`.
+fn header(pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
 /// A structure-aware RTP stream: every packet has a valid header of one SSRC (so the
 /// session goes past its first checks), and the input chooses what comes: audio of the
 /// announced codec (timestamp steps, payload sizes), telephone-event updates and ends, RED
@@ -151,13 +160,6 @@ pub fn rtp_stream(data: &[u8]) {
     // Host time, ms: moves forward only, as a monotonic clock does.
     let mut now = 0u64;
     let mut out = Vec::new();
-    let header = |pt: u8, seq: u16, ts: u32, ssrc: u32| {
-        let mut p = vec![0x80, pt];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&ts.to_be_bytes());
-        p.extend_from_slice(&ssrc.to_be_bytes());
-        p
-    };
     while let Some(op) = c.byte() {
         let packet = match op % 9 {
             0 => {

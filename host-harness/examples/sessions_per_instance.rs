@@ -5,9 +5,8 @@
 //! `cargo run --release -p tonemask-harness --example sessions_per_instance [N]` (default
 //! 10,000; the plugin from `cargo xtask plugin`)
 
-use tonemask_harness::plugin::{
-    default_settings, AudioPayload, Codec, Limits, Plugin, RtpConfig, SessionConfig,
-};
+use tonemask_harness::plugin::{default_settings, Codec, Limits, Plugin, SessionConfig};
+use tonemask_harness::sdp::PayloadTypes;
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(10_000), |a| a.parse())?;
@@ -34,23 +33,14 @@ fn main() -> anyhow::Result<()> {
                     sample_rate: 8000,
                     aligned: false,
                 };
-                let s = inst.create(&config)?;
-                inst.process(s, &[0xFF; 160]).map(|_| ())
+                let s = inst.create_audio(&config)?;
+                inst.audio(s).process(&[0xFF; 160]).map(|_| ())
             } else {
-                let config = RtpConfig {
-                    settings,
-                    audio: vec![AudioPayload {
-                        pt: 0,
-                        codec: Codec::Pcmu,
-                        sample_rate: 8000,
-                    }],
-                    telephone_event: None,
-                    red: None,
-                };
-                let s = inst.rtp_create(&config)?;
+                let config = PayloadTypes::pcmu().rtp_config(settings);
+                let s = inst.create_rtp(&config)?;
                 let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
                 p.extend_from_slice(&[0xFF; 160]);
-                inst.rtp_push(s, 0, &p)?.map_err(anyhow::Error::msg)?;
+                inst.rtp(s).push(0, &p)?.map_err(anyhow::Error::msg)?;
                 Ok(())
             }
         };

@@ -56,8 +56,8 @@ pub fn run(
         // A file: the plugin withholds the look-ahead's fill, output lines up with input.
         aligned: true,
     };
-    let session = instance.create(&config)?;
-    let delay = instance.delay_samples(session)? as usize;
+    let session = instance.create_audio(&config)?;
+    let delay = instance.audio(session).delay_samples()? as usize;
     let frame = (wav.sample_rate * opts.frame_ms.max(1) / 1000) as usize;
     let mut events = Vec::new();
     let data = match wav.format {
@@ -65,30 +65,30 @@ pub fn run(
             let pcm = wav.pcm16();
             let mut out = Vec::with_capacity(pcm.len() + delay);
             for (i, chunk) in pcm.chunks(frame).enumerate() {
-                out.extend(instance.process_samples(session, chunk)?);
-                events.extend(instance.drain_events(session)?);
+                out.extend(instance.audio(session).process_samples(chunk)?);
+                events.extend(instance.audio(session).drain_events()?);
                 progress((i * frame) as f64 / pcm.len() as f64);
             }
-            out.extend(instance.flush_samples(session)?);
-            events.extend(instance.drain_events(session)?);
+            out.extend(instance.audio(session).flush_samples()?);
+            events.extend(instance.audio(session).drain_events()?);
             same_length(out.len(), pcm.len(), delay)?;
             out.iter().flat_map(|s| s.to_le_bytes()).collect()
         }
         Format::Ulaw | Format::Alaw => {
             let mut out = Vec::with_capacity(wav.data.len() + delay);
             for (i, chunk) in wav.data.chunks(frame).enumerate() {
-                out.extend(instance.process(session, chunk)?);
-                events.extend(instance.drain_events(session)?);
+                out.extend(instance.audio(session).process(chunk)?);
+                events.extend(instance.audio(session).drain_events()?);
                 progress((i * frame) as f64 / wav.data.len() as f64);
             }
-            out.extend(instance.flush(session)?);
-            events.extend(instance.drain_events(session)?);
+            out.extend(instance.audio(session).flush()?);
+            events.extend(instance.audio(session).drain_events()?);
             same_length(out.len(), wav.data.len(), delay)?;
             out
         }
     };
-    let end_record = instance.end_record(session)?;
-    instance.drop_session(session)?;
+    let end_record = instance.audio(session).end_record()?;
+    instance.audio(session).close()?;
     progress(1.0);
     Ok(Outcome {
         masked: Wav {

@@ -4,7 +4,7 @@
 //! Only what replaying a capture needs: SIP over UDP, one audio stream per side. Which side a
 //! description belongs to is [`crate::sip`]'s business.
 
-use crate::plugin::{AudioPayload, Codec, EventPayload};
+use crate::plugin::{AudioPayload, CallSettings, Codec, EventPayload, RtpConfig};
 use crate::sip::Party;
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,6 +20,31 @@ pub struct PayloadTypes {
 }
 
 impl PayloadTypes {
+    /// PCMU on its static type 0, nothing else.
+    #[must_use]
+    pub fn pcmu() -> PayloadTypes {
+        PayloadTypes {
+            audio: vec![AudioPayload {
+                pt: 0,
+                codec: Codec::Pcmu,
+                sample_rate: 8000,
+            }],
+            telephone_event: None,
+            red: None,
+        }
+    }
+
+    /// An RTP session's configuration: these payload types with `settings`.
+    #[must_use]
+    pub fn rtp_config(&self, settings: CallSettings) -> RtpConfig {
+        RtpConfig {
+            settings,
+            audio: self.audio.clone(),
+            telephone_event: self.telephone_event,
+            red: self.red,
+        }
+    }
+
     /// The static RFC 3551 types (PCMU 0, PCMA 8) and nothing dynamic: what is assumed when a
     /// capture holds no SDP.
     #[must_use]

@@ -16,17 +16,15 @@
 //! Embedding it (the plugin built by `cargo xtask plugin`):
 //!
 //! ```
-//! use tonemask_harness::plugin::{default_settings, AudioPayload, Codec, Limits, Plugin, RtpConfig};
+//! use tonemask_harness::plugin::{default_settings, Limits, Plugin};
+//! use tonemask_harness::sdp::PayloadTypes;
 //! use tonemask_harness::stream::{Pushed, RtpStream};
 //! # fn main() -> anyhow::Result<()> {
 //! # let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tonemask-plugin.wasm");
 //! let plugin = Plugin::load(&wasm, Limits::default())?; // once per process
-//! let config = RtpConfig {
-//!     settings: default_settings("call-1"), // + a key from keys::KeyRing::plugin_key
-//!     audio: vec![AudioPayload { pt: 0, codec: Codec::Pcmu, sample_rate: 8000 }],
-//!     telephone_event: None, // as the SDP offer/answer says
-//!     red: None,
-//! };
+//! // Payload types as the SDP offer/answer says (here PCMU only); settings + a key from
+//! // keys::KeyRing::plugin_key.
+//! let config = PayloadTypes::pcmu().rtp_config(default_settings("call-1"));
 //! let mut stream = RtpStream::open(&plugin, &config)?; // one instance per call leg
 //! let mut forward = Vec::new();
 //! for i in 0u16..10 {
@@ -93,7 +91,7 @@ impl RtpStream {
     /// error naming the field.
     pub fn open(plugin: &Plugin, config: &RtpConfig) -> Result<RtpStream> {
         let mut instance = plugin.instantiate()?;
-        let handle = instance.rtp_create(config)?;
+        let handle = instance.create_rtp(config)?;
         Ok(RtpStream {
             instance: Some(instance),
             handle,
@@ -110,8 +108,8 @@ impl RtpStream {
             self.trap_dropped += 1;
             return Pushed::Dropped;
         };
-        let pushed = inst.rtp_push(h, now_ms, packet).and_then(|r| {
-            self.events.extend(inst.rtp_drain_events(h)?);
+        let pushed = inst.rtp(h).push(now_ms, packet).and_then(|r| {
+            self.events.extend(inst.rtp(h).drain_events()?);
             Ok(r)
         });
         match pushed {
@@ -129,7 +127,7 @@ impl RtpStream {
     pub fn next_timeout(&mut self) -> Option<u64> {
         let h = self.handle;
         let inst = self.instance.as_mut()?;
-        match inst.rtp_poll_timeout(h) {
+        match inst.rtp(h).poll_timeout() {
             Ok(t) => t,
             Err(trap) => {
                 self.fail(&trap);
@@ -147,11 +145,11 @@ impl RtpStream {
             return released;
         };
         let ticked = (|| -> Result<()> {
-            while let Some(due) = inst.rtp_poll_timeout(h)?.filter(|&t| t <= now_ms) {
-                let out = inst.rtp_handle_timeout(h, due)?;
+            while let Some(due) = inst.rtp(h).poll_timeout()?.filter(|&t| t <= now_ms) {
+                let out = inst.rtp(h).handle_timeout(due)?;
                 released.extend(out.into_iter().map(|p| (due, p)));
-                self.events.extend(inst.rtp_drain_events(h)?);
-                if inst.rtp_poll_timeout(h)? == Some(due) {
+                self.events.extend(inst.rtp(h).drain_events()?);
+                if inst.rtp(h).poll_timeout()? == Some(due) {
                     break; // Nothing more can fall due at the same time.
                 }
             }
@@ -176,11 +174,11 @@ impl RtpStream {
             return Ended::default();
         };
         let done = (|| -> Result<Ended> {
-            let packets = inst.rtp_flush(h)?;
-            self.events.extend(inst.rtp_drain_events(h)?);
-            let stats = Some(inst.rtp_stats(h)?);
-            let end_record = inst.rtp_end_record(h)?;
-            inst.drop_rtp(h)?;
+            let packets = inst.rtp(h).flush()?;
+            self.events.extend(inst.rtp(h).drain_events()?);
+            let stats = Some(inst.rtp(h).stats()?);
+            let end_record = inst.rtp(h).end_record()?;
+            inst.rtp(h).close()?;
             Ok(Ended {
                 packets,
                 stats,

@@ -4,9 +4,10 @@ mod common;
 
 use common::*;
 use tonemask_harness::plugin::{
-    default_settings, AudioPayload, CallSettings, Codec, Limits, MaskMode, Plugin, RtpConfig,
-    SessionConfig, Twist, TwistLimits,
+    default_settings, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig, Twist,
+    TwistLimits,
 };
+use tonemask_harness::sdp::PayloadTypes;
 use tonemask_harness::wav::Wav;
 
 fn config(call: &str, codec: Codec) -> SessionConfig {
@@ -48,7 +49,10 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
         .collect();
     // 60 calls: 20 of each recording, fed one 20 ms frame at a time, round robin.
     let sessions: Vec<_> = (0..60)
-        .map(|i| inst.create(&config(&format!("c{i}"), Codec::Pcmu)).unwrap())
+        .map(|i| {
+            inst.create_audio(&config(&format!("c{i}"), Codec::Pcmu))
+                .unwrap()
+        })
         .collect();
     let mut found = vec![String::new(); 60];
     let longest = wavs.iter().map(|(w, _)| w.data.len()).max().unwrap();
@@ -57,18 +61,31 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
             let data = &wavs[i % 3].0.data;
             if start < data.len() {
                 let out = inst
-                    .process(s, &data[start..(start + 160).min(data.len())])
+                    .audio(s)
+                    .process(&data[start..(start + 160).min(data.len())])
                     .unwrap();
                 assert_eq!(out.len(), (start + 160).min(data.len()) - start);
-                found[i].extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+                found[i].extend(
+                    inst.audio(s)
+                        .drain_events()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.digit),
+                );
             }
         }
     }
     for (i, &s) in sessions.iter().enumerate() {
-        inst.flush(s).unwrap();
-        found[i].extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+        inst.audio(s).flush().unwrap();
+        found[i].extend(
+            inst.audio(s)
+                .drain_events()
+                .unwrap()
+                .iter()
+                .map(|e| e.digit),
+        );
         assert_eq!(found[i], wavs[i % 3].1, "session {i}");
-        inst.drop_session(s).unwrap();
+        inst.audio(s).close().unwrap();
     }
 }
 
@@ -127,26 +144,29 @@ fn invalid_configurations_are_refused_with_the_field_named() {
         ),
     ];
     for (c, expect) in cases {
-        let e = inst.create(&c).unwrap_err().to_string();
+        let e = inst.create_audio(&c).unwrap_err().to_string();
         assert!(e.contains(expect), "{e}");
     }
     // A wrongly shaped frame is refused, and the instance stays usable.
-    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    let s = inst.create_audio(&config("c", Codec::L16)).unwrap();
     assert!(inst
-        .process(s, &[0u8; 3])
+        .audio(s)
+        .process(&[0u8; 3])
         .unwrap_err()
         .to_string()
         .contains("whole number of samples"));
-    assert_eq!(inst.process(s, &[0u8; 4]).unwrap().len(), 4);
-    let g = inst.create(&config("g", Codec::Pcmu)).unwrap();
+    assert_eq!(inst.audio(s).process(&[0u8; 4]).unwrap().len(), 4);
+    let g = inst.create_audio(&config("g", Codec::Pcmu)).unwrap();
     assert!(inst
-        .process_samples(g, &[0; 8])
+        .audio(g)
+        .process_samples(&[0; 8])
         .unwrap_err()
         .to_string()
         .contains("G.711"));
-    inst.flush(s).unwrap();
+    inst.audio(s).flush().unwrap();
     assert!(inst
-        .process(s, &[0u8; 4])
+        .audio(s)
+        .process(&[0u8; 4])
         .unwrap_err()
         .to_string()
         .contains("flushed"));
@@ -162,14 +182,17 @@ fn a_call_over_its_time_budget_traps_instead_of_running_on() {
     };
     let plugin = Plugin::load(&plugin_path(), tight).unwrap();
     let mut inst = plugin.instantiate().unwrap();
-    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    let s = inst.create_audio(&config("c", Codec::L16)).unwrap();
     let frame = vec![1000i16; 4_000_000];
     // With the default budget the same frame goes through: the trap below is the time limit.
     let roomy = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let mut ok = roomy.instantiate().unwrap();
-    let t = ok.create(&config("c", Codec::L16)).unwrap();
-    assert_eq!(ok.process_samples(t, &frame).unwrap().len(), frame.len());
-    let e = inst.process_samples(s, &frame).unwrap_err();
+    let t = ok.create_audio(&config("c", Codec::L16)).unwrap();
+    assert_eq!(
+        ok.audio(t).process_samples(&frame).unwrap().len(),
+        frame.len()
+    );
+    let e = inst.audio(s).process_samples(&frame).unwrap_err();
     assert!(
         format!("{e:#}").contains("failed in process-samples"),
         "{e:#}"
@@ -184,9 +207,12 @@ fn memory_is_capped() {
     };
     let plugin = Plugin::load(&plugin_path(), small).unwrap();
     let mut inst = plugin.instantiate().unwrap();
-    let s = inst.create(&config("c", Codec::L16)).unwrap();
+    let s = inst.create_audio(&config("c", Codec::L16)).unwrap();
     // A 4 MB frame cannot fit in a 2 MB memory: the call fails, the host does not.
-    assert!(inst.process_samples(s, &vec![0i16; 2_000_000]).is_err());
+    assert!(inst
+        .audio(s)
+        .process_samples(&vec![0i16; 2_000_000])
+        .is_err());
 }
 
 /// The isolation unit is an instance per call: among eight live calls, each in its own
@@ -210,7 +236,9 @@ fn one_trapping_call_never_takes_the_others_with_it() {
     let mut calls: Vec<_> = (0..8)
         .map(|i| {
             let mut inst = plugin.instantiate().unwrap();
-            let s = inst.create(&config(&format!("c{i}"), Codec::L16)).unwrap();
+            let s = inst
+                .create_audio(&config(&format!("c{i}"), Codec::L16))
+                .unwrap();
             (inst, s, String::new(), Vec::new(), None::<String>)
         })
         .collect();
@@ -221,13 +249,15 @@ fn one_trapping_call_never_takes_the_others_with_it() {
                 continue; // failed closed: nothing more from this call
             }
             let r = if i == poisoned && n == 100 {
-                inst.process_samples(*s, &vec![1000i16; 4_000_000])
+                inst.audio(*s)
+                    .process_samples(&vec![1000i16; 4_000_000])
                     .map(|_| ())
             } else {
-                inst.process_samples(*s, frame)
+                inst.audio(*s)
+                    .process_samples(frame)
                     .map(|o| out.extend(o))
                     .and_then(|()| {
-                        digits.extend(inst.drain_events(*s)?.iter().map(|e| e.digit));
+                        digits.extend(inst.audio(*s).drain_events()?.iter().map(|e| e.digit));
                         Ok(())
                     })
             };
@@ -241,35 +271,45 @@ fn one_trapping_call_never_takes_the_others_with_it() {
             let t = trap.as_deref().expect("the poisoned call trapped");
             assert!(t.contains("failed in process-samples"), "{t}");
             // Its instance is dead: a trapped instance is never used again.
-            assert!(inst.process_samples(*s, &pcm[..160]).is_err());
+            assert!(inst.audio(*s).process_samples(&pcm[..160]).is_err());
             continue;
         }
         assert!(trap.is_none(), "call {i} was hit: {trap:?}");
-        out.extend(inst.flush_samples(*s).unwrap());
-        digits.extend(inst.drain_events(*s).unwrap().iter().map(|e| e.digit));
+        out.extend(inst.audio(*s).flush_samples().unwrap());
+        digits.extend(
+            inst.audio(*s)
+                .drain_events()
+                .unwrap()
+                .iter()
+                .map(|e| e.digit),
+        );
         assert_eq!(*digits, m.digits, "call {i}");
         // Masked: no digit left in what the call sent on.
-        let masked = Wav::from_pcm16(8000, &out[inst.delay_samples(*s).unwrap() as usize..]);
+        let masked = Wav::from_pcm16(
+            8000,
+            &out[inst.audio(*s).delay_samples().unwrap() as usize..],
+        );
         let mut check = Plugin::load(&plugin_path(), Limits::default())
             .unwrap()
             .instantiate()
             .unwrap();
         let c = check
-            .create(&with("check", Codec::L16, |s| s.mask_mode = MaskMode::Off))
+            .create_audio(&with("check", Codec::L16, |s| s.mask_mode = MaskMode::Off))
             .unwrap();
         let mut found = check
-            .process_samples(c, &masked.pcm16())
+            .audio(c)
+            .process_samples(&masked.pcm16())
             .map(|_| ())
             .and_then(|()| {
-                check.flush_samples(c)?;
-                check.drain_events(c)
+                check.audio(c).flush_samples()?;
+                check.audio(c).drain_events()
             });
         assert!(found.as_mut().unwrap().is_empty(), "call {i}: digits left");
     }
     // The next call gets a fresh instance.
     let t0 = std::time::Instant::now();
     let mut fresh = plugin.instantiate().unwrap();
-    fresh.create(&config("next", Codec::L16)).unwrap();
+    fresh.create_audio(&config("next", Codec::L16)).unwrap();
     eprintln!("fresh instance + session: {:?}", t0.elapsed());
 }
 
@@ -285,31 +325,36 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
     let m = tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0_ulaw.json"))
         .unwrap();
     let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
-    let s = inst.create(&config("audio-only", Codec::Pcmu)).unwrap();
+    let s = inst
+        .create_audio(&config("audio-only", Codec::Pcmu))
+        .unwrap();
     let mut digits = String::new();
     for frame in wav.data.chunks(160) {
-        inst.process(s, frame).unwrap();
-        digits.extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+        inst.audio(s).process(frame).unwrap();
+        digits.extend(
+            inst.audio(s)
+                .drain_events()
+                .unwrap()
+                .iter()
+                .map(|e| e.digit),
+        );
     }
-    inst.flush(s).unwrap();
-    digits.extend(inst.drain_events(s).unwrap().iter().map(|e| e.digit));
+    inst.audio(s).flush().unwrap();
+    digits.extend(
+        inst.audio(s)
+            .drain_events()
+            .unwrap()
+            .iter()
+            .map(|e| e.digit),
+    );
     assert_eq!(digits, m.digits);
-    let rtp = RtpConfig {
-        settings: default_settings("audio-only"),
-        audio: vec![AudioPayload {
-            pt: 0,
-            codec: Codec::Pcmu,
-            sample_rate: 8000,
-        }],
-        telephone_event: None,
-        red: None,
-    };
-    let e = inst.rtp_create(&rtp).unwrap_err().to_string();
+    let rtp = PayloadTypes::pcmu().rtp_config(default_settings("audio-only"));
+    let e = inst.create_rtp(&rtp).unwrap_err().to_string();
     assert!(
         e.contains("audio-only") && e.contains("no rtp interface"),
         "{e}"
     );
     // Still usable for audio after the refusal.
-    let again = inst.create(&config("again", Codec::Pcmu)).unwrap();
-    assert_eq!(inst.process(again, &[0xFF; 160]).unwrap().len(), 160);
+    let again = inst.create_audio(&config("again", Codec::Pcmu)).unwrap();
+    assert_eq!(inst.audio(again).process(&[0xFF; 160]).unwrap().len(), 160);
 }

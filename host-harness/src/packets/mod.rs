@@ -28,7 +28,7 @@
 
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
-use crate::plugin::{default_settings, no_stats, CallSettings, MaskMode, Plugin, RtpConfig};
+use crate::plugin::{default_settings, no_stats, CallSettings, MaskMode, Plugin};
 use crate::sdp::{Media, PayloadTypes};
 use crate::sip::{self, Party};
 use crate::stream::{Pushed, RtpStream};
@@ -362,12 +362,7 @@ fn open_stream(
             ..opts.settings.clone()
         }
     };
-    let config = RtpConfig {
-        settings,
-        audio: types.audio.clone(),
-        telephone_event: types.telephone_event,
-        red: types.red,
-    };
+    let config = types.rtp_config(settings);
     Ok(Stream {
         call: RtpStream::open(plugin, &config)?,
         outcome: StreamOutcome {

@@ -126,7 +126,7 @@ pub(super) fn pump(
 ) -> Result<Leg> {
     let mut buf = vec![0u8; 65_536];
     let mut events = Vec::new();
-    let (mut refused, mut unsent, mut foreign) = (0u64, 0u64, 0u64);
+    let mut warned = Warned::default();
     // Host time for the session: ms since this leg started (monotonic).
     let started = std::time::Instant::now();
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -154,45 +154,88 @@ pub(super) fn pump(
         // A packet that waited in the socket is pushed before the timer fires, so a relay
         // that was itself held up never takes its own delay for the sender going quiet.
         if let Some((n, from)) = receive(rx, &mut buf)? {
-            let latched = peer.latched();
-            if peer.admits(latched, from) {
+            if admitted(peer, from, &mut warned) {
                 clock.touch();
-                match call.push(now_ms(), &buf[..n]) {
-                    Pushed::Forward(out) => {
-                        if latched.is_none() {
-                            peer.latch(from);
-                        }
-                        for p in out {
-                            sent(&p, &mut unsent);
-                        }
-                    }
-                    Pushed::Refused(reason) => warn_first(&mut refused, || {
-                        format!("packet from {from} dropped: {reason}")
-                    }),
-                    Pushed::Dropped => alarm_once(&call, name),
+                for p in arrive(
+                    &mut call,
+                    name,
+                    peer,
+                    from,
+                    &buf[..n],
+                    now_ms(),
+                    &mut warned,
+                ) {
+                    sent(&p, &mut warned.unsent);
                 }
-            } else {
-                warn_first(&mut foreign, || {
-                    format!("packet from {from} dropped: not the {}'s source", peer.name)
-                });
             }
         }
         for (_, p) in call.tick(now_ms()) {
-            sent(&p, &mut unsent);
+            sent(&p, &mut warned.unsent);
         }
         report(&mut call, &mut events);
     }
     let ended = call.finish();
     for p in &ended.packets {
-        sent(p, &mut unsent);
+        sent(p, &mut warned.unsent);
     }
     report(&mut call, &mut events);
     Ok(Leg {
         stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
         events,
-        foreign_sources: foreign,
+        foreign_sources: warned.foreign,
         end_record: ended.end_record,
         trap: call.trap().map(String::from),
         trap_dropped: call.trap_dropped(),
     })
+}
+
+/// Counts of what a leg warned about (the first of each kind is logged).
+#[derive(Default)]
+struct Warned {
+    refused: u64,
+    unsent: u64,
+    foreign: u64,
+}
+
+/// Whether a datagram from `from` may be pushed: it comes from the peer's source (or the
+/// peer has not latched yet).
+fn admitted(peer: &Peer, from: SocketAddr, warned: &mut Warned) -> bool {
+    let ok = peer.admits(peer.latched(), from);
+    if !ok {
+        warn_first(&mut warned.foreign, || {
+            format!("packet from {from} dropped: not the {}'s source", peer.name)
+        });
+    }
+    ok
+}
+
+/// Pushes an admitted datagram from `from`; the peer latches on the first packet the plugin
+/// accepts. Returns the packets to send on.
+fn arrive(
+    call: &mut RtpStream,
+    name: &str,
+    peer: &Peer,
+    from: SocketAddr,
+    packet: &[u8],
+    now_ms: u64,
+    warned: &mut Warned,
+) -> Vec<Vec<u8>> {
+    match call.push(now_ms, packet) {
+        Pushed::Forward(out) => {
+            if peer.latched().is_none() {
+                peer.latch(from);
+            }
+            out
+        }
+        Pushed::Refused(reason) => {
+            warn_first(&mut warned.refused, || {
+                format!("packet from {from} dropped: {reason}")
+            });
+            Vec::new()
+        }
+        Pushed::Dropped => {
+            alarm_once(call, name);
+            Vec::new()
+        }
+    }
 }

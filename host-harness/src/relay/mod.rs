@@ -109,12 +109,7 @@ impl RelaySummary {
 /// The two directions' sessions: caller→agent masked and signed (a fresh session nonce);
 /// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id.
 fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfig)> {
-    let config = |settings| RtpConfig {
-        settings,
-        audio: cfg.types.audio.clone(),
-        telephone_event: cfg.types.telephone_event,
-        red: cfg.types.red,
-    };
+    let config = |settings| cfg.types.rtp_config(settings);
     let forward = config(CallSettings {
         key: Some(keys.plugin_key()?),
         ..cfg.settings.clone()

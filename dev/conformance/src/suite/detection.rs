@@ -65,32 +65,7 @@ impl Suite {
         let steps = (5.0f32 / step).round() as i32;
         for ch in Channel::ALL {
             let mut worst: [Option<Window>; 2] = [None, None];
-            // Row tones with column 1336 Hz, column tones with row 770 Hz, then both at once.
-            let cases: Vec<(String, char, f32, f32)> = (0..4)
-                .map(|r| {
-                    (
-                        format!("{} Hz", tonemask_core::detector::tones::ROW_HZ[r]),
-                        ['2', '5', '8', '0'][r],
-                        1.0,
-                        0.0,
-                    )
-                })
-                .chain((0..4).map(|c| {
-                    (
-                        format!("{} Hz", tonemask_core::detector::tones::COL_HZ[c]),
-                        ['4', '5', '6', 'B'][c],
-                        0.0,
-                        1.0,
-                    )
-                }))
-                .chain(std::iter::once((
-                    "both tones of 5".to_string(),
-                    '5',
-                    1.0,
-                    1.0,
-                )))
-                .collect();
-            for (label, digit, rw, cw) in cases {
+            for (label, digit, rw, cw) in bandwidth_cases() {
                 let mut sweep = Vec::new();
                 for k in -steps..=steps {
                     let dev = k as f32 * step / 100.0;
@@ -453,4 +428,34 @@ impl Suite {
         self.sp.filter_dialtone = false;
         Ok(())
     }
+}
+
+/// The bandwidth sweep's cases: (label, digit, row weight, column weight) — each row tone with
+/// column 1336 Hz, each column tone with row 770 Hz, then both tones of '5' at once.
+fn bandwidth_cases() -> Vec<(String, char, f32, f32)> {
+    use tonemask_core::detector::tones::{COL_HZ, ROW_HZ};
+    let rows = (0..4).map(|r| {
+        (
+            format!("{} Hz", ROW_HZ[r]),
+            ['2', '5', '8', '0'][r],
+            1.0,
+            0.0,
+        )
+    });
+    let cols = (0..4).map(|c| {
+        (
+            format!("{} Hz", COL_HZ[c]),
+            ['4', '5', '6', 'B'][c],
+            0.0,
+            1.0,
+        )
+    });
+    rows.chain(cols)
+        .chain(std::iter::once((
+            "both tones of 5".to_string(),
+            '5',
+            1.0,
+            1.0,
+        )))
+        .collect()
 }

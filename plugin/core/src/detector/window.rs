@@ -211,14 +211,7 @@ impl Analyser {
             offset[i] = df / FREQS[k];
             hz[i] = FREQS[k] + df;
         }
-        // How far the pair is from two consecutive harmonics of one voice: the ratio 2/1, 3/2
-        // or 4/3 (fraction). DTMF pairs keep ≥ 3.6 % from all three (941/1209 Hz: 1.285).
-        let harmonic = (1..=3)
-            .map(|k| {
-                let k = k as f32;
-                libm::fabsf(hz[1] * k - hz[0] * (k + 1.0)) / (hz[1] * k)
-            })
-            .fold(f32::INFINITY, f32::min);
+        let harmonic = harmonic_distance(hz);
         Some(Measure {
             r,
             c,
@@ -233,6 +226,18 @@ impl Analyser {
             harmonic,
         })
     }
+}
+
+/// How far the pair at `hz` (row, column) is from two consecutive harmonics of one voice: the
+/// ratio 2/1, 3/2 or 4/3 (fraction). DTMF pairs keep ≥ 3.6 % from all three (941/1209 Hz:
+/// 1.285).
+fn harmonic_distance(hz: [f32; 2]) -> f32 {
+    (1..=3)
+        .map(|k| {
+            let k = k as f32;
+            libm::fabsf(hz[1] * k - hz[0] * (k + 1.0)) / (hz[1] * k)
+        })
+        .fold(f32::INFINITY, f32::min)
 }
 
 /// How far below the loosest relative peak the plain bins may be before the fit is skipped

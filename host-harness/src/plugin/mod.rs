@@ -1,6 +1,10 @@
 //! The plugin inside wasmtime: engine, component, per-instance store with limits, and typed
 //! calls into `tonemask:plugin/masking` (audio frames) and `tonemask:plugin/rtp` (packets).
 //!
+//! Sessions live inside an [`Instance`]; [`Instance::create_audio`] and
+//! [`Instance::create_rtp`] return typed handles, and [`Instance::audio`] /
+//! [`Instance::rtp`] give a session's own methods (`inst.audio(h).process(frame)`).
+//!
 //! Every call gets a time budget proportional to the audio it carries (wasmtime's epoch
 //! interruption: a ticker thread advances the engine's epoch every 10 ms), and the instance's
 //! memory is capped; a guest that loops or grows without bound traps instead of hanging the
@@ -15,6 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+mod audio;
+mod rtp_session;
+
+pub use audio::{AudioHandle, AudioSession};
+pub use rtp_session::{no_stats, refused, RtpHandle, RtpSession};
 
 /// Host bindings generated from `wit/`.
 #[allow(missing_docs)]
@@ -248,14 +258,6 @@ pub struct Instance {
     name: String,
 }
 
-/// A session inside an instance (a `session` resource).
-#[derive(Clone, Copy, Debug)]
-pub struct SessionHandle(ResourceAny);
-
-/// An RTP session inside an instance (an `rtp-session` resource).
-#[derive(Clone, Copy, Debug)]
-pub struct RtpHandle(ResourceAny);
-
 impl Instance {
     /// The instance's linear memory, in bytes (what its sessions and tables occupy, rounded
     /// up to wasm pages).
@@ -272,10 +274,6 @@ impl Instance {
                 .time_per_sample
                 .saturating_mul(u32::try_from(samples).unwrap_or(u32::MAX));
         self.store.set_epoch_deadline(ticks(budget));
-    }
-
-    fn trap(&self, what: &str, e: wasmtime::Error) -> anyhow::Error {
-        trap(&self.name, what, e)
     }
 
     /// One call into the `masking` interface: its time budget, and a trap named after `what`.
@@ -301,136 +299,11 @@ impl Instance {
         f(rtp.rtp_session(), &mut self.store).map_err(|e| trap(&self.name, what, e))
     }
 
-    /// Creates a session; a refused configuration is an error naming the problem.
-    pub fn create(&mut self, config: &SessionConfig) -> Result<SessionHandle> {
-        match self.masking_call("create", 0, |g, st| g.call_create(st, config))? {
-            Ok(r) => Ok(SessionHandle(r)),
-            Err(e) => Err(plugin_error(e)),
-        }
-    }
-
-    /// The session's look-ahead in samples.
-    pub fn delay_samples(&mut self, s: SessionHandle) -> Result<u32> {
-        self.masking_call("delay-samples", 0, |g, st| g.call_delay_samples(st, s.0))
-    }
-
-    /// Processes a frame of wire bytes.
-    pub fn process(&mut self, s: SessionHandle, frame: &[u8]) -> Result<Vec<u8>> {
-        self.masking_call("process", frame.len(), |g, st| {
-            g.call_process(st, s.0, frame)
-        })?
-        .map_err(plugin_error)
-    }
-
-    /// Processes a frame of linear samples.
-    pub fn process_samples(&mut self, s: SessionHandle, frame: &[i16]) -> Result<Vec<i16>> {
-        self.masking_call("process-samples", frame.len(), |g, st| {
-            g.call_process_samples(st, s.0, frame)
-        })?
-        .map_err(plugin_error)
-    }
-
-    /// Completed digit events.
-    pub fn drain_events(&mut self, s: SessionHandle) -> Result<Vec<DigitEvent>> {
-        self.masking_call("drain-events", 0, |g, st| g.call_drain_events(st, s.0))
-    }
-
-    /// Ends the stream; returns the look-ahead's worth of wire bytes.
-    pub fn flush(&mut self, s: SessionHandle) -> Result<Vec<u8>> {
-        self.masking_call("flush", 48_000, |g, st| g.call_flush(st, s.0))?
-            .map_err(plugin_error)
-    }
-
-    /// Ends the stream (L16); returns the look-ahead's worth of samples.
-    pub fn flush_samples(&mut self, s: SessionHandle) -> Result<Vec<i16>> {
-        self.masking_call("flush-samples", 48_000, |g, st| {
-            g.call_flush_samples(st, s.0)
-        })?
-        .map_err(plugin_error)
-    }
-
-    /// After a flush: the signed end-of-call record (when the session has a key).
-    pub fn end_record(&mut self, s: SessionHandle) -> Result<Option<String>> {
-        self.masking_call("end-record", 0, |g, st| g.call_end_record(st, s.0))
-    }
-
-    /// Drops a session.
-    pub fn drop_session(&mut self, s: SessionHandle) -> Result<()> {
+    /// Drops a guest resource (a session of either kind).
+    fn drop_resource(&mut self, what: &str, r: ResourceAny) -> Result<()> {
         self.budget(0);
-        s.0.resource_drop(&mut self.store)
-            .map_err(|e| self.trap("session drop", e))
-    }
-}
-
-impl Instance {
-    /// Creates an RTP session; a refused configuration is an error naming the problem.
-    pub fn rtp_create(&mut self, config: &RtpConfig) -> Result<RtpHandle> {
-        match self.rtp_call("rtp create", 0, |g, st| g.call_create(st, config))? {
-            Ok(r) => Ok(RtpHandle(r)),
-            Err(e) => Err(plugin_error(e)),
-        }
-    }
-
-    /// Pushes one packet that arrived at host time `now_ms` (ms on a monotonic clock).
-    /// `Ok(Err(reason))`: the plugin refused (and dropped) the packet.
-    pub fn rtp_push(
-        &mut self,
-        s: RtpHandle,
-        now_ms: u64,
-        packet: &[u8],
-    ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
-        match self.rtp_call("rtp push", packet.len(), |g, st| {
-            g.call_push(st, s.0, now_ms, packet)
-        })? {
-            Ok(out) => Ok(Ok(out)),
-            // Misuse is the host's bug, not a packet the caller sent: an error, not a refusal.
-            Err(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
-            Err(
-                PluginError::BadPacket(m) | PluginError::BadFrame(m) | PluginError::BadConfig(m),
-            ) => Ok(Err(m)),
-        }
-    }
-
-    /// Host time `now_ms` has come without a packet: returns the packets that became due
-    /// (audio held for the look-ahead, once the stream is idle).
-    pub fn rtp_handle_timeout(&mut self, s: RtpHandle, now_ms: u64) -> Result<Vec<Vec<u8>>> {
-        self.rtp_call("rtp handle-timeout", 48_000, |g, st| {
-            g.call_handle_timeout(st, s.0, now_ms)
-        })?
-        .map_err(plugin_error)
-    }
-
-    /// When the RTP session next wants [`Instance::rtp_handle_timeout`], in host ms.
-    pub fn rtp_poll_timeout(&mut self, s: RtpHandle) -> Result<Option<u64>> {
-        self.rtp_call("rtp poll-timeout", 0, |g, st| g.call_poll_timeout(st, s.0))
-    }
-
-    /// Completed digit events of an RTP session.
-    pub fn rtp_drain_events(&mut self, s: RtpHandle) -> Result<Vec<DigitEvent>> {
-        self.rtp_call("rtp drain-events", 0, |g, st| g.call_drain_events(st, s.0))
-    }
-
-    /// Counters of an RTP session.
-    pub fn rtp_stats(&mut self, s: RtpHandle) -> Result<RtpStats> {
-        self.rtp_call("rtp stats", 0, |g, st| g.call_stats(st, s.0))
-    }
-
-    /// Ends an RTP stream; returns the packets still delayed.
-    pub fn rtp_flush(&mut self, s: RtpHandle) -> Result<Vec<Vec<u8>>> {
-        self.rtp_call("rtp flush", 48_000, |g, st| g.call_flush(st, s.0))?
-            .map_err(plugin_error)
-    }
-
-    /// After a flush: the RTP session's signed end-of-call record (when it has a key).
-    pub fn rtp_end_record(&mut self, s: RtpHandle) -> Result<Option<String>> {
-        self.rtp_call("rtp end-record", 0, |g, st| g.call_end_record(st, s.0))
-    }
-
-    /// Drops an RTP session.
-    pub fn drop_rtp(&mut self, s: RtpHandle) -> Result<()> {
-        self.budget(0);
-        s.0.resource_drop(&mut self.store)
-            .map_err(|e| self.trap("rtp session drop", e))
+        r.resource_drop(&mut self.store)
+            .map_err(|e| trap(&self.name, what, e))
     }
 }
 
@@ -458,30 +331,6 @@ fn no_rtp(plugin: &str) -> anyhow::Error {
     anyhow!(
         "plugin {plugin} is audio-only (world tonemask:plugin/audio): it has no rtp interface; load the full plugin (cargo xtask plugin) for RTP"
     )
-}
-
-/// All-zero counters (for a session whose instance trapped before it could report its own).
-#[must_use]
-pub fn no_stats() -> RtpStats {
-    RtpStats {
-        received: 0,
-        forwarded: 0,
-        events_dropped: 0,
-        events_replaced: 0,
-        red_events_removed: 0,
-        malformed: 0,
-        unknown_pt: 0,
-        foreign_ssrc: 0,
-        late: 0,
-        unprocessed: 0,
-    }
-}
-
-/// Packets an RTP session refused and dropped: malformed, on an unannounced payload type,
-/// of a foreign SSRC, late, or not returned by the masker.
-#[must_use]
-pub fn refused(s: &RtpStats) -> u64 {
-    s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + s.unprocessed
 }
 
 /// Epoch ticks covering `d` (at least one).
