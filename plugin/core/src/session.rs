@@ -2,6 +2,7 @@
 
 use crate::codec::Codec;
 use crate::detector::{Detector, Tables, Transition};
+use crate::digit::Digit;
 use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::Masker;
@@ -189,6 +190,12 @@ impl Session {
         self.finish()?;
         self.codec.write_units(&self.out_units, output);
         Ok(())
+    }
+
+    /// The digit confirmed and still on (reported once it ends), if any.
+    #[must_use]
+    pub fn digit_on(&self) -> Option<Digit> {
+        self.detector.digit_on()
     }
 
     /// Next digit event, oldest first.

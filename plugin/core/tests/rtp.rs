@@ -750,3 +750,50 @@ fn audio_held_for_the_look_ahead_leaves_when_the_sender_goes_quiet() {
         .collect();
     assert_eq!(digits, ['8']);
 }
+
+#[test]
+fn a_network_stall_in_the_middle_of_a_press_reports_it_once() {
+    // A 400 ms press; 160 ms into it the network holds the packets back (longer than the idle
+    // timeout, so the held audio leaves), then delivers them all at once, timestamps
+    // contiguous. One press, masked whole — also when the stall outlasts the merge window.
+    let mut b = Vec::new();
+    push_silence(&mut b, 8000.0, 200.0);
+    push_tone(&mut b, 8000.0, &Tone::new('5', 400.0));
+    push_silence(&mut b, 8000.0, 300.0);
+    let audio = ulaw(&to_i16(&b));
+    let packets: Vec<_> = audio
+        .chunks(160)
+        .enumerate()
+        .map(|(i, c)| rtp(0, i == 0, 1000 + i as u16, 5000 + 160 * i as u32, c))
+        .collect();
+    let stall_at = 18;
+    for stall_ms in [300u64, 1_500] {
+        let mut s = RtpSession::new(config()).unwrap();
+        let mut out = push_live(&mut s, &packets[..stall_at]);
+        let mut now = 20 * (stall_at as u64 - 1);
+        let resume = now + stall_ms;
+        for _ in 0..100 {
+            let Some(t) = s.poll_timeout().filter(|&t| t <= resume) else {
+                break;
+            };
+            now = now.max(t);
+            s.handle_timeout(now, &mut out).unwrap();
+        }
+        for (i, p) in packets[stall_at..].iter().enumerate() {
+            s.push(resume + i as u64, p, &mut out).unwrap();
+        }
+        s.flush(&mut out).unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        let digits: Vec<char> = events.iter().map(|e| e.event.digit.to_char()).collect();
+        assert_eq!(digits, ['5'], "stall of {stall_ms} ms");
+        let e = &events[0].event;
+        assert!(
+            e.start_ms <= 201 && e.end_ms >= 599,
+            "stall of {stall_ms} ms: press {}..{} ms",
+            e.start_ms,
+            e.end_ms
+        );
+        assert_eq!(out.len(), packets.len());
+        assert_eq!(inband_digits(&audio_of(&out)), 0, "tone left unmasked");
+    }
+}

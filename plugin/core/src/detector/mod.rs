@@ -413,6 +413,12 @@ impl Detector {
         self.mask.finish(self.samples, &mut self.out);
     }
 
+    /// The digit confirmed and still on (its end not seen yet), if any.
+    #[must_use]
+    pub fn digit_on(&self) -> Option<Digit> {
+        self.digits.active()
+    }
+
     /// Next queued transition, oldest first.
     pub fn poll(&mut self) -> Option<Transition> {
         self.out.pop_front()

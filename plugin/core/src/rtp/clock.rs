@@ -10,8 +10,9 @@
 
 /// No packet for this long after the look-ahead has run out: the stream is idle, the
 /// masker is flushed and the packets it held are sent (ms). Longer than network jitter a
-/// receiver would still play through; a stall longer than this in the middle of a press may
-/// report it twice.
+/// receiver would still play through. A press still on is cut there and waits (up to
+/// 2 s of media time) for packets that resume where they stopped: then the two
+/// parts are reported as one press.
 pub const IDLE_AFTER_LOOKAHEAD_MS: u64 = 100;
 
 /// Host time and media time at the last packet that carried media.

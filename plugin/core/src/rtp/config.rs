@@ -26,7 +26,7 @@ pub struct EventType {
     pub clock: u32,
 }
 
-/// Everything an RTP session needs, validated by [`RtpSession::new`].
+/// Everything an RTP session needs, validated by [`RtpSession::new`](super::RtpSession::new).
 #[derive(Clone, Debug)]
 pub struct RtpConfig {
     /// The call's settings (the look-ahead is a packet delay; mask mode `off` also forwards

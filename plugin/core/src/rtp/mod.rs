@@ -4,7 +4,7 @@
 //! RFC 4733 telephone-events and RFC 2198 RED. For each packet pushed in it returns the
 //! packets to forward, and it reports each key press once:
 //!
-//! - **audio** runs through a [`Session`] (detector + masker) in its own codec. The look-ahead
+//! - **audio** runs through a [`Session`](crate::Session) (detector + masker) in its own codec. The look-ahead
 //!   becomes a *packet delay*: a packet leaves when the masker has released all of its
 //!   samples, so a tone is replaced from its first sample. Header, timestamp, SSRC and marker
 //!   are kept; only the payload (and padding) changes. Lost packets (a timestamp gap) are fed
@@ -54,13 +54,16 @@
 //! | `config.rs`, `error.rs` | payload types and settings; refusals and counters |
 //! | `timeline.rs` | SSRC binding, extended timestamps, media time |
 //! | `clock.rs` | host time ↔ media time between packets |
+//! | `audio.rs` | audio packets: lost ones as silence, restarts, in-band presses |
 //! | `pipeline.rs` | audio through detector + masker, on the timeline |
+//! | `stall.rs` | a press cut by an idle flush, joined with the rest of it |
 //! | `outbox.rs` | packet delay, order, sequence-number shift |
 //! | `refill.rs` | RED redundant audio rebuilt from what was sent |
 //! | `replace.rs` | events replaced by tone / noise audio |
 //! | `telephone_event.rs`, `merge.rs` | RFC 4733 presses; one report per press |
 //! | `packet.rs`, `red.rs` | every RTP header and RED payload read and written |
 
+mod audio;
 pub mod clock;
 mod config;
 mod error;
@@ -72,6 +75,7 @@ pub mod red;
 mod red_packet;
 mod refill;
 mod replace;
+mod stall;
 pub mod telephone_event;
 mod timeline;
 
@@ -80,20 +84,21 @@ pub use error::{RtpError, RtpStats};
 pub use timeline::{MAX_GAP_S, SSRC_SWITCH_PACKETS};
 
 use crate::detector::Tables;
-use crate::error::{ConfigError, Error, FrameError, Misuse};
+use crate::error::{ConfigError, Error, Misuse};
 use crate::event::Source;
 use crate::masker::MaskMode;
 use crate::report::{Emitted, Press, Reporter};
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use audio::End;
 use clock::Anchor;
 use merge::Merger;
 use outbox::Outbox;
 use packet::Packet;
 use pipeline::Pipeline;
-use refill::Redundant;
 use replace::Replacer;
+use stall::Stall;
 use telephone_event::{EventPayload, Tracker};
 use timeline::Timeline;
 
@@ -113,6 +118,8 @@ pub struct RtpSession {
     /// Host time and media time at the last packet that carried media.
     phase: Phase,
     replacer: Replacer,
+    /// A press cut by an idle flush, waiting for the rest of it.
+    stall: Stall,
     events: VecDeque<Emitted>,
     stats: RtpStats,
     scratch: Vec<u8>,
@@ -153,6 +160,7 @@ impl RtpSession {
             now_ms: 0,
             phase: Phase::FirstPacket,
             replacer: Replacer::default(),
+            stall: Stall::default(),
             events: VecDeque::new(),
             stats: RtpStats::default(),
             scratch: Vec::new(),
@@ -212,9 +220,11 @@ impl RtpSession {
             return Ok(());
         };
         if self.holds_audio() && now >= anchor.host_ms.saturating_add(self.idle_ms()) {
-            self.end_pipeline(out);
+            self.end_pipeline(out, End::Idle);
         }
         self.now_ms = self.now_ms.max(anchor.media_at(now));
+        let merger = &mut self.merger;
+        self.stall.expire(self.now_ms, |p| merger.add(p));
         if let Some(ext) = self.timeline.ext_at(self.now_ms, self.config.event_clock()) {
             if let Some(p) = self.tracker.on_time(ext) {
                 self.add_event_press(p);
@@ -240,7 +250,8 @@ impl RtpSession {
             anchor.host_at(ms.saturating_add(1))
         });
         let merge = self.merger.deadline().map(|ms| anchor.host_at(ms));
-        [idle, press, merge].into_iter().flatten().min()
+        let stall = self.stall.deadline().map(|ms| anchor.host_at(ms));
+        [idle, press, merge, stall].into_iter().flatten().min()
     }
 
     /// Whether audio is held for the look-ahead (a masker running, or packets queued).
@@ -259,7 +270,7 @@ impl RtpSession {
             return Err(Misuse::Finished.into());
         }
         self.phase = Phase::Flushed;
-        self.end_pipeline(out);
+        self.end_pipeline(out, End::Final);
         if let Some(p) = self.tracker.finish() {
             self.add_event_press(p);
         }
@@ -316,67 +327,6 @@ impl RtpSession {
                 && telephone_event::looks_like_dtmf(payload))
     }
 
-    /// An audio packet (or a RED packet's primary audio block).
-    fn audio(
-        &mut self,
-        p: &Packet<'_>,
-        a: AudioType,
-        payload: &[u8],
-        red: Option<Vec<Redundant>>,
-        out: &mut Vec<Vec<u8>>,
-    ) -> Result<(), RtpError> {
-        let bps = a.codec.bytes_per_sample();
-        if payload.is_empty() {
-            return Err(RtpError::EmptyAudio);
-        }
-        if !payload.len().is_multiple_of(bps) {
-            return Err(RtpError::Audio(FrameError::PartialSample));
-        }
-        let ext = self.extend(p, out);
-        self.replacer.audio_arrived(p.ssrc(), ext);
-        let max_gap = u64::from(MAX_GAP_S * a.rate);
-        let restart = match &self.pipeline {
-            None => true,
-            Some(pl) => {
-                pl.audio != a
-                    || ext > pl.next.saturating_add(max_gap)
-                    || ext.saturating_add(max_gap) < pl.next
-            }
-        };
-        if restart {
-            self.end_pipeline(out);
-            self.start_pipeline(a, ext);
-        }
-        let Some(pl) = &mut self.pipeline else {
-            // No masker (its configuration was validated, so never expected): dropped, counted.
-            self.stats.unprocessed += 1;
-            return Ok(());
-        };
-        if ext < pl.next {
-            // Its time was filled as lost (the receiver sees the same hole in the sequence).
-            self.stats.late += 1;
-            return Ok(());
-        }
-        let gap = (ext - pl.next) as usize;
-        if gap > 0 {
-            let silence = a.codec.encode(0);
-            self.scratch.clear();
-            a.codec
-                .write_units(&alloc::vec![silence; gap], &mut self.scratch);
-            let input = core::mem::take(&mut self.scratch);
-            self.feed(&input);
-            self.scratch = input;
-            self.outbox.gap(gap, bps);
-        }
-        self.feed(payload);
-        let units = payload.len() / bps;
-        if let Some(pl) = &mut self.pipeline {
-            pl.next = ext.saturating_add(units as u64);
-        }
-        self.outbox.audio(p, a, ext, units, red);
-        Ok(())
-    }
-
     /// In modes `tone` and `noise`: the audio packet that takes the place of DTMF event packet
     /// `p` (press at `ext`), covering the samples its duration adds; `None` when it adds none
     /// or the sender sends audio of its own during the press (the event is then dropped).
@@ -424,54 +374,12 @@ impl RtpSession {
             return ext;
         }
         // A new source: what the old one left is sent and reported first.
-        self.end_pipeline(out);
+        self.end_pipeline(out, End::Final);
         if let Some(press) = self.tracker.finish() {
             self.add_event_press(press);
         }
         self.outbox.new_source();
         self.timeline.start(p.ssrc(), p.timestamp(), self.now_ms)
-    }
-
-    fn start_pipeline(&mut self, a: AudioType, ext: u64) {
-        self.outbox.restart(ext);
-        self.pipeline = Pipeline::new(self.config.session(a), Arc::clone(&self.tables), a, ext);
-    }
-
-    /// Flushes the masker, sends every packet it held, and reports its last digits.
-    fn end_pipeline(&mut self, out: &mut Vec<Vec<u8>>) {
-        if let Some(mut pl) = self.pipeline.take() {
-            pl.flush(&mut self.outbox);
-            self.collect_inband(&mut pl);
-            self.outbox.drain(out, &mut self.stats);
-        }
-        // Whatever could not be completed (nothing, unless the masker failed) is dropped and
-        // counted: audio the masker did not return is never sent.
-        self.outbox.abandon(out, &mut self.stats);
-    }
-
-    /// Runs `input` through the pipeline's masker.
-    fn feed(&mut self, input: &[u8]) {
-        let Some(mut pl) = self.pipeline.take() else {
-            return;
-        };
-        pl.feed(input, &mut self.outbox);
-        self.collect_inband(&mut pl);
-        self.pipeline = Some(pl);
-    }
-
-    /// Moves the pipeline's in-band digits to the merger, in media time.
-    fn collect_inband(&mut self, pl: &mut Pipeline) {
-        let origin = self.timeline.ms_at(pl.ts_origin, pl.audio.rate);
-        while let Some(e) = pl.poll_event() {
-            self.merger.add(Press {
-                digit: e.event.digit,
-                start_ms: origin + e.event.start_ms,
-                end_ms: origin + e.event.end_ms,
-                detected_ms: origin + e.event.detected_ms,
-                source: Source::Inband,
-                leaked_samples: e.leaked_samples,
-            });
-        }
     }
 
     /// After every packet: send what the masker released, time out presses, report.

@@ -4,6 +4,7 @@
 use super::config::AudioType;
 use super::outbox::Outbox;
 use crate::detector::Tables;
+use crate::digit::Digit;
 use crate::report::Emitted;
 use crate::session::{Session, SessionConfig};
 use alloc::sync::Arc;
@@ -59,6 +60,21 @@ impl Pipeline {
         if self.session.flush_bytes(&mut self.scratch).is_ok() {
             outbox.released(&self.scratch);
         }
+    }
+
+    /// Media fed so far, ms (rounded down, as event times are).
+    #[must_use]
+    pub fn fed_ms(&self) -> u64 {
+        self.next
+            .saturating_sub(self.ts_origin)
+            .saturating_mul(1000)
+            / u64::from(self.audio.rate)
+    }
+
+    /// The digit confirmed and still on, if any.
+    #[must_use]
+    pub fn digit_on(&self) -> Option<Digit> {
+        self.session.digit_on()
     }
 
     /// The next in-band digit event, times from the pipeline's first sample.
