@@ -11,7 +11,7 @@ use tonemask_core::rtp::red;
 use tonemask_core::rtp::telephone_event::EventPayload;
 use tonemask_core::{AudioType, Codec, EventType, Lookahead, MaskMode, RtpConfig, RtpSession};
 use tonemask_core::{Key, Verifier};
-use tonemask_harness::{keys::KeyRing, sdp, sip, wav::Wav};
+use tonemask_harness::{keys::KeyRing, ng, sdp, sip, wav::Wav};
 
 /// One packet through every RTP-level parser, and a parsed packet written back.
 pub fn rtp_packet(data: &[u8]) {
@@ -331,4 +331,24 @@ pub fn sip(data: &[u8]) {
     }
     let _ = sdp::parse_sdp(&String::from_utf8_lossy(data));
     let _ = sip::media_descriptions([data, data]);
+}
+
+/// A datagram on the media node's control port: the ng message reader, and the SDP it
+/// carries through the reader and the rewriter (offer and answer).
+pub fn ng(data: &[u8]) {
+    let Ok(req) = ng::Request::parse(data) else {
+        return;
+    };
+    let _ = (req.command(), req.list("flags"), req.keys());
+    if let Some(body) = req.text("sdp") {
+        let _ = sdp::parse_sdp(body);
+        let at = std::net::SocketAddr::from(([127, 0, 0, 1], 30_000));
+        if let Ok(out) = sdp::rewrite_sdp(body, at, sdp::Rewrite { origin: true }) {
+            // What the node announces points at the node, or at nothing.
+            if let Some((addr, _)) = sdp::parse_sdp(&out) {
+                assert_eq!(addr, at, "rewritten SDP points elsewhere:\n{out}");
+            }
+        }
+    }
+    let _ = ng::reply(&req.cookie, &req.body);
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 8] = [
+const TARGETS: [(&str, Target); 9] = [
     ("rtp_packet", tonemask_fuzz::rtp_packet),
     ("rtp_session", tonemask_fuzz::rtp_session),
     ("rtp_stream", tonemask_fuzz::rtp_stream),
@@ -16,6 +16,7 @@ const TARGETS: [(&str, Target); 8] = [
     ("events", tonemask_fuzz::events),
     ("keys", tonemask_fuzz::keys),
     ("sip", tonemask_fuzz::sip),
+    ("ng", tonemask_fuzz::ng),
 ];
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {

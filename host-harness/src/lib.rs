@@ -12,6 +12,8 @@
 //! - [`capture`], [`sip`], [`sdp`], [`packets`] — pcap/pcapng calls: UDP datagrams, what the
 //!   SIP signalling says, each RTP stream through its own `rtp-session`, a masked capture out;
 //! - [`relay`] — a live UDP RTP relay: caller→agent masked, agent→caller watched;
+//! - [`serve`], [`ng`] — a media node many calls at once, driven by SIP proxies over the
+//!   rtpengine ng protocol;
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
 //! - [`keys`], [`verify`] — key files and event verification;
 //! - [`files`] — owner-only secrets, all-or-nothing outputs, bounded inputs.
@@ -19,12 +21,14 @@
 pub use tonemask_capture as capture;
 pub mod files;
 pub mod keys;
+pub mod ng;
 pub mod packets;
 pub mod plugin;
 pub mod relay;
 pub mod replay;
 pub mod run;
 pub mod sdp;
+pub mod serve;
 pub mod sip;
 pub mod stream;
 pub mod verify;

@@ -81,11 +81,20 @@ pub struct Media {
     pub call_id: String,
 }
 
-/// Reads an SDP body: where the audio is received (`c=`, `m=audio`) and what its payload
-/// types mean (`a=rtpmap`, static types). `None` without an audio description.
+/// Reads an SDP body: where the first audio stream is received (`c=`, `m=audio`) and what
+/// its payload types mean (`a=rtpmap` in its section, static types). `None` without an audio
+/// description. Only the first audio stream counts: it is the one a media node relays (and
+/// [`rewrite_sdp`] disables the others).
 #[must_use]
 pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
-    let mut ip: Option<IpAddr> = None;
+    #[derive(PartialEq)]
+    enum Section {
+        Session,
+        Audio,
+        Other,
+    }
+    let mut section = Section::Session;
+    let (mut session_ip, mut media_ip): (Option<IpAddr>, Option<IpAddr>) = (None, None);
     let mut port = None;
     let mut listed: Vec<u8> = Vec::new();
     let mut maps: Vec<(u8, String, u32)> = Vec::new();
@@ -93,16 +102,28 @@ pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
         let line = line.trim_end();
         if let Some(c) = line.strip_prefix("c=IN ") {
             // "IP4 127.0.0.1" / "IP6 ::1"; a media-level c= overrides the session's.
-            ip = c
-                .split_whitespace()
-                .nth(1)
-                .and_then(|a| a.parse().ok())
-                .or(ip);
-        } else if let Some(m) = line.strip_prefix("m=audio ") {
-            let mut f = m.split_whitespace();
-            port = f.next().and_then(|p| p.parse::<u16>().ok());
-            listed = f.skip(1).filter_map(|p| p.parse().ok()).collect();
+            let ip = c.split_whitespace().nth(1).and_then(|a| a.parse().ok());
+            match section {
+                Section::Session => session_ip = ip.or(session_ip),
+                Section::Audio => media_ip = ip.or(media_ip),
+                Section::Other => {}
+            }
+        } else if let Some(m) = line.strip_prefix("m=") {
+            if section == Section::Audio {
+                break; // past the first audio stream
+            }
+            if let Some(rest) = m.strip_prefix("audio ") {
+                section = Section::Audio;
+                let mut f = rest.split_whitespace();
+                port = f.next().and_then(|p| p.parse::<u16>().ok());
+                listed = f.skip(1).filter_map(|p| p.parse().ok()).collect();
+            } else {
+                section = Section::Other;
+            }
         } else if let Some(a) = line.strip_prefix("a=rtpmap:") {
+            if section != Section::Audio {
+                continue;
+            }
             let mut f = a.split_whitespace();
             let (Some(pt), Some(enc)) = (f.next().and_then(|p| p.parse().ok()), f.next()) else {
                 continue;
@@ -113,6 +134,7 @@ pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
             maps.push((pt, name, rate));
         }
     }
+    let ip = media_ip.or(session_ip);
     let addr = SocketAddr::new(ip?, port?);
     let mut types = PayloadTypes::default();
     for pt in listed {
@@ -151,9 +173,121 @@ pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
     Some((addr, types))
 }
 
+/// How [`rewrite_sdp`] rewrites a description.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rewrite {
+    /// Also put the media node's address in the origin line (`o=`): ng `replace: origin`.
+    pub origin: bool,
+}
+
+/// Rewrites an SDP body so that its audio is received at `at` (the media node's own socket):
+/// every `c=` line gets `at`'s address, the first `m=audio` line its port. What the node
+/// cannot carry is taken out, so that media never goes around it: other media sections and
+/// further audio sections are disabled (port 0), and ICE candidates, ICE credentials and
+/// `a=rtcp` (RTCP on a separate port) are removed. Encrypted media (SRTP, DTLS) is refused:
+/// the node must hear the tones to mask them. Line endings are kept.
+pub fn rewrite_sdp(body: &str, at: SocketAddr, how: Rewrite) -> anyhow::Result<String> {
+    let family = if at.is_ipv4() { "IP4" } else { "IP6" };
+    let eol = if body.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut audio_seen = false;
+    for line in body.lines() {
+        let line = line.trim_end_matches('\r');
+        let mut fields = line.split(' ');
+        let rewritten = if line.starts_with("c=IN ") {
+            Some(format!("c=IN {family} {}", at.ip()))
+        } else if how.origin && line.starts_with("o=") {
+            let f: Vec<&str> = line.split(' ').collect();
+            (f.len() == 6).then(|| format!("{} {} {} IN {family} {}", f[0], f[1], f[2], at.ip()))
+        } else if let Some(m) = line.strip_prefix("m=") {
+            let mut f = m.split(' ');
+            let (kind, _port) = (f.next().unwrap_or(""), f.next());
+            let rest: Vec<&str> = f.collect();
+            if rest.first().is_some_and(|p| p.contains("SAVP")) {
+                anyhow::bail!("encrypted media ({}) cannot be masked", rest[0]);
+            }
+            let port = if kind == "audio" && !audio_seen {
+                audio_seen = true;
+                at.port()
+            } else {
+                0
+            };
+            Some(format!("m={kind} {port} {}", rest.join(" ")))
+        } else {
+            None
+        };
+        if rewritten.is_none() {
+            let attr = fields.next().unwrap_or("");
+            if attr.starts_with("a=crypto:") || attr.starts_with("a=fingerprint:") {
+                anyhow::bail!("encrypted media (a=crypto / DTLS fingerprint) cannot be masked");
+            }
+            if [
+                "a=rtcp:",
+                "a=candidate:",
+                "a=ice-ufrag:",
+                "a=ice-pwd:",
+                "a=ice-options:",
+                "a=remote-candidates:",
+            ]
+            .iter()
+            .any(|p| attr.starts_with(p))
+                || attr == "a=ice-lite"
+                || attr == "a=end-of-candidates"
+            {
+                continue;
+            }
+        }
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push_str(eol);
+    }
+    if !audio_seen {
+        anyhow::bail!("the SDP has no audio stream");
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewritten_offer_points_every_stream_at_the_node_and_nowhere_else() {
+        let offer = "v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp:6001\r\na=candidate:1 1 udp 2122260223 10.0.0.5 6000 typ host\r\na=ice-ufrag:x\r\nm=video 6002 RTP/AVP 96\r\nc=IN IP4 192.0.2.10\r\n";
+        let at: SocketAddr = "203.0.113.5:30000".parse().unwrap();
+        let out = rewrite_sdp(offer, at, Rewrite { origin: true }).unwrap();
+        assert!(out.contains("o=alice 1 1 IN IP4 203.0.113.5\r\n"), "{out}");
+        assert!(out.contains("m=audio 30000 RTP/AVP 0 101\r\n"));
+        assert!(
+            out.contains("m=video 0 RTP/AVP 96\r\n"),
+            "other media disabled"
+        );
+        assert!(
+            !out.contains("192.0.2.10") && !out.contains("10.0.0.5"),
+            "{out}"
+        );
+        assert!(!out.contains("a=rtcp:") && !out.contains("candidate") && !out.contains("ice-"));
+        assert!(out.contains("a=rtpmap:101 telephone-event/8000\r\n"));
+        let (addr, types) = parse_sdp(&out).unwrap();
+        assert_eq!(addr, at);
+        assert_eq!(types.telephone_event.map(|t| t.pt), Some(101));
+        let kept = rewrite_sdp(offer, at, Rewrite::default()).unwrap();
+        assert!(
+            kept.contains("o=alice 1 1 IN IP4 192.0.2.10\r\n"),
+            "origin kept unless asked"
+        );
+    }
+
+    #[test]
+    fn encrypted_or_audio_less_descriptions_are_refused() {
+        let at: SocketAddr = "127.0.0.1:30000".parse().unwrap();
+        for sdp in [
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/SAVP 0\r\n",
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n",
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 6000 RTP/AVP 96\r\n",
+        ] {
+            assert!(rewrite_sdp(sdp, at, Rewrite::default()).is_err(), "{sdp}");
+        }
+    }
 
     #[test]
     fn reads_an_offer() {
@@ -164,6 +298,18 @@ mod tests {
         let te = types.telephone_event.unwrap();
         assert_eq!((te.pt, te.clock_rate), (96, 8000));
         assert_eq!(types.red, Some(121));
+    }
+
+    #[test]
+    fn only_the_first_audio_stream_counts() {
+        let sdp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 5000 RTP/AVP 96\r\nc=IN IP4 10.0.0.9\r\na=rtpmap:96 H264/90000\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\nm=audio 7000 RTP/AVP 8 96\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:96 telephone-event/8000\r\n";
+        let (addr, types) = parse_sdp(sdp).unwrap();
+        assert_eq!(addr, "10.0.0.1:6000".parse().unwrap());
+        assert_eq!(types.audio.iter().map(|a| a.pt).collect::<Vec<_>>(), [0]);
+        assert_eq!(types.telephone_event.map(|t| t.pt), Some(101));
+        let at: SocketAddr = "127.0.0.1:30000".parse().unwrap();
+        let out = rewrite_sdp(sdp, at, Rewrite::default()).unwrap();
+        assert_eq!(parse_sdp(&out).unwrap().0, at);
     }
 
     #[test]

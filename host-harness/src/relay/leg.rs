@@ -15,6 +15,8 @@ pub(super) struct Clock {
     pub(super) start: Instant,
     /// Last packet in either direction.
     pub(super) last: Mutex<Option<Instant>>,
+    /// Set by whoever ends the call from outside (the media node's `delete`).
+    pub(super) stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Clock {
@@ -28,6 +30,10 @@ impl Clock {
         let last = self.last.lock().map(|l| *l).unwrap_or(None);
         self.max.is_some_and(|m| self.start.elapsed() >= m)
             || last.is_some_and(|t| t.elapsed() >= self.idle)
+            || self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

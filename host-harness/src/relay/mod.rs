@@ -54,8 +54,10 @@ pub struct RelayConfig {
     /// The only source taken on the agent side (default: the first source on the agent's IP
     /// whose packet the plugin accepts).
     pub agent_source: Option<SocketAddr>,
-    /// Payload types of the call.
+    /// Payload types the caller sends (what the agent's side announced it receives).
     pub types: PayloadTypes,
+    /// Payload types the agent sends (`None`: the same as `types`).
+    pub agent_types: Option<PayloadTypes>,
     /// Settings of the caller→agent direction (its key is set from the key ring; the
     /// agent→caller direction is watched: mode `off`, no delay, `.agent` after the call id).
     pub settings: CallSettings,
@@ -109,18 +111,21 @@ impl RelaySummary {
 /// The two directions' sessions: caller→agent masked and signed (a fresh session nonce);
 /// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id.
 fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfig)> {
-    let config = |settings| cfg.types.rtp_config(settings);
-    let forward = config(CallSettings {
+    let forward = cfg.types.rtp_config(CallSettings {
         key: Some(keys.plugin_key()?),
         ..cfg.settings.clone()
     });
-    let watch = config(CallSettings {
-        call_id: format!("{}.agent", cfg.settings.call_id),
-        lookahead_ms: 0,
-        mask_mode: MaskMode::Off,
-        key: None,
-        ..cfg.settings.clone()
-    });
+    let watch = cfg
+        .agent_types
+        .as_ref()
+        .unwrap_or(&cfg.types)
+        .rtp_config(CallSettings {
+            call_id: format!("{}.agent", cfg.settings.call_id),
+            lookahead_ms: 0,
+            mask_mode: MaskMode::Off,
+            key: None,
+            ..cfg.settings.clone()
+        });
     Ok((forward, watch))
 }
 
@@ -207,6 +212,20 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
     let agent_sock = UdpSocket::bind(cfg.agent_bind)
         .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
+    announce(cfg);
+    run_relay_on(plugin, cfg, keys, [caller_sock, agent_sock], None)
+}
+
+/// As [`run_relay`], on sockets already bound (caller side, agent side; `cfg`'s bind
+/// addresses are then only names), ending also when `stop` is set — how the media node
+/// runs each call.
+pub fn run_relay_on(
+    plugin: &Plugin,
+    cfg: &RelayConfig,
+    keys: &KeyRing,
+    [caller_sock, agent_sock]: [UdpSocket; 2],
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<RelaySummary> {
     let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, sender) = open_sink(cfg, &closing)?;
     let (forward, watch) = leg_configs(cfg, keys)?;
@@ -225,8 +244,8 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
         max: cfg.max_duration,
         start: Instant::now(),
         last: Mutex::new(None),
+        stop,
     });
-    announce(cfg);
 
     let up = {
         let call = RtpStream::open(plugin, &forward)?;

@@ -86,7 +86,8 @@ impl HttpTarget {
 impl Sink {
     pub(super) fn deliver(&mut self, line: &str) {
         if let Some(f) = &mut self.file {
-            if let Err(e) = writeln!(f, "{line}").and_then(|()| f.flush()) {
+            // One write per line: calls of a media node append to the same file.
+            if let Err(e) = f.write_all(format!("{line}\n").as_bytes()) {
                 eprintln!("tonemask relay: error: writing the events file: {e}");
             }
         }

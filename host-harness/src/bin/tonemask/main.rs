@@ -7,6 +7,7 @@ mod keygen;
 mod mask;
 mod relay;
 mod replay;
+mod serve;
 mod verify;
 
 use anyhow::Result;
@@ -63,6 +64,14 @@ enum Command {
     /// Exit status 3 when digits were seen towards the caller, 4 when caller audio had to be
     /// dropped, 5 for both.
     Relay(relay::Args),
+    /// Serve as a media node that Kamailio and OpenSIPS drive like rtpengine (ng protocol)
+    ///
+    /// The proxy's rtpengine module sends each call's offer, answer and delete to
+    /// --listen-ng. For every call the node takes two media ports on --interface, rewrites
+    /// the SDP to them, masks DTMF caller→callee (signed events to --events / --events-url,
+    /// with the SIP Call-ID as the call id) and watches callee→caller. Runs until SIGTERM or
+    /// SIGINT, then ends every call (delayed packets are sent first).
+    Serve(serve::Args),
     /// Verify a file of signed digit events: MACs, key ids, replays, order, gaps, ends
     ///
     /// Exits 0 only when the file is whole: at least one record, every line accepted, no
@@ -92,6 +101,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Command::Mask(a) => mask::execute(plugin, a),
         Command::Replay(a) => replay::execute(plugin, a),
         Command::Relay(a) => relay::execute(plugin, a),
+        Command::Serve(a) => serve::execute(plugin, a),
         Command::Verify(a) => verify::execute(plugin, a),
         Command::Keygen(a) => keygen::execute(plugin, a),
     }

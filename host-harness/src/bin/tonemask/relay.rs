@@ -77,6 +77,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         caller,
         agent_source,
         types: rtp.fallback(),
+        agent_types: None,
         settings,
         events_file: events,
         events_url,

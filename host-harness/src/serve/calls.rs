@@ -1,0 +1,298 @@
+//! The node's calls: what `offer`, `answer`, `delete` and `query` do to them.
+
+use super::ports::Ports;
+use super::ServeConfig;
+use crate::keys::KeyRing;
+use crate::ng::{self, Request, Value};
+use crate::plugin::{CallSettings, Plugin};
+use crate::relay::{run_relay_on, RelayConfig, RelaySummary};
+use crate::sdp::{parse_sdp, rewrite_sdp, PayloadTypes, Rewrite};
+use anyhow::{anyhow, Context, Result};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One call, from its offer on.
+struct Call {
+    from_tag: String,
+    created: u64,
+    /// What the caller offered to receive (and so what the callee sends).
+    offer_types: PayloadTypes,
+    /// The rewritten offer, repeated for a retransmitted offer.
+    offer_sdp: String,
+    /// Caller-facing and callee-facing sockets, until the relay takes them.
+    sockets: Option<[UdpSocket; 2]>,
+    /// Their addresses (caller-facing, callee-facing).
+    local: [SocketAddr; 2],
+    /// The rewritten answer, once answered.
+    answer_sdp: Option<String>,
+    /// The running relay.
+    relay: Option<(Arc<AtomicBool>, JoinHandle<Result<RelaySummary>>)>,
+}
+
+/// Calls by SIP Call-ID.
+pub struct Calls {
+    plugin: Arc<Plugin>,
+    keys: Arc<KeyRing>,
+    cfg: ServeConfig,
+    ports: Ports,
+    calls: BTreeMap<String, Call>,
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The call id a call's events carry, from its SIP Call-ID. Event call ids are 1–64 of
+/// `A-Z a-z 0-9 . _ : -`; a SIP Call-ID usually has an `@` and may hold any of
+/// `!%*+`'~()<>"/[]?{}\`. Each other byte is written `_XX` (hex) and `_` itself `__` — readable
+/// and reversible (`call-A@host` → `call-A_40host`). A Call-ID that would come out longer
+/// than 64 is written `sha256-` and the first 32 hex digits of its SHA-256.
+#[must_use]
+pub fn event_call_id(sip_call_id: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(sip_call_id.len());
+    for b in sip_call_id.bytes() {
+        if b.is_ascii_alphanumeric() || b".:-".contains(&b) {
+            out.push(char::from(b));
+        } else if b == b'_' {
+            out.push_str("__");
+        } else {
+            let _ = write!(out, "_{b:02X}");
+        }
+    }
+    if out.len() > 64 {
+        use sha2::Digest as _;
+        let h = sha2::Sha256::digest(sip_call_id.as_bytes());
+        return format!("sha256-{}", hex::encode(&h[..16]));
+    }
+    out
+}
+
+fn required<'a>(req: &'a Request, key: &str) -> Result<&'a str> {
+    req.text(key)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow!("no {key} in the message"))
+}
+
+impl Calls {
+    /// No calls yet.
+    pub fn new(plugin: Arc<Plugin>, keys: Arc<KeyRing>, cfg: ServeConfig, ports: Ports) -> Calls {
+        Calls {
+            plugin,
+            keys,
+            cfg,
+            ports,
+            calls: BTreeMap::new(),
+        }
+    }
+
+    /// Calls known.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Their Call-IDs.
+    pub fn ids(&self) -> Vec<String> {
+        self.calls.keys().cloned().collect()
+    }
+
+    /// `offer`: ports for a new call, and the offer rewritten to the callee-facing one.
+    pub fn offer(&mut self, req: &Request) -> Result<Value> {
+        let call_id = required(req, "call-id")?;
+        let from_tag = required(req, "from-tag")?;
+        let sdp = required(req, "sdp")?;
+        let replace = req.list("replace");
+        if let Some(c) = self.calls.get(call_id) {
+            // A retransmission (or a re-offer, whose media changes are not followed yet).
+            return Ok(ng::ok([("sdp", Value::str(&c.offer_sdp))]));
+        }
+        let (_, offer_types) = parse_sdp(sdp)
+            .ok_or_else(|| anyhow!("the offer has no audio stream with an address"))?;
+        let sockets = self.ports.pair()?;
+        let local = [sockets[0].local_addr()?, sockets[1].local_addr()?];
+        let rewrite = Rewrite {
+            origin: replace.iter().any(|r| r == "origin"),
+        };
+        let offer_sdp = rewrite_sdp(sdp, local[1], rewrite).context("the offer")?;
+        eprintln!(
+            "tonemask serve: call {call_id}: offer; caller sends to {}, callee to {}",
+            local[0], local[1]
+        );
+        self.calls.insert(
+            call_id.to_string(),
+            Call {
+                from_tag: from_tag.to_string(),
+                created: now_s(),
+                offer_types,
+                offer_sdp: offer_sdp.clone(),
+                sockets: Some(sockets),
+                local,
+                answer_sdp: None,
+                relay: None,
+            },
+        );
+        Ok(ng::ok([("sdp", Value::str(&offer_sdp))]))
+    }
+
+    /// `answer`: the answer rewritten to the caller-facing port, and the call's media started.
+    pub fn answer(&mut self, req: &Request) -> Result<Value> {
+        let call_id = required(req, "call-id")?;
+        let sdp = required(req, "sdp")?;
+        let replace = req.list("replace");
+        let (plugin, keys, cfg) = (&self.plugin, &self.keys, &self.cfg);
+        let call = self
+            .calls
+            .get_mut(call_id)
+            .ok_or_else(|| anyhow!("Unknown call-id {call_id}"))?;
+        if let Some(a) = &call.answer_sdp {
+            return Ok(ng::ok([("sdp", Value::str(a))]));
+        }
+        let (callee, answer_types) = parse_sdp(sdp)
+            .ok_or_else(|| anyhow!("the answer has no audio stream with an address"))?;
+        let rewrite = Rewrite {
+            origin: replace.iter().any(|r| r == "origin"),
+        };
+        let answer_sdp = rewrite_sdp(sdp, call.local[0], rewrite).context("the answer")?;
+        let sockets = call
+            .sockets
+            .take()
+            .ok_or_else(|| anyhow!("call {call_id} has no media sockets"))?;
+        let relay_cfg = RelayConfig {
+            caller_bind: call.local[0],
+            agent_bind: call.local[1],
+            agent: callee,
+            caller: None,
+            agent_source: None,
+            // The caller sends what the callee said it receives, and the other way round.
+            types: answer_types,
+            agent_types: Some(call.offer_types.clone()),
+            settings: CallSettings {
+                call_id: event_call_id(call_id),
+                ..cfg.settings.clone()
+            },
+            events_file: cfg.events_file.clone(),
+            events_url: cfg.events_url.clone(),
+            idle: cfg.idle,
+            max_duration: None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (plugin, keys, stop) = (Arc::clone(plugin), Arc::clone(keys), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name(format!("call {call_id}"))
+                .spawn(move || run_relay_on(&plugin, &relay_cfg, &keys, sockets, Some(stop)))
+                .context("starting the call's relay")?
+        };
+        eprintln!(
+            "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
+            event_call_id(call_id)
+        );
+        call.relay = Some((stop, handle));
+        call.answer_sdp = Some(answer_sdp.clone());
+        Ok(ng::ok([("sdp", Value::str(&answer_sdp))]))
+    }
+
+    /// `delete`: ends the call; its delayed packets are sent and its events delivered first.
+    pub fn delete(&mut self, req: &Request) -> Result<Value> {
+        let call_id = required(req, "call-id")?;
+        let call = self
+            .calls
+            .remove(call_id)
+            .ok_or_else(|| anyhow!("Call-ID not found: {call_id}"))?;
+        finish(call_id, call);
+        Ok(ng::ok([]))
+    }
+
+    /// `query`: what the node knows of a call.
+    pub fn query(&self, req: &Request) -> Result<Value> {
+        let call_id = required(req, "call-id")?;
+        let call = self
+            .calls
+            .get(call_id)
+            .ok_or_else(|| anyhow!("Call-ID not found: {call_id}"))?;
+        let state = if call.relay.is_some() {
+            "answered"
+        } else {
+            "offered"
+        };
+        Ok(ng::ok([
+            (
+                "created",
+                Value::Int(i64::try_from(call.created).unwrap_or(i64::MAX)),
+            ),
+            ("from-tag", Value::str(&call.from_tag)),
+            ("state", Value::str(state)),
+        ]))
+    }
+
+    /// Removes the calls whose relay ended by itself (media idle, or the plugin trapped).
+    pub fn reap(&mut self) {
+        let done: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.relay.as_ref().is_some_and(|(_, h)| h.is_finished()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            if let Some(call) = self.calls.remove(&id) {
+                finish(&id, call);
+            }
+        }
+    }
+
+    /// Ends every call.
+    pub fn end_all(&mut self) {
+        for (id, call) in std::mem::take(&mut self.calls) {
+            finish(&id, call);
+        }
+    }
+}
+
+/// Stops a call's relay, waits for it, and logs what it did (never the digits).
+fn finish(call_id: &str, call: Call) {
+    let Some((stop, handle)) = call.relay else {
+        eprintln!("tonemask serve: call {call_id}: ended before it was answered");
+        return;
+    };
+    stop.store(true, Ordering::Relaxed);
+    match handle.join() {
+        Ok(Ok(s)) => eprintln!(
+            "tonemask serve: call {call_id}: ended; caller→callee {} in, {} out, {} digit(s), {} dropped; callee→caller {} in, {} out{}",
+            s.caller_to_agent.received,
+            s.caller_to_agent.forwarded,
+            s.digits.len(),
+            s.caller_audio_dropped(),
+            s.agent_to_caller.received,
+            s.agent_to_caller.forwarded,
+            if s.agent_digits.is_empty() {
+                String::new()
+            } else {
+                format!(", SECURITY: {} digit(s) towards the caller", s.agent_digits.len())
+            }
+        ),
+        Ok(Err(e)) => eprintln!("tonemask serve: call {call_id}: ended with an error: {e:#}"),
+        Err(_) => eprintln!("tonemask serve: call {call_id}: its relay thread panicked"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_call_ids_become_valid_readable_event_call_ids() {
+        assert_eq!(event_call_id("a84b4c76e66710"), "a84b4c76e66710");
+        assert_eq!(event_call_id("call-A@test"), "call-A_40test");
+        assert_eq!(event_call_id("x_y \"z\""), "x__y_20_22z_22");
+        let long = "9".repeat(80) + "@host";
+        let id = event_call_id(&long);
+        assert!(id.starts_with("sha256-") && id.len() == 39, "{id}");
+        assert_ne!(id, event_call_id(&("8".repeat(80) + "@host")));
+    }
+}

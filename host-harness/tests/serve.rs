@@ -1,0 +1,403 @@
+//! `tonemask serve` end to end on loopback: this test plays the SIP proxy (it sends the ng
+//! commands Kamailio's rtpengine module sends), the callers and the callees. Two calls run at
+//! once — a test card as PCMU tones, and digits as RFC 4733 telephone-events — and the
+//! callees must receive no DTMF while every press is reported once, signed, under its SIP
+//! Call-ID. Malformed control messages get an ng error, never a crash.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonemask_core::rtp::packet::Packet;
+use tonemask_harness::ng::{bencode, Value};
+use tonemask_harness::plugin::{default_settings, CallSettings, Limits, MaskMode, Plugin};
+use tonemask_harness::run::{run, Options};
+use tonemask_harness::sdp::parse_sdp;
+use tonemask_harness::wav::{Format, Wav};
+
+const NG: u16 = 17_990;
+
+struct Node {
+    child: Child,
+    err: std::thread::JoinHandle<String>,
+}
+
+fn start_node(dir: &std::path::Path, key: &std::path::Path, events: &std::path::Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .arg("--plugin")
+        .arg(plugin_path())
+        .args(["serve", "--listen-ng", &format!("127.0.0.1:{NG}")])
+        .args([
+            "--interface",
+            "127.0.0.1",
+            "--port-min",
+            "17900",
+            "--port-max",
+            "17949",
+        ])
+        .arg("--key")
+        .arg(key)
+        .arg("--events")
+        .arg(events)
+        .args(["--idle-s", "10"])
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("tonemask serve: ng on") {
+        let n = std::io::BufRead::read_line(&mut err, &mut text).unwrap();
+        assert!(n > 0, "serve ended before it was ready: {text}");
+    }
+    // Echoed as it comes (shown with --nocapture or when the test fails), and kept.
+    let err = std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) > 0 {
+            eprint!("{line}");
+            text.push_str(&line);
+            line.clear();
+        }
+        text
+    });
+    Node { child, err }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The SIP proxy's side of the ng protocol.
+struct Proxy {
+    sock: UdpSocket,
+    n: u32,
+}
+
+impl Proxy {
+    fn new() -> Proxy {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.connect(("127.0.0.1", NG)).unwrap();
+        Proxy { sock, n: 0 }
+    }
+
+    fn raw(&mut self, datagram: &[u8]) -> Option<Vec<u8>> {
+        self.sock.send(datagram).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        match self.sock.recv(&mut buf) {
+            Ok(n) => Some(buf[..n].to_vec()),
+            Err(_) => None,
+        }
+    }
+
+    fn send(&mut self, pairs: Vec<(&str, Value)>) -> Value {
+        self.n += 1;
+        let cookie = format!("{}_{}", std::process::id(), self.n);
+        let mut d = format!("{cookie} ").into_bytes();
+        d.extend(Value::dict(pairs).encode());
+        let reply = self.raw(&d).expect("the node answers");
+        let body = reply
+            .strip_prefix(format!("{cookie} ").as_bytes())
+            .expect("the reply repeats the cookie");
+        bencode::decode(body).unwrap()
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    )
+}
+
+/// One call's endpoints and where the node told each to send.
+struct Leg {
+    caller: UdpSocket,
+    callee: UdpSocket,
+    /// Where the caller sends (from the answer the node rewrote).
+    to_node_from_caller: SocketAddr,
+    /// Where the callee sends (from the offer the node rewrote).
+    to_node_from_callee: SocketAddr,
+}
+
+fn set_up(proxy: &mut Proxy, call_id: &str) -> Leg {
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    callee
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    caller
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let offer = sdp(caller.local_addr().unwrap().port());
+    let r = proxy.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str(call_id)),
+        ("from-tag", Value::str("ft-1")),
+        ("sdp", Value::str(&offer)),
+        ("flags", Value::List(vec![Value::str("trust-address")])),
+        (
+            "replace",
+            Value::List(vec![Value::str("origin"), Value::str("session-connection")]),
+        ),
+        ("ICE", Value::str("remove")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    let (to_node_from_callee, _) = parse_sdp(&text(&r, "sdp")).unwrap();
+    let answer = sdp(callee.local_addr().unwrap().port());
+    let r = proxy.send(vec![
+        ("command", Value::str("answer")),
+        ("call-id", Value::str(call_id)),
+        ("from-tag", Value::str("ft-1")),
+        ("to-tag", Value::str("tt-1")),
+        ("sdp", Value::str(&answer)),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    let (to_node_from_caller, _) = parse_sdp(&text(&r, "sdp")).unwrap();
+    assert_ne!(to_node_from_caller, to_node_from_callee);
+    Leg {
+        caller,
+        callee,
+        to_node_from_caller,
+        to_node_from_callee,
+    }
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// The caller's packets of call A: a test card as µ-law tones.
+fn card_packets() -> (Vec<Vec<u8>>, String) {
+    let w = Wav::parse(&std::fs::read(calls().join("card_visa_-3dbm0_ulaw.wav")).unwrap()).unwrap();
+    assert_eq!(w.format, Format::Ulaw);
+    let packets = w
+        .data
+        .chunks_exact(160)
+        .enumerate()
+        .map(|(i, c)| rtp(0, i as u16, 160 * i as u32, 0xA, c))
+        .collect();
+    (packets, "4111111111111111".into())
+}
+
+/// The caller's packets of call B: silence, with "1234" as telephone-events on PT 101.
+fn event_packets() -> (Vec<Vec<u8>>, String) {
+    let mut out = Vec::new();
+    let (mut seq, mut ts) = (0u16, 0u32);
+    let silence = [0xFFu8; 160];
+    for code in [1u8, 2, 3, 4] {
+        for _ in 0..10 {
+            out.push(rtp(0, seq, ts, 0xB, &silence));
+            seq += 1;
+            ts += 160;
+        }
+        for k in 1..=5u16 {
+            let end = k == 5;
+            let dur = (160 * k).to_be_bytes();
+            let payload = [code, if end { 0x80 } else { 0 } | 10, dur[0], dur[1]];
+            // The end packet goes out three times, as RFC 4733 asks.
+            for _ in 0..if end { 3 } else { 1 } {
+                out.push(rtp(101, seq, ts, 0xB, &payload));
+                seq += 1;
+            }
+        }
+        ts += 800;
+    }
+    for _ in 0..20 {
+        out.push(rtp(0, seq, ts, 0xB, &silence));
+        seq += 1;
+        ts += 160;
+    }
+    (out, "1234".into())
+}
+
+/// What a callee received: the packets in order.
+fn drain(sock: &UdpSocket) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+fn inband_digits(audio: Vec<u8>) -> usize {
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let opts = Options {
+        settings: CallSettings {
+            mask_mode: MaskMode::Off,
+            lookahead_ms: 0,
+            ..default_settings("check")
+        },
+        ..Options::default()
+    };
+    let wav = Wav {
+        format: Format::Ulaw,
+        sample_rate: 8000,
+        data: audio,
+    };
+    run(&mut inst, &wav, &opts, None, |_| {})
+        .unwrap()
+        .events
+        .len()
+}
+
+/// Verified digits per call id (`tonemask verify --show-digits`).
+fn digits_by_call(events: &std::path::Path, key: &std::path::Path) -> BTreeMap<String, String> {
+    let o = tonemask(&[
+        "verify",
+        events.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--show-digits",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    let mut by_call = BTreeMap::<String, String>::new();
+    for line in out.lines() {
+        let Some(rest) = line.split(" call ").nth(1) else {
+            continue;
+        };
+        let call = rest.split(' ').next().unwrap().to_string();
+        if let Some(d) = rest.split(" digit ").nth(1) {
+            by_call.entry(call).or_default().push_str(d.trim());
+        }
+    }
+    by_call
+}
+
+#[test]
+fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let mut node = start_node(dir.path(), &key, &events);
+    let mut proxy = Proxy::new();
+
+    // Control: ping, and malformed messages answered with an error (or ignored without a
+    // cookie) — the node goes on.
+    let pong = proxy.send(vec![("command", Value::str("ping"))]);
+    assert_eq!(text(&pong, "result"), "pong");
+    let bad = proxy.raw(b"c1 d7:command").unwrap();
+    let bad = bencode::decode(bad.strip_prefix(b"c1 ").unwrap()).unwrap();
+    assert_eq!(text(&bad, "result"), "error");
+    assert!(text(&bad, "error-reason").contains("bencode"), "{bad:?}");
+    assert!(proxy.raw(&[b'l'; 5000]).is_none(), "no cookie, no reply");
+    let unknown = proxy.send(vec![("command", Value::str("teleport"))]);
+    assert_eq!(text(&unknown, "result"), "error");
+    let no_call = proxy.send(vec![
+        ("command", Value::str("answer")),
+        ("call-id", Value::str("nope")),
+        ("sdp", Value::str(&sdp(9))),
+    ]);
+    assert_eq!(text(&no_call, "result"), "error");
+
+    let a = set_up(&mut proxy, "call-A@test");
+    let b = set_up(&mut proxy, "call-B@test");
+    let list = proxy.send(vec![("command", Value::str("list"))]);
+    let ids: Vec<&str> = list
+        .get("calls")
+        .and_then(Value::as_list)
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(ids, ["call-A@test", "call-B@test"]);
+    let q = proxy.send(vec![
+        ("command", Value::str("query")),
+        ("call-id", Value::str("call-A@test")),
+    ]);
+    assert_eq!(text(&q, "state"), "answered", "{q:?}");
+
+    // Both callers at once, interleaved, 2 ms apart; each callee talks back once.
+    let (pa, want_a) = card_packets();
+    let (pb, want_b) = event_packets();
+    for i in 0..pa.len().max(pb.len()) {
+        if let Some(p) = pa.get(i) {
+            a.caller.send_to(p, a.to_node_from_caller).unwrap();
+        }
+        if let Some(p) = pb.get(i) {
+            b.caller.send_to(p, b.to_node_from_caller).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for leg in [&a, &b] {
+        leg.callee
+            .send_to(&rtp(0, 1, 160, 0xC, &[0xFF; 160]), leg.to_node_from_callee)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for id in ["call-A@test", "call-B@test"] {
+        let r = proxy.send(vec![
+            ("command", Value::str("delete")),
+            ("call-id", Value::str(id)),
+            ("from-tag", Value::str("ft-1")),
+        ]);
+        assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    }
+    let got_a = drain(&a.callee);
+    let got_b = drain(&b.callee);
+    let back_a = drain(&a.caller);
+
+    // Every audio packet arrived; no telephone-event went on; no tone is left.
+    let types = |got: &[Vec<u8>]| -> Vec<u8> {
+        got.iter()
+            .map(|b| Packet::parse(b).unwrap().payload_type())
+            .collect()
+    };
+    assert_eq!(got_a.len(), pa.len());
+    assert!(types(&got_b).iter().all(|&t| t == 0), "{:?}", types(&got_b));
+    let audio: Vec<u8> = got_a
+        .iter()
+        .flat_map(|b| Packet::parse(b).unwrap().payload().to_vec())
+        .collect();
+    assert_eq!(inband_digits(audio), 0, "tones reached the callee");
+    assert_eq!(back_a.len(), 1, "the callee's audio reached the caller");
+
+    let by_call = digits_by_call(&events, &key);
+    // Event call ids are the SIP Call-IDs with `@` written `_40` (serve::event_call_id).
+    assert_eq!(by_call.get("call-A_40test"), Some(&want_a), "{by_call:?}");
+    assert_eq!(by_call.get("call-B_40test"), Some(&want_b), "{by_call:?}");
+    let list = proxy.send(vec![("command", Value::str("list"))]);
+    assert_eq!(
+        list.get("calls")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(0)
+    );
+
+    // SIGTERM: a clean stop.
+    let _ = Command::new("kill")
+        .arg(node.child.id().to_string())
+        .status();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::mem::replace(&mut node.err, std::thread::spawn(String::new))
+        .join()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("call call-A@test: ended"), "{err}");
+}
