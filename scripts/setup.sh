@@ -4,7 +4,8 @@
 #   scripts/setup.sh          what building and running needs: the wasm32 standard library
 #   scripts/setup.sh --test   also what the tests need: libspandsp-dev (independent reference
 #                             detector), sip-tester (SIPp: the real SIP peers of the relay's
-#                             end-to-end test), clippy and rustfmt
+#                             end-to-end test), kamailio (the SIP proxy that drives
+#                             `tonemask serve` in its end-to-end test), clippy and rustfmt
 #
 # The wasm32 std comes from `rustup target add wasm32-unknown-unknown`; where rustup cannot
 # download it, from Debian's rustc-web (std built from source by `cargo xtask plugin`).
@@ -48,7 +49,7 @@ else
 fi
 
 if [ $want_test = 1 ]; then
-    apt_install libspandsp-dev sip-tester
+    apt_install libspandsp-dev sip-tester kamailio
     for c in clippy rustfmt; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
     done

@@ -6,44 +6,12 @@
 
 mod common;
 
+use common::media::*;
 use common::*;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tonemask_core::rtp::packet::Packet;
-use tonemask_harness::plugin::{default_settings, CallSettings, Limits, MaskMode, Plugin};
-use tonemask_harness::run::{run, Options};
-use tonemask_harness::wav::{Format, Wav};
-
-/// 8 kHz µ-law sample data of a test call, from `from` to `to` seconds.
-fn ulaw_slice(name: &str, from: f64, to: f64) -> Vec<u8> {
-    let w = Wav::parse(&std::fs::read(calls().join(name)).unwrap()).unwrap();
-    assert_eq!(w.format, Format::Ulaw);
-    let end = ((to * 8000.0) as usize).min(w.data.len());
-    w.data[(from * 8000.0) as usize..end].to_vec()
-}
-
-fn ulaw_wav(data: Vec<u8>) -> Wav {
-    Wav {
-        format: Format::Ulaw,
-        sample_rate: 8000,
-        data,
-    }
-}
-
-fn wait(child: &mut Child, deadline: Duration, what: &str) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if t0.elapsed() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use tonemask_harness::wav::Wav;
 
 struct Ports {
     sip_caller: u16,
@@ -75,11 +43,6 @@ fn call(
     hold_ms: u32,
     files: &[(&str, Vec<u8>)],
 ) -> CallResult {
-    let sipp = Command::new("sipp").arg("-v").output();
-    assert!(
-        sipp.is_ok(),
-        "sipp is not installed (apt-get install sip-tester; scripts/setup.sh --test does it)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // SIPp 3.6 streams the file's bytes as they are (a WAV header would go out as audio).
@@ -88,45 +51,13 @@ fn call(
     for (name, bytes) in files {
         std::fs::write(d.join(name), bytes).unwrap();
     }
-    let scenarios = root().join("testdata/captures/sipp");
-    let caller_xml = std::fs::read_to_string(scenarios.join("caller.xml"))
-        .unwrap()
-        .replace("<exec MEDIA/>", media)
-        .replace("HOLD", &hold_ms.to_string())
-        .replace(
-            "m=audio [media_port]",
-            &format!("m=audio {}", p.relay_agent_side),
-        );
-    let agent_xml = std::fs::read_to_string(scenarios.join("agent.xml"))
-        .unwrap()
-        .replace("AGENT_WAV", "agent.wav")
-        .replace(
-            "m=audio [media_port]",
-            &format!("m=audio {}", p.relay_caller_side),
-        );
-    std::fs::write(d.join("caller.xml"), caller_xml).unwrap();
-    std::fs::write(d.join("agent.xml"), agent_xml).unwrap();
+    // No SDP rewriting here: each side announces the relay's port for the other.
+    write_scenarios(d, media, hold_ms, p.relay_agent_side, p.relay_caller_side);
     let key = key_file(d, "relay", 42);
     let events = d.join("events.jsonl");
 
     // The agent's media socket: records what the agent receives.
-    let agent_sock = UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap();
-    agent_sock
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let recorder = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        let mut last = Instant::now();
-        let t0 = Instant::now();
-        while last.elapsed() < Duration::from_secs(4) && t0.elapsed() < Duration::from_secs(90) {
-            if let Ok(n) = agent_sock.recv(&mut buf) {
-                got.push(buf[..n].to_vec());
-                last = Instant::now();
-            }
-        }
-        got
-    });
+    let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
 
     // A local event collector: answers 204 and keeps each POST body.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -198,51 +129,9 @@ fn call(
         assert!(n > 0, "the relay ended before it was ready: {relay_stderr}");
     }
 
-    let sipp = |args: &[String], log: &str| {
-        Command::new("sipp")
-            .current_dir(d)
-            .args(args)
-            .args(["-m", "1", "-nostdin", "-trace_err"])
-            .stdout(std::fs::File::create(d.join(log)).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let s = |v: &str| v.to_string();
-    let mut agent = sipp(
-        &[
-            s("-sf"),
-            s("agent.xml"),
-            s("-i"),
-            s("127.0.0.1"),
-            s("-p"),
-            p.sip_agent.to_string(),
-            s("-mi"),
-            s("127.0.0.1"),
-            s("-mp"),
-            (p.media_agent + 4).to_string(),
-        ],
-        "agent.log",
-    );
+    let mut agent = sipp_agent(d, p.sip_agent, p.media_agent + 4);
     std::thread::sleep(Duration::from_millis(500));
-    let mut caller = sipp(
-        &[
-            format!("127.0.0.1:{}", p.sip_agent),
-            s("-sf"),
-            s("caller.xml"),
-            s("-i"),
-            s("127.0.0.1"),
-            s("-p"),
-            p.sip_caller.to_string(),
-            s("-mi"),
-            s("127.0.0.1"),
-            s("-mp"),
-            p.media_caller.to_string(),
-            s("-s"),
-            s("agent"),
-        ],
-        "caller.log",
-    );
+    let mut caller = sipp_caller(d, p.sip_agent, p.sip_caller, p.media_caller);
     let cs = wait(&mut caller, Duration::from_secs(90), "the SIPp caller");
     let as_ = wait(&mut agent, Duration::from_secs(30), "the SIPp agent");
     let rs = wait(&mut relay, Duration::from_secs(30), "the relay");
@@ -261,43 +150,6 @@ fn call(
         key,
         _dir: dir,
     }
-}
-
-/// The agent's audio (PCMU payloads in arrival order), and the payload types it received.
-fn agent_audio(packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
-    let mut audio = Vec::new();
-    let mut types = Vec::new();
-    for b in packets {
-        let p = Packet::parse(b).expect("the relay forwarded a malformed packet");
-        types.push(p.payload_type());
-        if p.payload_type() == 0 {
-            audio.extend_from_slice(p.payload());
-        }
-    }
-    (audio, types)
-}
-
-fn digits_in(audio: Vec<u8>) -> usize {
-    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
-    let mut inst = plugin.instantiate().unwrap();
-    let opts = Options {
-        settings: CallSettings {
-            mask_mode: MaskMode::Off,
-            lookahead_ms: 0,
-            ..default_settings("check")
-        },
-        ..Options::default()
-    };
-    run(&mut inst, &ulaw_wav(audio), &opts, None, |_| {})
-        .unwrap()
-        .events
-        .len()
-}
-
-/// Share of `want` found unchanged at the start of `got`.
-fn unchanged_share(want: &[u8], got: &[u8]) -> f64 {
-    let same = want.iter().zip(got).filter(|(a, b)| a == b).count();
-    same as f64 / want.len() as f64
 }
 
 #[test]
@@ -322,17 +174,15 @@ fn relay_masks_inband_card_tones_between_real_sip_peers() {
         (caller.len() / 8 + 500) as u32,
         &[],
     );
-    let (audio, types) = agent_audio(&r.packets);
-    assert!(types.iter().all(|&t| t == 0), "{types:?}");
     // Every packet arrived; the speech is intact; no digit can be recovered.
-    assert_eq!(audio.len(), caller.len() / 160 * 160, "{}", r.relay_stderr);
-    let share = unchanged_share(&speech, &audio);
-    assert!(
-        share > 0.995,
-        "only {share:.4} of the speech arrived unchanged"
+    check_agent_side(
+        &r.packets,
+        &speech,
+        Some(caller.len() / 160 * 160),
+        (&r.events, &r.key),
+        "4111111111111111",
+        &r.relay_stderr,
     );
-    assert_eq!(digits_in(audio), 0, "a digit reached the agent");
-    assert_eq!(verified_digits(&r.events, &r.key), "4111111111111111");
     // Each signed line also went to the HTTP collector, byte for byte.
     let lines: Vec<String> = std::fs::read_to_string(&r.events)
         .unwrap()
@@ -347,84 +197,6 @@ fn relay_masks_inband_card_tones_between_real_sip_peers() {
         "{}",
         r.relay_stderr
     );
-}
-
-/// A caller's RTP as a sender that follows RFC 4733 sends it: PCMU speech in 20 ms packets
-/// and, in the same stream (one SSRC, one sequence), each digit of `card` as telephone-events
-/// (PT 96): 100 ms presses 100 ms apart from 1 s on, five updates and the end packet ×3 each.
-/// Returned as a pcap for SIPp's `play_pcap_audio`, which sends it from the caller's media
-/// port at the pace of its timestamps.
-fn speech_and_events(speech: &[u8], card: &str) -> Vec<u8> {
-    use tonemask_harness::capture::{write_pcap, Frame};
-    const SSRC: u32 = 0x5EED_CA11;
-    let mut rtp = Vec::new();
-    let mut seq: u16 = 4000;
-    let mut push = |t: usize, pt: u8, marker: bool, ts: u32, payload: &[u8]| {
-        let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&ts.to_be_bytes());
-        p.extend_from_slice(&SSRC.to_be_bytes());
-        p.extend_from_slice(payload);
-        rtp.push((t, p));
-        seq = seq.wrapping_add(1);
-    };
-    let codes: Vec<u8> = card
-        .chars()
-        .map(|c| u8::try_from(c.to_digit(10).unwrap()).unwrap())
-        .collect();
-    for (t, chunk) in speech.chunks_exact(160).enumerate() {
-        push(t, 0, t == 0, 160 * t as u32, chunk);
-        let (start, k) = (
-            t.saturating_sub(50) / 10 * 10 + 50,
-            t.saturating_sub(50) / 10,
-        );
-        if t < 50 || t - start >= 5 || k >= codes.len() {
-            continue;
-        }
-        let n = (t - start + 1) as u16;
-        let ts = 160 * start as u32;
-        for end in [false]
-            .into_iter()
-            .chain([true; 3].into_iter().filter(|_| n == 5))
-        {
-            let flags = if end { 0x80 } else { 0 } | 10;
-            let d = (160 * n).to_be_bytes();
-            push(t, 96, n == 1 && !end, ts, &[codes[k], flags, d[0], d[1]]);
-        }
-    }
-    let frames: Vec<Frame> = rtp
-        .into_iter()
-        .map(|(t, payload)| {
-            let mut d = vec![0u8; 12];
-            d.extend_from_slice(&[0x08, 0x00]);
-            let total = (28 + payload.len()) as u16;
-            let mut ip = vec![
-                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
-            ];
-            ip[2..4].copy_from_slice(&total.to_be_bytes());
-            d.extend_from_slice(&ip);
-            d.extend_from_slice(&6000u16.to_be_bytes());
-            d.extend_from_slice(&6010u16.to_be_bytes());
-            d.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            d.extend_from_slice(&[0, 0]);
-            d.extend_from_slice(&payload);
-            Frame {
-                ts: Duration::from_millis(20 * t as u64),
-                link: tonemask_harness::capture::DataLink::ETHERNET,
-                orig_len: d.len(),
-                data: d,
-            }
-        })
-        .collect();
-    // Lengths and checksums made right by the capture writer's own rewrite.
-    let fixed: Vec<Frame> = frames
-        .iter()
-        .map(|f| {
-            let d = f.datagram().unwrap();
-            f.with_payload(&d, d.payload)
-        })
-        .collect();
-    write_pcap(&fixed).unwrap()
 }
 
 #[test]
@@ -450,21 +222,17 @@ fn relay_drops_rfc4733_events_between_real_sip_peers() {
             speech_and_events(&speech, "5454545454545454"),
         )],
     );
-    let (audio, types) = agent_audio(&r.packets);
-    assert!(
-        !types.contains(&96),
-        "a telephone-event reached the agent: {types:?}"
-    );
     assert!(
         r.relay_stderr.contains("128 event packet(s) dropped"),
         "{}",
         r.relay_stderr
     );
-    let share = unchanged_share(&speech, &audio);
-    assert!(
-        share > 0.995,
-        "only {share:.4} of the speech arrived unchanged"
+    check_agent_side(
+        &r.packets,
+        &speech,
+        None,
+        (&r.events, &r.key),
+        "5454545454545454",
+        &r.relay_stderr,
     );
-    assert_eq!(digits_in(audio), 0);
-    assert_eq!(verified_digits(&r.events, &r.key), "5454545454545454");
 }

@@ -6,71 +6,16 @@
 
 mod common;
 
+use common::media::{digits_in, start_serve};
 use common::*;
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tonemask_core::rtp::packet::Packet;
 use tonemask_harness::ng::{bencode, Value};
-use tonemask_harness::plugin::{default_settings, CallSettings, Limits, MaskMode, Plugin};
-use tonemask_harness::run::{run, Options};
 use tonemask_harness::sdp::parse_sdp;
 use tonemask_harness::wav::{Format, Wav};
 
 const NG: u16 = 17_990;
-
-struct Node {
-    child: Child,
-    err: std::thread::JoinHandle<String>,
-}
-
-fn start_node(dir: &std::path::Path, key: &std::path::Path, events: &std::path::Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
-        .arg("--plugin")
-        .arg(plugin_path())
-        .args(["serve", "--listen-ng", &format!("127.0.0.1:{NG}")])
-        .args([
-            "--interface",
-            "127.0.0.1",
-            "--port-min",
-            "17900",
-            "--port-max",
-            "17949",
-        ])
-        .arg("--key")
-        .arg(key)
-        .arg("--events")
-        .arg(events)
-        .args(["--idle-s", "10"])
-        .current_dir(dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut text = String::new();
-    while !text.contains("tonemask serve: ng on") {
-        let n = std::io::BufRead::read_line(&mut err, &mut text).unwrap();
-        assert!(n > 0, "serve ended before it was ready: {text}");
-    }
-    // Echoed as it comes (shown with --nocapture or when the test fails), and kept.
-    let err = std::thread::spawn(move || {
-        let mut line = String::new();
-        while std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) > 0 {
-            eprint!("{line}");
-            text.push_str(&line);
-            line.clear();
-        }
-        text
-    });
-    Node { child, err }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 /// The SIP proxy's side of the ng protocol.
 struct Proxy {
@@ -237,58 +182,12 @@ fn drain(sock: &UdpSocket) -> Vec<Vec<u8>> {
     got
 }
 
-fn inband_digits(audio: Vec<u8>) -> usize {
-    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
-    let mut inst = plugin.instantiate().unwrap();
-    let opts = Options {
-        settings: CallSettings {
-            mask_mode: MaskMode::Off,
-            lookahead_ms: 0,
-            ..default_settings("check")
-        },
-        ..Options::default()
-    };
-    let wav = Wav {
-        format: Format::Ulaw,
-        sample_rate: 8000,
-        data: audio,
-    };
-    run(&mut inst, &wav, &opts, None, |_| {})
-        .unwrap()
-        .events
-        .len()
-}
-
-/// Verified digits per call id (`tonemask verify --show-digits`).
-fn digits_by_call(events: &std::path::Path, key: &std::path::Path) -> BTreeMap<String, String> {
-    let o = tonemask(&[
-        "verify",
-        events.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--show-digits",
-    ]);
-    let out = stdout(&o);
-    assert!(o.status.success(), "{out}");
-    let mut by_call = BTreeMap::<String, String>::new();
-    for line in out.lines() {
-        let Some(rest) = line.split(" call ").nth(1) else {
-            continue;
-        };
-        let call = rest.split(' ').next().unwrap().to_string();
-        if let Some(d) = rest.split(" digit ").nth(1) {
-            by_call.entry(call).or_default().push_str(d.trim());
-        }
-    }
-    by_call
-}
-
 #[test]
 fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_once() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "node", 7);
     let events = dir.path().join("events.jsonl");
-    let mut node = start_node(dir.path(), &key, &events);
+    let node = start_serve(dir.path(), &key, &events, NG, (17_900, 17_949));
     let mut proxy = Proxy::new();
 
     // Control: ping, and malformed messages answered with an error (or ignored without a
@@ -368,10 +267,10 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         .iter()
         .flat_map(|b| Packet::parse(b).unwrap().payload().to_vec())
         .collect();
-    assert_eq!(inband_digits(audio), 0, "tones reached the callee");
+    assert_eq!(digits_in(audio), 0, "tones reached the callee");
     assert_eq!(back_a.len(), 1, "the callee's audio reached the caller");
 
-    let by_call = digits_by_call(&events, &key);
+    let by_call = verified_digits_by_call(&events, &key);
     // Event call ids are the SIP Call-IDs with `@` written `_40` (serve::event_call_id).
     assert_eq!(by_call.get("call-A_40test"), Some(&want_a), "{by_call:?}");
     assert_eq!(by_call.get("call-B_40test"), Some(&want_b), "{by_call:?}");
@@ -384,20 +283,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     );
 
     // SIGTERM: a clean stop.
-    let _ = Command::new("kill")
-        .arg(node.child.id().to_string())
-        .status();
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = node.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "serve did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let err = std::mem::replace(&mut node.err, std::thread::spawn(String::new))
-        .join()
-        .unwrap();
+    let (status, err) = node.terminate();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("call call-A@test: ended"), "{err}");
 }

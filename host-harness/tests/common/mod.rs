@@ -1,6 +1,8 @@
 //! Shared helpers for the harness tests: paths, the CLI, test calls.
 #![allow(dead_code)]
 
+pub mod media;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -37,6 +39,15 @@ pub fn stderr(o: &Output) -> String {
 
 /// Digits of a signed events file, after `tonemask verify --show-digits` found it whole.
 pub fn verified_digits(events: &std::path::Path, key: &std::path::Path) -> String {
+    verified_digits_by_call(events, key).into_values().collect()
+}
+
+/// Digits of a signed events file per call id, after `tonemask verify --show-digits` found
+/// it whole.
+pub fn verified_digits_by_call(
+    events: &std::path::Path,
+    key: &std::path::Path,
+) -> std::collections::BTreeMap<String, String> {
     let o = tonemask(&[
         "verify",
         events.to_str().unwrap(),
@@ -47,9 +58,20 @@ pub fn verified_digits(events: &std::path::Path, key: &std::path::Path) -> Strin
     let out = stdout(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("0 rejected, 0 gap(s)"), "{out}");
-    out.lines()
-        .filter_map(|l| l.split(" digit ").nth(1))
-        .collect()
+    let mut by_call = std::collections::BTreeMap::<String, String>::new();
+    // "line N: OK   call ID seq S digit D"
+    for line in out.lines() {
+        let Some(rest) = line.split(" call ").nth(1) else {
+            continue;
+        };
+        if let (Some(call), Some(d)) = (rest.split(' ').next(), rest.split(" digit ").nth(1)) {
+            by_call
+                .entry(call.to_string())
+                .or_default()
+                .push_str(d.trim());
+        }
+    }
+    by_call
 }
 
 /// Writes a secret file owner-only (key files that others can read are refused).

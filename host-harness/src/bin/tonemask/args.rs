@@ -1,7 +1,8 @@
 //! Arguments several commands share: the call's settings, twist, payload types.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::ValueEnum;
+use std::path::PathBuf;
 use tonemask_harness::keys;
 use tonemask_harness::plugin::{CallSettings, EventPayload, MaskMode, Twist};
 use tonemask_harness::sdp::PayloadTypes;
@@ -35,6 +36,30 @@ impl CallArgs {
             twist: self.tuning.twist.into(),
             key: None,
         })
+    }
+}
+
+/// The key that signs events, and where the signed events go (`relay`, `serve`).
+#[derive(clap::Args)]
+pub struct SinkArgs {
+    /// Key file that signs the events
+    #[arg(long, value_name = "KEYFILE")]
+    pub key: PathBuf,
+    /// Append signed events to this file (one line each; created owner-only)
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
+    #[arg(long, value_name = "URL")]
+    pub events_url: Option<String>,
+}
+
+impl SinkArgs {
+    /// Refuses a command line that names no place for the events.
+    pub fn check(&self) -> Result<()> {
+        if self.events.is_none() && self.events_url.is_none() {
+            bail!("say where the signed events go: --events FILE and/or --events-url URL");
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::args::*;
 use crate::common::*;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::relay::{run_relay, RelayConfig};
@@ -27,15 +27,8 @@ pub struct Args {
     /// address that sends a valid RTP packet, latched]
     #[arg(long, value_name = "ADDR")]
     agent_source: Option<std::net::SocketAddr>,
-    /// Key file that signs the events
-    #[arg(long, value_name = "KEYFILE")]
-    key: PathBuf,
-    /// Append signed events to this file (one line each; created owner-only)
-    #[arg(long, value_name = "FILE")]
-    events: Option<PathBuf>,
-    /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
-    #[arg(long, value_name = "URL")]
-    events_url: Option<String>,
+    #[command(flatten)]
+    sink: SinkArgs,
     /// Stop once both directions have been this many seconds without packets
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     idle_s: f64,
@@ -56,19 +49,15 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         agent,
         caller,
         agent_source,
-        key,
-        events,
-        events_url,
+        sink,
         idle_s,
         max_s,
         call,
         rtp,
     } = args;
-    if events.is_none() && events_url.is_none() {
-        bail!("say where the signed events go: --events FILE and/or --events-url URL");
-    }
+    sink.check()?;
     let settings = call.settings()?;
-    let keys = KeyRing::load(&key)?;
+    let keys = KeyRing::load(&sink.key)?;
     let plugin = load_plugin(plugin)?;
     let cfg = RelayConfig {
         caller_bind,
@@ -79,8 +68,8 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         types: rtp.fallback(),
         agent_types: None,
         settings,
-        events_file: events,
-        events_url,
+        events_file: sink.events,
+        events_url: sink.events_url,
         idle: seconds(idle_s, "--idle-s")?,
         max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
     };

@@ -25,15 +25,8 @@ pub struct Args {
     /// Highest UDP port for media
     #[arg(long, default_value_t = 40000, value_name = "PORT")]
     port_max: u16,
-    /// Key file that signs the events
-    #[arg(long, value_name = "KEYFILE")]
-    key: PathBuf,
-    /// Append every call's signed events to this file (one line each; created owner-only)
-    #[arg(long, value_name = "FILE")]
-    events: Option<PathBuf>,
-    /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
-    #[arg(long, value_name = "URL")]
-    events_url: Option<String>,
+    #[command(flatten)]
+    sink: SinkArgs,
     /// End a call whose media has stopped for this many seconds
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     idle_s: f64,
@@ -43,15 +36,13 @@ pub struct Args {
 
 /// Runs `tonemask serve` until SIGTERM or SIGINT; returns the exit status.
 pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
-    if args.events.is_none() && args.events_url.is_none() {
-        bail!("say where the signed events go: --events FILE and/or --events-url URL");
-    }
+    args.sink.check()?;
     if args.call.call_id.is_some() {
         bail!("--call-id does not apply to serve: each call's id is its SIP Call-ID");
     }
     let mut settings = args.call.settings()?;
     settings.call_id = String::new();
-    let keys = Arc::new(KeyRing::load(&args.key)?);
+    let keys = Arc::new(KeyRing::load(&args.sink.key)?);
     let plugin = Arc::new(load_plugin(plugin)?);
     let cfg = ServeConfig {
         listen_ng: args.listen_ng,
@@ -59,8 +50,8 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         port_min: args.port_min,
         port_max: args.port_max,
         settings,
-        events_file: args.events,
-        events_url: args.events_url,
+        events_file: args.sink.events,
+        events_url: args.sink.events_url,
         idle: seconds(args.idle_s, "--idle-s")?,
     };
     let shutdown = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,194 @@
+//! `tonemask serve` behind a real SIP proxy: Debian's Kamailio (testdata/kamailio) with its
+//! `rtpengine` module pointed at the node, between a SIPp caller and a SIPp agent. Kamailio
+//! sends the INVITE's offer, the 200 OK's answer and the BYE's delete over the ng protocol;
+//! the caller's SDP and the agent's never name each other's media address, so the audio only
+//! flows through the node. The agent's media address is this test's socket: it must receive
+//! the caller's speech intact and no digit, while every press is reported once under the
+//! call's SIP Call-ID.
+
+mod common;
+
+use common::media::*;
+use common::*;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Kamailio (killed when dropped).
+struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, ng: u16) -> Kamailio {
+    let which = Command::new("kamailio").arg("-v").output();
+    assert!(
+        which.is_ok(),
+        "kamailio is not installed (apt-get install kamailio; scripts/setup.sh --test does it)"
+    );
+    let cfg = std::fs::read_to_string(root().join("testdata/kamailio/kamailio.cfg"))
+        .unwrap()
+        .replace("SIP_PORT", &sip.to_string())
+        .replace("AGENT_PORT", &agent.to_string())
+        .replace("NG_SOCK", &format!("udp:127.0.0.1:{ng}"));
+    let path = dir.join("kamailio.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let kamailio = Kamailio(
+        Command::new("kamailio")
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-m", "32", "-M", "8", "-w"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Up once its SIP port is taken.
+    for _ in 0..50 {
+        if UdpSocket::bind(("127.0.0.1", sip)).is_err() {
+            return kamailio;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "kamailio did not start:\n{}",
+        std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+    );
+}
+
+/// Ports of one call through Kamailio and the node.
+struct Ports {
+    sip_caller: u16,
+    sip_proxy: u16,
+    sip_agent: u16,
+    media_caller: u16,
+    media_agent: u16,
+    ng: u16,
+    node: (u16, u16),
+}
+
+/// What came of a call: the packets the agent received, the node's log, the events.
+struct Outcome {
+    packets: Vec<Vec<u8>>,
+    log: String,
+    events: std::path::PathBuf,
+    key: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Places one call: SIPp caller → Kamailio → SIPp agent, media through the node. `media` is
+/// the caller's SIPp media action, `files` are written beside the scenarios.
+fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let agent = ulaw_slice("speech_then_card_ulaw.wav", 6.0, 9.0);
+    // SIPp 3.6 streams the file's bytes as they are (a WAV header would go out as audio).
+    std::fs::write(d.join("caller.wav"), caller).unwrap();
+    std::fs::write(d.join("agent.wav"), &agent).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(d.join(name), bytes).unwrap();
+    }
+    // Each side announces its own media address; Kamailio has the node rewrite them.
+    let hold = (caller.len() / 8 + 500) as u32;
+    write_scenarios(d, media, hold, p.media_caller, p.media_agent);
+    let key = key_file(d, "node", 9);
+    let events = d.join("events.jsonl");
+    let node = start_serve(d, &key, &events, p.ng, p.node);
+    let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, p.ng);
+    let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
+
+    let mut agent_sipp = sipp_agent(d, p.sip_agent, p.media_agent + 4);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut caller_sipp = sipp_caller(d, p.sip_proxy, p.sip_caller, p.media_caller);
+    let cs = wait(&mut caller_sipp, Duration::from_secs(90), "the SIPp caller");
+    let as_ = wait(&mut agent_sipp, Duration::from_secs(30), "the SIPp agent");
+    let packets = recorder.join().unwrap();
+    let (status, log) = node.terminate();
+    let file = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert!(cs.success(), "SIPp caller failed:\n{}", file("caller.log"));
+    assert!(as_.success(), "SIPp agent failed:\n{}", file("agent.log"));
+    assert_eq!(status.code(), Some(0), "{log}");
+    // Kamailio drove the call: offer, answer, and the BYE's delete ended it.
+    for step in [": offer;", ": answered;", ": ended;"] {
+        assert!(
+            log.contains(step),
+            "no {step} in the node's log:\n{log}\nkamailio:\n{}",
+            file("kamailio.log")
+        );
+    }
+    assert!(!log.contains("SECURITY"), "{log}");
+    Outcome {
+        packets,
+        log,
+        events,
+        key,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn kamailio_puts_the_node_in_a_call_and_the_agent_hears_no_card_tone() {
+    let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 5.0);
+    let mut caller = speech.clone();
+    caller.extend(ulaw_slice("card_visa_-3dbm0_ulaw.wav", 0.0, 10.0));
+    let ports = Ports {
+        sip_caller: 15_460,
+        sip_proxy: 15_490,
+        sip_agent: 15_470,
+        media_caller: 16_400,
+        media_agent: 16_440,
+        ng: 17_992,
+        node: (17_950, 17_969),
+    };
+    let r = call(
+        &ports,
+        &caller,
+        r#"<exec rtp_stream="caller.wav,1,0"/>"#,
+        &[],
+    );
+    check_agent_side(
+        &r.packets,
+        &speech,
+        Some(caller.len() / 160 * 160),
+        (&r.events, &r.key),
+        "4111111111111111",
+        &r.log,
+    );
+}
+
+#[test]
+fn kamailio_puts_the_node_in_a_call_and_no_telephone_event_reaches_the_agent() {
+    // The caller's SDP names telephone-event on the dynamic PT 96.
+    let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 9.0);
+    let ports = Ports {
+        sip_caller: 15_560,
+        sip_proxy: 15_590,
+        sip_agent: 15_570,
+        media_caller: 16_500,
+        media_agent: 16_540,
+        ng: 17_993,
+        node: (17_970, 17_989),
+    };
+    let r = call(
+        &ports,
+        &speech,
+        r#"<exec play_pcap_audio="caller.pcap"/>"#,
+        &[(
+            "caller.pcap",
+            speech_and_events(&speech, "5454545454545454"),
+        )],
+    );
+    check_agent_side(
+        &r.packets,
+        &speech,
+        None,
+        (&r.events, &r.key),
+        "5454545454545454",
+        &r.log,
+    );
+}
