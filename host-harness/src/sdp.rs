@@ -136,8 +136,14 @@ pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
     }
     let ip = media_ip.or(session_ip);
     let addr = SocketAddr::new(ip?, port?);
+    Some((addr, payload_types(&listed, &maps)))
+}
+
+/// What the payload types an `m=audio` line lists mean, from its `a=rtpmap` lines (`maps`:
+/// type, lower-cased encoding name, clock rate) and the static types 0 and 8.
+fn payload_types(listed: &[u8], maps: &[(u8, String, u32)]) -> PayloadTypes {
     let mut types = PayloadTypes::default();
-    for pt in listed {
+    for &pt in listed {
         let (name, rate) = match maps.iter().find(|m| m.0 == pt) {
             Some((_, n, r)) => (n.as_str(), *r),
             None if pt == 0 => ("pcmu", 8000),
@@ -170,7 +176,7 @@ pub fn parse_sdp(body: &str) -> Option<(SocketAddr, PayloadTypes)> {
             _ => {}
         }
     }
-    Some((addr, types))
+    types
 }
 
 /// How [`rewrite_sdp`] rewrites a description.
