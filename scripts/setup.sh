@@ -49,7 +49,7 @@ else
 fi
 
 if [ $want_test = 1 ]; then
-    apt_install libspandsp-dev sip-tester kamailio
+    apt_install libspandsp-dev sip-tester kamailio systemd
     for c in clippy rustfmt; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
     done

@@ -287,3 +287,28 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("call call-A@test: ended"), "{err}");
 }
+
+/// `dist/tonemask-serve.service` is a unit systemd accepts (`systemd-analyze verify`, with
+/// ExecStart pointed at this build's binary).
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(root().join("dist/tonemask-serve.service")).unwrap();
+    assert!(unit.contains("Type=notify") && unit.contains(" serve "), "{unit}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tonemask-serve.service");
+    let unit = unit.replace(
+        "/usr/local/lib/tonemask/tonemask ",
+        &format!("{} ", env!("CARGO_BIN_EXE_tonemask")),
+    );
+    std::fs::write(&path, unit).unwrap();
+    let o = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian package systemd; scripts/setup.sh --test installs it)");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -74,6 +74,7 @@ pub fn serve(
         cfg.port_min,
         cfg.port_max
     );
+    notify_systemd(std::env::var_os("NOTIFY_SOCKET").as_deref(), "READY=1");
     let mut buf = vec![0u8; 65_536];
     while !shutdown.load(Ordering::Relaxed) {
         calls.reap();
@@ -103,6 +104,30 @@ pub fn serve(
     );
     calls.end_all();
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`, `dist/tonemask-serve.service`) how the node is: `READY=1`
+/// once it listens, `STOPPING=1` when it ends its calls. `socket` is `$NOTIFY_SOCKET` (a
+/// path, or `@name` in the abstract namespace); without one, nothing is sent. A failure is
+/// logged, never fatal.
+pub fn notify_systemd(socket: Option<&std::ffi::OsStr>, state: &str) {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+    let Some(path) = socket else {
+        return;
+    };
+    let bytes = path.as_bytes();
+    let sent = (|| {
+        let addr = match bytes.strip_prefix(b"@") {
+            Some(name) => UnixAddr::from_abstract_name(name)?,
+            None => UnixAddr::from_pathname(std::path::Path::new(path))?,
+        };
+        UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr)
+    })();
+    if let Err(e) = sent {
+        eprintln!("tonemask serve: warning: cannot tell systemd {state}: {e}");
+    }
 }
 
 /// The reply to one control datagram (`None` when it has no cookie to answer).
@@ -142,5 +167,24 @@ fn handle(calls: &mut Calls, command: &str, req: &Request) -> Result<Value> {
         )])),
         "" => anyhow::bail!("no command"),
         other => anyhow::bail!("Unrecognized command '{other}'"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_hears_ready_on_its_notify_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        notify_systemd(Some(path.as_os_str()), "READY=1");
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+        // No socket, or one nobody listens on: nothing happens.
+        notify_systemd(None, "READY=1");
+        notify_systemd(Some(dir.path().join("gone").as_os_str()), "READY=1");
     }
 }
