@@ -293,7 +293,10 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
 #[test]
 fn the_systemd_unit_verifies() {
     let unit = std::fs::read_to_string(root().join("dist/tonemask-serve.service")).unwrap();
-    assert!(unit.contains("Type=notify") && unit.contains(" serve "), "{unit}");
+    assert!(
+        unit.contains("Type=notify") && unit.contains(" serve "),
+        "{unit}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tonemask-serve.service");
     let unit = unit.replace(
@@ -310,5 +313,49 @@ fn the_systemd_unit_verifies() {
         o.status.success() && o.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `--config FILE`: TOML with the command line's option names; the command line wins; an
+/// unknown key is refused, naming it.
+#[test]
+fn serve_takes_its_options_from_a_toml_file_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 3);
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interface = \"127.0.0.1\"\nlisten-ng = \"127.0.0.1:17998\"\nport-min = 17880\nport-max = 17889\nkey = \"{}\"\nevents = \"{}\"\nmode = \"tone\"\n",
+            key.display(),
+            dir.path().join("events.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))
+        .arg("--plugin")
+        .arg(plugin_path())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen-ng", "127.0.0.1:17997"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.contains("ng on 127.0.0.1:17997, media on 127.0.0.1 ports 17880–17889"),
+        "{line}"
+    );
+    std::fs::write(&cfg, "interface = \"127.0.0.1\"\nlisten_ng = \"x\"\n").unwrap();
+    let o = tonemask(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown option `listen_ng`"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -11,7 +11,7 @@ mod serve;
 mod verify;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Detect and mask DTMF key tones in call audio with the tonemask WebAssembly plugin.
@@ -22,7 +22,7 @@ use std::path::PathBuf;
 /// (pcap, pcapng: Ethernet, Linux cooked, raw IP; IPv4/IPv6; RTP over UDP), whose SIP
 /// signalling tells the payload types and which stream is the caller's.
 #[derive(Parser)]
-#[command(name = "tonemask", version)]
+#[command(name = "tonemask", version, args_override_self = true)]
 struct Cli {
     /// Plugin component to load [default: $TONEMASK_PLUGIN, else tonemask-plugin.wasm in the
     /// directory above the executable's — never the working directory]
@@ -84,7 +84,14 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args = match serve::expand_config(std::env::args_os().collect(), &Cli::command()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tonemask: error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match real_main(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

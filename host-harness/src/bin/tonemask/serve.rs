@@ -12,6 +12,11 @@ use tonemask_harness::serve::{serve, ServeConfig};
 /// Arguments of `tonemask serve` (names as rtpengine's where they mean the same).
 #[derive(clap::Args)]
 pub struct Args {
+    /// TOML file of options, with the same names as the command line (`interface =
+    /// "10.0.0.5"`, `port-min = 30000`, `key = "/etc/tonemask/node.key"`, …); options given
+    /// on the command line win
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Where the ng control protocol is served (UDP), as Kamailio's `rtpengine_sock` and
     /// OpenSIPS's `rtpengine_sock` name it
     #[arg(long, default_value = "127.0.0.1:2223", value_name = "ADDR:PORT")]
@@ -32,6 +37,72 @@ pub struct Args {
     idle_s: f64,
     #[command(flatten)]
     call: CallArgs,
+}
+
+/// The command line with `serve --config FILE` expanded: the file's options go in right after
+/// `serve`, so that those given on the command line (later) win. Keys must be `serve`'s own
+/// options (or the global `plugin`); values strings, numbers or booleans (`true` = a flag).
+pub fn expand_config(
+    args: Vec<std::ffi::OsString>,
+    cli: &clap::Command,
+) -> Result<Vec<std::ffi::OsString>> {
+    let Some(at) = args.iter().position(|a| a == "serve") else {
+        return Ok(args);
+    };
+    let file = args[at..].iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        if a == "--config" {
+            args.get(at + i + 1).cloned()
+        } else {
+            a.strip_prefix("--config=").map(Into::into)
+        }
+    });
+    let Some(file) = file else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read the config file {}", file.to_string_lossy()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", file.to_string_lossy()))?;
+    let serve = cli
+        .find_subcommand("serve")
+        .ok_or_else(|| anyhow::anyhow!("no serve command"))?;
+    let known: Vec<&str> = serve
+        .get_arguments()
+        .chain(cli.get_arguments())
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "config")
+        .collect();
+    let mut extra = Vec::new();
+    for (key, value) in table {
+        if !known.contains(&key.as_str()) {
+            bail!(
+                "{}: unknown option `{key}` (the options of `tonemask serve --help`, without the dashes)",
+                file.to_string_lossy()
+            );
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(true) => {
+                extra.push(format!("--{key}").into());
+                continue;
+            }
+            toml::Value::Boolean(false) => continue,
+            other => bail!(
+                "{}: `{key}` must be a string, a number or a boolean, not {}",
+                file.to_string_lossy(),
+                other.type_str()
+            ),
+        };
+        extra.push(format!("--{key}").into());
+        extra.push(value.into());
+    }
+    let mut out = args[..=at].to_vec();
+    out.extend(extra);
+    out.extend_from_slice(&args[at + 1..]);
+    Ok(out)
 }
 
 /// Runs `tonemask serve` until SIGTERM or SIGINT; returns the exit status.
