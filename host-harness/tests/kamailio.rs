@@ -98,7 +98,7 @@ fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Out
     write_scenarios(d, media, hold, p.media_caller, p.media_agent);
     let key = key_file(d, "node", 9);
     let events = d.join("events.jsonl");
-    let node = start_serve(d, &key, &events, p.ng, p.node);
+    let node = start_serve(d, &key, &events, p.ng, p.node, &[]);
     let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, p.ng);
     let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
 

@@ -172,6 +172,17 @@ fn event_packets() -> (Vec<Vec<u8>>, String) {
     (out, "1234".into())
 }
 
+/// The response to a plain HTTP GET (status line, headers and body).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
+}
+
 /// What a callee received: the packets in order.
 fn drain(sock: &UdpSocket) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
@@ -187,7 +198,14 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "node", 7);
     let events = dir.path().join("events.jsonl");
-    let node = start_serve(dir.path(), &key, &events, NG, (17_900, 17_949));
+    let node = start_serve(
+        dir.path(),
+        &key,
+        &events,
+        NG,
+        (17_900, 17_949),
+        &["--listen-http", "127.0.0.1:17996"],
+    );
     let mut proxy = Proxy::new();
 
     // Control: ping, and malformed messages answered with an error (or ignored without a
@@ -281,6 +299,25 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
             .map(<[Value]>::len),
         Some(0)
     );
+
+    // What Prometheus and a load balancer see.
+    let metrics = http_get("127.0.0.1:17996", "/metrics");
+    for line in [
+        "tonemask_calls_active 0",
+        "tonemask_calls_started_total 2",
+        "tonemask_calls_ended_total 2",
+        "tonemask_digits_total 20",
+        "tonemask_security_signals_total 0",
+        "tonemask_plugin_traps_total 0",
+        "tonemask_ng_errors_total 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("tonemask_packets_out_total{direction=\"callee_to_caller\"} 2"));
+    assert!(http_get("127.0.0.1:17996", "/health").ends_with("ok\n"));
 
     // SIGTERM: a clean stop.
     let (status, err) = node.terminate();

@@ -1,5 +1,6 @@
 //! The node's calls: what `offer`, `answer`, `delete` and `query` do to them.
 
+use super::metrics::Metrics;
 use super::ports::Ports;
 use super::ServeConfig;
 use crate::keys::KeyRing;
@@ -40,6 +41,7 @@ pub struct Calls {
     cfg: ServeConfig,
     ports: Ports,
     calls: BTreeMap<String, Call>,
+    metrics: Arc<Metrics>,
 }
 
 fn now_s() -> u64 {
@@ -82,13 +84,20 @@ fn required<'a>(req: &'a Request, key: &str) -> Result<&'a str> {
 
 impl Calls {
     /// No calls yet.
-    pub fn new(plugin: Arc<Plugin>, keys: Arc<KeyRing>, cfg: ServeConfig, ports: Ports) -> Calls {
+    pub fn new(
+        plugin: Arc<Plugin>,
+        keys: Arc<KeyRing>,
+        cfg: ServeConfig,
+        ports: Ports,
+        metrics: Arc<Metrics>,
+    ) -> Calls {
         Calls {
             plugin,
             keys,
             cfg,
             ports,
             calls: BTreeMap::new(),
+            metrics,
         }
     }
 
@@ -193,6 +202,7 @@ impl Calls {
             "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
             event_call_id(call_id)
         );
+        self.metrics.call_started();
         call.relay = Some((stop, handle));
         call.answer_sdp = Some(answer_sdp.clone());
         Ok(ng::ok([("sdp", Value::str(&answer_sdp))]))
@@ -205,7 +215,7 @@ impl Calls {
             .calls
             .remove(call_id)
             .ok_or_else(|| anyhow!("Call-ID not found: {call_id}"))?;
-        finish(call_id, call);
+        finish(call_id, call, &self.metrics);
         Ok(ng::ok([]))
     }
 
@@ -241,7 +251,7 @@ impl Calls {
             .collect();
         for id in done {
             if let Some(call) = self.calls.remove(&id) {
-                finish(&id, call);
+                finish(&id, call, &self.metrics);
             }
         }
     }
@@ -249,19 +259,24 @@ impl Calls {
     /// Ends every call.
     pub fn end_all(&mut self) {
         for (id, call) in std::mem::take(&mut self.calls) {
-            finish(&id, call);
+            finish(&id, call, &self.metrics);
         }
     }
 }
 
 /// Stops a call's relay, waits for it, and logs what it did (never the digits).
-fn finish(call_id: &str, call: Call) {
+fn finish(call_id: &str, call: Call, metrics: &Metrics) {
     let Some((stop, handle)) = call.relay else {
         eprintln!("tonemask serve: call {call_id}: ended before it was answered");
         return;
     };
     stop.store(true, Ordering::Relaxed);
-    match handle.join() {
+    let joined = handle.join();
+    metrics.call_ended(match &joined {
+        Ok(Ok(s)) => Some(s),
+        _ => None,
+    });
+    match joined {
         Ok(Ok(s)) => eprintln!(
             "tonemask serve: call {call_id}: ended; caller→callee {} in, {} out, {} digit(s), {} dropped; callee→caller {} in, {} out{}",
             s.caller_to_agent.received,

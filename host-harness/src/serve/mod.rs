@@ -18,8 +18,10 @@
 //! `query` before the call ends, metrics (see the README).
 
 mod calls;
+mod metrics;
 
 pub use calls::event_call_id;
+pub use metrics::Metrics;
 mod ports;
 
 use crate::keys::KeyRing;
@@ -53,6 +55,8 @@ pub struct ServeConfig {
     pub events_url: Option<String>,
     /// A call whose media stops for this long ends.
     pub idle: Duration,
+    /// Where `/metrics` and `/health` are served over HTTP, if anywhere.
+    pub listen_http: Option<SocketAddr>,
 }
 
 /// Serves until `shutdown` is set, then ends every call (their delayed packets are sent).
@@ -66,7 +70,13 @@ pub fn serve(
         .with_context(|| format!("cannot listen for ng commands on {}", cfg.listen_ng))?;
     control.set_read_timeout(Some(Duration::from_millis(200)))?;
     let ports = Ports::new(cfg.interface, cfg.port_min, cfg.port_max)?;
-    let mut calls = Calls::new(plugin, keys, cfg.clone(), ports);
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = cfg.listen_http {
+        let at = metrics::serve_http(addr, Arc::clone(&metrics))
+            .with_context(|| format!("cannot serve /metrics on {addr}"))?;
+        eprintln!("tonemask serve: /metrics and /health on http://{at}");
+    }
+    let mut calls = Calls::new(plugin, keys, cfg.clone(), ports, Arc::clone(&metrics));
     eprintln!(
         "tonemask serve: ng on {}, media on {} ports {}–{}",
         control.local_addr()?,
@@ -92,7 +102,7 @@ pub fn serve(
             }
             Err(e) => return Err(e).context("receiving an ng command"),
         };
-        if let Some(out) = answer(&mut calls, &buf[..n], from) {
+        if let Some(out) = answer(&mut calls, &metrics, &buf[..n], from) {
             if let Err(e) = control.send_to(&out, from) {
                 eprintln!("tonemask serve: warning: cannot reply to {from}: {e}");
             }
@@ -131,10 +141,16 @@ pub fn notify_systemd(socket: Option<&std::ffi::OsStr>, state: &str) {
 }
 
 /// The reply to one control datagram (`None` when it has no cookie to answer).
-fn answer(calls: &mut Calls, datagram: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+fn answer(
+    calls: &mut Calls,
+    metrics: &Metrics,
+    datagram: &[u8],
+    from: SocketAddr,
+) -> Option<Vec<u8>> {
     let req = match Request::parse(datagram) {
         Ok(r) => r,
         Err(e) => {
+            metrics.command(true);
             eprintln!(
                 "tonemask serve: refused a datagram from {from}: {}",
                 e.reason
@@ -143,7 +159,9 @@ fn answer(calls: &mut Calls, datagram: &[u8], from: SocketAddr) -> Option<Vec<u8
         }
     };
     let command = req.command().unwrap_or_default();
-    let body = match handle(calls, &command, &req) {
+    let body = handle(calls, &command, &req);
+    metrics.command(body.is_err());
+    let body = match body {
         Ok(v) => v,
         Err(e) => {
             eprintln!("tonemask serve: {command} from {from} refused: {e:#}");

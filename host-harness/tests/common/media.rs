@@ -227,9 +227,16 @@ impl Drop for Served {
     }
 }
 
-/// Starts `tonemask serve` on loopback (ng on `ng`, media ports `ports`), signing with `key`
-/// into `events`; returns once it listens.
-pub fn start_serve(dir: &Path, key: &Path, events: &Path, ng: u16, ports: (u16, u16)) -> Served {
+/// Starts `tonemask serve` on loopback (ng on `ng`, media ports `ports`, and `extra`
+/// options), signing with `key` into `events`; returns once it listens.
+pub fn start_serve(
+    dir: &Path,
+    key: &Path,
+    events: &Path,
+    ng: u16,
+    ports: (u16, u16),
+    extra: &[&str],
+) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
         .arg("--plugin")
         .arg(plugin_path())
@@ -246,6 +253,7 @@ pub fn start_serve(dir: &Path, key: &Path, events: &Path, ng: u16, ports: (u16, 
         .arg("--events")
         .arg(events)
         .args(["--idle-s", "10"])
+        .args(extra)
         .current_dir(dir)
         .stderr(Stdio::piped())
         .spawn()

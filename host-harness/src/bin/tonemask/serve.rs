@@ -32,6 +32,9 @@ pub struct Args {
     port_max: u16,
     #[command(flatten)]
     sink: SinkArgs,
+    /// Serve Prometheus `/metrics` and `/health` over HTTP here (e.g. 127.0.0.1:9090)
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen_http: Option<std::net::SocketAddr>,
     /// End a call whose media has stopped for this many seconds
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     idle_s: f64,
@@ -124,6 +127,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         events_file: args.sink.events,
         events_url: args.sink.events_url,
         idle: seconds(args.idle_s, "--idle-s")?,
+        listen_http: args.listen_http,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

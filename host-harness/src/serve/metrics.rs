@@ -1,0 +1,247 @@
+//! What the node tells Prometheus (`/metrics`) and a load balancer (`/health`) on
+//! `--listen-http`.
+//!
+//! Counters are process totals. Packet and digit counts are added when a call ends (from
+//! its sessions' own counters), so they move in steps of whole calls; calls active, ng
+//! commands and errors move at once.
+
+use crate::relay::RelaySummary;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a caller→callee packet was dropped, as the `reason` label.
+const DROP_REASONS: [&str; 7] = [
+    "malformed",
+    "unknown_pt",
+    "foreign_ssrc",
+    "late",
+    "unprocessed",
+    "foreign_source",
+    "plugin_trapped",
+];
+
+/// The node's counters.
+#[derive(Default)]
+pub struct Metrics {
+    calls_started: AtomicU64,
+    calls_ended: AtomicU64,
+    calls_failed: AtomicU64,
+    ng_commands: AtomicU64,
+    ng_errors: AtomicU64,
+    packets_in: [AtomicU64; 2],
+    packets_out: [AtomicU64; 2],
+    dropped: [AtomicU64; DROP_REASONS.len()],
+    event_packets_dropped: AtomicU64,
+    digits: AtomicU64,
+    security_signals: AtomicU64,
+    plugin_traps: AtomicU64,
+    events_undelivered: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// An ng command was answered (`error`: with an error).
+    pub fn command(&self, error: bool) {
+        add(&self.ng_commands, 1);
+        if error {
+            add(&self.ng_errors, 1);
+        }
+    }
+
+    /// A call was answered and its media started.
+    pub fn call_started(&self) {
+        add(&self.calls_started, 1);
+    }
+
+    /// A call ended, with what its relay did (`None`: it failed or its thread panicked).
+    pub fn call_ended(&self, s: Option<&RelaySummary>) {
+        add(&self.calls_ended, 1);
+        let Some(s) = s else {
+            add(&self.calls_failed, 1);
+            return;
+        };
+        for (i, st) in [&s.caller_to_agent, &s.agent_to_caller]
+            .into_iter()
+            .enumerate()
+        {
+            add(&self.packets_in[i], st.received);
+            add(&self.packets_out[i], st.forwarded);
+        }
+        let up = &s.caller_to_agent;
+        let drops = [
+            up.malformed,
+            up.unknown_pt,
+            up.foreign_ssrc,
+            up.late,
+            up.unprocessed,
+            s.caller_foreign_sources,
+            s.caller_trap_dropped,
+        ];
+        for (c, n) in self.dropped.iter().zip(drops) {
+            add(c, n);
+        }
+        add(&self.event_packets_dropped, up.events_dropped);
+        add(&self.digits, s.digits.len() as u64);
+        add(&self.security_signals, s.agent_digits.len() as u64);
+        let traps = u64::from(s.caller_trap.is_some()) + u64::from(s.agent_trap.is_some());
+        add(&self.plugin_traps, traps);
+        add(&self.events_undelivered, s.undelivered);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, rows: &[(String, u64)]| {
+            out.push_str(&format!(
+                "# HELP tonemask_{name} {help}\n# TYPE tonemask_{name} {kind}\n"
+            ));
+            for (labels, v) in rows {
+                out.push_str(&format!("tonemask_{name}{labels} {v}\n"));
+            }
+        };
+        let one = |v: u64| [(String::new(), v)];
+        let (started, ended) = (get(&self.calls_started), get(&self.calls_ended));
+        metric(
+            "calls_active",
+            "gauge",
+            "Calls with media running.",
+            &one(started.saturating_sub(ended)),
+        );
+        metric(
+            "calls_started_total",
+            "counter",
+            "Calls answered (media started).",
+            &one(started),
+        );
+        metric(
+            "calls_ended_total",
+            "counter",
+            "Calls ended (delete, idle, shutdown).",
+            &one(ended),
+        );
+        metric(
+            "calls_failed_total",
+            "counter",
+            "Calls whose media could not run (their relay failed).",
+            &one(get(&self.calls_failed)),
+        );
+        metric(
+            "ng_commands_total",
+            "counter",
+            "ng commands answered.",
+            &one(get(&self.ng_commands)),
+        );
+        metric(
+            "ng_errors_total",
+            "counter",
+            "ng commands answered with an error.",
+            &one(get(&self.ng_errors)),
+        );
+        let dirs = ["caller_to_callee", "callee_to_caller"];
+        let per_dir = |cs: &[AtomicU64; 2]| -> Vec<(String, u64)> {
+            dirs.iter()
+                .zip(cs)
+                .map(|(d, c)| (format!("{{direction=\"{d}\"}}"), get(c)))
+                .collect()
+        };
+        metric(
+            "packets_in_total",
+            "counter",
+            "RTP/RTCP packets received, per direction (ended calls).",
+            &per_dir(&self.packets_in),
+        );
+        metric(
+            "packets_out_total",
+            "counter",
+            "Packets forwarded, per direction (ended calls).",
+            &per_dir(&self.packets_out),
+        );
+        let drops: Vec<(String, u64)> = DROP_REASONS
+            .iter()
+            .zip(&self.dropped)
+            .map(|(r, c)| (format!("{{reason=\"{r}\"}}"), get(c)))
+            .collect();
+        metric(
+            "caller_packets_dropped_total",
+            "counter",
+            "Caller packets dropped, by reason (fail closed; ended calls).",
+            &drops,
+        );
+        metric(
+            "event_packets_dropped_total",
+            "counter",
+            "RFC 4733 event packets taken out of caller audio (ended calls).",
+            &one(get(&self.event_packets_dropped)),
+        );
+        metric(
+            "digits_total",
+            "counter",
+            "Key presses reported on caller audio (ended calls).",
+            &one(get(&self.digits)),
+        );
+        metric(
+            "security_signals_total",
+            "counter",
+            "Digits seen towards the caller (ended calls).",
+            &one(get(&self.security_signals)),
+        );
+        metric(
+            "plugin_traps_total",
+            "counter",
+            "Plugin instances that trapped (ended calls).",
+            &one(get(&self.plugin_traps)),
+        );
+        metric(
+            "events_undelivered_total",
+            "counter",
+            "Signed events the HTTP collector did not take (they are in the events file).",
+            &one(get(&self.events_undelivered)),
+        );
+        out
+    }
+}
+
+/// Serves `/metrics` and `/health` on `addr` from a thread of its own (one request at a
+/// time: Prometheus scrapes, nothing else).
+pub fn serve_http(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = answer(conn, &metrics);
+            }
+        })?;
+    Ok(local)
+}
+
+fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = [0u8; 2048];
+    let n = conn.read(&mut buf)?;
+    let request = String::from_utf8_lossy(&buf[..n]);
+    let path = request.split_whitespace().nth(1).unwrap_or("");
+    let (status, body, kind) = match path {
+        "/metrics" => ("200 OK", metrics.render(), "text/plain; version=0.0.4"),
+        "/health" => ("200 OK", "ok\n".to_string(), "text/plain"),
+        _ => (
+            "404 Not Found",
+            "not found: try /metrics or /health\n".to_string(),
+            "text/plain",
+        ),
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
