@@ -24,7 +24,9 @@ impl Drop for Kamailio {
     }
 }
 
-fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, ng: u16) -> Kamailio {
+/// Kamailio on `sip`, relaying every call to the agent on `agent`, its rtpengine module
+/// pointed at the media nodes listening for ng on `nodes` (one set).
+fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, nodes: &[u16]) -> Kamailio {
     let which = Command::new("kamailio").arg("-v").output();
     assert!(
         which.is_ok(),
@@ -34,7 +36,14 @@ fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, ng: u16) -> Kamai
         .unwrap()
         .replace("SIP_PORT", &sip.to_string())
         .replace("AGENT_PORT", &agent.to_string())
-        .replace("NG_SOCK", &format!("udp:127.0.0.1:{ng}"));
+        .replace(
+            "NG_SOCK",
+            &nodes
+                .iter()
+                .map(|n| format!("udp:127.0.0.1:{n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, cfg).unwrap();
     let kamailio = Kamailio(
@@ -99,7 +108,7 @@ fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Out
     let key = key_file(d, "node", 9);
     let events = d.join("events.jsonl");
     let node = start_serve(d, &key, &events, p.ng, p.node, &[]);
-    let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, p.ng);
+    let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, &[p.ng]);
     let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
 
     let mut agent_sipp = sipp_agent(d, p.sip_agent, p.media_agent + 4);
@@ -191,4 +200,101 @@ fn kamailio_puts_the_node_in_a_call_and_no_telephone_event_reaches_the_agent() {
         "5454545454545454",
         &r.log,
     );
+}
+
+/// Ports of the scale-out test's calls (SIP and media of caller and agent).
+const SCALE: Ports = Ports {
+    sip_caller: 15_660,
+    sip_proxy: 15_690,
+    sip_agent: 15_670,
+    media_caller: 16_600,
+    media_agent: 16_640,
+    ng: 0,
+    node: (0, 0),
+};
+
+/// One short call through Kamailio (its scenarios already in `d`): whether the caller's
+/// SIPp succeeded, and what the agent received.
+fn short_call(d: &std::path::Path) -> (bool, Vec<Vec<u8>>) {
+    let p = &SCALE;
+    let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
+    let mut agent = sipp_agent(d, p.sip_agent, p.media_agent + 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = sipp_caller(d, p.sip_proxy, p.sip_caller, p.media_caller);
+    let ok = wait(&mut caller, Duration::from_secs(30), "the SIPp caller").success();
+    if !ok {
+        let _ = agent.kill();
+    }
+    let _ = agent.wait();
+    (ok, recorder.join().unwrap())
+}
+
+/// How many calls a node has ended: the end-of-call records in its events file.
+fn calls_done(events: &std::path::Path) -> usize {
+    std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .matches("\"end_of_call\"")
+        .count()
+}
+
+#[test]
+fn kamailio_spreads_calls_over_two_nodes_and_the_survivor_takes_new_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The card's first second: keys '4', '1', '1' (80 ms each).
+    let caller = ulaw_slice("card_visa_-3dbm0_ulaw.wav", 0.0, 1.0);
+    std::fs::write(d.join("caller.wav"), &caller).unwrap();
+    std::fs::write(d.join("agent.wav"), &caller[..1600]).unwrap();
+    let hold = (caller.len() / 8 + 300) as u32;
+    let p = &SCALE;
+    write_scenarios(
+        d,
+        r#"<exec rtp_stream="caller.wav,1,0"/>"#,
+        hold,
+        p.media_caller,
+        p.media_agent,
+    );
+    let key = key_file(d, "node", 5);
+    let events = [d.join("a.jsonl"), d.join("b.jsonl")];
+    let a = start_serve(d, &key, &events[0], 17_994, (17_800, 17_819), &[]);
+    let b = start_serve(d, &key, &events[1], 17_995, (17_820, 17_839), &[]);
+    let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, &[17_994, 17_995]);
+    let done = || [calls_done(&events[0]), calls_done(&events[1])];
+
+    // Calls until each node has taken some (Call-IDs differ per SIPp run and Kamailio hashes
+    // them: ten calls all on one node would be a 1-in-500 chance).
+    for _ in 0..10 {
+        let (ok, packets) = short_call(d);
+        let log = std::fs::read_to_string(d.join("caller.log")).unwrap_or_default();
+        assert!(ok, "SIPp caller failed:\n{log}");
+        let (audio, _) = agent_audio(&packets);
+        assert!(!audio.is_empty(), "no audio reached the agent");
+        assert_eq!(digits_in(audio), 0, "a digit reached the agent");
+        if done().iter().all(|&c| c > 0) {
+            break;
+        }
+    }
+    let spread = done();
+    assert!(spread.iter().all(|&c| c > 0), "calls per node {spread:?}");
+
+    // Node A dies. Once Kamailio notices (a call may fail meanwhile), new calls go to B.
+    drop(a);
+    let mut ok_after = 0;
+    for _ in 0..4 {
+        ok_after += usize::from(short_call(d).0);
+        if ok_after == 2 {
+            break;
+        }
+    }
+    assert_eq!(ok_after, 2, "calls did not go on after a node died");
+    let (status, log) = b.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(
+        done()[1],
+        spread[1] + 2,
+        "the survivor did not take the new calls"
+    );
+    // Every call's key was reported once, by the node that carried it.
+    let digits: String = events.iter().map(|e| verified_digits(e, &key)).collect();
+    assert_eq!(digits, "411".repeat(spread[0] + spread[1] + 2));
 }
