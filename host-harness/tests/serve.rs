@@ -289,9 +289,17 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     assert_eq!(back_a.len(), 1, "the callee's audio reached the caller");
 
     let by_call = verified_digits_by_call(&events, &key);
-    // Event call ids are the SIP Call-IDs with `@` written `_40` (serve::event_call_id).
-    assert_eq!(by_call.get("call-A_40test"), Some(&want_a), "{by_call:?}");
-    assert_eq!(by_call.get("call-B_40test"), Some(&want_b), "{by_call:?}");
+    // Event call ids are Call-ID:from-tag, `@` written `_40` (serve::event_call_id).
+    assert_eq!(
+        by_call.get("call-A_40test:ft-1"),
+        Some(&want_a),
+        "{by_call:?}"
+    );
+    assert_eq!(
+        by_call.get("call-B_40test:ft-1"),
+        Some(&want_b),
+        "{by_call:?}"
+    );
     let list = proxy.send(vec![("command", Value::str("list"))]);
     assert_eq!(
         list.get("calls")

@@ -50,27 +50,34 @@ fn now_s() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The call id a call's events carry, from its SIP Call-ID. Event call ids are 1–64 of
-/// `A-Z a-z 0-9 . _ : -`; a SIP Call-ID usually has an `@` and may hold any of
-/// `!%*+`'~()<>"/[]?{}\`. Each other byte is written `_XX` (hex) and `_` itself `__` — readable
-/// and reversible (`call-A@host` → `call-A_40host`). A Call-ID that would come out longer
-/// than 64 is written `sha256-` and the first 32 hex digits of its SHA-256.
+/// The call id a call's events carry: its SIP Call-ID and the caller's From tag, as
+/// `CALL-ID:FROM-TAG`. Event call ids are 1–64 of `A-Z a-z 0-9 . _ : -`; a SIP Call-ID usually
+/// has an `@` and may hold any of `!%*+`'~()<>"/[]?{}\`. In each part every other byte (and
+/// `:`) is written `_XX` (hex) and `_` itself `__` — readable and reversible
+/// (`call-A@host`, tag `1928` → `call-A_40host:1928`). An id that would come out longer
+/// than 64 is written `sha256-` and the first 32 hex digits of the SHA-256 of
+/// `CALL-ID\nFROM-TAG`.
 #[must_use]
-pub fn event_call_id(sip_call_id: &str) -> String {
+pub fn event_call_id(sip_call_id: &str, from_tag: &str) -> String {
     use std::fmt::Write as _;
-    let mut out = String::with_capacity(sip_call_id.len());
-    for b in sip_call_id.bytes() {
-        if b.is_ascii_alphanumeric() || b".:-".contains(&b) {
-            out.push(char::from(b));
-        } else if b == b'_' {
-            out.push_str("__");
-        } else {
-            let _ = write!(out, "_{b:02X}");
+    let escape = |part: &str, out: &mut String| {
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b".-".contains(&b) {
+                out.push(char::from(b));
+            } else if b == b'_' {
+                out.push_str("__");
+            } else {
+                let _ = write!(out, "_{b:02X}");
+            }
         }
-    }
+    };
+    let mut out = String::with_capacity(sip_call_id.len() + from_tag.len() + 1);
+    escape(sip_call_id, &mut out);
+    out.push(':');
+    escape(from_tag, &mut out);
     if out.len() > 64 {
         use sha2::Digest as _;
-        let h = sha2::Sha256::digest(sip_call_id.as_bytes());
+        let h = sha2::Sha256::digest(format!("{sip_call_id}\n{from_tag}").as_bytes());
         return format!("sha256-{}", hex::encode(&h[..16]));
     }
     out
@@ -182,7 +189,7 @@ impl Calls {
             types: answer_types,
             agent_types: Some(call.offer_types.clone()),
             settings: CallSettings {
-                call_id: event_call_id(call_id),
+                call_id: event_call_id(call_id, &call.from_tag),
                 ..cfg.settings.clone()
             },
             events_file: cfg.events_file.clone(),
@@ -200,7 +207,7 @@ impl Calls {
         };
         eprintln!(
             "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
-            event_call_id(call_id)
+            event_call_id(call_id, &call.from_tag)
         );
         self.metrics.call_started();
         call.relay = Some((stop, handle));
@@ -301,13 +308,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sip_call_ids_become_valid_readable_event_call_ids() {
-        assert_eq!(event_call_id("a84b4c76e66710"), "a84b4c76e66710");
-        assert_eq!(event_call_id("call-A@test"), "call-A_40test");
-        assert_eq!(event_call_id("x_y \"z\""), "x__y_20_22z_22");
+    fn sip_call_ids_and_tags_become_valid_readable_event_call_ids() {
+        assert_eq!(
+            event_call_id("a84b4c76e66710", "1928"),
+            "a84b4c76e66710:1928"
+        );
+        assert_eq!(event_call_id("call-A@test", "ft-1"), "call-A_40test:ft-1");
+        assert_eq!(
+            event_call_id("x_y \"z\":", "t:1"),
+            "x__y_20_22z_22_3A:t_3A1"
+        );
         let long = "9".repeat(80) + "@host";
-        let id = event_call_id(&long);
+        let id = event_call_id(&long, "t");
         assert!(id.starts_with("sha256-") && id.len() == 39, "{id}");
-        assert_ne!(id, event_call_id(&("8".repeat(80) + "@host")));
+        assert_ne!(id, event_call_id(&long, "u"));
     }
 }

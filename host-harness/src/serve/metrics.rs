@@ -226,9 +226,17 @@ pub fn serve_http(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<So
 
 fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut buf = [0u8; 2048];
-    let n = conn.read(&mut buf)?;
-    let request = String::from_utf8_lossy(&buf[..n]);
+    // The whole request head (closing with some of it unread would reset the connection).
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let request = String::from_utf8_lossy(&head);
     let path = request.split_whitespace().nth(1).unwrap_or("");
     let (status, body, kind) = match path {
         "/metrics" => ("200 OK", metrics.render(), "text/plain; version=0.0.4"),
@@ -239,9 +247,9 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             "text/plain",
         ),
     };
-    write!(
-        conn,
+    let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
+    );
+    conn.write_all(response.as_bytes())
 }
