@@ -358,3 +358,63 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
     let again = inst.create_audio(&config("again", Codec::Pcmu)).unwrap();
     assert_eq!(inst.audio(again).process(&[0xFF; 160]).unwrap().len(), 160);
 }
+
+/// A live host passing its time with audio frames: the frames stop in the middle of the first
+/// press; `handle-timeout` at `poll-timeout` reports it with no further frame; the frames
+/// resume seconds later and the card's digits are reported exactly once each.
+#[test]
+fn a_press_completes_on_handle_timeout_when_frames_stop() {
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let m = tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0_ulaw.json"))
+        .unwrap();
+    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let s = inst.create_audio(&config("live", Codec::Pcmu)).unwrap();
+    let mut frames = wav.data.chunks(160).enumerate();
+    let mut digits = String::new();
+    assert_eq!(inst.audio(s).poll_timeout().unwrap(), None);
+    let (now, due) = loop {
+        let (i, frame) = frames.next().expect("a press comes on");
+        let now = 20 * i as u64;
+        inst.audio(s).process_at(now, frame).unwrap();
+        assert!(inst.audio(s).drain_events().unwrap().is_empty());
+        if let Some(due) = inst.audio(s).poll_timeout().unwrap() {
+            break (now, due);
+        }
+    };
+    assert_eq!(
+        due,
+        now + 60 + 100,
+        "look-ahead + 100 ms after the last frame"
+    );
+    inst.audio(s).handle_timeout(due - 1).unwrap();
+    assert!(
+        inst.audio(s).drain_events().unwrap().is_empty(),
+        "not due yet"
+    );
+    inst.audio(s).handle_timeout(due).unwrap();
+    let first = inst.audio(s).drain_events().unwrap();
+    assert_eq!(first.len(), 1, "the press completes with no further frame");
+    digits.push(first[0].digit);
+    for (i, frame) in frames {
+        inst.audio(s)
+            .process_at(5_000 + 20 * i as u64, frame)
+            .unwrap();
+        digits.extend(
+            inst.audio(s)
+                .drain_events()
+                .unwrap()
+                .iter()
+                .map(|e| e.digit),
+        );
+    }
+    inst.audio(s).flush().unwrap();
+    digits.extend(
+        inst.audio(s)
+            .drain_events()
+            .unwrap()
+            .iter()
+            .map(|e| e.digit),
+    );
+    assert_eq!(digits, m.digits, "each press once");
+}

@@ -56,6 +56,46 @@ impl AudioSession<'_> {
             .map_err(plugin_error)
     }
 
+    /// Processes a frame of wire bytes that arrived at host time `now_ms` (a live host's
+    /// clock, ms; only differences matter), so that [`AudioSession::handle_timeout`] can
+    /// complete a press when frames stop.
+    pub fn process_at(&mut self, now_ms: u64, frame: &[u8]) -> Result<Vec<u8>> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("process-at", frame.len(), |g, st| {
+                g.call_process_at(st, s, now_ms, frame)
+            })?
+            .map_err(plugin_error)
+    }
+
+    /// Processes a frame of linear samples that arrived at host time `now_ms`.
+    pub fn process_samples_at(&mut self, now_ms: u64, frame: &[i16]) -> Result<Vec<i16>> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("process-samples-at", frame.len(), |g, st| {
+                g.call_process_samples_at(st, s, now_ms, frame)
+            })?
+            .map_err(plugin_error)
+    }
+
+    /// Host time `now_ms` has come without a frame: a press still on once frames have
+    /// stopped for the look-ahead + 100 ms is reported (see [`AudioSession::poll_timeout`]).
+    pub fn handle_timeout(&mut self, now_ms: u64) -> Result<()> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("handle-timeout", 0, |g, st| {
+                g.call_handle_timeout(st, s, now_ms)
+            })?
+            .map_err(plugin_error)
+    }
+
+    /// When [`AudioSession::handle_timeout`] has something to do if no frame comes first.
+    pub fn poll_timeout(&mut self) -> Result<Option<u64>> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("poll-timeout", 0, |g, st| g.call_poll_timeout(st, s))
+    }
+
     /// Completed digit events.
     pub fn drain_events(&mut self) -> Result<Vec<DigitEvent>> {
         let s = self.handle.0;

@@ -179,7 +179,7 @@ impl Plugin {
             })?;
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
-                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.1.0): {e}",
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.2.0): {e}",
                 path.display()
             )
         };

@@ -170,6 +170,32 @@ impl GuestSession for Session {
         Ok(out)
     }
 
+    fn process_at(&self, now_ms: u64, frame: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(frame.len());
+        self.0
+            .borrow_mut()
+            .process_bytes_at(now_ms, &frame, &mut out)
+            .map_err(error)?;
+        Ok(out)
+    }
+
+    fn process_samples_at(&self, now_ms: u64, frame: Vec<i16>) -> Result<Vec<i16>, Error> {
+        let mut out = Vec::with_capacity(frame.len());
+        self.0
+            .borrow_mut()
+            .process_samples_at(now_ms, &frame, &mut out)
+            .map_err(error)?;
+        Ok(out)
+    }
+
+    fn handle_timeout(&self, now_ms: u64) -> Result<(), Error> {
+        self.0.borrow_mut().handle_timeout(now_ms).map_err(error)
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        self.0.borrow().poll_timeout()
+    }
+
     fn drain_events(&self) -> Vec<DigitEvent> {
         let mut s = self.0.borrow_mut();
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
@@ -186,6 +212,7 @@ impl GuestSession for Session {
         self.0.borrow_mut().flush_samples(&mut out).map_err(error)?;
         Ok(out)
     }
+
     fn end_record(&self) -> Option<String> {
         self.0.borrow().end_record().map(String::from)
     }

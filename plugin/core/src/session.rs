@@ -91,14 +91,17 @@ pub struct Session {
     pending_leak: u64,
     /// Output samples still to withhold ([`Output::Aligned`]: the delay line's initial fill).
     withhold: usize,
+    /// Host time without a frame after which the stream counts as idle, ms.
+    idle_ms: u64,
     phase: Phase,
 }
 
 /// What a session waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// More audio, or the flush.
-    Audio,
+    /// More audio, time passing, or the flush; the host time of the last frame that came
+    /// with one ([`Session::process_bytes_at`]).
+    Audio { last_input: Option<u64> },
     /// Nothing: it was flushed.
     Flushed,
 }
@@ -130,7 +133,8 @@ impl Session {
                 Output::Stream => 0,
                 Output::Aligned => delay,
             },
-            phase: Phase::Audio,
+            idle_ms: s.lookahead.idle_ms(),
+            phase: Phase::Audio { last_input: None },
         })
     }
 
@@ -174,6 +178,68 @@ impl Session {
         Ok(())
     }
 
+    /// As [`Session::process_samples`], for a frame that arrived at host time `now` (ms on
+    /// the host's monotonic clock; only differences matter): a live host that passes its
+    /// time can then call [`Session::handle_timeout`] when frames stop.
+    pub fn process_samples_at(
+        &mut self,
+        now: u64,
+        input: &[i16],
+        output: &mut Vec<i16>,
+    ) -> Result<(), Error> {
+        self.process_samples(input, output)?;
+        self.phase = Phase::Audio {
+            last_input: Some(now),
+        };
+        Ok(())
+    }
+
+    /// As [`Session::process_bytes`], for a frame that arrived at host time `now` (see
+    /// [`Session::process_samples_at`]).
+    pub fn process_bytes_at(
+        &mut self,
+        now: u64,
+        input: &[u8],
+        output: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.process_bytes(input, output)?;
+        self.phase = Phase::Audio {
+            last_input: Some(now),
+        };
+        Ok(())
+    }
+
+    /// Host time `now` has come without a frame. Once no frame has come for the look-ahead
+    /// plus [`IDLE_AFTER_LOOKAHEAD_MS`](crate::settings::IDLE_AFTER_LOOKAHEAD_MS), a press
+    /// still on is reported as ending at the last sample received (its event is ready for
+    /// [`Session::poll_event`]); if the same tone goes on when frames resume, it is masked as
+    /// before but not reported again. The audio in the delay line stays there: it is part of
+    /// the stream and leaves with the next frame or the flush. Call it at
+    /// [`Session::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: u64) -> Result<(), Error> {
+        self.check_open()?;
+        if self.poll_timeout().is_some_and(|due| now >= due) {
+            self.detector.cut();
+            self.drain_transitions();
+        }
+        Ok(())
+    }
+
+    /// The host time at which [`Session::handle_timeout`] has something to do if no frame
+    /// comes first: while a press is on and frames came with the host's time; else `None`.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let Phase::Audio {
+            last_input: Some(last),
+        } = self.phase
+        else {
+            return None;
+        };
+        self.detector
+            .digit_on()
+            .map(|_| last.saturating_add(self.idle_ms))
+    }
+
     /// Ends the stream (L16): closes a digit still on and appends the look-ahead's worth of
     /// samples still in the delay line.
     pub fn flush_samples(&mut self, output: &mut Vec<i16>) -> Result<(), Error> {
@@ -192,7 +258,7 @@ impl Session {
         Ok(())
     }
 
-    /// The digit confirmed and still on (reported once it ends), if any.
+    /// The digit confirmed and still on (reported once it ends, or at a timeout), if any.
     #[must_use]
     pub fn digit_on(&self) -> Option<Digit> {
         self.detector.digit_on()

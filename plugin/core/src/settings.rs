@@ -16,6 +16,10 @@ pub const MAX_LOOKAHEAD_MS: u32 = 500;
 /// 3 dB S/N (see [`crate::masker`]; 40 ms suffices above 6 dB S/N).
 pub const DEFAULT_LOOKAHEAD_MS: u32 = 60;
 
+/// No input for this long after the look-ahead has run out: the stream is idle (ms). Longer
+/// than network jitter a receiver would still play through. See [`Lookahead::idle_ms`].
+pub const IDLE_AFTER_LOOKAHEAD_MS: u64 = 100;
+
 /// How long the forward audio is delayed so a tone is masked from its first sample: the one
 /// place milliseconds become samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +46,14 @@ impl Lookahead {
     #[must_use]
     pub const fn ms(self) -> u32 {
         self.ms
+    }
+
+    /// Host time without input after which a stream counts as idle (the look-ahead plus
+    /// [`IDLE_AFTER_LOOKAHEAD_MS`]): an RTP session then flushes its masker and sends what it
+    /// held, an audio session reports a press still on.
+    #[must_use]
+    pub const fn idle_ms(self) -> u64 {
+        self.ms as u64 + IDLE_AFTER_LOOKAHEAD_MS
     }
 
     /// In samples at `sample_rate` Hz.

@@ -206,3 +206,69 @@ fn aligned_output_is_the_stream_output_without_the_delay_lines_fill() {
         );
     }
 }
+
+/// A live host whose frames stop in the middle of a press: `handle_timeout` reports the press
+/// with no further frame; when frames resume with the same tone it stays masked and is not
+/// reported twice; the next press is reported as usual.
+#[test]
+fn a_press_completes_on_handle_timeout_when_frames_stop() {
+    let rate = 8000.0;
+    let mut b = Vec::new();
+    push_silence(&mut b, rate, 200.0);
+    push_tone(&mut b, rate, &Tone::new('5', 300.0));
+    let before = to_i16(&b);
+    let mut b = Vec::new();
+    push_tone(&mut b, rate, &Tone::new('5', 100.0));
+    push_silence(&mut b, rate, 200.0);
+    push_tone(&mut b, rate, &Tone::new('7', 80.0));
+    push_silence(&mut b, rate, 200.0);
+    let after = to_i16(&b);
+
+    let mut s = Session::new(SessionConfig::new("c1", Codec::L16)).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(s.poll_timeout(), None, "no frame with a time yet");
+    let mut now = 1_000;
+    for c in before.chunks(160) {
+        s.process_samples_at(now, c, &mut out).unwrap();
+        now += 20;
+    }
+    let last = now - 20;
+    assert!(s.poll_event().is_none(), "the press is still on");
+    let due = s.poll_timeout().expect("a press is on: a deadline");
+    assert_eq!(
+        due,
+        last + 60 + 100,
+        "look-ahead + 100 ms after the last frame"
+    );
+    s.handle_timeout(due - 1).unwrap();
+    assert!(s.poll_event().is_none(), "not due yet");
+    s.handle_timeout(due).unwrap();
+    let e = s
+        .poll_event()
+        .expect("the press completes with no further frame");
+    assert_eq!(e.event.digit.to_char(), '5');
+    assert!((195..=205).contains(&e.event.start_ms), "{:?}", e.event);
+    assert_eq!(e.event.end_ms, 500, "ends at the last sample received");
+    assert_eq!(s.poll_timeout(), None, "nothing waits once it is reported");
+
+    // Frames resume 2 s later: the rest of the tone is masked, not reported again.
+    now += 2_000;
+    let from = out.len();
+    for c in after.chunks(160) {
+        s.process_samples_at(now, c, &mut out).unwrap();
+        now += 20;
+    }
+    s.flush_samples(&mut out).unwrap();
+    let resumed = &out[from + s.delay_samples()..from + s.delay_samples() + 800];
+    assert!(
+        resumed.iter().all(|&v| v == 0),
+        "the rest of the tone stays masked"
+    );
+    let rest: String = std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.event.digit.to_char())
+        .collect();
+    assert_eq!(
+        rest, "7",
+        "the cut press is not reported again; the next one is"
+    );
+}

@@ -41,6 +41,9 @@ struct OnDigit {
     /// Index of the second half-block of the last hit window.
     last_hit: u64,
     level: Level,
+    /// Already reported, cut at the end of the stream so far ([`Debouncer::cut`]): its real
+    /// end, when it comes, is not reported again.
+    cut: bool,
 }
 
 /// What the debouncer waits for.
@@ -81,12 +84,28 @@ impl Debouncer {
         }
     }
 
-    /// The digit whose span is on, if any.
+    /// The digit whose span is on and not yet reported (not [cut](Debouncer::cut)), if any.
     #[must_use]
     pub fn active(&self) -> Option<Digit> {
         match self.state {
-            State::Active { on, .. } => Some(on.digit),
-            State::Idle | State::Rising(_) => None,
+            State::Active { on, .. } if !on.cut => Some(on.digit),
+            State::Idle | State::Rising(_) | State::Active { .. } => None,
+        }
+    }
+
+    /// The input has stopped for a while: the span still on ends at sample `end` now. The
+    /// debouncer goes on as if it were still on (the same tone resuming extends it), but its
+    /// real end is not reported again.
+    pub fn cut(&mut self, end: u64, out: &mut VecDeque<Transition>) {
+        if let State::Active { on, misses, rival } = self.state {
+            if !on.cut {
+                out.push_back(self.ended(on, end));
+                self.state = State::Active {
+                    on: OnDigit { cut: true, ..on },
+                    misses,
+                    rival,
+                };
+            }
         }
     }
 
@@ -170,9 +189,7 @@ impl Debouncer {
 
     /// Ends the stream: a digit still on ends at sample `end`.
     pub fn finish(&mut self, end: u64, out: &mut VecDeque<Transition>) {
-        if let State::Active { on, .. } = self.state {
-            out.push_back(self.ended(on, end));
-        }
+        self.cut(end, out);
         self.state = State::Idle;
     }
 
@@ -196,6 +213,7 @@ impl Debouncer {
             detected_at,
             last_hit: now,
             level,
+            cut: false,
         };
         State::Active {
             on,
@@ -204,8 +222,11 @@ impl Debouncer {
         }
     }
 
-    /// Ends `on` after refining its end edge.
+    /// Ends `on` after refining its end edge (unless it was cut and reported already).
     fn end(&self, on: OnDigit, h: &History, out: &mut VecDeque<Transition>) {
+        if on.cut {
+            return;
+        }
         let extra = h.edge_extension(self.edges, Some(on.last_hit + 1), 1, on.digit, on.level);
         let end = (on.last_hit + 1) * h.half() as u64 + extra;
         out.push_back(self.ended(on, end));

@@ -75,7 +75,6 @@ pub use goertzel::{Bank, Complex, FREQS};
 use crate::digit::Digit;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use debounce::{Debouncer, Track};
 use history::{EdgeRule, Half, History};
@@ -413,7 +412,14 @@ impl Detector {
         self.mask.finish(self.samples, &mut self.out);
     }
 
-    /// The digit confirmed and still on (its end not seen yet), if any.
+    /// The input has stopped for a while (the host says so): a digit still on is reported as
+    /// ending at the last sample seen, and not again when the input resumes and its tone is
+    /// found to end later. Masking is not affected: the masked span goes on while the tone does.
+    pub fn cut(&mut self) {
+        self.digits.cut(self.samples, &mut self.out);
+    }
+
+    /// The digit confirmed, still on and not yet reported (its end not seen, not cut), if any.
     #[must_use]
     pub fn digit_on(&self) -> Option<Digit> {
         self.digits.active()
@@ -485,9 +491,5 @@ pub fn detect_all(sample_rate: u32, config: &DetectorConfig, samples: &[i16]) ->
     let mut d = Detector::new(sample_rate, config, lookahead);
     d.push(samples);
     d.finish();
-    let mut v = vec![];
-    while let Some(t) = d.poll() {
-        v.push(t);
-    }
-    v
+    core::iter::from_fn(|| d.poll()).collect()
 }

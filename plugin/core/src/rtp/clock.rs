@@ -9,11 +9,10 @@
 //! when the sender has gone quiet.
 
 /// No packet for this long after the look-ahead has run out: the stream is idle, the
-/// masker is flushed and the packets it held are sent (ms). Longer than network jitter a
-/// receiver would still play through. A press still on is cut there and waits (up to
-/// 2 s of media time) for packets that resume where they stopped: then the two
+/// masker is flushed and the packets it held are sent (ms). A press still on is cut there and
+/// waits (up to 2 s of media time) for packets that resume where they stopped: then the two
 /// parts are reported as one press.
-pub const IDLE_AFTER_LOOKAHEAD_MS: u64 = 100;
+pub use crate::settings::IDLE_AFTER_LOOKAHEAD_MS;
 
 /// Host time and media time at the last packet that carried media.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
