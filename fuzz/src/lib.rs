@@ -7,8 +7,8 @@
 use tonemask_capture::Capture;
 use tonemask_core::event::Record;
 use tonemask_core::rtp::packet::Packet;
-use tonemask_core::rtp::red;
 use tonemask_core::rtp::telephone_event::EventPayload;
+use tonemask_core::rtp::{red, Datagrams};
 use tonemask_core::{AudioType, Codec, EventType, Lookahead, MaskMode, RtpConfig, RtpSession};
 use tonemask_core::{Key, Verifier};
 use tonemask_harness::{keys::KeyRing, ng, sdp, sip, wav::Wav};
@@ -73,7 +73,7 @@ pub fn rtp_session(data: &[u8]) {
     let Ok(mut s) = RtpSession::new(config) else {
         return;
     };
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     while let Some((&len, tail)) = rest.split_first() {
         let n = usize::from(len).min(tail.len());
         let _ = s.push(0, &tail[..n], &mut out);
@@ -159,7 +159,7 @@ pub fn rtp_stream(data: &[u8]) {
     let (mut seq, mut ts, mut ssrc) = (1000u16, 5000u32, 0x1234_5678u32);
     // Host time, ms: moves forward only, as a monotonic clock does.
     let mut now = 0u64;
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     while let Some(op) = c.byte() {
         let packet = match op % 9 {
             0 => {
@@ -274,7 +274,7 @@ fn red_payload(c: &mut Choices<'_>, p: &mut Vec<u8>) {
 /// Host time reaches `now` without a packet: the session does what is due, and what it asks
 /// to be woken for next lies in the future (no busy loop).
 fn time_passes(s: &mut RtpSession, now: u64) {
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     if let Some(due) = s.poll_timeout().filter(|&t| t <= now) {
         s.handle_timeout(due, &mut out).expect("not flushed");
         assert!(

@@ -8,8 +8,23 @@ use crate::{codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
 use tonemask_core as core_;
 
-/// One direction of an RTP call.
-pub struct RtpSession(RefCell<core_::RtpSession>);
+/// One direction of an RTP call, and the buffer its packets come out in (reused).
+pub struct RtpSession(RefCell<(core_::RtpSession, core_::rtp::Datagrams)>);
+
+impl RtpSession {
+    /// Runs `f` on the session with a cleared output buffer; the packets it appended, as the
+    /// WIT list.
+    fn out(
+        &self,
+        f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let mut guard = self.0.borrow_mut();
+        let (s, out) = &mut *guard;
+        out.clear();
+        f(s, out).map_err(error)?;
+        Ok(out.to_vecs())
+    }
+}
 
 fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
     Ok(core_::RtpConfig {
@@ -39,38 +54,31 @@ impl GuestRtpSession for RtpSession {
     fn create(c: RtpConfig) -> Result<RtpSessionHandle, Error> {
         let s = core_::RtpSession::with_tables(rtp_config(c)?, tables())
             .map_err(|e| Error::BadConfig(e.to_string()))?;
-        Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
+        Ok(RtpSessionHandle::new(RtpSession(RefCell::new((
+            s,
+            core_::rtp::Datagrams::new(),
+        )))))
     }
 
     fn push(&self, now_ms: u64, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .push(now_ms, &packet, &mut out)
-            .map_err(error)?;
-        Ok(out)
+        self.out(|s, out| s.push(now_ms, &packet, out))
     }
 
     fn handle_timeout(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0
-            .borrow_mut()
-            .handle_timeout(now_ms, &mut out)
-            .map_err(error)?;
-        Ok(out)
+        self.out(|s, out| s.handle_timeout(now_ms, out))
     }
 
     fn poll_timeout(&self) -> Option<u64> {
-        self.0.borrow().poll_timeout()
+        self.0.borrow().0.poll_timeout()
     }
 
     fn drain_events(&self) -> Vec<DigitEvent> {
-        let mut s = self.0.borrow_mut();
+        let s = &mut self.0.borrow_mut().0;
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
     }
 
     fn stats(&self) -> RtpStats {
-        let s = self.0.borrow().stats();
+        let s = self.0.borrow().0.stats();
         RtpStats {
             received: s.received,
             forwarded: s.forwarded,
@@ -86,11 +94,10 @@ impl GuestRtpSession for RtpSession {
     }
 
     fn flush(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut out = Vec::new();
-        self.0.borrow_mut().flush(&mut out).map_err(error)?;
-        Ok(out)
+        self.out(|s, out| s.flush(out))
     }
+
     fn end_record(&self) -> Option<String> {
-        self.0.borrow().end_record().map(String::from)
+        self.0.borrow().0.end_record().map(String::from)
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use tonemask_core::detector::{detect_all, DetectorConfig, Transition};
 use tonemask_core::rtp::packet::Packet;
-use tonemask_core::rtp::red;
+use tonemask_core::rtp::{red, Datagrams};
 use tonemask_core::{
     AudioType, Codec, Error, EventType, MaskMode, Misuse, RtpConfig, RtpError, RtpSession, Source,
 };
@@ -104,14 +104,14 @@ struct Run {
 
 fn run(config: RtpConfig, packets: &[Vec<u8>]) -> Run {
     let mut s = RtpSession::new(config).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     for p in packets {
         s.push(0, p, &mut out).unwrap();
     }
     s.flush(&mut out).unwrap();
     let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
     Run {
-        out,
+        out: out.to_vecs(),
         digits: events
             .iter()
             .map(|e| (e.event.digit.to_char(), e.event.source))
@@ -351,7 +351,7 @@ fn lost_packets_keep_media_time_and_late_ones_are_not_forwarded_unmasked() {
 fn the_look_ahead_is_a_packet_delay() {
     let (packets, _, _) = inband_call("1");
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     for (i, p) in packets.iter().enumerate() {
         s.push(0, p, &mut out).unwrap();
         // 60 ms = three 20 ms packets held back.
@@ -365,7 +365,7 @@ fn the_look_ahead_is_a_packet_delay() {
 fn malformed_packets_are_refused_with_a_reason_and_the_stream_goes_on() {
     let (packets, _, _) = inband_call("7");
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     let bad: [&[u8]; 6] = [
         &[],
         &[0x80, 0],
@@ -519,7 +519,7 @@ fn with_ssrc(packet: &[u8], ssrc: u32) -> Vec<u8> {
 }
 
 /// Pushes every packet, keeping the refusals.
-fn push_all(s: &mut RtpSession, packets: &[Vec<u8>], out: &mut Vec<Vec<u8>>) -> Vec<RtpError> {
+fn push_all(s: &mut RtpSession, packets: &[Vec<u8>], out: &mut Datagrams) -> Vec<RtpError> {
     packets
         .iter()
         .filter_map(|p| match s.push(0, p, out) {
@@ -550,7 +550,7 @@ fn audio_on_a_payload_type_nobody_announced_is_dropped_and_counted() {
         }
     }
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     let refused = push_all(&mut s, &mixed, &mut out);
     s.flush(&mut out).unwrap();
     assert_eq!(refused.len(), 2 * packets.len());
@@ -563,7 +563,7 @@ fn audio_on_a_payload_type_nobody_announced_is_dropped_and_counted() {
         .iter()
         .all(|b| Packet::parse(b).unwrap().payload_type() == 0));
     assert_eq!(out.len(), packets.len());
-    assert_eq!(inband_digits(&audio_of(&out)), 0);
+    assert_eq!(inband_digits(&audio_of(&out.to_vecs())), 0);
     assert_eq!(digits_of(&mut s), "4111");
 }
 
@@ -598,7 +598,7 @@ fn interleaved_packets_of_a_foreign_ssrc_are_dropped_and_the_digits_stay_whole()
         mixed.push(with_ssrc(&theirs[i % theirs.len()], 0xBAD));
     }
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     let refused = push_all(&mut s, &mixed, &mut out);
     s.flush(&mut out).unwrap();
     assert_eq!(refused.len(), packets.len());
@@ -608,7 +608,7 @@ fn interleaved_packets_of_a_foreign_ssrc_are_dropped_and_the_digits_stay_whole()
     assert_eq!(s.stats().foreign_ssrc, packets.len() as u64);
     assert_eq!(digits_of(&mut s), "4111");
     assert!(out.iter().all(|b| Packet::parse(b).unwrap().ssrc() == SSRC));
-    assert_eq!(inband_digits(&audio_of(&out)), 0);
+    assert_eq!(inband_digits(&audio_of(&out.to_vecs())), 0);
 }
 
 #[test]
@@ -618,7 +618,7 @@ fn a_source_that_really_takes_over_is_followed_after_a_run_of_packets() {
     let mut packets = first.clone();
     packets.extend(second.iter().map(|p| with_ssrc(p, 0x5EC0)));
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     let refused = push_all(&mut s, &packets, &mut out);
     s.flush(&mut out).unwrap();
     // The new source's first packets (its lead-in silence) are dropped, then it is followed.
@@ -627,14 +627,14 @@ fn a_source_that_really_takes_over_is_followed_after_a_run_of_packets() {
         tonemask_core::rtp::SSRC_SWITCH_PACKETS as usize - 1
     );
     assert_eq!(digits_of(&mut s), "12");
-    assert_eq!(inband_digits(&audio_of(&out)), 0);
+    assert_eq!(inband_digits(&audio_of(&out.to_vecs())), 0);
 }
 
 #[test]
 fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_are_refused() {
     let (packets, _, _) = inband_call("12");
     let mut s = RtpSession::new(config()).unwrap();
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     let mut refused = 0;
     for (i, p) in packets.iter().enumerate() {
         let mut p = p.clone();
@@ -663,25 +663,25 @@ fn timestamp_jumps_restart_the_stream_instead_of_adding_hours_and_empty_packets_
     // The second digit lies 150 ms after the first in the call's own time, not hours later.
     let (a, b) = (events[0].event.start_ms, events[1].event.start_ms);
     assert!(b > a && b - a < 1000, "start_ms {a} then {b}");
-    assert_eq!(inband_digits(&audio_of(&out)), 0);
+    assert_eq!(inband_digits(&audio_of(&out.to_vecs())), 0);
 }
 
 /// Pushes `packets` 20 ms apart in host time (from host time 0); returns the packets out.
 fn push_live(s: &mut RtpSession, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
+    let mut out = Datagrams::new();
     for (i, p) in packets.iter().enumerate() {
         s.push(20 * i as u64, p, &mut out).unwrap();
     }
-    out
+    out.to_vecs()
 }
 
 /// Calls `handle_timeout` whenever the session asks to be woken, until it asks no more;
 /// returns the packets it released and the host time reached. Never flushes.
 fn wait_out(s: &mut RtpSession) -> (Vec<Vec<u8>>, u64) {
-    let (mut out, mut now) = (Vec::new(), 0);
+    let (mut out, mut now) = (Datagrams::new(), 0);
     for _ in 0..100 {
         let Some(t) = s.poll_timeout() else {
-            return (out, now);
+            return (out.to_vecs(), now);
         };
         assert!(t > now || now == 0, "woken at {t} after {now}: no progress");
         now = t;
@@ -735,14 +735,16 @@ fn audio_held_for_the_look_ahead_leaves_when_the_sender_goes_quiet() {
     let (again, _, _) = inband_call("8");
     let offset = 160 * (packets.len() as u32 + 100);
     let mut more = Vec::new();
+    let mut later = Datagrams::new();
     for (i, p) in again.iter().enumerate() {
         let p = Packet::parse(p).unwrap();
         let seq = 1000 + (packets.len() + i) as u16;
         more.push(rtp(0, false, seq, p.timestamp() + offset, p.payload()));
-        s.push(now + 20 * i as u64, more.last().unwrap(), &mut out)
+        s.push(now + 20 * i as u64, more.last().unwrap(), &mut later)
             .unwrap();
     }
-    s.flush(&mut out).unwrap();
+    s.flush(&mut later).unwrap();
+    out.extend(later.to_vecs());
     assert_eq!(out.len(), packets.len() + more.len());
     assert_eq!(inband_digits(&audio_of(&out)), 0, "tone left unmasked");
     let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
@@ -769,7 +771,10 @@ fn a_network_stall_in_the_middle_of_a_press_reports_it_once() {
     let stall_at = 18;
     for stall_ms in [300u64, 1_500] {
         let mut s = RtpSession::new(config()).unwrap();
-        let mut out = push_live(&mut s, &packets[..stall_at]);
+        let mut out = Datagrams::new();
+        for (i, p) in packets[..stall_at].iter().enumerate() {
+            s.push(20 * i as u64, p, &mut out).unwrap();
+        }
         let mut now = 20 * (stall_at as u64 - 1);
         let resume = now + stall_ms;
         for _ in 0..100 {
@@ -794,6 +799,10 @@ fn a_network_stall_in_the_middle_of_a_press_reports_it_once() {
             e.end_ms
         );
         assert_eq!(out.len(), packets.len());
-        assert_eq!(inband_digits(&audio_of(&out)), 0, "tone left unmasked");
+        assert_eq!(
+            inband_digits(&audio_of(&out.to_vecs())),
+            0,
+            "tone left unmasked"
+        );
     }
 }

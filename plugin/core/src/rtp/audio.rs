@@ -3,6 +3,7 @@
 //! it ([`super::stall`]).
 
 use super::config::AudioType;
+use super::datagrams::Datagrams;
 use super::packet::Packet;
 use super::pipeline::Pipeline;
 use super::refill::Redundant;
@@ -35,7 +36,7 @@ impl RtpSession {
         a: AudioType,
         payload: &[u8],
         red: Option<Vec<Redundant>>,
-        out: &mut Vec<Vec<u8>>,
+        out: &mut Datagrams,
     ) -> Result<(), RtpError> {
         let bps = a.codec.bytes_per_sample();
         if payload.is_empty() {
@@ -71,10 +72,11 @@ impl RtpSession {
         }
         let gap = (ext - pl.next) as usize;
         if gap > 0 {
-            let silence = a.codec.encode(0);
+            let silence = [a.codec.encode(0)];
             self.scratch.clear();
-            a.codec
-                .write_units(&alloc::vec![silence; gap], &mut self.scratch);
+            for _ in 0..gap {
+                a.codec.write_units(&silence, &mut self.scratch);
+            }
             let input = core::mem::take(&mut self.scratch);
             self.feed(&input);
             self.scratch = input;
@@ -99,7 +101,7 @@ impl RtpSession {
 
     /// Flushes the masker, sends every packet it held, and reports its last digits — after
     /// an idle timeout, a press still on waits for the rest of it ([`stall`]).
-    pub(super) fn end_pipeline(&mut self, out: &mut Vec<Vec<u8>>, end: End) {
+    pub(super) fn end_pipeline(&mut self, out: &mut Datagrams, end: End) {
         if let Some(mut pl) = self.pipeline.take() {
             pl.flush(&mut self.outbox);
             self.collect_inband(&mut pl, end);

@@ -62,10 +62,12 @@
 //! | `replace.rs` | events replaced by tone / noise audio |
 //! | `telephone_event.rs`, `merge.rs` | RFC 4733 presses; one report per press |
 //! | `packet.rs`, `red.rs` | every RTP header and RED payload read and written |
+//! | `datagrams.rs` | the packets handed out, back to back in one reusable buffer |
 
 mod audio;
 pub mod clock;
 mod config;
+mod datagrams;
 mod error;
 mod merge;
 mod outbox;
@@ -80,6 +82,7 @@ pub mod telephone_event;
 mod timeline;
 
 pub use config::{AudioType, EventType, RtpConfig};
+pub use datagrams::Datagrams;
 pub use error::{RtpError, RtpStats};
 pub use timeline::{MAX_GAP_S, SSRC_SWITCH_PACKETS};
 
@@ -183,7 +186,7 @@ impl RtpSession {
     /// on the host's monotonic clock, see [`clock`]); appends the packets to forward now to
     /// `out`. A packet that is refused is dropped and the error says why; nothing is appended
     /// then.
-    pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+    pub fn push(&mut self, now: u64, bytes: &[u8], out: &mut Datagrams) -> Result<(), Error> {
         if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
@@ -212,7 +215,7 @@ impl RtpSession {
     /// press whose other copy did not come is released, and once the stream has been idle
     /// for the look-ahead plus [`clock::IDLE_AFTER_LOOKAHEAD_MS`] the masker is flushed and
     /// every packet it held is appended to `out`. Call it at [`RtpSession::poll_timeout`].
-    pub fn handle_timeout(&mut self, now: u64, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+    pub fn handle_timeout(&mut self, now: u64, out: &mut Datagrams) -> Result<(), Error> {
         if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
@@ -261,11 +264,11 @@ impl RtpSession {
 
     /// Host time without a packet after which the stream counts as idle, ms.
     fn idle_ms(&self) -> u64 {
-        u64::from(self.config.settings.lookahead.ms()) + clock::IDLE_AFTER_LOOKAHEAD_MS
+        self.config.settings.lookahead.idle_ms()
     }
 
     /// Ends the stream: appends every packet still delayed and reports the presses still open.
-    pub fn flush(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+    pub fn flush(&mut self, out: &mut Datagrams) -> Result<(), Error> {
         if self.phase == Phase::Flushed {
             return Err(Misuse::Finished.into());
         }
@@ -285,9 +288,9 @@ impl RtpSession {
         self.reporter.end_record()
     }
 
-    fn dispatch(&mut self, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    fn dispatch(&mut self, bytes: &[u8], out: &mut Datagrams) -> Result<(), RtpError> {
         if Packet::is_rtcp(bytes) {
-            self.outbox.pass_bytes(bytes.to_vec());
+            self.outbox.pass_copy(bytes);
             return Ok(());
         }
         let p = Packet::parse(bytes)?;
@@ -337,15 +340,19 @@ impl RtpSession {
             .map_or(self.config.audio[0], |pl| pl.audio);
         let audio_until = self.pipeline.as_ref().map(|pl| pl.next);
         let seq = self.outbox.out_seq(p);
-        self.replacer.replace(
-            self.config.settings.mask_mode,
-            a,
-            audio_until,
-            p,
-            seq,
-            ext,
-            e,
-        )
+        let mut bytes = self.outbox.buffer();
+        self.replacer
+            .replace(
+                self.config.settings.mask_mode,
+                a,
+                audio_until,
+                p,
+                seq,
+                ext,
+                e,
+                &mut bytes,
+            )
+            .then_some(bytes)
     }
 
     /// A telephone-event (from the stream or a RED block) at extended timestamp `ext`.
@@ -369,7 +376,7 @@ impl RtpSession {
     }
 
     /// The packet's extended timestamp; a new source first ends what the old one left.
-    fn extend(&mut self, p: &Packet<'_>, out: &mut Vec<Vec<u8>>) -> u64 {
+    fn extend(&mut self, p: &Packet<'_>, out: &mut Datagrams) -> u64 {
         if let Some(ext) = self.timeline.extend(p.ssrc(), p.timestamp(), self.now_ms) {
             return ext;
         }
@@ -383,7 +390,7 @@ impl RtpSession {
     }
 
     /// After every packet: send what the masker released, time out presses, report.
-    fn settle(&mut self, out: &mut Vec<Vec<u8>>) {
+    fn settle(&mut self, out: &mut Datagrams) {
         self.outbox.drain(out, &mut self.stats);
         if let Some(last) = self.timeline.last_ext() {
             let clock = self.config.event_clock();

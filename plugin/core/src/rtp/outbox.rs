@@ -3,6 +3,7 @@
 //! packets dropped so the receiver sees no loss.
 
 use super::config::AudioType;
+use super::datagrams::Datagrams;
 use super::error::RtpStats;
 use super::packet::{self, Packet};
 use super::refill::{Redundant, SentAudio};
@@ -28,6 +29,9 @@ enum Queued {
     Pass(Vec<u8>),
 }
 
+/// Buffers kept for reuse (packet headers, passed packets): at most this many.
+const SPARE_BUFFERS: usize = 64;
+
 /// Packets waiting to leave, and the masked audio for them.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -38,6 +42,11 @@ pub struct Outbox {
     sent: SentAudio,
     /// Packets dropped so far on this source: later sequence numbers move down by this much.
     seq_shift: u16,
+    /// Emptied buffers of packets already sent, reused for the next ones: no allocation per
+    /// packet once the stream runs.
+    spare: Vec<Vec<u8>>,
+    /// The masked audio of the packet being sent.
+    masked: Vec<u8>,
 }
 
 impl Outbox {
@@ -57,14 +66,35 @@ impl Outbox {
         self.seq_shift = 0;
     }
 
-    /// Queues bytes to forward as they are, in order (RTCP, packets the session made).
+    /// An empty buffer (a spare one when there is one).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// `b` is no longer needed: kept for reuse.
+    fn recycle(&mut self, mut b: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            b.clear();
+            self.spare.push(b);
+        }
+    }
+
+    /// Queues bytes to forward as they are, in order (RTCP, packets the session made; best
+    /// in a [`Outbox::buffer`]).
     pub fn pass_bytes(&mut self, bytes: Vec<u8>) {
         self.queue.push_back(Queued::Pass(bytes));
     }
 
+    /// Queues a copy of `bytes`, forwarded as they are.
+    pub fn pass_copy(&mut self, bytes: &[u8]) {
+        let mut b = self.buffer();
+        b.extend_from_slice(bytes);
+        self.pass_bytes(b);
+    }
+
     /// Queues packet `p` with `payload`, unchanged but for its sequence number and padding.
     pub fn pass(&mut self, p: &Packet<'_>, payload: &[u8]) {
-        let mut bytes = Vec::with_capacity(p.header().len() + payload.len());
+        let mut bytes = self.buffer();
         packet::write(p.header(), self.out_seq(p), payload, &mut bytes);
         self.pass_bytes(bytes);
     }
@@ -79,8 +109,10 @@ impl Outbox {
         units: usize,
         red: Option<Vec<Redundant>>,
     ) {
+        let mut header = self.buffer();
+        header.extend_from_slice(p.header());
         self.queue.push_back(Queued::Audio {
-            header: p.header().to_vec(),
+            header,
             seq: self.out_seq(p),
             audio,
             ext,
@@ -111,7 +143,7 @@ impl Outbox {
     }
 
     /// Appends to `out`, in order, every packet whose audio has been released.
-    pub fn drain(&mut self, out: &mut Vec<Vec<u8>>, stats: &mut RtpStats) {
+    pub fn drain(&mut self, out: &mut Datagrams, stats: &mut RtpStats) {
         while let Some(front) = self.queue.front() {
             let needed = match front {
                 Queued::Pass(_) => 0,
@@ -127,7 +159,8 @@ impl Outbox {
             match q {
                 Queued::Pass(bytes) => {
                     stats.forwarded += 1;
-                    out.push(bytes);
+                    out.push(&bytes);
+                    self.recycle(bytes);
                 }
                 Queued::Gap { units, bps } => {
                     self.ready.drain(..units * bps);
@@ -142,19 +175,20 @@ impl Outbox {
                     red,
                 } => {
                     let bps = audio.codec.bytes_per_sample();
-                    let masked: Vec<u8> = self.ready.drain(..units * bps).collect();
-                    let mut bytes = Vec::with_capacity(header.len() + masked.len() + 16);
-                    match red {
-                        None => packet::write(&header, seq, &masked, &mut bytes),
+                    let mut masked = core::mem::take(&mut self.masked);
+                    masked.clear();
+                    masked.extend(self.ready.drain(..units * bps));
+                    out.push_with(|bytes| match red {
+                        None => packet::write(&header, seq, &masked, bytes),
                         Some(redundant) => {
-                            packet::write(&header, seq, &[], &mut bytes);
-                            self.sent
-                                .rebuild(ext, audio, &redundant, &masked, &mut bytes);
+                            packet::write(&header, seq, &[], bytes);
+                            self.sent.rebuild(ext, audio, &redundant, &masked, bytes);
                         }
-                    }
+                    });
                     self.sent.remember(ext, units, &masked, bps);
+                    self.masked = masked;
+                    self.recycle(header);
                     stats.forwarded += 1;
-                    out.push(bytes);
                 }
             }
         }
@@ -162,7 +196,7 @@ impl Outbox {
 
     /// The masker is gone: what it did not release is dropped — audio packets counted as
     /// unprocessed, never sent unmasked — and the packets behind them go out.
-    pub fn abandon(&mut self, out: &mut Vec<Vec<u8>>, stats: &mut RtpStats) {
+    pub fn abandon(&mut self, out: &mut Datagrams, stats: &mut RtpStats) {
         let before = self.queue.len();
         self.queue.retain(|q| !matches!(q, Queued::Audio { .. }));
         stats.unprocessed += (before - self.queue.len()) as u64;
@@ -201,7 +235,7 @@ mod tests {
     fn packets_leave_in_order_once_their_audio_is_released_with_drops_closed_up() {
         let mut o = Outbox::default();
         let mut stats = RtpStats::default();
-        let mut out = Vec::new();
+        let mut out = Datagrams::new();
         let a = packet(10, &[1, 2]);
         o.audio(&Packet::parse(&a).unwrap(), PCMU, 100, 2, None);
         o.drop_packet(); // packet 11 dropped
@@ -229,13 +263,13 @@ mod tests {
     fn audio_the_masker_never_released_is_dropped_and_counted() {
         let mut o = Outbox::default();
         let mut stats = RtpStats::default();
-        let mut out = Vec::new();
+        let mut out = Datagrams::new();
         let a = packet(1, &[1, 2]);
         o.audio(&Packet::parse(&a).unwrap(), PCMU, 100, 2, None);
         o.pass_bytes(alloc::vec![0x80, 200]);
         o.released(&[0xFF]);
         o.abandon(&mut out, &mut stats);
-        assert_eq!(out, [alloc::vec![0x80, 200]]);
+        assert_eq!(out.to_vecs(), [alloc::vec![0x80, 200]]);
         assert_eq!(stats.unprocessed, 1);
         assert!(!o.holds());
     }

@@ -150,13 +150,15 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// Writes a packet: `header` (as received) with the padding bit cleared and sequence number
-/// `seq`, then `payload`.
+/// Appends a packet to `out`: `header` (as received, at least the 12 fixed bytes) with the
+/// padding bit cleared and sequence number `seq`, then `payload`.
 pub fn write(header: &[u8], seq: u16, payload: &[u8], out: &mut Vec<u8>) {
-    out.clear();
+    let at = out.len();
     out.extend_from_slice(header);
-    out[0] &= !0x20;
-    out[2..4].copy_from_slice(&seq.to_be_bytes());
+    if header.len() >= 4 {
+        out[at] &= !0x20;
+        out[at + 2..at + 4].copy_from_slice(&seq.to_be_bytes());
+    }
     out.extend_from_slice(payload);
 }
 

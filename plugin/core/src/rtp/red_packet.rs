@@ -1,6 +1,7 @@
 //! A RED packet (RFC 2198) arriving on the stream: events in any block are taken (and removed
 //! when masking), audio of the primary's type is kept for refill, the primary decides the rest.
 
+use super::datagrams::Datagrams;
 use super::error::RtpError;
 use super::packet::Packet;
 use super::red::{self, Block};
@@ -13,7 +14,7 @@ use alloc::vec::Vec;
 
 impl RtpSession {
     /// A RED packet: events in any block are taken and removed; the primary decides the rest.
-    pub(super) fn red(&mut self, p: &Packet<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), RtpError> {
+    pub(super) fn red(&mut self, p: &Packet<'_>, out: &mut Datagrams) -> Result<(), RtpError> {
         let blocks = red::parse(p.payload())?;
         let masking = self.config.settings.mask_mode != MaskMode::Off;
         let Some((primary, redundant)) = blocks.split_last() else {

@@ -37,10 +37,11 @@ impl Replacer {
         }
     }
 
-    /// The packet (sequence number `seq`) that takes the place of event packet `p` of the
-    /// press at `ext`, in `mode` (`tone` or `noise`; `None` otherwise), as audio of type `a`;
-    /// `None` when it adds no time or the sender sends audio of its own during the press.
-    /// `audio_until` is the extended timestamp the sender's audio has reached.
+    /// Appends to `bytes` the packet (sequence number `seq`) that takes the place of event
+    /// packet `p` of the press at `ext`, in `mode` (`tone` or `noise`; `false` otherwise), as
+    /// audio of type `a`; `false` (nothing appended) when it adds no time or the sender sends
+    /// audio of its own during the press. `audio_until` is the extended timestamp the
+    /// sender's audio has reached.
     #[allow(clippy::too_many_arguments)]
     pub fn replace(
         &mut self,
@@ -51,9 +52,10 @@ impl Replacer {
         seq: u16,
         ext: u64,
         e: &EventPayload,
-    ) -> Option<Vec<u8>> {
+        bytes: &mut Vec<u8>,
+    ) -> bool {
         if !matches!(mode, MaskMode::Tone | MaskMode::Noise) {
-            return None;
+            return false;
         }
         let fresh = !self
             .current
@@ -69,17 +71,17 @@ impl Replacer {
                 fill: Fill::new(mode, a.rate),
             });
         }
-        let r = self.current.as_mut()?;
+        let Some(r) = self.current.as_mut() else {
+            return false;
+        };
         let duration = u64::from(e.duration);
         if r.audio_seen || duration <= r.covered {
-            return None;
+            return false;
         }
         // At most one second per packet (a sender's duration may jump after losses).
         let n = (duration - r.covered).min(u64::from(a.rate)) as usize;
         let timestamp = p.timestamp().wrapping_add(r.covered as u32);
         r.covered += n as u64;
-        let units: Vec<u16> = (0..n).map(|_| a.codec.encode(r.fill.sample())).collect();
-        let mut bytes = Vec::with_capacity(12 + n * a.codec.bytes_per_sample());
         Header {
             marker: p.marker(),
             pt: a.pt,
@@ -87,8 +89,11 @@ impl Replacer {
             timestamp,
             ssrc: p.ssrc(),
         }
-        .emit(&mut bytes);
-        a.codec.write_units(&units, &mut bytes);
-        Some(bytes)
+        .emit(bytes);
+        for _ in 0..n {
+            a.codec
+                .write_units(&[a.codec.encode(r.fill.sample())], bytes);
+        }
+        true
     }
 }
