@@ -97,115 +97,129 @@ impl Metrics {
     /// The Prometheus text exposition of every counter.
     #[must_use]
     pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, rows: &[(String, u64)]| {
-            out.push_str(&format!(
-                "# HELP tonemask_{name} {help}\n# TYPE tonemask_{name} {kind}\n"
-            ));
-            for (labels, v) in rows {
-                out.push_str(&format!("tonemask_{name}{labels} {v}\n"));
-            }
-        };
-        let one = |v: u64| [(String::new(), v)];
-        let (started, ended) = (get(&self.calls_started), get(&self.calls_ended));
-        metric(
-            "calls_active",
-            "gauge",
-            "Calls with media running.",
-            &one(started.saturating_sub(ended)),
-        );
-        metric(
-            "calls_started_total",
-            "counter",
-            "Calls answered (media started).",
-            &one(started),
-        );
-        metric(
-            "calls_ended_total",
-            "counter",
-            "Calls ended (delete, idle, shutdown).",
-            &one(ended),
-        );
-        metric(
-            "calls_failed_total",
-            "counter",
-            "Calls whose media could not run (their relay failed).",
-            &one(get(&self.calls_failed)),
-        );
-        metric(
-            "ng_commands_total",
-            "counter",
-            "ng commands answered.",
-            &one(get(&self.ng_commands)),
-        );
-        metric(
-            "ng_errors_total",
-            "counter",
-            "ng commands answered with an error.",
-            &one(get(&self.ng_errors)),
-        );
-        let dirs = ["caller_to_callee", "callee_to_caller"];
-        let per_dir = |cs: &[AtomicU64; 2]| -> Vec<(String, u64)> {
-            dirs.iter()
+        for (name, kind, help, value) in SINGLE {
+            write_metric(&mut out, name, kind, help, &[(String::new(), value(self))]);
+        }
+        let labelled = |label: &str, names: &[&str], cs: &[AtomicU64]| -> Vec<(String, u64)> {
+            names
+                .iter()
                 .zip(cs)
-                .map(|(d, c)| (format!("{{direction=\"{d}\"}}"), get(c)))
+                .map(|(n, c)| (format!("{{{label}=\"{n}\"}}"), get(c)))
                 .collect()
         };
-        metric(
+        let dirs = ["caller_to_callee", "callee_to_caller"];
+        write_metric(
+            &mut out,
             "packets_in_total",
             "counter",
             "RTP/RTCP packets received, per direction (ended calls).",
-            &per_dir(&self.packets_in),
+            &labelled("direction", &dirs, &self.packets_in),
         );
-        metric(
+        write_metric(
+            &mut out,
             "packets_out_total",
             "counter",
             "Packets forwarded, per direction (ended calls).",
-            &per_dir(&self.packets_out),
+            &labelled("direction", &dirs, &self.packets_out),
         );
-        let drops: Vec<(String, u64)> = DROP_REASONS
-            .iter()
-            .zip(&self.dropped)
-            .map(|(r, c)| (format!("{{reason=\"{r}\"}}"), get(c)))
-            .collect();
-        metric(
+        write_metric(
+            &mut out,
             "caller_packets_dropped_total",
             "counter",
             "Caller packets dropped, by reason (fail closed; ended calls).",
-            &drops,
-        );
-        metric(
-            "event_packets_dropped_total",
-            "counter",
-            "RFC 4733 event packets taken out of caller audio (ended calls).",
-            &one(get(&self.event_packets_dropped)),
-        );
-        metric(
-            "digits_total",
-            "counter",
-            "Key presses reported on caller audio (ended calls).",
-            &one(get(&self.digits)),
-        );
-        metric(
-            "security_signals_total",
-            "counter",
-            "Digits seen towards the caller (ended calls).",
-            &one(get(&self.security_signals)),
-        );
-        metric(
-            "plugin_traps_total",
-            "counter",
-            "Plugin instances that trapped (ended calls).",
-            &one(get(&self.plugin_traps)),
-        );
-        metric(
-            "events_undelivered_total",
-            "counter",
-            "Signed events the HTTP collector did not take (they are in the events file).",
-            &one(get(&self.events_undelivered)),
+            &labelled("reason", &DROP_REASONS, &self.dropped),
         );
         out
+    }
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// A metric with one value: name, type, help, and its value.
+type Single = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Metrics) -> u64,
+);
+
+/// Every metric with one value, in the order `/metrics` shows them.
+const SINGLE: [Single; 11] = [
+    ("calls_active", "gauge", "Calls with media running.", |m| {
+        get(&m.calls_started).saturating_sub(get(&m.calls_ended))
+    }),
+    (
+        "calls_started_total",
+        "counter",
+        "Calls answered (media started).",
+        |m| get(&m.calls_started),
+    ),
+    (
+        "calls_ended_total",
+        "counter",
+        "Calls ended (delete, idle, shutdown).",
+        |m| get(&m.calls_ended),
+    ),
+    (
+        "calls_failed_total",
+        "counter",
+        "Calls whose media could not run (their relay failed).",
+        |m| get(&m.calls_failed),
+    ),
+    (
+        "ng_commands_total",
+        "counter",
+        "ng commands answered.",
+        |m| get(&m.ng_commands),
+    ),
+    (
+        "ng_errors_total",
+        "counter",
+        "ng commands answered with an error.",
+        |m| get(&m.ng_errors),
+    ),
+    (
+        "event_packets_dropped_total",
+        "counter",
+        "RFC 4733 event packets taken out of caller audio (ended calls).",
+        |m| get(&m.event_packets_dropped),
+    ),
+    (
+        "digits_total",
+        "counter",
+        "Key presses reported on caller audio (ended calls).",
+        |m| get(&m.digits),
+    ),
+    (
+        "security_signals_total",
+        "counter",
+        "Digits seen towards the caller (ended calls).",
+        |m| get(&m.security_signals),
+    ),
+    (
+        "plugin_traps_total",
+        "counter",
+        "Plugin instances that trapped (ended calls).",
+        |m| get(&m.plugin_traps),
+    ),
+    (
+        "events_undelivered_total",
+        "counter",
+        "Signed events the HTTP collector did not take (they are in the events file).",
+        |m| get(&m.events_undelivered),
+    ),
+];
+
+/// Appends one metric: its help and type lines, then a line per labelled value.
+fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, u64)]) {
+    out.push_str(&format!(
+        "# HELP tonemask_{name} {help}\n# TYPE tonemask_{name} {kind}\n"
+    ));
+    for (labels, v) in rows {
+        out.push_str(&format!("tonemask_{name}{labels} {v}\n"));
     }
 }
 
