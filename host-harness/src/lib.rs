@@ -17,6 +17,50 @@
 //! - [`replay`] — test calls with manifests: pass/fail table, JSON and JUnit reports;
 //! - [`keys`], [`verify`] — key files and event verification;
 //! - [`files`] — owner-only secrets, all-or-nothing outputs, bounded inputs.
+//!
+//! ## Embedding
+//!
+//! Compile the plugin once, instantiate it (one instance may hold many calls; an instance
+//! whose plugin trapped is dead, so a server keeps calls that must not share a fate apart),
+//! create a session per call or call direction, and feed it. Run by `cargo test --doc` once
+//! `cargo xtask plugin` has built the component:
+//!
+//! ```
+//! use tonemask_harness::plugin::{default_settings, Codec, Limits, Plugin, SessionConfig};
+//! use tonemask_harness::sdp::PayloadTypes;
+//! # let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tonemask-plugin.wasm");
+//! let plugin = Plugin::load(&path, Limits::default())?; // compiled once, shared
+//! let mut inst = plugin.instantiate()?;
+//!
+//! // Audio frames (a PBX media hook): 20 ms of µ-law in, 20 ms out, delayed and masked.
+//! let call = inst.create_audio(&SessionConfig {
+//!     settings: default_settings("call-1"),
+//!     codec: Codec::Pcmu,
+//!     sample_rate: 8000,
+//!     aligned: false,
+//! })?;
+//! let out = inst.audio(call).process_at(0, &[0xFF; 160])?;
+//! assert_eq!(out.len(), 160);
+//! if let Some(due) = inst.audio(call).poll_timeout()? {
+//!     inst.audio(call).handle_timeout(due)?; // no frame came by then
+//! }
+//! for e in inst.audio(call).drain_events()? {
+//!     println!("{} at {} ms", e.digit, e.start_ms); // e.signed: the signed line, with a key
+//! }
+//! inst.audio(call).flush()?;
+//! inst.audio(call).close()?;
+//!
+//! // RTP packets (a media relay): the payload types come from the call's SDP.
+//! let leg = inst.create_rtp(&PayloadTypes::pcmu().rtp_config(default_settings("call-2")))?;
+//! let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+//! packet.extend([0xFF; 160]);
+//! let forward = inst.rtp(leg).push(20, &packet)?.expect("a well-formed packet");
+//! assert!(forward.is_empty(), "held for the look-ahead");
+//! let rest = inst.rtp(leg).flush()?;
+//! assert_eq!(rest.len(), 1, "the held packet leaves, masked");
+//! inst.rtp(leg).close()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 pub use tonemask_capture as capture;
 pub mod files;
