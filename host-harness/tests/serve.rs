@@ -242,6 +242,19 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         ("call-id", Value::str("call-A@test")),
     ]);
     assert_eq!(text(&q, "state"), "answered", "{q:?}");
+    // `block DTMF` (Kamailio's rtpengine_block_dtmf) is what every call already does;
+    // `unblock DTMF` is refused: masking is never lifted.
+    let block = proxy.send(vec![
+        ("command", Value::str("block DTMF")),
+        ("call-id", Value::str("call-A@test")),
+    ]);
+    assert_eq!(text(&block, "result"), "ok", "{block:?}");
+    let unblock = proxy.send(vec![
+        ("command", Value::str("unblock DTMF")),
+        ("call-id", Value::str("call-A@test")),
+    ]);
+    assert_eq!(text(&unblock, "result"), "error", "{unblock:?}");
+    assert!(text(&unblock, "error-reason").contains("cannot be unblocked"));
 
     // Both callers at once, interleaved, 2 ms apart; each callee talks back once.
     let (pa, want_a) = card_packets();
@@ -317,7 +330,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         "tonemask_digits_total 20",
         "tonemask_security_signals_total 0",
         "tonemask_plugin_traps_total 0",
-        "tonemask_ng_errors_total 4",
+        "tonemask_ng_errors_total 5",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

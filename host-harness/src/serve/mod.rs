@@ -179,6 +179,11 @@ fn handle(calls: &mut Calls, command: &str, req: &Request) -> Result<Value> {
         "answer" => calls.answer(req),
         "delete" => calls.delete(req),
         "query" => calls.query(req),
+        // Masking is always on: blocking is what the call already does; it cannot be lifted.
+        "block dtmf" => calls.query(req).map(|_| ng::ok(std::iter::empty())),
+        "unblock dtmf" => {
+            anyhow::bail!("tonemask masks DTMF on every call; it cannot be unblocked (fail closed)")
+        }
         "list" => Ok(ng::ok([(
             "calls",
             Value::List(calls.ids().into_iter().map(|c| Value::str(&c)).collect()),
