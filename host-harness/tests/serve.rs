@@ -198,13 +198,19 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "node", 7);
     let events = dir.path().join("events.jsonl");
+    // rtpengine's --dtmf-log-dest: each signed event as one datagram.
+    let dtmf_log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    dtmf_log
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let dest = dtmf_log.local_addr().unwrap().to_string();
     let node = start_serve(
         dir.path(),
         &key,
         &events,
         NG,
         (17_900, 17_949),
-        &["--listen-http", "127.0.0.1:17996"],
+        &["--listen-http", "127.0.0.1:17996", "--dtmf-log-dest", &dest],
     );
     let mut proxy = Proxy::new();
 
@@ -312,6 +318,23 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         by_call.get("call-B_40test:ft-1"),
         Some(&want_b),
         "{by_call:?}"
+    );
+    // The UDP sink got the same signed lines as the events file.
+    let mut datagrams = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = dtmf_log.recv(&mut buf) {
+        datagrams.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    let mut lines: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    datagrams.sort();
+    lines.sort();
+    assert_eq!(
+        datagrams, lines,
+        "--dtmf-log-dest got other lines than --events"
     );
     let list = proxy.send(vec![("command", Value::str("list"))]);
     assert_eq!(

@@ -65,6 +65,9 @@ pub struct RelayConfig {
     pub events_file: Option<PathBuf>,
     /// Local HTTP endpoint each signed event is POSTed to (`http://127.0.0.1:PORT/path`).
     pub events_url: Option<String>,
+    /// Local UDP address each signed event is sent to as one datagram (rtpengine's
+    /// `--dtmf-log-dest`; loopback only).
+    pub dtmf_log_dest: Option<SocketAddr>,
     /// End after this long without packets (once traffic started).
     pub idle: Duration,
     /// End after this long in any case.

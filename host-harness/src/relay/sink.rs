@@ -1,11 +1,12 @@
-//! Where the relay's signed events go: the events file at once (the durable copy), and a
-//! local HTTP collector through a bounded queue and a sender thread that retries with
-//! back-off — media never waits for it.
+//! Where the relay's signed events go: the events file at once (the durable copy), a local
+//! HTTP collector through a bounded queue and a sender thread that retries with back-off,
+//! and a local UDP listener (rtpengine's `--dtmf-log-dest`), one datagram per event, sent
+//! without waiting — media never waits for any of them.
 
 use super::RelayConfig;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,28 @@ use std::time::Duration;
 pub(super) struct Sink {
     pub(super) file: Option<std::fs::File>,
     pub(super) queue: Option<std::sync::mpsc::SyncSender<String>>,
-    /// Events the queue had no room for.
+    /// The UDP listener: a non-blocking socket and where it sends.
+    pub(super) udp: Option<(UdpSocket, SocketAddr)>,
+    /// Events the queue had no room for, or the UDP socket could not send.
     pub(super) overflow: u64,
+}
+
+/// A socket that sends each event to `dest` (loopback only: events carry card digits).
+fn udp_target(dest: SocketAddr) -> Result<(UdpSocket, SocketAddr)> {
+    if !dest.ip().is_loopback() {
+        bail!(
+            "--dtmf-log-dest must point to this machine (loopback), not {}: events carry card digits and plain UDP must not leave the host",
+            dest.ip()
+        );
+    }
+    let local: SocketAddr = if dest.is_ipv4() {
+        ([127, 0, 0, 1], 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let sock = UdpSocket::bind(local).context("--dtmf-log-dest: binding a UDP socket")?;
+    sock.set_nonblocking(true)?;
+    Ok((sock, dest))
 }
 
 /// Signed events waiting for the HTTP collector, at most.
@@ -89,6 +110,14 @@ impl Sink {
             // One write per line: calls of a media node append to the same file.
             if let Err(e) = f.write_all(format!("{line}\n").as_bytes()) {
                 eprintln!("tonemask relay: error: writing the events file: {e}");
+            }
+        }
+        if let Some((sock, dest)) = &self.udp {
+            if let Err(e) = sock.send_to(line.as_bytes(), dest) {
+                self.overflow += 1;
+                eprintln!(
+                    "tonemask relay: warning: event not sent to --dtmf-log-dest {dest} ({e}); it is in the events file, if one is set"
+                );
             }
         }
         if let Some(q) = &self.queue {
@@ -167,10 +196,35 @@ pub(super) fn open_sink(
         }
         None => (None, None),
     };
+    let udp = cfg.dtmf_log_dest.map(udp_target).transpose()?;
     let sink = Sink {
         file,
         queue,
+        udp,
         overflow: 0,
     };
     Ok((sink, sender))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_udp_sink_only_sends_on_this_machine() {
+        let e = udp_target("192.0.2.7:9999".parse().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("loopback"), "{e}");
+        let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (sock, dest) = udp_target(listener.local_addr().unwrap()).unwrap();
+        sock.send_to(b"{\"v\":2}", dest).unwrap();
+        let mut buf = [0u8; 64];
+        listener
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let n = listener.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"{\"v\":2}");
+    }
 }

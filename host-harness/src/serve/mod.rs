@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub events_file: Option<PathBuf>,
     /// Local HTTP collector each signed event is POSTed to.
     pub events_url: Option<String>,
+    /// Local UDP address each signed event is sent to (rtpengine's `--dtmf-log-dest`).
+    pub dtmf_log_dest: Option<SocketAddr>,
     /// A call whose media stops for this long ends.
     pub idle: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere.

@@ -51,13 +51,17 @@ pub struct SinkArgs {
     /// POST each signed event to this local collector (http://127.0.0.1:PORT/PATH)
     #[arg(long, value_name = "URL")]
     pub events_url: Option<String>,
+    /// Send each signed event as one UDP datagram to this local address (as rtpengine's
+    /// --dtmf-log-dest; loopback only — the events carry card digits)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dtmf_log_dest: Option<std::net::SocketAddr>,
 }
 
 impl SinkArgs {
     /// Refuses a command line that names no place for the events.
     pub fn check(&self) -> Result<()> {
-        if self.events.is_none() && self.events_url.is_none() {
-            bail!("say where the signed events go: --events FILE and/or --events-url URL");
+        if self.events.is_none() && self.events_url.is_none() && self.dtmf_log_dest.is_none() {
+            bail!("say where the signed events go: --events FILE, --events-url URL and/or --dtmf-log-dest ADDR:PORT");
         }
         Ok(())
     }

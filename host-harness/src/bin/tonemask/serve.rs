@@ -126,6 +126,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         settings,
         events_file: args.sink.events,
         events_url: args.sink.events_url,
+        dtmf_log_dest: args.sink.dtmf_log_dest,
         idle: seconds(args.idle_s, "--idle-s")?,
         listen_http: args.listen_http,
     };
