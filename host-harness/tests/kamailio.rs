@@ -13,6 +13,7 @@ use common::*;
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tonemask_harness::wav::Format;
 
 /// Kamailio (killed when dropped).
 struct Kamailio(Child);
@@ -93,9 +94,28 @@ struct Outcome {
 /// Places one call: SIPp caller → Kamailio → SIPp agent, media through the node. `media` is
 /// the caller's SIPp media action, `files` are written beside the scenarios.
 fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Outcome {
+    call_with(p, caller, media, files, Format::Ulaw)
+}
+
+/// As [`call`], both sides announcing `format` (PCMU or PCMA) as their audio.
+fn call_with(
+    p: &Ports,
+    caller: &[u8],
+    media: &str,
+    files: &[(&str, Vec<u8>)],
+    format: Format,
+) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let agent = ulaw_slice("speech_then_card_ulaw.wav", 6.0, 9.0);
+    let agent = g711_slice(
+        format,
+        match format {
+            Format::Alaw => "speech_then_card_alaw.wav",
+            _ => "speech_then_card_ulaw.wav",
+        },
+        6.0,
+        9.0,
+    );
     // SIPp 3.6 streams the file's bytes as they are (a WAV header would go out as audio).
     std::fs::write(d.join("caller.wav"), caller).unwrap();
     std::fs::write(d.join("agent.wav"), &agent).unwrap();
@@ -105,6 +125,16 @@ fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Out
     // Each side announces its own media address; Kamailio has the node rewrite them.
     let hold = (caller.len() / 8 + 500) as u32;
     write_scenarios(d, media, hold, p.media_caller, p.media_agent);
+    if format == Format::Alaw {
+        for f in ["caller.xml", "agent.xml"] {
+            let xml = std::fs::read_to_string(d.join(f))
+                .unwrap()
+                .replace("RTP/AVP 0 96", "RTP/AVP 8 96")
+                .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000")
+                .replace("agent.wav,1,0", "agent.wav,1,8");
+            std::fs::write(d.join(f), xml).unwrap();
+        }
+    }
     let key = key_file(d, "node", 9);
     let events = d.join("events.jsonl");
     let node = start_serve(d, &key, &events, p.ng, p.node, &[]);
@@ -198,6 +228,44 @@ fn kamailio_puts_the_node_in_a_call_and_no_telephone_event_reaches_the_agent() {
         None,
         (&r.events, &r.key),
         "5454545454545454",
+        &r.log,
+    );
+}
+
+#[test]
+fn kamailio_puts_the_node_in_a_pcma_call_and_the_agent_hears_no_card_tone() {
+    // Both sides announce PCMA (PT 8) only for audio; the caller streams A-law.
+    let speech = g711_slice(Format::Alaw, "speech_then_card_alaw.wav", 2.0, 5.0);
+    let mut caller = speech.clone();
+    caller.extend(g711_slice(
+        Format::Alaw,
+        "card_visa_-3dbm0_alaw.wav",
+        0.0,
+        10.0,
+    ));
+    let ports = Ports {
+        sip_caller: 15_760,
+        sip_proxy: 15_790,
+        sip_agent: 15_770,
+        media_caller: 16_700,
+        media_agent: 16_740,
+        ng: 17_997,
+        node: (17_700, 17_719),
+    };
+    let r = call_with(
+        &ports,
+        &caller,
+        r#"<exec rtp_stream="caller.wav,1,8"/>"#,
+        &[],
+        Format::Alaw,
+    );
+    check_agent_side_as(
+        Format::Alaw,
+        &r.packets,
+        &speech,
+        Some(caller.len() / 160 * 160),
+        (&r.events, &r.key),
+        "4111111111111111",
         &r.log,
     );
 }

@@ -12,17 +12,35 @@ use tonemask_harness::wav::{Format, Wav};
 
 /// 8 kHz µ-law sample data of a test call, from `from` to `to` seconds.
 pub fn ulaw_slice(name: &str, from: f64, to: f64) -> Vec<u8> {
+    g711_slice(Format::Ulaw, name, from, to)
+}
+
+/// 8 kHz G.711 sample data (`format`: µ-law or A-law) of a test call, `from`–`to` seconds.
+pub fn g711_slice(format: Format, name: &str, from: f64, to: f64) -> Vec<u8> {
     let w = Wav::parse(&std::fs::read(calls().join(name)).unwrap()).unwrap();
-    assert_eq!(w.format, Format::Ulaw);
+    assert_eq!(w.format, format);
     let end = ((to * 8000.0) as usize).min(w.data.len());
     w.data[(from * 8000.0) as usize..end].to_vec()
 }
 
 pub fn ulaw_wav(data: Vec<u8>) -> Wav {
+    g711_wav(Format::Ulaw, data)
+}
+
+/// 8 kHz G.711 audio in `format` as a WAV.
+pub fn g711_wav(format: Format, data: Vec<u8>) -> Wav {
     Wav {
-        format: Format::Ulaw,
+        format,
         sample_rate: 8000,
         data,
+    }
+}
+
+/// The RTP payload type of a G.711 format.
+fn payload_type(format: Format) -> u8 {
+    match format {
+        Format::Alaw => 8,
+        _ => 0,
     }
 }
 
@@ -135,12 +153,19 @@ pub fn sipp_caller(dir: &Path, remote: u16, sip: u16, media: u16) -> Child {
 
 /// The agent's audio (PCMU payloads in arrival order), and the payload types it received.
 pub fn agent_audio(packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    agent_audio_as(Format::Ulaw, packets)
+}
+
+/// The agent's audio (payloads of `format`'s payload type, in arrival order), and the
+/// payload types it received.
+pub fn agent_audio_as(format: Format, packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    let pt = payload_type(format);
     let mut audio = Vec::new();
     let mut types = Vec::new();
     for b in packets {
         let p = Packet::parse(b).expect("a malformed packet was forwarded");
         types.push(p.payload_type());
-        if p.payload_type() == 0 {
+        if p.payload_type() == pt {
             audio.extend_from_slice(p.payload());
         }
     }
@@ -149,6 +174,11 @@ pub fn agent_audio(packets: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
 
 /// Digits the plugin finds in µ-law `audio` (mask mode off, no look-ahead).
 pub fn digits_in(audio: Vec<u8>) -> usize {
+    digits_in_wav(&ulaw_wav(audio))
+}
+
+/// Digits the plugin finds in `wav` (mask mode off, no look-ahead).
+pub fn digits_in_wav(wav: &Wav) -> usize {
     let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let mut inst = plugin.instantiate().unwrap();
     let opts = Options {
@@ -159,7 +189,7 @@ pub fn digits_in(audio: Vec<u8>) -> usize {
         },
         ..Options::default()
     };
-    run(&mut inst, &ulaw_wav(audio), &opts, None, |_| {})
+    run(&mut inst, wav, &opts, None, |_| {})
         .unwrap()
         .events
         .len()
@@ -176,10 +206,32 @@ pub fn check_agent_side(
     digits: &str,
     log: &str,
 ) {
-    let (audio, types) = agent_audio(packets);
+    check_agent_side_as(
+        Format::Ulaw,
+        packets,
+        speech,
+        audio_len,
+        (events, key),
+        digits,
+        log,
+    );
+}
+
+/// As [`check_agent_side`], for audio in `format` (PCMU or PCMA).
+pub fn check_agent_side_as(
+    format: Format,
+    packets: &[Vec<u8>],
+    speech: &[u8],
+    audio_len: Option<usize>,
+    (events, key): (&Path, &Path),
+    digits: &str,
+    log: &str,
+) {
+    let (audio, types) = agent_audio_as(format, packets);
+    let pt = payload_type(format);
     assert!(
-        types.iter().all(|&t| t == 0),
-        "not only PCMU reached the agent: {types:?}"
+        types.iter().all(|&t| t == pt),
+        "not only payload type {pt} reached the agent: {types:?}"
     );
     if let Some(n) = audio_len {
         assert_eq!(audio.len(), n, "{log}");
@@ -189,7 +241,11 @@ pub fn check_agent_side(
         share > 0.995,
         "only {share:.4} of the speech arrived unchanged\n{log}"
     );
-    assert_eq!(digits_in(audio), 0, "a digit reached the agent");
+    assert_eq!(
+        digits_in_wav(&g711_wav(format, audio)),
+        0,
+        "a digit reached the agent"
+    );
     assert_eq!(super::verified_digits(events, key), digits);
 }
 
