@@ -280,6 +280,33 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
+    // Live: packets are counted as they pass, before any call ends.
+    let live = http_get("127.0.0.1:17996", "/metrics");
+    let value = |m: &str, name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{m}"))
+    };
+    let sent = (pa.len() + pb.len()) as u64;
+    let caller_in = value(
+        &live,
+        "tonemask_packets_in_total{direction=\"caller_to_callee\"}",
+    );
+    assert_eq!(caller_in, sent, "{live}");
+    assert_eq!(value(&live, "tonemask_calls_ended_total"), 0);
+    // Every packet taken to the plugin is in the processing-time histogram.
+    assert_eq!(
+        value(&live, "tonemask_packet_processing_seconds_count"),
+        caller_in + 2,
+        "{live}"
+    );
+    assert_eq!(
+        value(
+            &live,
+            "tonemask_packet_processing_seconds_bucket{le=\"+Inf\"}"
+        ),
+        caller_in + 2
+    );
     for id in ["call-A@test", "call-B@test"] {
         let r = proxy.send(vec![
             ("command", Value::str("delete")),

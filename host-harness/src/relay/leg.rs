@@ -17,6 +17,33 @@ pub(super) struct Clock {
     pub(super) last: Mutex<Option<Instant>>,
     /// Set by whoever ends the call from outside (the media node's `delete`).
     pub(super) stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Where the call's packets are counted as they pass, if anywhere.
+    pub(super) live: Option<Arc<super::Live>>,
+}
+
+/// Which direction a leg is: its name in messages, its index in the live counters (0:
+/// caller→agent), and those counters, if the call has any.
+pub(super) struct Tap {
+    pub(super) name: &'static str,
+    pub(super) dir: usize,
+    pub(super) live: Option<Arc<super::Live>>,
+}
+
+impl Tap {
+    /// A packet was taken to the plugin, which took `took` over it.
+    fn received(&self, took: Duration) {
+        if let Some(l) = &self.live {
+            l.received(self.dir);
+            l.processed(took);
+        }
+    }
+
+    /// A packet was sent on.
+    fn sent(&self) {
+        if let Some(l) = &self.live {
+            l.sent(self.dir);
+        }
+    }
 }
 
 impl Clock {
@@ -123,7 +150,7 @@ fn receive(rx: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>
 /// deadlines), send what it forwards, report events.
 pub(super) fn pump(
     mut call: RtpStream,
-    name: &str,
+    tap: Tap,
     rx: &UdpSocket,
     clock: &Clock,
     peer: &Peer,
@@ -136,10 +163,9 @@ pub(super) fn pump(
     // Host time for the session: ms since this leg started (monotonic).
     let started = std::time::Instant::now();
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut sent = |p: &[u8], unsent: &mut u64| {
-        if let Err(e) = send(p) {
-            warn_first(unsent, || format!("sending a packet: {e}"));
-        }
+    let mut sent = |p: &[u8], unsent: &mut u64| match send(p) {
+        Err(e) => warn_first(unsent, || format!("sending a packet: {e}")),
+        Ok(()) => tap.sent(),
     };
     let mut report = |call: &mut RtpStream, events: &mut Vec<DigitEvent>| {
         for e in call.take_events() {
@@ -162,15 +188,16 @@ pub(super) fn pump(
         if let Some((n, from)) = receive(rx, &mut buf)? {
             if admitted(peer, from, &mut warned) {
                 clock.touch();
-                for p in arrive(
+                let out = arrive(
                     &mut call,
-                    name,
+                    &tap,
                     peer,
                     from,
                     &buf[..n],
                     now_ms(),
                     &mut warned,
-                ) {
+                );
+                for p in out {
                     sent(&p, &mut warned.unsent);
                 }
             }
@@ -219,14 +246,17 @@ fn admitted(peer: &Peer, from: SocketAddr, warned: &mut Warned) -> bool {
 /// accepts. Returns the packets to send on.
 fn arrive(
     call: &mut RtpStream,
-    name: &str,
+    tap: &Tap,
     peer: &Peer,
     from: SocketAddr,
     packet: &[u8],
     now_ms: u64,
     warned: &mut Warned,
 ) -> Vec<Vec<u8>> {
-    match call.push(now_ms, packet) {
+    let begun = Instant::now();
+    let pushed = call.push(now_ms, packet);
+    tap.received(begun.elapsed());
+    match pushed {
         Pushed::Forward(out) => {
             if peer.latched().is_none() {
                 peer.latch(from);
@@ -240,7 +270,7 @@ fn arrive(
             Vec::new()
         }
         Pushed::Dropped => {
-            alarm_once(call, name);
+            alarm_once(call, tap.name);
             Vec::new()
         }
     }

@@ -24,6 +24,7 @@
 //!   back-off; what it cannot deliver stays in the file and is counted.
 
 mod leg;
+mod live;
 mod sink;
 
 use crate::keys::KeyRing;
@@ -32,7 +33,8 @@ use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use crate::stream::RtpStream;
 use anyhow::{anyhow, Context, Result};
-use leg::{pump, Clock, Leg, Peer};
+use leg::{pump, Clock, Leg, Peer, Tap};
+pub use live::{Live, BUCKETS_US, DIRECTIONS};
 use sink::{open_sink, Sink};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -68,6 +70,8 @@ pub struct RelayConfig {
     /// Local UDP address each signed event is sent to as one datagram (rtpengine's
     /// `--dtmf-log-dest`; loopback only).
     pub dtmf_log_dest: Option<SocketAddr>,
+    /// Live counters the packets are counted in as they pass (a media node's `/metrics`).
+    pub live: Option<Arc<Live>>,
     /// End after this long without packets (once traffic started).
     pub idle: Duration,
     /// End after this long in any case.
@@ -146,7 +150,11 @@ fn spawn_forward(
     std::thread::spawn(move || -> Result<(Leg, u64)> {
         let leg = pump(
             call,
-            "caller→agent",
+            Tap {
+                name: "caller→agent",
+                dir: 0,
+                live: clock.live.clone(),
+            },
             &rx,
             &clock,
             &caller,
@@ -185,7 +193,11 @@ fn spawn_watch(
     std::thread::spawn(move || -> Result<Leg> {
         pump(
             call,
-            "agent→caller",
+            Tap {
+                name: "agent→caller",
+                dir: 1,
+                live: clock.live.clone(),
+            },
             &rx,
             &clock,
             &agent,
@@ -248,6 +260,7 @@ pub fn run_relay_on(
         start: Instant::now(),
         last: Mutex::new(None),
         stop,
+        live: cfg.live.clone(),
     });
 
     let up = {

@@ -195,6 +195,7 @@ impl Calls {
             events_file: cfg.events_file.clone(),
             events_url: cfg.events_url.clone(),
             dtmf_log_dest: cfg.dtmf_log_dest,
+            live: Some(Arc::clone(&self.metrics.live)),
             idle: cfg.idle,
             max_duration: None,
         };

@@ -1,11 +1,12 @@
 //! What the node tells Prometheus (`/metrics`) and a load balancer (`/health`) on
 //! `--listen-http`.
 //!
-//! Counters are process totals. Packet and digit counts are added when a call ends (from
-//! its sessions' own counters), so they move in steps of whole calls; calls active, ng
-//! commands and errors move at once.
+//! Counters are process totals. Packets in and out and the time each packet spends in the
+//! plugin (a histogram) move as packets pass ([`Live`], shared with every call); drops by
+//! reason and digit counts are added when a call ends (from its sessions' own counters);
+//! calls active, ng commands and errors move at once.
 
-use crate::relay::RelaySummary;
+use crate::relay::{Live, RelaySummary, DIRECTIONS};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +32,8 @@ pub struct Metrics {
     calls_failed: AtomicU64,
     ng_commands: AtomicU64,
     ng_errors: AtomicU64,
-    packets_in: [AtomicU64; 2],
-    packets_out: [AtomicU64; 2],
+    /// Counted by the calls as their packets pass.
+    pub live: Arc<Live>,
     dropped: [AtomicU64; DROP_REASONS.len()],
     event_packets_dropped: AtomicU64,
     digits: AtomicU64,
@@ -66,13 +67,6 @@ impl Metrics {
             add(&self.calls_failed, 1);
             return;
         };
-        for (i, st) in [&s.caller_to_agent, &s.agent_to_caller]
-            .into_iter()
-            .enumerate()
-        {
-            add(&self.packets_in[i], st.received);
-            add(&self.packets_out[i], st.forwarded);
-        }
         let up = &s.caller_to_agent;
         let drops = [
             up.malformed,
@@ -108,21 +102,52 @@ impl Metrics {
                 .map(|(n, c)| (format!("{{{label}=\"{n}\"}}"), get(c)))
                 .collect()
         };
-        let dirs = ["caller_to_callee", "callee_to_caller"];
+        let per_dir = |which: fn((u64, u64)) -> u64| -> Vec<(String, u64)> {
+            DIRECTIONS
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    (
+                        format!("{{direction=\"{d}\"}}"),
+                        which(self.live.packets(i)),
+                    )
+                })
+                .collect()
+        };
         write_metric(
             &mut out,
             "packets_in_total",
             "counter",
-            "RTP/RTCP packets received, per direction (ended calls).",
-            &labelled("direction", &dirs, &self.packets_in),
+            "RTP/RTCP packets taken to the plugin, per direction (live).",
+            &per_dir(|(i, _)| i),
         );
         write_metric(
             &mut out,
             "packets_out_total",
             "counter",
-            "Packets forwarded, per direction (ended calls).",
-            &labelled("direction", &dirs, &self.packets_out),
+            "Packets sent on, per direction (live).",
+            &per_dir(|(_, o)| o),
         );
+        let (buckets, count, sum) = self.live.histogram();
+        let mut rows: Vec<(String, u64)> = buckets
+            .iter()
+            .map(|&(le, n)| {
+                let le = if le.is_infinite() {
+                    "+Inf".to_string()
+                } else {
+                    format!("{le}")
+                };
+                (format!("_bucket{{le=\"{le}\"}}"), n)
+            })
+            .collect();
+        rows.push(("_count".to_string(), count));
+        out.push_str(
+            "# HELP tonemask_packet_processing_seconds Time each packet spent in the plugin (live).\n# TYPE tonemask_packet_processing_seconds histogram\n",
+        );
+        for (suffix, n) in rows {
+            out.push_str(&format!("tonemask_packet_processing_seconds{suffix} {n}\n"));
+        }
+        out.push_str(&format!("tonemask_packet_processing_seconds_sum {sum}\n"));
         write_metric(
             &mut out,
             "caller_packets_dropped_total",
