@@ -328,17 +328,28 @@ fn kamailio_spreads_calls_over_two_nodes_and_the_survivor_takes_new_calls() {
     let b = start_serve(d, &key, &events[1], 17_995, (17_820, 17_839), &[]);
     let _kamailio = start_kamailio(d, p.sip_proxy, p.sip_agent, &[17_994, 17_995]);
     let done = || [calls_done(&events[0]), calls_done(&events[1])];
+    // A node answers `delete` at once and ends the call on its own thread: wait (up to 5 s)
+    // until `placed` calls have written their end-of-call records.
+    let settled = |placed: usize| {
+        for _ in 0..100 {
+            if done().iter().sum::<usize>() >= placed {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        done()
+    };
 
     // Calls until each node has taken some (Call-IDs differ per SIPp run and Kamailio hashes
     // them: ten calls all on one node would be a 1-in-500 chance).
-    for _ in 0..10 {
+    for placed in 1..=10 {
         let (ok, packets) = short_call(d);
         let log = std::fs::read_to_string(d.join("caller.log")).unwrap_or_default();
         assert!(ok, "SIPp caller failed:\n{log}");
         let (audio, _) = agent_audio(&packets);
         assert!(!audio.is_empty(), "no audio reached the agent");
         assert_eq!(digits_in(audio), 0, "a digit reached the agent");
-        if done().iter().all(|&c| c > 0) {
+        if settled(placed).iter().all(|&c| c > 0) {
             break;
         }
     }

@@ -315,6 +315,17 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         ]);
         assert_eq!(text(&r, "result"), "ok", "{r:?}");
     }
+    // `delete` is answered at once; each call then sends its last packets and writes its
+    // events on its own thread — done once /metrics counts it ended.
+    for _ in 0..100 {
+        if http_get("127.0.0.1:17996", "/metrics")
+            .lines()
+            .any(|l| l == "tonemask_calls_ended_total 2")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let got_a = drain(&a.callee);
     let got_b = drain(&b.callee);
     let back_a = drain(&a.caller);

@@ -41,6 +41,9 @@ pub struct Calls {
     cfg: ServeConfig,
     ports: Ports,
     calls: BTreeMap<String, Call>,
+    /// Deleted calls whose relay is still sending its last packets: finished by
+    /// [`Calls::reap`] once it is done, so a `delete` never holds up the control loop.
+    ending: Vec<(String, Call)>,
     metrics: Arc<Metrics>,
 }
 
@@ -104,13 +107,14 @@ impl Calls {
             cfg,
             ports,
             calls: BTreeMap::new(),
+            ending: Vec::new(),
             metrics,
         }
     }
 
-    /// Calls known.
+    /// Calls known, and deleted calls still ending.
     pub fn len(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.ending.len()
     }
 
     /// Their Call-IDs.
@@ -217,14 +221,21 @@ impl Calls {
         Ok(ng::ok([("sdp", Value::str(&answer_sdp))]))
     }
 
-    /// `delete`: ends the call; its delayed packets are sent and its events delivered first.
+    /// `delete`: ends the call. Answered at once: its relay is told to stop, sends its
+    /// delayed packets and delivers its events on its own thread, and is reaped when done.
     pub fn delete(&mut self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let call = self
             .calls
             .remove(call_id)
             .ok_or_else(|| anyhow!("Call-ID not found: {call_id}"))?;
-        finish(call_id, call, &self.metrics);
+        match &call.relay {
+            Some((stop, _)) => {
+                stop.store(true, Ordering::Relaxed);
+                self.ending.push((call_id.to_string(), call));
+            }
+            None => finish(call_id, call, &self.metrics),
+        }
         Ok(ng::ok([]))
     }
 
@@ -250,8 +261,16 @@ impl Calls {
         ]))
     }
 
-    /// Removes the calls whose relay ended by itself (media idle, or the plugin trapped).
+    /// Finishes the deleted calls whose relay is done, and removes the calls whose relay
+    /// ended by itself (media idle, or the plugin trapped).
     pub fn reap(&mut self) {
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ending)
+            .into_iter()
+            .partition(|(_, c)| c.relay.as_ref().is_none_or(|(_, h)| h.is_finished()));
+        self.ending = running;
+        for (id, call) in done {
+            finish(&id, call, &self.metrics);
+        }
         let done: Vec<String> = self
             .calls
             .iter()
@@ -265,9 +284,16 @@ impl Calls {
         }
     }
 
-    /// Ends every call.
+    /// Ends every call (all told to stop first, then each waited for).
     pub fn end_all(&mut self) {
-        for (id, call) in std::mem::take(&mut self.calls) {
+        let mut all: Vec<(String, Call)> = std::mem::take(&mut self.calls).into_iter().collect();
+        all.append(&mut self.ending);
+        for (_, call) in &all {
+            if let Some((stop, _)) = &call.relay {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        for (id, call) in all {
             finish(&id, call, &self.metrics);
         }
     }
