@@ -234,6 +234,12 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
 
     let a = set_up(&mut proxy, "call-A@test");
     let b = set_up(&mut proxy, "call-B@test");
+    // Call A's callee sends RTCP where RFC 3550 says (its RTP port + 1) before any media:
+    // the node holds that port for call A, so it can never reach — and latch — call B's.
+    let rtcp_port = SocketAddr::new(a.to_node_from_callee.ip(), a.to_node_from_callee.port() + 1);
+    a.callee
+        .send_to(&[0x80, 200, 0, 1, 0, 0, 0, 0xC], rtcp_port)
+        .unwrap();
     let list = proxy.send(vec![("command", Value::str("list"))]);
     let ids: Vec<&str> = list
         .get("calls")

@@ -1,7 +1,7 @@
 //! The node's calls: what `offer`, `answer`, `delete` and `query` do to them.
 
 use super::metrics::Metrics;
-use super::ports::Ports;
+use super::ports::{MediaPorts, Ports};
 use super::ServeConfig;
 use crate::keys::KeyRing;
 use crate::ng::{self, Request, Value};
@@ -26,6 +26,8 @@ struct Call {
     offer_sdp: String,
     /// Caller-facing and callee-facing sockets, until the relay takes them.
     sockets: Option<[UdpSocket; 2]>,
+    /// The RTCP ports above them, held (never read) for as long as the call lives.
+    _rtcp: [UdpSocket; 2],
     /// Their addresses (caller-facing, callee-facing).
     local: [SocketAddr; 2],
     /// The rewritten answer, once answered.
@@ -134,7 +136,7 @@ impl Calls {
         }
         let (_, offer_types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the offer has no audio stream with an address"))?;
-        let sockets = self.ports.pair()?;
+        let MediaPorts { rtp: sockets, rtcp } = self.ports.pair()?;
         let local = [sockets[0].local_addr()?, sockets[1].local_addr()?];
         let rewrite = Rewrite {
             origin: replace.iter().any(|r| r == "origin"),
@@ -152,6 +154,7 @@ impl Calls {
                 offer_types,
                 offer_sdp: offer_sdp.clone(),
                 sockets: Some(sockets),
+                _rtcp: rtcp,
                 local,
                 answer_sdp: None,
                 relay: None,

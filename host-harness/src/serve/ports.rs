@@ -1,9 +1,16 @@
-//! Media ports: pairs of UDP sockets taken from the configured range.
+//! Media ports: for each side of a call an even RTP port and the RTCP port above it, taken
+//! from the configured range.
+//!
+//! An endpoint whose SDP names no RTCP port sends its RTCP to the RTP port + 1 (RFC 3550).
+//! Each call therefore holds that port too, so RTCP can never land on another call's port —
+//! where, arriving before that call's first packet, it could latch the wrong source. RTCP
+//! on those ports is absorbed, not forwarded: nothing leaves the node that the plugin did not
+//! inspect (RTCP multiplexed on the RTP port passes through the plugin as before).
 
 use anyhow::{bail, Result};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-/// The node's media port range, handed out round-robin.
+/// The node's media port range, handed out round-robin in even/odd pairs.
 pub struct Ports {
     ip: IpAddr,
     min: u16,
@@ -11,47 +18,88 @@ pub struct Ports {
     next: u16,
 }
 
+/// One call's sockets: RTP and RTCP, caller-facing then callee-facing.
+pub struct MediaPorts {
+    /// The RTP sockets (even ports).
+    pub rtp: [UdpSocket; 2],
+    /// The RTCP sockets (RTP port + 1), held for the call and never read.
+    pub rtcp: [UdpSocket; 2],
+}
+
 impl Ports {
-    /// Ports `min..=max` on `ip` (at least two).
+    /// Ports `min..=max` on `ip` (room for at least one call: two even/odd pairs).
     pub fn new(ip: IpAddr, min: u16, max: u16) -> Result<Ports> {
-        if min == 0 || max <= min {
-            bail!("--port-min must be above 0 and below --port-max (got {min}–{max})");
+        let first = min.saturating_add(min % 2);
+        if min == 0 || max < first.saturating_add(3) {
+            bail!(
+                "--port-min must be above 0 and --port-max leave room for one call (two even RTP ports and the RTCP ports above them; got {min}–{max})"
+            );
         }
         Ok(Ports {
             ip,
-            min,
+            min: first,
             max,
-            next: min,
+            next: first,
         })
     }
 
-    /// Two sockets on free ports of the range: the caller-facing one, the callee-facing one.
-    pub fn pair(&mut self) -> Result<[UdpSocket; 2]> {
-        let first = self.take()?;
-        let second = self.take()?;
-        Ok([first, second])
+    /// A call's sockets on free ports of the range.
+    pub fn pair(&mut self) -> Result<MediaPorts> {
+        let (a, a_rtcp) = self.take()?;
+        let (b, b_rtcp) = self.take()?;
+        Ok(MediaPorts {
+            rtp: [a, b],
+            rtcp: [a_rtcp, b_rtcp],
+        })
     }
 
-    /// One socket on the next free port (a port in use, by this node or another program, is
-    /// skipped).
-    fn take(&mut self) -> Result<UdpSocket> {
-        let span = u32::from(self.max - self.min) + 1;
-        for _ in 0..span {
+    /// Sockets on the next even port and the one above it, both free (a port in use, by
+    /// this node or another program, is skipped).
+    fn take(&mut self) -> Result<(UdpSocket, UdpSocket)> {
+        let pairs = (self.max - self.min).div_ceil(2);
+        for _ in 0..pairs {
             let port = self.next;
-            self.next = if self.next >= self.max {
+            self.next = if self.next.saturating_add(3) > self.max {
                 self.min
             } else {
-                self.next + 1
+                self.next + 2
             };
-            if let Ok(s) = UdpSocket::bind(SocketAddr::new(self.ip, port)) {
-                return Ok(s);
+            let bind = |p: u16| UdpSocket::bind(SocketAddr::new(self.ip, p));
+            if let (Ok(rtp), Ok(rtcp)) = (bind(port), bind(port + 1)) {
+                return Ok((rtp, rtcp));
             }
         }
         bail!(
-            "no free media port left on {} in {}–{}",
+            "no free pair of media ports left on {} in {}–{}",
             self.ip,
             self.min,
             self.max
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_side_gets_an_even_rtp_port_and_the_rtcp_port_above_it() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        // An odd minimum starts at the next even port; a port in use is skipped.
+        let busy = UdpSocket::bind((ip, 24_103)).unwrap();
+        let mut p = Ports::new(ip, 24_099, 24_111).unwrap();
+        let m = p.pair().unwrap();
+        let port = |s: &UdpSocket| s.local_addr().unwrap().port();
+        assert_eq!([port(&m.rtp[0]), port(&m.rtcp[0])], [24_100, 24_101]);
+        assert_eq!(
+            [port(&m.rtp[1]), port(&m.rtcp[1])],
+            [24_104, 24_105],
+            "24_102 skipped: its RTCP port is taken"
+        );
+        drop(busy);
+        assert!(
+            Ports::new(ip, 24_100, 24_102).is_err(),
+            "no room for a call"
+        );
     }
 }
