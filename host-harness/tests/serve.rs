@@ -268,6 +268,19 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     assert_eq!(text(&unblock, "result"), "error", "{unblock:?}");
     assert!(text(&unblock, "error-reason").contains("cannot be unblocked"));
 
+    // The callee talks first: before the caller's first packet, its audio goes to the address
+    // the caller's SDP names.
+    for leg in [&a, &b] {
+        leg.callee
+            .send_to(&rtp(0, 1, 0, 0xC, &[0xFF; 160]), leg.to_node_from_callee)
+            .unwrap();
+    }
+    let mut first = [0u8; 512];
+    let n = a
+        .caller
+        .recv(&mut first)
+        .expect("callee audio before the caller spoke");
+    assert_eq!(n, 12 + 160);
     // Both callers at once, interleaved, 2 ms apart; each callee talks back once.
     let (pa, want_a) = card_packets();
     let (pb, want_b) = event_packets();
@@ -282,7 +295,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     }
     for leg in [&a, &b] {
         leg.callee
-            .send_to(&rtp(0, 1, 160, 0xC, &[0xFF; 160]), leg.to_node_from_callee)
+            .send_to(&rtp(0, 2, 160, 0xC, &[0xFF; 160]), leg.to_node_from_callee)
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -303,7 +316,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     // Every packet taken to the plugin is in the processing-time histogram.
     assert_eq!(
         value(&live, "tonemask_packet_processing_seconds_count"),
-        caller_in + 2,
+        caller_in + 4,
         "{live}"
     );
     assert_eq!(
@@ -311,7 +324,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
             &live,
             "tonemask_packet_processing_seconds_bucket{le=\"+Inf\"}"
         ),
-        caller_in + 2
+        caller_in + 4
     );
     for id in ["call-A@test", "call-B@test"] {
         let r = proxy.send(vec![
@@ -404,7 +417,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
             "no {line:?} in:\n{metrics}"
         );
     }
-    assert!(metrics.contains("tonemask_packets_out_total{direction=\"callee_to_caller\"} 2"));
+    assert!(metrics.contains("tonemask_packets_out_total{direction=\"callee_to_caller\"} 4"));
     assert!(http_get("127.0.0.1:17996", "/health").ends_with("ok\n"));
 
     // SIGTERM: a clean stop.

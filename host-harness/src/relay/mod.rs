@@ -72,6 +72,10 @@ pub struct RelayConfig {
     pub dtmf_log_dest: Option<SocketAddr>,
     /// Live counters the packets are counted in as they pass (a media node's `/metrics`).
     pub live: Option<Arc<Live>>,
+    /// Where agent→caller packets go until the caller's source is latched (the address its
+    /// SDP names; a media node knows it from the offer). `None`: they wait for the caller's
+    /// first packet and are not sent before it.
+    pub caller_hint: Option<SocketAddr>,
     /// End after this long without packets (once traffic started).
     pub idle: Duration,
     /// End after this long in any case.
@@ -188,6 +192,7 @@ fn spawn_watch(
     agent: Peer,
     caller: &Peer,
     clock: Arc<Clock>,
+    hint: Option<SocketAddr>,
 ) -> std::thread::JoinHandle<Result<Leg>> {
     let caller_addr = Arc::clone(&caller.addr);
     std::thread::spawn(move || -> Result<Leg> {
@@ -206,7 +211,8 @@ fn spawn_watch(
                 .map_err(|_| std::io::Error::other("lock"))?
             {
                 Some(to) => tx.send_to(p, to).map(|_| ()),
-                None => Ok(()), // the caller's address is not known yet
+                // Not latched yet: the caller's SDP address, if known.
+                None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
             },
             |e| {
                 // The digit itself is not logged: it may be card data all the same.
@@ -286,6 +292,7 @@ pub fn run_relay_on(
             agent,
             &caller,
             Arc::clone(&clock),
+            cfg.caller_hint,
         )
     };
     let up = up

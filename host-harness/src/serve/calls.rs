@@ -22,6 +22,8 @@ struct Call {
     created: u64,
     /// What the caller offered to receive (and so what the callee sends).
     offer_types: PayloadTypes,
+    /// The media address the caller's SDP names.
+    caller_sdp: SocketAddr,
     /// The rewritten offer, repeated for a retransmitted offer.
     offer_sdp: String,
     /// Caller-facing and callee-facing sockets, until the relay takes them.
@@ -134,7 +136,7 @@ impl Calls {
             // A retransmission (or a re-offer, whose media changes are not followed yet).
             return Ok(ng::ok([("sdp", Value::str(&c.offer_sdp))]));
         }
-        let (_, offer_types) = parse_sdp(sdp)
+        let (caller_sdp, offer_types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the offer has no audio stream with an address"))?;
         let MediaPorts { rtp: sockets, rtcp } = self.ports.pair()?;
         let local = [sockets[0].local_addr()?, sockets[1].local_addr()?];
@@ -152,6 +154,7 @@ impl Calls {
                 from_tag: from_tag.to_string(),
                 created: now_s(),
                 offer_types,
+                caller_sdp,
                 offer_sdp: offer_sdp.clone(),
                 sockets: Some(sockets),
                 _rtcp: rtcp,
@@ -203,6 +206,7 @@ impl Calls {
             events_url: cfg.events_url.clone(),
             dtmf_log_dest: cfg.dtmf_log_dest,
             live: Some(Arc::clone(&self.metrics.live)),
+            caller_hint: Some(call.caller_sdp),
             idle: cfg.idle,
             max_duration: None,
         };

@@ -72,6 +72,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         events_url: sink.events_url,
         dtmf_log_dest: sink.dtmf_log_dest,
         live: None,
+        caller_hint: None,
         idle: seconds(idle_s, "--idle-s")?,
         max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
     };
