@@ -254,6 +254,46 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         ("call-id", Value::str("call-A@test")),
     ]);
     assert_eq!(text(&q, "state"), "answered", "{q:?}");
+    // A re-INVITE from the caller puts the callee on hold: the new SDP (sendonly) comes back
+    // pointed at the same callee-facing port. Then the callee's own re-INVITE: its SDP goes
+    // to the caller, pointed at the caller-facing port; the caller's answer to the callee's.
+    let hold = sdp(a.caller.local_addr().unwrap().port()).replace("a=sendrecv", "a=sendonly");
+    let re = proxy.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("call-A@test")),
+        ("from-tag", Value::str("ft-1")),
+        ("sdp", Value::str(&hold)),
+    ]);
+    let re_sdp = text(&re, "sdp");
+    assert!(re_sdp.contains("a=sendonly"), "{re_sdp}");
+    assert_eq!(parse_sdp(&re_sdp).unwrap().0, a.to_node_from_callee);
+    let from_callee = proxy.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("call-A@test")),
+        ("from-tag", Value::str("tt-1")),
+        (
+            "sdp",
+            Value::str(&sdp(a.callee.local_addr().unwrap().port())),
+        ),
+    ]);
+    assert_eq!(
+        parse_sdp(&text(&from_callee, "sdp")).unwrap().0,
+        a.to_node_from_caller
+    );
+    let caller_answer = proxy.send(vec![
+        ("command", Value::str("answer")),
+        ("call-id", Value::str("call-A@test")),
+        ("from-tag", Value::str("tt-1")),
+        ("to-tag", Value::str("ft-1")),
+        (
+            "sdp",
+            Value::str(&sdp(a.caller.local_addr().unwrap().port())),
+        ),
+    ]);
+    assert_eq!(
+        parse_sdp(&text(&caller_answer, "sdp")).unwrap().0,
+        a.to_node_from_callee
+    );
     // `block DTMF` (Kamailio's rtpengine_block_dtmf) is what every call already does;
     // `unblock DTMF` is refused: masking is never lifted.
     let block = proxy.send(vec![

@@ -24,8 +24,8 @@ struct Call {
     offer_types: PayloadTypes,
     /// The media address the caller's SDP names.
     caller_sdp: SocketAddr,
-    /// The rewritten offer, repeated for a retransmitted offer.
-    offer_sdp: String,
+    /// The payload types the callee answered, once answered.
+    answer_types: Option<PayloadTypes>,
     /// Caller-facing and callee-facing sockets, until the relay takes them.
     sockets: Option<[UdpSocket; 2]>,
     /// The RTCP ports above them, held (never read) for as long as the call lives.
@@ -133,8 +133,7 @@ impl Calls {
         let sdp = required(req, "sdp")?;
         let replace = req.list("replace");
         if let Some(c) = self.calls.get(call_id) {
-            // A retransmission (or a re-offer, whose media changes are not followed yet).
-            return Ok(ng::ok([("sdp", Value::str(&c.offer_sdp))]));
+            return renegotiated(call_id, c, req, sdp, Leg::Offer);
         }
         let (caller_sdp, offer_types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the offer has no audio stream with an address"))?;
@@ -155,7 +154,7 @@ impl Calls {
                 created: now_s(),
                 offer_types,
                 caller_sdp,
-                offer_sdp: offer_sdp.clone(),
+                answer_types: None,
                 sockets: Some(sockets),
                 _rtcp: rtcp,
                 local,
@@ -176,8 +175,8 @@ impl Calls {
             .calls
             .get_mut(call_id)
             .ok_or_else(|| anyhow!("Unknown call-id {call_id}"))?;
-        if let Some(a) = &call.answer_sdp {
-            return Ok(ng::ok([("sdp", Value::str(a))]));
+        if call.answer_sdp.is_some() {
+            return renegotiated(call_id, call, req, sdp, Leg::Answer);
         }
         let (callee, answer_types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the answer has no audio stream with an address"))?;
@@ -196,7 +195,7 @@ impl Calls {
             caller: None,
             agent_source: None,
             // The caller sends what the callee said it receives, and the other way round.
-            types: answer_types,
+            types: answer_types.clone(),
             agent_types: Some(call.offer_types.clone()),
             settings: CallSettings {
                 call_id: event_call_id(call_id, &call.from_tag),
@@ -225,6 +224,7 @@ impl Calls {
         self.metrics.call_started();
         call.relay = Some((stop, handle));
         call.answer_sdp = Some(answer_sdp.clone());
+        call.answer_types = Some(answer_types);
         Ok(ng::ok([("sdp", Value::str(&answer_sdp))]))
     }
 
@@ -304,6 +304,45 @@ impl Calls {
             finish(&id, call, &self.metrics);
         }
     }
+}
+
+/// Which half of an exchange an SDP is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    Offer,
+    Answer,
+}
+
+/// A retransmitted offer or answer, or one of a re-INVITE (hold, a session refresh, either
+/// side may send it): the new SDP pointed at the same ports — at the callee-facing port when
+/// it goes to the callee (the caller's offer, or its answer to the callee's re-INVITE), else
+/// at the caller-facing one. The media keeps the payload types and addresses it started
+/// with; a change of payload types is logged, not followed (packets of a new type are
+/// dropped, fail closed).
+fn renegotiated(call_id: &str, call: &Call, req: &Request, sdp: &str, leg: Leg) -> Result<Value> {
+    // The transaction's From tag: the caller's, unless the callee sent the re-INVITE.
+    let from_caller = req.text("from-tag").is_none_or(|t| t == call.from_tag);
+    // Whether this SDP comes from the caller's side (and so goes to the callee).
+    let to_callee = from_caller == (leg == Leg::Offer);
+    let (_, types) =
+        parse_sdp(sdp).ok_or_else(|| anyhow!("the SDP has no audio stream with an address"))?;
+    let was = if to_callee {
+        format!("{:?}", Some(&call.offer_types))
+    } else {
+        format!("{:?}", call.answer_types.as_ref())
+    };
+    let types = Some(&types);
+    if format!("{types:?}") != was {
+        eprintln!(
+            "tonemask serve: call {call_id}: warning: a re-negotiation changes the payload types; not followed (packets of new types are dropped)"
+        );
+    }
+    let rewrite = Rewrite {
+        origin: req.list("replace").iter().any(|r| r == "origin"),
+    };
+    let at = call.local[if to_callee { 1 } else { 0 }];
+    let out = rewrite_sdp(sdp, at, rewrite).context("the re-negotiated SDP")?;
+    Ok(ng::ok([("sdp", Value::str(&out))]))
 }
 
 /// Stops a call's relay, waits for it, and logs what it did (never the digits).
