@@ -24,7 +24,8 @@
 //! - [`event`], [`sign`] — event payload, envelope, HMAC signing and the verifier;
 //! - [`report`] — numbers and signs each press, once per call;
 //! - [`session`] — ties them together per call (audio frames);
-//! - [`rtp`] — the same for RTP packets: packet delay, RFC 4733 events, RED.
+//! - [`rtp`] — the same for RTP packets: packet delay, RFC 4733 events, RED;
+//! - [`card`] — card capture: fields typed on the keypad, validated, progress without digits.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -36,6 +37,7 @@
 
 extern crate alloc;
 
+pub mod card;
 pub mod codec;
 pub mod detector;
 pub mod digit;
