@@ -12,7 +12,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonemask_harness::ng::{bencode, Value};
+use tonemask_harness::ng::{Client, Value};
 use tonemask_harness::sdp::parse_sdp;
 
 /// The node's CPU time so far (user + system), from /proc.
@@ -22,24 +22,6 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
     Ok(ticks / 100.0)
-}
-
-fn ng(sock: &UdpSocket, n: &mut u32, pairs: Vec<(&str, Value)>) -> anyhow::Result<Value> {
-    *n += 1;
-    let cookie = format!("load{n}");
-    let mut d = format!("{cookie} ").into_bytes();
-    d.extend(Value::dict(pairs).encode());
-    sock.send(&d)?;
-    let mut buf = vec![0u8; 65_536];
-    let len = sock.recv(&mut buf)?;
-    let body = buf[..len]
-        .strip_prefix(format!("{cookie} ").as_bytes())
-        .ok_or_else(|| anyhow::anyhow!("reply without the cookie"))?;
-    let v = bencode::decode(body)?;
-    if v.get("result").and_then(Value::as_str) != Some("ok") {
-        anyhow::bail!("node refused: {v:?}");
-    }
-    Ok(v)
 }
 
 fn sdp(port: u16) -> String {
@@ -72,38 +54,27 @@ fn main() -> anyhow::Result<()> {
     let pid: u32 = a[1].parse()?;
     let calls: usize = a[2].parse()?;
     let packets: usize = a[3].parse::<usize>()? * 50;
-    let control = UdpSocket::bind("127.0.0.1:0")?;
-    control.connect(ng_addr)?;
-    control.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut control = Client::connect(ng_addr, Duration::from_secs(5))?;
     let callers = UdpSocket::bind("127.0.0.1:0")?;
     let callees = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
     callees.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut n = 0;
     let mut targets = Vec::with_capacity(calls);
     for c in 0..calls {
         let id = format!("load-{c}");
-        let offer = ng(
-            &control,
-            &mut n,
-            vec![
-                ("command", Value::str("offer")),
-                ("call-id", Value::str(&id)),
-                ("from-tag", Value::str("f")),
-                ("sdp", Value::str(&sdp(callers.local_addr()?.port()))),
-            ],
-        )?;
+        let offer = control.command(vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(&id)),
+            ("from-tag", Value::str("f")),
+            ("sdp", Value::str(&sdp(callers.local_addr()?.port()))),
+        ])?;
         let _ = offer;
-        let answer = ng(
-            &control,
-            &mut n,
-            vec![
-                ("command", Value::str("answer")),
-                ("call-id", Value::str(&id)),
-                ("from-tag", Value::str("f")),
-                ("to-tag", Value::str("t")),
-                ("sdp", Value::str(&sdp(callees.local_addr()?.port()))),
-            ],
-        )?;
+        let answer = control.command(vec![
+            ("command", Value::str("answer")),
+            ("call-id", Value::str(&id)),
+            ("from-tag", Value::str("f")),
+            ("to-tag", Value::str("t")),
+            ("sdp", Value::str(&sdp(callees.local_addr()?.port()))),
+        ])?;
         let text = answer
             .get("sdp")
             .and_then(Value::as_str)
@@ -176,15 +147,11 @@ fn main() -> anyhow::Result<()> {
     }
     let sending = t0.elapsed().as_secs_f64();
     for c in 0..calls {
-        ng(
-            &control,
-            &mut n,
-            vec![
-                ("command", Value::str("delete")),
-                ("call-id", Value::str(&format!("load-{c}"))),
-                ("from-tag", Value::str("f")),
-            ],
-        )?;
+        control.command(vec![
+            ("command", Value::str("delete")),
+            ("call-id", Value::str(&format!("load-{c}"))),
+            ("from-tag", Value::str("f")),
+        ])?;
     }
     let cpu = cpu_seconds(pid)? - cpu0;
     done.store(true, Ordering::Relaxed);

@@ -170,33 +170,49 @@ fn call_with(
     }
 }
 
-#[test]
-fn kamailio_puts_the_node_in_a_call_and_the_agent_hears_no_card_tone() {
-    let speech = ulaw_slice("speech_then_card_ulaw.wav", 2.0, 5.0);
-    let mut caller = speech.clone();
-    caller.extend(ulaw_slice("card_visa_-3dbm0_ulaw.wav", 0.0, 10.0));
-    let ports = Ports {
-        sip_caller: 15_460,
-        sip_proxy: 15_490,
-        sip_agent: 15_470,
-        media_caller: 16_400,
-        media_agent: 16_440,
-        ng: 17_992,
-        node: (17_950, 17_969),
+/// A test card as in-band tones after speech, both sides announcing `format` (PCMU or PCMA)
+/// as their audio: the agent gets only that payload type, the speech unchanged, no digit;
+/// the events verify to the card.
+fn card_as_tones(format: Format, ports: &Ports) {
+    let file = |name: &str| match format {
+        Format::Alaw => format!("{name}_alaw.wav"),
+        _ => format!("{name}_ulaw.wav"),
     };
-    let r = call(
-        &ports,
+    let speech = g711_slice(format, &file("speech_then_card"), 2.0, 5.0);
+    let mut caller = speech.clone();
+    caller.extend(g711_slice(format, &file("card_visa_-3dbm0"), 0.0, 10.0));
+    let pt = if format == Format::Alaw { 8 } else { 0 };
+    let r = call_with(
+        ports,
         &caller,
-        r#"<exec rtp_stream="caller.wav,1,0"/>"#,
+        &format!(r#"<exec rtp_stream="caller.wav,1,{pt}"/>"#),
         &[],
+        format,
     );
-    check_agent_side(
+    check_agent_side_as(
+        format,
         &r.packets,
         &speech,
         Some(caller.len() / 160 * 160),
         (&r.events, &r.key),
         "4111111111111111",
         &r.log,
+    );
+}
+
+#[test]
+fn kamailio_puts_the_node_in_a_call_and_the_agent_hears_no_card_tone() {
+    card_as_tones(
+        Format::Ulaw,
+        &Ports {
+            sip_caller: 15_460,
+            sip_proxy: 15_490,
+            sip_agent: 15_470,
+            media_caller: 16_400,
+            media_agent: 16_440,
+            ng: 17_992,
+            node: (17_950, 17_969),
+        },
     );
 }
 
@@ -234,39 +250,17 @@ fn kamailio_puts_the_node_in_a_call_and_no_telephone_event_reaches_the_agent() {
 
 #[test]
 fn kamailio_puts_the_node_in_a_pcma_call_and_the_agent_hears_no_card_tone() {
-    // Both sides announce PCMA (PT 8) only for audio; the caller streams A-law.
-    let speech = g711_slice(Format::Alaw, "speech_then_card_alaw.wav", 2.0, 5.0);
-    let mut caller = speech.clone();
-    caller.extend(g711_slice(
+    card_as_tones(
         Format::Alaw,
-        "card_visa_-3dbm0_alaw.wav",
-        0.0,
-        10.0,
-    ));
-    let ports = Ports {
-        sip_caller: 15_760,
-        sip_proxy: 15_790,
-        sip_agent: 15_770,
-        media_caller: 16_700,
-        media_agent: 16_740,
-        ng: 17_997,
-        node: (17_700, 17_719),
-    };
-    let r = call_with(
-        &ports,
-        &caller,
-        r#"<exec rtp_stream="caller.wav,1,8"/>"#,
-        &[],
-        Format::Alaw,
-    );
-    check_agent_side_as(
-        Format::Alaw,
-        &r.packets,
-        &speech,
-        Some(caller.len() / 160 * 160),
-        (&r.events, &r.key),
-        "4111111111111111",
-        &r.log,
+        &Ports {
+            sip_caller: 15_760,
+            sip_proxy: 15_790,
+            sip_agent: 15_770,
+            media_caller: 16_700,
+            media_agent: 16_740,
+            ng: 17_997,
+            node: (17_700, 17_719),
+        },
     );
 }
 

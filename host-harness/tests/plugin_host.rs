@@ -19,6 +19,13 @@ fn config(call: &str, codec: Codec) -> SessionConfig {
     }
 }
 
+/// A test call's recording and the digits its manifest expects.
+fn recording(name: &str) -> (Wav, String) {
+    let m = tonemask_harness::replay::load_manifest(&calls().join(format!("{name}.json"))).unwrap();
+    let audio = std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap();
+    (Wav::parse(&audio).unwrap(), m.digits)
+}
+
 /// `config` with its settings changed by `f`.
 fn with(call: &str, codec: Codec, f: impl FnOnce(&mut CallSettings)) -> SessionConfig {
     let mut c = config(call, codec);
@@ -35,18 +42,7 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
         "all16_-10dbm0_ulaw",
         "speech_then_card_ulaw",
     ];
-    let wavs: Vec<(Wav, String)> = names
-        .iter()
-        .map(|n| {
-            let m = tonemask_harness::replay::load_manifest(&calls().join(format!("{n}.json")))
-                .unwrap();
-            (
-                Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap())
-                    .unwrap(),
-                m.digits,
-            )
-        })
-        .collect();
+    let wavs: Vec<(Wav, String)> = names.iter().map(|n| recording(n)).collect();
     // 60 calls: 20 of each recording, fed one 20 ms frame at a time, round robin.
     let sessions: Vec<_> = (0..60)
         .map(|i| {
@@ -229,9 +225,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
         ..Limits::default()
     };
     let plugin = Plugin::load(&plugin_path(), limits).unwrap();
-    let m =
-        tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0.json")).unwrap();
-    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let (wav, want) = recording("card_visa_-3dbm0");
     let pcm = wav.pcm16();
     let mut calls: Vec<_> = (0..8)
         .map(|i| {
@@ -283,7 +277,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
                 .iter()
                 .map(|e| e.digit),
         );
-        assert_eq!(*digits, m.digits, "call {i}");
+        assert_eq!(*digits, want, "call {i}");
         // Masked: no digit left in what the call sent on.
         let masked = Wav::from_pcm16(
             8000,
@@ -322,9 +316,7 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
     let plugin = Plugin::load(&path, Limits::default())
         .expect("audio-only plugin (build it with `cargo xtask plugin --audio-only`)");
     let mut inst = plugin.instantiate().unwrap();
-    let m = tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0_ulaw.json"))
-        .unwrap();
-    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let (wav, want) = recording("card_visa_-3dbm0_ulaw");
     let s = inst
         .create_audio(&config("audio-only", Codec::Pcmu))
         .unwrap();
@@ -347,7 +339,7 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
             .iter()
             .map(|e| e.digit),
     );
-    assert_eq!(digits, m.digits);
+    assert_eq!(digits, want);
     let rtp = PayloadTypes::pcmu().rtp_config(default_settings("audio-only"));
     let e = inst.create_rtp(&rtp).unwrap_err().to_string();
     assert!(
@@ -366,9 +358,7 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
 fn a_press_completes_on_handle_timeout_when_frames_stop() {
     let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let mut inst = plugin.instantiate().unwrap();
-    let m = tonemask_harness::replay::load_manifest(&calls().join("card_visa_-3dbm0_ulaw.json"))
-        .unwrap();
-    let wav = Wav::parse(&std::fs::read(calls().join(m.audio.as_ref().unwrap())).unwrap()).unwrap();
+    let (wav, want) = recording("card_visa_-3dbm0_ulaw");
     let s = inst.create_audio(&config("live", Codec::Pcmu)).unwrap();
     let mut frames = wav.data.chunks(160).enumerate();
     let mut digits = String::new();
@@ -416,5 +406,5 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
             .iter()
             .map(|e| e.digit),
     );
-    assert_eq!(digits, m.digits, "each press once");
+    assert_eq!(digits, want, "each press once");
 }

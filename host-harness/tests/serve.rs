@@ -11,45 +11,28 @@ use common::*;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 use tonemask_core::rtp::packet::Packet;
-use tonemask_harness::ng::{bencode, Value};
+use tonemask_harness::ng::{bencode, Client, Value};
 use tonemask_harness::sdp::parse_sdp;
 use tonemask_harness::wav::{Format, Wav};
 
 const NG: u16 = 17_990;
 
 /// The SIP proxy's side of the ng protocol.
-struct Proxy {
-    sock: UdpSocket,
-    n: u32,
-}
+/// The SIP proxy's side of the ng protocol, as a test wants it: panics if the node is gone.
+struct Proxy(Client);
 
 impl Proxy {
     fn new() -> Proxy {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        sock.connect(("127.0.0.1", NG)).unwrap();
-        Proxy { sock, n: 0 }
+        let node = SocketAddr::from(([127, 0, 0, 1], NG));
+        Proxy(Client::connect(node, Duration::from_secs(5)).unwrap())
     }
 
     fn raw(&mut self, datagram: &[u8]) -> Option<Vec<u8>> {
-        self.sock.send(datagram).unwrap();
-        let mut buf = vec![0u8; 65_536];
-        match self.sock.recv(&mut buf) {
-            Ok(n) => Some(buf[..n].to_vec()),
-            Err(_) => None,
-        }
+        self.0.raw(datagram).unwrap()
     }
 
     fn send(&mut self, pairs: Vec<(&str, Value)>) -> Value {
-        self.n += 1;
-        let cookie = format!("{}_{}", std::process::id(), self.n);
-        let mut d = format!("{cookie} ").into_bytes();
-        d.extend(Value::dict(pairs).encode());
-        let reply = self.raw(&d).expect("the node answers");
-        let body = reply
-            .strip_prefix(format!("{cookie} ").as_bytes())
-            .expect("the reply repeats the cookie");
-        bencode::decode(body).unwrap()
+        self.0.send(pairs).expect("the node answers")
     }
 }
 

@@ -22,11 +22,11 @@
 
 use conformance::signal::{Burst, Signal};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonemask_core::g711;
-use tonemask_harness::ng::{bencode, Value};
+use tonemask_harness::ng::{Client, Value};
 use tonemask_harness::sdp::parse_sdp;
 use tonemask_harness::wav::Wav;
 
@@ -137,32 +137,6 @@ fn talkoff(dir: &std::path::Path) -> Vec<Call> {
         .collect()
 }
 
-/// One ng exchange; the reply's dictionary.
-fn ng(sock: &UdpSocket, n: &mut u32, pairs: Vec<(&str, Value)>) -> anyhow::Result<Value> {
-    *n += 1;
-    // Unique per process and message: rtpengine answers a repeated cookie from its cache.
-    static SENT: AtomicU32 = AtomicU32::new(0);
-    let cookie = format!(
-        "cmp{}-{}",
-        std::process::id(),
-        SENT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut d = format!("{cookie} ").into_bytes();
-    d.extend(Value::dict(pairs).encode());
-    sock.send(&d)?;
-    let mut buf = vec![0u8; 65_536];
-    let len = sock.recv(&mut buf)?;
-    let body = buf[..len]
-        .strip_prefix(format!("{cookie} ").as_bytes())
-        .ok_or_else(|| anyhow::anyhow!("reply without the cookie"))?;
-    let v = bencode::decode(body)?;
-    anyhow::ensure!(
-        v.get("result").and_then(Value::as_str) == Some("ok"),
-        "node refused: {v:?}"
-    );
-    Ok(v)
-}
-
 fn sdp(port: u16, te: bool) -> String {
     let (pts, te) = if te {
         (
@@ -190,13 +164,10 @@ type Received = Vec<(Instant, Vec<u8>)>;
 /// Sends `call` through the node at `ng_addr` as call `id`; returns the send instants of each
 /// packet and what the agent received.
 fn place(ng_addr: SocketAddr, id: &str, call: &Call) -> anyhow::Result<(Vec<Instant>, Received)> {
-    let control = UdpSocket::bind("127.0.0.1:0")?;
-    control.connect(ng_addr)?;
-    control.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut control = Client::connect(ng_addr, Duration::from_secs(5))?;
     let caller = UdpSocket::bind("127.0.0.1:0")?;
     let agent = UdpSocket::bind("127.0.0.1:0")?;
     agent.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let mut n = 0;
     let mut offer = vec![
         ("command", Value::str("offer")),
         ("call-id", Value::str(id)),
@@ -207,7 +178,7 @@ fn place(ng_addr: SocketAddr, id: &str, call: &Call) -> anyhow::Result<(Vec<Inst
         ),
     ];
     masking_keys(&mut offer);
-    let offered = ng(&control, &mut n, offer)?;
+    let offered = control.command(offer)?;
     // The offer's SDP, rewritten, goes to the agent: the node's agent-facing address.
     let agent_to = offered
         .get("sdp")
@@ -223,23 +194,19 @@ fn place(ng_addr: SocketAddr, id: &str, call: &Call) -> anyhow::Result<(Vec<Inst
         ("sdp", Value::str(&sdp(agent.local_addr()?.port(), call.te))),
     ];
     masking_keys(&mut answer);
-    let reply = ng(&control, &mut n, answer)?;
+    let reply = control.command(answer)?;
     let text = reply.get("sdp").and_then(Value::as_str).unwrap_or("");
     let (to, _) = parse_sdp(text).ok_or_else(|| anyhow::anyhow!("answer without SDP"))?;
     // rtpengine 10.5 takes blocking as its own message (Kamailio: rtpengine_block_dtmf()):
     // the caller's DTMF, replaced by silence, the audio held back by the delay buffer.
-    ng(
-        &control,
-        &mut n,
-        vec![
-            ("command", Value::str("block DTMF")),
-            ("call-id", Value::str(id)),
-            ("from-tag", Value::str("caller")),
-            ("flags", Value::List(vec![Value::str("directional")])),
-            ("DTMF-security", Value::str("silence")),
-            ("delay-buffer", Value::Int(DELAY_MS)),
-        ],
-    )?;
+    control.command(vec![
+        ("command", Value::str("block DTMF")),
+        ("call-id", Value::str(id)),
+        ("from-tag", Value::str("caller")),
+        ("flags", Value::List(vec![Value::str("directional")])),
+        ("DTMF-security", Value::str("silence")),
+        ("delay-buffer", Value::Int(DELAY_MS)),
+    ])?;
     // The agent sends too (symmetric RTP: a node may wait to learn its address).
     let agent = Arc::new(agent);
     let stop = Arc::new(AtomicBool::new(false));
@@ -277,15 +244,11 @@ fn place(ng_addr: SocketAddr, id: &str, call: &Call) -> anyhow::Result<(Vec<Inst
         agent.send_to(&q, agent_to)?;
     }
     std::thread::sleep(Duration::from_millis(400));
-    ng(
-        &control,
-        &mut n,
-        vec![
-            ("command", Value::str("delete")),
-            ("call-id", Value::str(id)),
-            ("from-tag", Value::str("caller")),
-        ],
-    )?;
+    control.command(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str(id)),
+        ("from-tag", Value::str("caller")),
+    ])?;
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let got = recorder

@@ -5,8 +5,10 @@
 //! This module frames and reads messages; [`crate::serve`] acts on them.
 
 pub mod bencode;
+mod client;
 
 pub use bencode::Value;
+pub use client::Client;
 
 /// Longest cookie accepted (rtpengine's clients send 10–30 characters).
 pub const MAX_COOKIE: usize = 64;
