@@ -219,3 +219,12 @@ impl GuestSession for Session {
 }
 
 export!(Plugin);
+
+/// The plugin has no entropy source: what needs randomness (HPKE's ephemeral key) gets the
+/// host's bytes through the interface. Anything asking the operating system fails instead of
+/// pretending.
+fn no_os_entropy(_: &mut [u8]) -> Result<(), getrandom::Error> {
+    Err(getrandom::Error::UNSUPPORTED)
+}
+
+getrandom::register_custom_getrandom!(no_os_entropy);

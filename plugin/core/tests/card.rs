@@ -184,3 +184,63 @@ fn bad_configurations_are_refused_with_the_field_named() {
     assert!(bad(|c| c.today.month = 13).contains("today"));
     assert!(bad(|c| c.fields.push(Field::Numeric { min: 6, max: 5 })).contains("fields"));
 }
+
+/// A completed test card, captured at once.
+fn captured() -> tonemask_core::card::CardData {
+    let mut c = Capture::new(CaptureConfig::card(TODAY), 0).unwrap();
+    let mut at = 0;
+    typed(&mut c, &mut at, "4111111111111111#0829737");
+    c.take_card().unwrap()
+}
+
+#[test]
+fn a_sealed_card_opens_only_with_the_processor_key_and_its_own_binding() {
+    use tonemask_core::card::seal::{keypair, open, seal, Binding, SealError};
+    let (sk, pk) = keypair(&[7; 32]);
+    let binding = Binding {
+        call_id: "call-1".into(),
+        capture_id: "cap-1".into(),
+        kid: "proc-2026".into(),
+    };
+    let card = captured();
+    let sealed = seal(&card, &pk, &binding, [42; 32]).unwrap();
+    assert_eq!(sealed.enc.len(), 32);
+    assert!(
+        !sealed.ciphertext.windows(4).any(|w| w == b"4111"),
+        "no digits in clear"
+    );
+    let plain = open(&sealed, &sk, &binding).unwrap();
+    assert_eq!(&plain[..], b"4111111111111111;0829;737");
+
+    // Moved to another call or capture, or opened with another key: refused.
+    let other_call = Binding {
+        call_id: "call-2".into(),
+        ..binding.clone()
+    };
+    assert_eq!(open(&sealed, &sk, &other_call), Err(SealError::Crypto));
+    let other_capture = Binding {
+        capture_id: "cap-2".into(),
+        ..binding.clone()
+    };
+    assert_eq!(open(&sealed, &sk, &other_capture), Err(SealError::Crypto));
+    let (wrong_sk, _) = keypair(&[8; 32]);
+    assert_eq!(open(&sealed, &wrong_sk, &binding), Err(SealError::Crypto));
+    // Tampered: any flipped bit of the ciphertext or the encapsulated key.
+    let mut t = sealed.clone();
+    t.ciphertext[3] ^= 1;
+    assert_eq!(open(&t, &sk, &binding), Err(SealError::Crypto));
+    let mut t = sealed.clone();
+    t.enc[0] ^= 1;
+    assert!(open(&t, &sk, &binding).is_err());
+    assert_eq!(
+        seal(&card, &pk[..31], &binding, [42; 32]),
+        Err(SealError::BadPublicKey)
+    );
+
+    // The host's bytes decide the ephemeral key: other bytes, another record.
+    let again = seal(&card, &pk, &binding, [42; 32]).unwrap();
+    assert_eq!(again, sealed, "deterministic given the host's entropy");
+    let fresh = seal(&card, &pk, &binding, [43; 32]).unwrap();
+    assert_ne!(fresh.enc, sealed.enc);
+    assert!(!format!("{sealed:?}").contains("4111"));
+}

@@ -15,6 +15,7 @@
 
 pub mod brand;
 pub mod field;
+pub mod seal;
 
 pub use brand::{brand_of, luhn_ok, Brand};
 pub use field::{Field, Invalid, YearMonth};
