@@ -21,6 +21,7 @@ use wasmtime::component::{Component, InstancePre, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 mod audio;
+mod cache;
 mod rtp_session;
 
 pub use audio::{AudioHandle, AudioSession};
@@ -169,14 +170,16 @@ impl Plugin {
                 path.display()
             )
         })?;
-        let component = Component::from_binary(&engine, &bytes)
-            .map_err(|e| anyhow!("{e:?}"))
-            .with_context(|| {
-                format!(
-                    "{} is not a valid tonemask plugin component",
-                    path.display()
-                )
-            })?;
+        let component = cache::load_or_compile(&engine, &bytes, || {
+            Component::from_binary(&engine, &bytes)
+                .map_err(|e| anyhow!("{e:?}"))
+                .with_context(|| {
+                    format!(
+                        "{} is not a valid tonemask plugin component",
+                        path.display()
+                    )
+                })
+        })?;
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
                 "{} is not a tonemask plugin component for this host (tonemask:plugin@0.2.0): {e}",
