@@ -205,7 +205,7 @@ impl Calls {
             events_url: cfg.events_url.clone(),
             dtmf_log_dest: cfg.dtmf_log_dest,
             live: Some(Arc::clone(&self.metrics.live)),
-            caller_hint: Some(call.caller_sdp),
+            caller_hint: reachable(call.caller_sdp),
             idle: cfg.idle,
             max_duration: None,
         };
@@ -306,6 +306,12 @@ impl Calls {
     }
 }
 
+/// An SDP media address packets may be sent to: not `0.0.0.0` / `::` (hold, or "not yet":
+/// the OS would deliver to this machine) and not port 0 (a disabled stream).
+fn reachable(addr: SocketAddr) -> Option<SocketAddr> {
+    (!addr.ip().is_unspecified() && addr.port() != 0).then_some(addr)
+}
+
 /// Which half of an exchange an SDP is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Leg {
@@ -380,6 +386,18 @@ fn finish(call_id: &str, call: Call, metrics: &Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audio_is_never_sent_to_an_unspecified_sdp_address() {
+        let at = |s: &str| reachable(s.parse().unwrap());
+        assert_eq!(
+            at("192.0.2.1:4000"),
+            Some("192.0.2.1:4000".parse().unwrap())
+        );
+        assert_eq!(at("0.0.0.0:4000"), None, "hold: would reach this machine");
+        assert_eq!(at("[::]:4000"), None);
+        assert_eq!(at("192.0.2.1:0"), None, "a disabled stream");
+    }
 
     #[test]
     fn sip_call_ids_and_tags_become_valid_readable_event_call_ids() {
