@@ -63,10 +63,11 @@ fn main() -> Result<()> {
         },
     );
     let t0 = std::time::Instant::now();
-    let sections: [(&str, Section); 9] = [
+    let sections: [(&str, Section); 10] = [
         ("decode check", Suite::decode_check),
         ("bandwidth", Suite::bandwidth),
         ("twist", Suite::twist),
+        ("off-frequency twist", Suite::off_frequency_twist),
         ("dynamic range", Suite::dynamic_range),
         ("guard time", Suite::guard_time),
         ("noise", Suite::noise),
