@@ -3,13 +3,16 @@
 committed, so tests never need the tools it uses.
 
 Needs: python3 (stdlib only), espeak-ng and sox (Debian: apt-get install espeak-ng sox).
-Run from anywhere:  python3 testdata/generate.py
+Run from anywhere:  python3 testdata/generate.py   (only the card-capture calls: ... captures)
 
 Calls (testdata/calls/NAME.wav + NAME.json manifest):
   * DTMF digit strings at several levels (-3 ... -30 dBm0 per tone), test card numbers (never
     real PANs), 10 digits/s, twist, white noise;
   * speech from a real TTS (espeak-ng, English, German, French) with no DTMF: must give no digit;
   * speech followed by a typed test card number with human timing;
+  * card captures: the caller types card, expiry and code with corrections (`*`), an invalid
+    card then a valid one; the manifest's `card_capture` says when the agent starts the
+    capture and which card the processor must open;
   * u-law and A-law copies made by sox (an independent G.711 implementation).
 G.711 tables (testdata/g711/): decoding of all 256 codes (sox, checked against Python's
 audioop) and encoding of all 65 536 16-bit values (audioop), for u-law and A-law.
@@ -143,7 +146,51 @@ def g711_tables():
             print(f"g711: {law}: decoders of sox and audioop agree on all 256 codes; encoder table from audioop")
 
 
+def typed(c, rng, keys):
+    """Keys pressed with human timing: uneven tones, levels, twist and pauses; a space is a
+    longer pause (the caller reading the card)."""
+    for d in keys:
+        if d == " ":
+            c.silence(rng.randint(600, 1400))
+            continue
+        c.digit(d, rng.randint(70, 160), rng.uniform(-16, -6), twist_db=rng.uniform(0, 3))
+        c.silence(rng.randint(120, 450))
+
+
+# Card captures: the agent starts a capture at `at_ms`, then the caller types each field with
+# mistakes and corrections. `card` is what the processor must open (PAN;MMYY;CODE).
+CAPTURES = [
+    ("capture_card_corrected", "a slip after five digits cleared with *, the card ended with #, expiry and code",
+     "41119* 4111111111111111# 0829 737", "4111111111111111;0829;737"),
+    ("capture_invalid_then_valid", "a card failing the Luhn check, then another card (16 digits, no #), expiry and code",
+     "4111111111111112# 5555555555554444 1230 123", "5555555555554444;1230;123"),
+]
+
+
+def capture_calls():
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, what, keys, card in CAPTURES:
+            rng = random.Random(name)
+            c = Call(); c.silence(200)
+            c.speech(tts("I will start the secure payment now. Please type your card number, then the hash key.", "en-us", tmp))
+            at_ms = round(c.ms()) + 300
+            c.silence(900)
+            typed(c, rng, keys)
+            c.speech(tts("Thank you, that went through.", "en-us", tmp)); c.silence(200)
+            digits = keys.replace(" ", "")
+            c.write(name, digits, f"English TTS agent, then a card capture: {what}")
+            path = os.path.join(CALLS, name + ".json")
+            m = json.load(open(path))
+            m["card_capture"] = {"at_ms": at_ms, "card": card}
+            with open(path, "w") as f:
+                json.dump(m, f, indent=1)
+                f.write("\n")
+
+
 def main():
+    if sys.argv[1:] == ["captures"]:
+        # Only the card-capture calls (the others stay as they are).
+        return capture_calls()
     os.makedirs(CALLS, exist_ok=True)
     os.makedirs(G711, exist_ok=True)
     g711_tables()
@@ -186,6 +233,7 @@ def main():
         m = json.load(open(os.path.join(CALLS, src + ".json")))
         for law in ["ulaw", "alaw"]:
             g711_copy(f"{src}_{law}", src, law, digits, m["description"], m["tones"])
+    capture_calls()
     print("testdata: wrote", len(os.listdir(CALLS)) // 2, "calls to", CALLS)
 
 

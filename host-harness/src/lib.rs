@@ -63,6 +63,7 @@
 //! ```
 
 pub use tonemask_capture as capture;
+pub mod card;
 pub mod files;
 pub mod keys;
 pub mod ng;

@@ -21,7 +21,11 @@
 //! 2. edges match `tones` (when given);
 //! 3. no tone sample left the plugin unmasked (`leaked-samples` = 0);
 //! 4. every event's signature verifies, in sequence, without gaps;
-//! 5. the masked output, run through the plugin again, holds no digit.
+//! 5. the masked output, run through the plugin again, holds no digit;
+//! 6. with `card_capture` (`{"at_ms": …, "card": "PAN;MMYY;CODE"}`): run again with the
+//!    capture started at `at_ms`, no digit event comes of the typing, the agent's view holds
+//!    no digit of the card but its last four, every record verifies, and the sealed card
+//!    opens with the processor key to exactly `card` (see [`crate::card::check_capture`]).
 
 use crate::capture::Capture;
 use crate::keys::KeyRing;
@@ -65,6 +69,19 @@ pub struct Manifest {
     /// True tone positions, when known.
     #[serde(default)]
     pub tones: Vec<ToneTruth>,
+    /// A card capture the agent starts in this call, and the card the processor must get.
+    #[serde(default)]
+    pub card_capture: Option<CardCaptureTruth>,
+}
+
+/// A card capture in a test call.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardCaptureTruth {
+    /// When the agent starts it, ms into the call.
+    pub at_ms: u64,
+    /// What the processor opens: `PAN;MMYY;CODE` (test cards only).
+    pub card: String,
 }
 
 /// Where a tone really is.
@@ -226,6 +243,10 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
             "masked output still holds digits {:?}",
             r.in_masked
         ));
+    }
+    if let Some(truth) = &m.card_capture {
+        r.failures
+            .extend(crate::card::check_capture(&mut instance, &wav, truth)?);
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Running a call recording through the plugin: frames in, masked audio and events out.
 
 use crate::keys::KeyRing;
-use crate::plugin::{default_settings, CallSettings, Codec, DigitEvent, Instance, SessionConfig};
+use crate::plugin::{
+    default_settings, CallSettings, CaptureEvent, CaptureRequest, Codec, DigitEvent, Instance,
+    SessionConfig,
+};
 use crate::wav::{Format, Wav};
 use anyhow::{bail, Result};
 
@@ -12,6 +15,8 @@ pub struct Options {
     pub settings: CallSettings,
     /// Frame length handed to the plugin, ms (20 ms = one RTP packet of G.711).
     pub frame_ms: u32,
+    /// A card capture to start during the call, if any.
+    pub capture: Option<CapturePlan>,
 }
 
 impl Default for Options {
@@ -19,7 +24,26 @@ impl Default for Options {
         Options {
             settings: default_settings("call"),
             frame_ms: 20,
+            capture: None,
         }
+    }
+}
+
+/// A card capture the agent starts at `at_ms` of the call.
+#[derive(Clone)]
+pub struct CapturePlan {
+    /// When, ms of the call's audio.
+    pub at_ms: u64,
+    /// What to capture and whom to seal it to.
+    pub request: CaptureRequest,
+}
+
+impl std::fmt::Debug for CapturePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapturePlan")
+            .field("at_ms", &self.at_ms)
+            .field("id", &self.request.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -29,6 +53,8 @@ pub struct Outcome {
     pub masked: Wav,
     /// Digit events in order.
     pub events: Vec<DigitEvent>,
+    /// Capture records in order, each with the call time (ms) at which it came out.
+    pub captures: Vec<(u64, CaptureEvent)>,
     /// The signed end-of-call record (when signed).
     pub end_record: Option<String>,
 }
@@ -58,31 +84,56 @@ pub fn run(
     };
     let session = instance.create_audio(&config)?;
     let delay = instance.audio(session).delay_samples()? as usize;
-    let frame = (wav.sample_rate * opts.frame_ms.max(1) / 1000) as usize;
+    let frame_ms = opts.frame_ms.max(1);
+    let frame = (wav.sample_rate * frame_ms / 1000) as usize;
     let mut events = Vec::new();
+    let mut captures = Vec::new();
+    let mut plan = opts.capture.as_ref();
+    // Before frame `i`: the capture starts when its time has come; after it, its records.
+    let mut capture = |inst: &mut Instance, i: usize, after: bool| -> Result<()> {
+        let now = i as u64 * u64::from(frame_ms);
+        if let Some(p) = plan.filter(|p| !after && now >= p.at_ms) {
+            inst.audio(session).start_capture(&p.request)?;
+            plan = None;
+        }
+        let t = now + if after { u64::from(frame_ms) } else { 0 };
+        captures.extend(
+            inst.audio(session)
+                .drain_captures()?
+                .into_iter()
+                .map(|c| (t, c)),
+        );
+        Ok(())
+    };
     let data = match wav.format {
         Format::Pcm16 => {
             let pcm = wav.pcm16();
             let mut out = Vec::with_capacity(pcm.len() + delay);
             for (i, chunk) in pcm.chunks(frame).enumerate() {
+                capture(instance, i, false)?;
                 out.extend(instance.audio(session).process_samples(chunk)?);
                 events.extend(instance.audio(session).drain_events()?);
+                capture(instance, i, true)?;
                 progress((i * frame) as f64 / pcm.len() as f64);
             }
             out.extend(instance.audio(session).flush_samples()?);
             events.extend(instance.audio(session).drain_events()?);
+            capture(instance, pcm.len() / frame.max(1), true)?;
             same_length(out.len(), pcm.len(), delay)?;
             out.iter().flat_map(|s| s.to_le_bytes()).collect()
         }
         Format::Ulaw | Format::Alaw => {
             let mut out = Vec::with_capacity(wav.data.len() + delay);
             for (i, chunk) in wav.data.chunks(frame).enumerate() {
+                capture(instance, i, false)?;
                 out.extend(instance.audio(session).process(chunk)?);
                 events.extend(instance.audio(session).drain_events()?);
+                capture(instance, i, true)?;
                 progress((i * frame) as f64 / wav.data.len() as f64);
             }
             out.extend(instance.audio(session).flush()?);
             events.extend(instance.audio(session).drain_events()?);
+            capture(instance, wav.data.len() / frame.max(1), true)?;
             same_length(out.len(), wav.data.len(), delay)?;
             out
         }
@@ -97,6 +148,7 @@ pub fn run(
             data,
         },
         events,
+        captures,
         end_record,
     })
 }
@@ -113,9 +165,30 @@ fn same_length(out: usize, len: usize, delay: usize) -> Result<()> {
 /// line, as written to an events file.
 #[must_use]
 pub fn signed_lines(events: &[DigitEvent], end_record: Option<&str>) -> String {
-    events
+    signed_lines_with_captures(events, &[], end_record)
+}
+
+/// As [`signed_lines`], with the session's capture records among its digit events, in
+/// sequence order.
+#[must_use]
+pub fn signed_lines_with_captures(
+    events: &[DigitEvent],
+    captures: &[(u64, CaptureEvent)],
+    end_record: Option<&str>,
+) -> String {
+    let mut lines: Vec<(u64, &str)> = events
         .iter()
-        .filter_map(|e| e.signed.as_deref())
+        .filter_map(|e| Some((e.seq, e.signed.as_deref()?)))
+        .chain(
+            captures
+                .iter()
+                .filter_map(|(_, c)| Some((c.seq, c.signed.as_deref()?))),
+        )
+        .collect();
+    lines.sort_by_key(|(seq, _)| *seq);
+    lines
+        .into_iter()
+        .map(|(_, l)| l)
         .chain(end_record)
         .map(|l| format!("{l}\n"))
         .collect()

@@ -625,3 +625,128 @@ fn keygen_makes_a_key_file_that_mask_and_verify_accept() {
         assert!(!out.contains(&secret));
     }
 }
+
+#[test]
+fn capture_shows_the_agent_no_card_digit_and_open_recovers_the_sealed_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let key = key_file(dir.path(), "k1", 7);
+    let o = tonemask(&[
+        "keygen",
+        "--processor",
+        "--kid",
+        "proc-1",
+        "--out",
+        &p("proc.key"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let call = calls().join("capture_card_corrected.json");
+    let m = load_manifest(&call).unwrap();
+    let truth = m.card_capture.unwrap();
+    let at = format!("{}", truth.at_ms as f64 / 1000.0);
+    let wav = calls().join("capture_card_corrected.wav");
+    let args = |events: &str| {
+        vec![
+            "capture".to_string(),
+            wav.to_str().unwrap().to_string(),
+            "--processor-key".into(),
+            p("proc.key.pub"),
+            "--key".into(),
+            key.to_str().unwrap().into(),
+            "--events".into(),
+            p(events),
+            "--at".into(),
+            at.clone(),
+            "--today".into(),
+            "2026-12".into(),
+        ]
+    };
+    let run = |a: Vec<String>| tonemask(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let c = run(args("rec.jsonl"));
+    assert!(c.status.success(), "{}", stderr(&c));
+    let view = stdout(&c);
+    assert!(
+        view.contains("last4=1111") && view.contains("completed brand=visa"),
+        "{view}"
+    );
+    assert!(
+        view.contains("cleared field=card-number"),
+        "the correction shows: {view}"
+    );
+    for digits in ["41111", "0829", "737"] {
+        assert!(!view.contains(digits), "the agent sees {digits}: {view}");
+    }
+    let records = std::fs::read_to_string(p("rec.jsonl")).unwrap();
+    assert!(
+        !records.contains("41111111"),
+        "no card number in clear in the records"
+    );
+
+    let open = |events: &str| {
+        tonemask(&[
+            "open",
+            &p(events),
+            "--processor-private",
+            &p("proc.key"),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+    };
+    let o = open("rec.jsonl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("card 4111111111111111 expiry 0829 code 737 (visa)"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A record removed, or the sealed card altered: open refuses (exit 1).
+    let lines: Vec<&str> = records.lines().collect();
+    let removed: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    write_private(&dir.path().join("removed.jsonl"), removed);
+    assert_eq!(open("removed.jsonl").status.code(), Some(1));
+    let last = lines.len() - 2;
+    let tampered: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = if i == last {
+                let at = l.find("\"sealed\":\"").unwrap() + 12;
+                let flip = if &l[at..=at] == "0" { "1" } else { "0" };
+                format!("{}{flip}{}", &l[..at], &l[at + 1..])
+            } else {
+                l.to_string()
+            };
+            format!("{l}\n")
+        })
+        .collect();
+    write_private(&dir.path().join("tampered.jsonl"), tampered);
+    let t = open("tampered.jsonl");
+    assert_eq!(t.status.code(), Some(1), "{}", stdout(&t));
+
+    // Another processor's private key does not open it.
+    let o = tonemask(&[
+        "keygen",
+        "--processor",
+        "--kid",
+        "proc-1",
+        "--out",
+        &p("other.key"),
+    ]);
+    assert!(o.status.success());
+    let w = tonemask(&[
+        "open",
+        &p("rec.jsonl"),
+        "--processor-private",
+        &p("other.key"),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(w.status.code(), Some(1));
+    assert!(stdout(&w).contains("does not open"), "{}", stdout(&w));
+}

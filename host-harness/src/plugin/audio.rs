@@ -1,6 +1,8 @@
 //! Audio-frame sessions (`tonemask:plugin/masking`): a typed handle and its methods.
 
-use super::{plugin_error, DigitEvent, Instance, SessionConfig};
+use super::{
+    plugin_error, CaptureEvent, CaptureField, CaptureRequest, DigitEvent, Instance, SessionConfig,
+};
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
 
@@ -101,6 +103,38 @@ impl AudioSession<'_> {
         let s = self.handle.0;
         self.inst
             .masking_call("drain-events", 0, |g, st| g.call_drain_events(st, s))
+    }
+
+    /// Starts a card capture: the caller's presses from now on leave only as its progress.
+    pub fn start_capture(&mut self, request: &CaptureRequest) -> Result<()> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("start-capture", 0, |g, st| {
+                g.call_start_capture(st, s, request)
+            })?
+            .map_err(plugin_error)
+    }
+
+    /// Cancels the running capture; `false` when none runs.
+    pub fn cancel_capture(&mut self) -> Result<bool> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("cancel-capture", 0, |g, st| g.call_cancel_capture(st, s))
+    }
+
+    /// Asks `field` of the running capture again; `false` when none runs.
+    pub fn rerequest_field(&mut self, field: CaptureField) -> Result<bool> {
+        let s = self.handle.0;
+        self.inst.masking_call("rerequest-field", 0, |g, st| {
+            g.call_rerequest_field(st, s, field)
+        })
+    }
+
+    /// Capture records since the last call.
+    pub fn drain_captures(&mut self) -> Result<Vec<CaptureEvent>> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("drain-captures", 0, |g, st| g.call_drain_captures(st, s))
     }
 
     /// Ends the stream; returns the look-ahead's worth of wire bytes.

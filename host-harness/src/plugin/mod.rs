@@ -34,9 +34,9 @@ mod bindings {
 }
 
 pub use bindings::exports::tonemask::plugin::types::{
-    AudioPayload, CallSettings, Codec, Config as SessionConfig, DigitEvent, DigitSource,
-    Error as PluginError, EventPayload, MaskMode, RtpConfig, RtpStats, SigningKey, Twist,
-    TwistLimits,
+    AudioPayload, CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureValue, Codec,
+    Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError, EventPayload, MaskMode,
+    NumericField, RtpConfig, RtpStats, SigningKey, Twist, TwistLimits,
 };
 
 /// How often the engine's epoch advances: the granularity of call time budgets.
@@ -182,7 +182,7 @@ impl Plugin {
         })?;
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
-                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.2.0): {e}",
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.3.0): {e}",
                 path.display()
             )
         };

@@ -1,6 +1,9 @@
 //! RTP sessions (`tonemask:plugin/rtp`): a typed handle and its methods.
 
-use super::{plugin_error, DigitEvent, Instance, PluginError, RtpConfig, RtpStats};
+use super::{
+    plugin_error, CaptureEvent, CaptureRequest, DigitEvent, Instance, PluginError, RtpConfig,
+    RtpStats,
+};
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
 
@@ -75,6 +78,32 @@ impl RtpSession<'_> {
         let s = self.handle.0;
         self.inst
             .rtp_call("rtp drain-events", 0, |g, st| g.call_drain_events(st, s))
+    }
+
+    /// Starts a card capture: the caller's presses from now on leave only as its progress.
+    pub fn start_capture(&mut self, request: &CaptureRequest) -> Result<()> {
+        let s = self.handle.0;
+        self.inst
+            .rtp_call("rtp start-capture", 0, |g, st| {
+                g.call_start_capture(st, s, request)
+            })?
+            .map_err(plugin_error)
+    }
+
+    /// Cancels the running capture; `false` when none runs.
+    pub fn cancel_capture(&mut self) -> Result<bool> {
+        let s = self.handle.0;
+        self.inst.rtp_call("rtp cancel-capture", 0, |g, st| {
+            g.call_cancel_capture(st, s)
+        })
+    }
+
+    /// Capture records since the last call.
+    pub fn drain_captures(&mut self) -> Result<Vec<CaptureEvent>> {
+        let s = self.handle.0;
+        self.inst.rtp_call("rtp drain-captures", 0, |g, st| {
+            g.call_drain_captures(st, s)
+        })
     }
 
     /// Counters so far.

@@ -13,12 +13,14 @@ wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
 #[cfg(not(feature = "rtp"))]
 wit_bindgen::generate!({ world: "audio", path: "../../wit" });
 
+mod capture;
 #[cfg(feature = "rtp")]
 mod rtp;
 
 use exports::tonemask::plugin::masking::{Guest, GuestSession, Session as SessionHandle};
 use exports::tonemask::plugin::types::{
-    CallSettings, Codec, Config, DigitEvent, DigitSource, Error, MaskMode, Twist,
+    CallSettings, CaptureEvent, CaptureField, CaptureRequest, Codec, Config, DigitEvent,
+    DigitSource, Error, MaskMode, Twist,
 };
 
 pub(crate) struct Plugin;
@@ -199,6 +201,28 @@ impl GuestSession for Session {
     fn drain_events(&self) -> Vec<DigitEvent> {
         let mut s = self.0.borrow_mut();
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
+    }
+
+    fn start_capture(&self, request: CaptureRequest) -> Result<(), Error> {
+        capture::start(self.0.borrow_mut().capture(), request)
+    }
+
+    fn cancel_capture(&self) -> bool {
+        self.0.borrow_mut().capture().cancel()
+    }
+
+    fn rerequest_field(&self, field: CaptureField) -> bool {
+        self.0
+            .borrow_mut()
+            .capture()
+            .rerequest(capture::field(field))
+    }
+
+    fn drain_captures(&self) -> Vec<CaptureEvent> {
+        let mut s = self.0.borrow_mut();
+        core::iter::from_fn(|| s.poll_capture())
+            .map(capture::event)
+            .collect()
     }
 
     fn flush(&self) -> Result<Vec<u8>, Error> {

@@ -3,8 +3,10 @@
 use crate::exports::tonemask::plugin::rtp::{
     Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
 };
-use crate::exports::tonemask::plugin::types::{DigitEvent, Error, RtpConfig, RtpStats};
-use crate::{codec, error, event, settings, tables, Plugin};
+use crate::exports::tonemask::plugin::types::{
+    CaptureEvent, CaptureField, CaptureRequest, DigitEvent, Error, RtpConfig, RtpStats,
+};
+use crate::{capture, codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
 use tonemask_core as core_;
 
@@ -75,6 +77,29 @@ impl GuestRtpSession for RtpSession {
     fn drain_events(&self) -> Vec<DigitEvent> {
         let s = &mut self.0.borrow_mut().0;
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
+    }
+
+    fn start_capture(&self, request: CaptureRequest) -> Result<(), Error> {
+        capture::start(self.0.borrow_mut().0.capture(), request)
+    }
+
+    fn cancel_capture(&self) -> bool {
+        self.0.borrow_mut().0.capture().cancel()
+    }
+
+    fn rerequest_field(&self, field: CaptureField) -> bool {
+        self.0
+            .borrow_mut()
+            .0
+            .capture()
+            .rerequest(capture::field(field))
+    }
+
+    fn drain_captures(&self) -> Vec<CaptureEvent> {
+        let s = &mut self.0.borrow_mut().0;
+        core::iter::from_fn(|| s.poll_capture())
+            .map(capture::event)
+            .collect()
     }
 
     fn stats(&self) -> RtpStats {

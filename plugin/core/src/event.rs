@@ -9,6 +9,9 @@
 //! {"v":2,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":17,"end_of_call":{"digits":16}}
 //! ```
 //!
+//! While a card is captured, the presses become capture records ([`CaptureRecord`]) on the
+//! same numbering, and the end record counts them too (`"captures":N`, when there were any).
+//!
 //! `session` is the session's nonce (16 random bytes from the host): records of two sessions
 //! never pass for one call. The end-of-call record closes the session's numbering: a
 //! verifier that never sees it knows the file was cut.
@@ -116,6 +119,8 @@ pub struct CallEnd {
     pub seq: u64,
     /// Digit records the session sent.
     pub digits: u64,
+    /// Capture records the session sent (written only when there were any).
+    pub captures: u64,
 }
 
 impl CallEnd {
@@ -123,16 +128,112 @@ impl CallEnd {
     #[must_use]
     pub fn to_payload(&self) -> String {
         let mut s = head(&self.kid, &self.call, &self.session, self.seq);
-        let _ = write!(s, ",\"end_of_call\":{{\"digits\":{}}}}}", self.digits);
+        let _ = write!(s, ",\"end_of_call\":{{\"digits\":{}", self.digits);
+        if self.captures > 0 {
+            let _ = write!(s, ",\"captures\":{}", self.captures);
+        }
+        s.push_str("}}");
         s
     }
 }
 
-/// A signed record: a key press, or the end of a session.
+/// One value of a capture record: a word (field, reason, brand, hex) or a number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// Letters, digits and `. _ : -` (as ids), at most [`MAX_ITEM_TEXT`] bytes.
+    Text(String),
+    /// A count.
+    Number(u64),
+}
+
+/// Longest text value of a capture record (a sealed card in hex is ≈ 200 bytes).
+pub const MAX_ITEM_TEXT: usize = 2048;
+
+/// A capture's progress as it leaves the plugin: which capture, and what happened — never a
+/// digit of a field, except the last four of an accepted card number.
+///
+/// ```text
+/// {"v":2,…,"seq":4,"capture":{"id":"pay-1","event":"digits","field":"card-number","count":5}}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureRecord {
+    /// Key id.
+    pub kid: String,
+    /// The call.
+    pub call: String,
+    /// The session's nonce (32 hex digits; empty when unsigned).
+    pub session: String,
+    /// Per-call sequence number, shared with digit records.
+    pub seq: u64,
+    /// The capture's id (an identifier the host chose).
+    pub capture: String,
+    /// What happened: `event` first, then its details, in a fixed order per event.
+    pub items: alloc::vec::Vec<(&'static str, Item)>,
+}
+
+impl CaptureRecord {
+    /// The text item `name`, if present.
+    #[must_use]
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.items.iter().find_map(|(k, v)| match v {
+            Item::Text(t) if *k == name => Some(t.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The number item `name`, if present.
+    #[must_use]
+    pub fn number(&self, name: &str) -> Option<u64> {
+        self.items.iter().find_map(|(k, v)| match v {
+            Item::Number(n) if *k == name => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// The event's name (`started`, `field`, `digits`, …).
+    #[must_use]
+    pub fn event(&self) -> &str {
+        self.text("event").unwrap_or("")
+    }
+
+    /// The exact payload bytes that are signed and sent.
+    #[must_use]
+    pub fn to_payload(&self) -> String {
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let _ = write!(s, ",\"capture\":{{\"id\":\"{}\"", self.capture);
+        for (k, v) in &self.items {
+            let _ = match v {
+                Item::Text(t) => write!(s, ",\"{k}\":\"{t}\""),
+                Item::Number(n) => write!(s, ",\"{k}\":{n}"),
+            };
+        }
+        s.push_str("}}");
+        s
+    }
+}
+
+/// The item names a capture record may carry, in the order they are written.
+pub const CAPTURE_ITEMS: [&str; 11] = [
+    "event",
+    "field",
+    "attempt",
+    "count",
+    "brand",
+    "last4",
+    "reason",
+    "attempts_left",
+    "pkid",
+    "enc",
+    "sealed",
+];
+
+/// A signed record: a key press, a capture's progress, or the end of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// A key press.
     Digit(DigitEvent),
+    /// A capture's progress.
+    Capture(CaptureRecord),
     /// The end of the session.
     End(CallEnd),
 }
@@ -143,12 +244,13 @@ impl Record {
     pub fn ids(&self) -> (&str, &str, &str, u64) {
         match self {
             Record::Digit(e) => (&e.kid, &e.call, &e.session, e.seq),
+            Record::Capture(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::End(e) => (&e.kid, &e.call, &e.session, e.seq),
         }
     }
 
-    /// Parses a payload written by [`DigitEvent::to_payload`] or [`CallEnd::to_payload`];
-    /// any other shape (format version 1 included) is refused.
+    /// Parses a payload written by [`DigitEvent::to_payload`], [`CaptureRecord::to_payload`]
+    /// or [`CallEnd::to_payload`]; any other shape (format version 1 included) is refused.
     pub fn parse_payload(p: &str) -> Result<Record, VerifyError> {
         let mut r = Reader(p);
         r.lit("{\"v\":2,\"kid\":")?;
@@ -162,6 +264,12 @@ impl Record {
         if r.0.starts_with(",\"end_of_call\":") {
             r.lit(",\"end_of_call\":{\"digits\":")?;
             let digits = r.number()?;
+            let captures = if r.0.starts_with(",\"captures\":") {
+                r.lit(",\"captures\":")?;
+                r.number()?
+            } else {
+                0
+            };
             r.lit("}}")?;
             r.end()?;
             return Ok(Record::End(CallEnd {
@@ -170,6 +278,21 @@ impl Record {
                 session,
                 seq,
                 digits,
+                captures,
+            }));
+        }
+        if r.0.starts_with(",\"capture\":") {
+            r.lit(",\"capture\":{\"id\":")?;
+            let capture = r.ident()?;
+            let items = r.items()?;
+            r.end()?;
+            return Ok(Record::Capture(CaptureRecord {
+                kid,
+                call,
+                session,
+                seq,
+                capture,
+                items,
             }));
         }
         r.lit(",\"digit\":\"")?;
@@ -241,6 +364,52 @@ impl Reader<'_> {
         }
         self.0 = &rest[end + 1..];
         Ok(String::from(v))
+    }
+
+    /// A capture record's items after its id, up to and including the closing `}}`: known
+    /// names only, in their order, each at most once; text of identifier characters.
+    fn items(&mut self) -> Result<alloc::vec::Vec<(&'static str, Item)>, VerifyError> {
+        let mut items = alloc::vec::Vec::new();
+        let mut next = 0;
+        while let Some(rest) = self.0.strip_prefix(",\"") {
+            let end = rest
+                .find('"')
+                .ok_or(VerifyError::Malformed("unterminated item name"))?;
+            let at = CAPTURE_ITEMS[next..]
+                .iter()
+                .position(|k| *k == &rest[..end])
+                .ok_or(VerifyError::Malformed("unknown or repeated capture item"))?;
+            let name = CAPTURE_ITEMS[next + at];
+            next += at + 1;
+            self.0 = rest[end + 1..]
+                .strip_prefix(':')
+                .ok_or(VerifyError::Malformed("expected ':'"))?;
+            let value = if self.0.starts_with('"') {
+                let rest = &self.0[1..];
+                let end = rest
+                    .find('"')
+                    .ok_or(VerifyError::Malformed("unterminated string"))?;
+                let t = &rest[..end];
+                if t.is_empty()
+                    || t.len() > MAX_ITEM_TEXT
+                    || !t
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+                {
+                    return Err(VerifyError::Malformed("bad capture item text"));
+                }
+                self.0 = &rest[end + 1..];
+                Item::Text(String::from(t))
+            } else {
+                Item::Number(self.number()?)
+            };
+            items.push((name, value));
+        }
+        if items.first().is_none_or(|(k, _)| *k != "event") {
+            return Err(VerifyError::Malformed("a capture record names its event"));
+        }
+        self.lit("}}")?;
+        Ok(items)
     }
 
     fn end(&self) -> Result<(), VerifyError> {

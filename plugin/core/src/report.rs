@@ -1,9 +1,14 @@
 //! Turning detected key presses into numbered, signed digit events: one place for the call's
-//! sequence numbers and its key, whichever path (audio frames or RTP) found the press.
+//! sequence numbers and its key, whichever path (audio frames or RTP) found the press. While
+//! a card capture runs, presses go to it instead and only its progress leaves, as capture
+//! records on the same numbering.
 
+use crate::card::{Active, CaptureRequest, Field, Items};
 use crate::digit::Digit;
-use crate::event::{CallEnd, DigitEvent, Source};
+use crate::error::ConfigError;
+use crate::event::{CallEnd, CaptureRecord, DigitEvent, Source};
 use crate::sign::Signer;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 
 /// A digit event as it leaves the plugin.
@@ -16,6 +21,45 @@ pub struct Emitted {
     /// Samples of this tone that had already left unmasked when it was confirmed (0 unless the
     /// look-ahead is too short or masking is off).
     pub leaked_samples: u64,
+}
+
+/// A capture record as it leaves the plugin.
+#[derive(Clone, Debug)]
+pub struct CaptureEmitted {
+    /// The record.
+    pub record: CaptureRecord,
+    /// The signed envelope line, when the session has a key.
+    pub line: Option<String>,
+}
+
+/// A session's card-capture controls, at the session's media time (see
+/// [`crate::Session::capture`], [`crate::RtpSession::capture`]).
+pub struct CaptureControl<'a> {
+    reporter: &'a mut Reporter,
+    now_ms: u64,
+}
+
+impl CaptureControl<'_> {
+    /// Starts a capture now (see [`Reporter::start_capture`]).
+    pub fn start(self, req: CaptureRequest) -> Result<(), ConfigError> {
+        self.reporter.start_capture(req, self.now_ms)
+    }
+
+    /// Cancels the running capture; `false` when none runs.
+    pub fn cancel(self) -> bool {
+        self.reporter.cancel_capture()
+    }
+
+    /// Asks `field` again from now; `false` when no capture runs.
+    pub fn rerequest(self, field: Field) -> bool {
+        self.reporter.rerequest(field, self.now_ms)
+    }
+
+    /// The running capture's id, if any.
+    #[must_use]
+    pub fn running(&self) -> Option<&str> {
+        self.reporter.capture_id()
+    }
 }
 
 /// A key press found by a detector, before it is numbered and signed.
@@ -41,7 +85,11 @@ pub struct Reporter {
     call_id: String,
     signer: Option<Signer>,
     seq: u64,
+    digits: u64,
+    captures: u64,
     end: Option<String>,
+    capture: Option<Active>,
+    records: VecDeque<CaptureEmitted>,
 }
 
 impl Reporter {
@@ -52,23 +100,135 @@ impl Reporter {
             call_id,
             signer,
             seq: 0,
+            digits: 0,
+            captures: 0,
             end: None,
+            capture: None,
+            records: VecDeque::new(),
         }
     }
 
-    /// Ends the numbering: the signed end-of-call record (digits sent, next sequence number),
-    /// once; `None` without a signer.
+    /// The capture controls at media time `now_ms`.
+    pub fn capture_at(&mut self, now_ms: u64) -> CaptureControl<'_> {
+        CaptureControl {
+            reporter: self,
+            now_ms,
+        }
+    }
+
+    /// Starts a card capture at media time `now_ms`: from now on presses are the caller's
+    /// typing and leave only as progress. Refused while another capture runs, after the
+    /// end, or with a bad request (the field named).
+    pub fn start_capture(&mut self, req: CaptureRequest, now_ms: u64) -> Result<(), ConfigError> {
+        if self.capture.is_some() || self.end.is_some() {
+            return Err(ConfigError::OutOfRange {
+                field: "capture",
+                allowed: "one capture at a time, before the call ends",
+            });
+        }
+        let active = Active::start(req, now_ms)?;
+        let id = String::from(active.id());
+        self.capture = Some(active);
+        self.push_capture(
+            &id,
+            alloc::vec![("event", crate::event::Item::Text("started".into()))],
+        );
+        self.drain_capture();
+        Ok(())
+    }
+
+    /// Cancels the running capture (its typing is erased); `false` when none runs.
+    pub fn cancel_capture(&mut self) -> bool {
+        self.with_capture(|c| c.cancel())
+    }
+
+    /// Asks `field` of the running capture again, from media time `now_ms`; `false` when
+    /// none runs.
+    pub fn rerequest(&mut self, field: Field, now_ms: u64) -> bool {
+        self.with_capture(|c| c.rerequest(now_ms, field))
+    }
+
+    /// Media time `now_ms` has come: a field not finished in time is refused.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.with_capture(|c| c.handle_timeout(now_ms));
+    }
+
+    /// When [`Reporter::tick`] has something to do (media time, ms), while a field is typed.
+    #[must_use]
+    pub fn capture_deadline(&self) -> Option<u64> {
+        self.capture.as_ref().and_then(|a| a.deadline())
+    }
+
+    /// The id of the capture running, if any.
+    #[must_use]
+    pub fn capture_id(&self) -> Option<&str> {
+        self.capture.as_ref().map(Active::id)
+    }
+
+    /// Next capture record, oldest first.
+    pub fn poll_capture(&mut self) -> Option<CaptureEmitted> {
+        self.records.pop_front()
+    }
+
+    fn with_capture(&mut self, f: impl FnOnce(&mut crate::card::Capture)) -> bool {
+        let Some(a) = self.capture.as_mut() else {
+            return false;
+        };
+        f(a.capture());
+        self.drain_capture();
+        true
+    }
+
+    /// Turns the running capture's progress into records; forgets a capture that ended.
+    fn drain_capture(&mut self) {
+        let Some(mut a) = self.capture.take() else {
+            return;
+        };
+        let mut out = alloc::vec::Vec::new();
+        a.drain(&self.call_id, |items| out.push(items));
+        for items in out {
+            self.push_capture(a.id(), items);
+        }
+        if !a.is_over() {
+            self.capture = Some(a);
+        }
+    }
+
+    fn push_capture(&mut self, id: &str, items: Items) {
+        self.seq += 1;
+        self.captures += 1;
+        let signer = self.signer.as_ref();
+        let record = CaptureRecord {
+            kid: signer
+                .map(|s| String::from(s.key().kid()))
+                .unwrap_or_default(),
+            call: self.call_id.clone(),
+            session: signer
+                .map(|s| String::from(s.session()))
+                .unwrap_or_default(),
+            seq: self.seq,
+            capture: String::from(id),
+            items,
+        };
+        let line = signer.map(|s| s.key().seal(&record.to_payload()));
+        self.records.push_back(CaptureEmitted { record, line });
+    }
+
+    /// Ends the numbering: a capture still running is cancelled, then the signed
+    /// end-of-call record (records sent, next sequence number), once; `None` without a signer.
     pub fn finish(&mut self) {
         if self.end.is_some() {
             return;
         }
+        self.cancel_capture();
         self.end = self.signer.as_ref().map(|s| {
             let end = CallEnd {
                 kid: String::from(s.key().kid()),
                 call: self.call_id.clone(),
                 session: String::from(s.session()),
                 seq: self.seq + 1,
-                digits: self.seq,
+                digits: self.digits,
+                captures: self.captures,
             };
             s.key().seal(&end.to_payload())
         });
@@ -80,9 +240,17 @@ impl Reporter {
         self.end.as_deref()
     }
 
-    /// The event for the next press of the call.
-    pub fn report(&mut self, p: Press) -> Emitted {
+    /// The event for the next press of the call — or, while a capture runs, nothing: the
+    /// press is the caller's typing, and only the capture's progress leaves
+    /// ([`Reporter::poll_capture`]).
+    pub fn report(&mut self, p: Press) -> Option<Emitted> {
+        if self.capture.is_some() {
+            let key = p.digit.to_char();
+            self.with_capture(|c| c.handle_key(p.end_ms, key));
+            return None;
+        }
         self.seq += 1;
+        self.digits += 1;
         let signer = self.signer.as_ref();
         let event = DigitEvent {
             kid: signer
@@ -100,10 +268,10 @@ impl Reporter {
             source: p.source,
         };
         let line = signer.map(|s| s.key().seal(&event.to_payload()));
-        Emitted {
+        Some(Emitted {
             event,
             line,
             leaked_samples: p.leaked_samples,
-        }
+        })
     }
 }

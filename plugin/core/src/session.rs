@@ -7,7 +7,7 @@ use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
 use crate::masker::Masker;
 pub use crate::report::Emitted;
-use crate::report::{Press, Reporter};
+use crate::report::{CaptureControl, CaptureEmitted, Press, Reporter};
 use crate::settings::CallSettings;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -89,6 +89,8 @@ pub struct Session {
     out_units: Vec<u16>,
     events: VecDeque<Emitted>,
     pending_leak: u64,
+    /// Samples taken in so far (media time).
+    fed: u64,
     /// Output samples still to withhold ([`Output::Aligned`]: the delay line's initial fill).
     withhold: usize,
     /// Host time without a frame after which the stream counts as idle, ms.
@@ -129,6 +131,7 @@ impl Session {
             out_units: Vec::new(),
             events: VecDeque::with_capacity(4),
             pending_leak: 0,
+            fed: 0,
             withhold: match config.output {
                 Output::Stream => 0,
                 Output::Aligned => delay,
@@ -269,6 +272,23 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Card capture at the session's media time (the samples taken in so far): start one,
+    /// cancel it, ask a field again. While one runs, presses leave only as its progress
+    /// ([`Session::poll_capture`]); its field time-outs run on media time.
+    pub fn capture(&mut self) -> CaptureControl<'_> {
+        let now = self.media_ms();
+        self.reporter.capture_at(now)
+    }
+
+    /// Next capture record, oldest first.
+    pub fn poll_capture(&mut self) -> Option<CaptureEmitted> {
+        self.reporter.poll_capture()
+    }
+
+    fn media_ms(&self) -> u64 {
+        self.fed * 1000 / u64::from(self.sample_rate)
+    }
+
     /// The signed end-of-call record, once the session was flushed (and has a signer).
     #[must_use]
     pub fn end_record(&self) -> Option<&str> {
@@ -312,7 +332,9 @@ impl Session {
         self.pcm.clear();
         self.pcm.extend(self.units.iter().map(|&u| codec.decode(u)));
         self.detector.push(&self.pcm);
+        self.fed += self.pcm.len() as u64;
         self.drain_transitions();
+        self.reporter.tick(self.media_ms());
         self.out_units.clear();
         self.masker.exchange(&self.units, &mut self.out_units);
         self.withhold_fill();
@@ -346,7 +368,7 @@ impl Session {
                         source: Source::Inband,
                         leaked_samples: core::mem::take(&mut self.pending_leak),
                     };
-                    self.events.push_back(self.reporter.report(press));
+                    self.events.extend(self.reporter.report(press));
                 }
             }
         }

@@ -192,7 +192,7 @@ impl Verified {
     pub fn digit(&self) -> Option<&DigitEvent> {
         match &self.record {
             Record::Digit(e) => Some(e),
-            Record::End(_) => None,
+            Record::Capture(_) | Record::End(_) => None,
         }
     }
 }
@@ -208,13 +208,13 @@ pub enum Unfinished {
         /// Digit records accepted.
         digits: u64,
     },
-    /// The end record counts digit records that are not in the file.
+    /// The end record counts digit or capture records that are not in the file.
     Missing {
         /// The call.
         call: String,
-        /// Digits the session says it sent.
+        /// Records (digits and captures) the session says it sent.
         sent: u64,
-        /// Digit records accepted.
+        /// Records accepted.
         accepted: u64,
     },
 }
@@ -232,7 +232,7 @@ impl core::fmt::Display for Unfinished {
                 accepted,
             } => write!(
                 f,
-                "call {call}: the session sent {sent} digit(s), {accepted} are here"
+                "call {call}: the session sent {sent} record(s) before its end, {accepted} are here"
             ),
         }
     }
@@ -243,6 +243,7 @@ struct CallState {
     last: u64,
     seen: BTreeSet<u64>,
     digits: u64,
+    captures: u64,
     end: Option<CallEnd>,
 }
 
@@ -292,6 +293,7 @@ impl Verifier {
                 last: 0,
                 seen: BTreeSet::new(),
                 digits: 0,
+                captures: 0,
                 end: None,
             });
         if call.session != session {
@@ -316,6 +318,7 @@ impl Verifier {
         call.seen.insert(seq);
         match &record {
             Record::Digit(_) => call.digits += 1,
+            Record::Capture(_) => call.captures += 1,
             Record::End(e) => call.end = Some(e.clone()),
         }
         Ok(Verified { record, gap })
@@ -331,11 +334,13 @@ impl Verifier {
                     call: id.clone(),
                     digits: c.digits,
                 }),
-                Some(e) if e.digits != c.digits => Some(Unfinished::Missing {
-                    call: id.clone(),
-                    sent: e.digits,
-                    accepted: c.digits,
-                }),
+                Some(e) if e.digits != c.digits || e.captures != c.captures => {
+                    Some(Unfinished::Missing {
+                        call: id.clone(),
+                        sent: e.digits + e.captures,
+                        accepted: c.digits + c.captures,
+                    })
+                }
                 Some(_) => None,
             })
             .collect()
@@ -380,8 +385,45 @@ mod tests {
             session: SESSION.into(),
             seq,
             digits,
+            captures: 0,
         };
         key("k1", 7).seal(&e.to_payload())
+    }
+
+    #[test]
+    fn capture_payload_round_trips_and_refuses_other_shapes() {
+        use crate::event::{CaptureRecord, Item};
+        let r = CaptureRecord {
+            kid: "k1".into(),
+            call: "c-1".into(),
+            session: SESSION.into(),
+            seq: 4,
+            capture: "pay-1".into(),
+            items: vec![
+                ("event", Item::Text("digits".into())),
+                ("field", Item::Text("card-number".into())),
+                ("count", Item::Number(5)),
+            ],
+        };
+        let p = r.to_payload();
+        assert!(p.ends_with(
+            r#""capture":{"id":"pay-1","event":"digits","field":"card-number","count":5}}"#
+        ));
+        assert_eq!(Record::parse_payload(&p).unwrap(), Record::Capture(r));
+        let head = r#"{"v":2,"kid":"k1","call":"c-1","session":""#;
+        for bad in [
+            // an item the format does not have, items out of order, no event, a digit
+            // string with a space, an empty value
+            r#""capture":{"id":"p","event":"x","pan":"4111"}}"#,
+            r#""capture":{"id":"p","count":5,"event":"digits"}}"#,
+            r#""capture":{"id":"p","field":"expiry"}}"#,
+            r#""capture":{"id":"p","event":"a b"}}"#,
+            r#""capture":{"id":"p","event":""}}"#,
+            r#""capture":{"id":"p","event":"x","event":"y"}}"#,
+        ] {
+            let p = alloc::format!("{head}{SESSION}\",\"seq\":1,{bad}");
+            assert!(Record::parse_payload(&p).is_err(), "{bad}");
+        }
     }
 
     #[test]

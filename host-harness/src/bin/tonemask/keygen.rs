@@ -1,7 +1,8 @@
-//! `tonemask keygen`: write a new key file with one random 256-bit key (owner-only), or print it.
+//! `tonemask keygen`: write a new key file with one random 256-bit key (owner-only), or print
+//! it; with `--processor`, a payment processor's key pair for sealed cards.
 
 use anyhow::{bail, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tonemask_harness::files;
 use tonemask_harness::keys;
 
@@ -15,17 +16,41 @@ pub struct Args {
     /// print to stdout — then `chmod 600` the file it goes to]
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Make a payment processor's X25519 key pair instead: the private key to --out
+    /// (owner-only), the public key that hosts seal cards to beside it as OUT.pub
+    #[arg(long, requires = "out")]
+    processor: bool,
 }
 
 /// Runs `tonemask keygen`; returns the exit status.
 pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
-    let Args { kid, out } = args;
+    let Args {
+        kid,
+        out,
+        processor,
+    } = args;
+    if processor {
+        let path = out.unwrap_or_default();
+        let (private, public) = tonemask_harness::card::generate(&kid)?;
+        let mut pub_path = path.clone().into_os_string();
+        pub_path.push(".pub");
+        let pub_path = PathBuf::from(pub_path);
+        for p in [&path, &pub_path] {
+            refuse_existing(p)?;
+        }
+        files::write_atomic(&path, private.as_bytes(), files::PRIVATE)?;
+        files::write_atomic(&pub_path, public.as_bytes(), files::PUBLIC)?;
+        eprintln!(
+            "tonemask: processor key {kid}: private key in {} (keep it with the processor), public key in {}",
+            path.display(),
+            pub_path.display()
+        );
+        return Ok(0);
+    }
     let text = keys::generate(&kid)?;
     match out {
         Some(path) => {
-            if path.exists() {
-                bail!("{} exists; a key file is never overwritten", path.display());
-            }
+            refuse_existing(&path)?;
             files::write_atomic(&path, text.as_bytes(), files::PRIVATE)?;
             eprintln!("tonemask: key {kid} written to {}", path.display());
         }
@@ -38,4 +63,11 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn refuse_existing(path: &Path) -> Result<()> {
+    if path.exists() {
+        bail!("{} exists; a key file is never overwritten", path.display());
+    }
+    Ok(())
 }

@@ -1,10 +1,12 @@
 //! `tonemask`: run the tonemask DTMF-masking plugin on call recordings, inside wasmtime.
 
 mod args;
+mod capture;
 mod common;
 mod detect;
 mod keygen;
 mod mask;
+mod open;
 mod relay;
 mod replay;
 mod serve;
@@ -79,8 +81,22 @@ enum Command {
     /// end-of-call record with all its digits present. Digits are shown as `*` unless
     /// --show-digits is given.
     Verify(verify::Args),
-    /// Write a new key file with one random 256-bit key (owner-only), or print it
+    /// Write a new key file with one random 256-bit key (owner-only), or print it; with
+    /// --processor, a payment processor's key pair for sealed cards
     Keygen(keygen::Args),
+    /// Run a call in which the caller types a card during a capture the agent starts
+    ///
+    /// Shows what the agent sees as it happens — the field asked, how many digits, the brand,
+    /// valid or invalid and why, the last four of the card — never a digit of the card.
+    /// The signed records go to --events; the completed card leaves only sealed (HPKE) to
+    /// the processor key. Exits 0 when the card was captured, 1 when not.
+    Capture(capture::Args),
+    /// Open the sealed cards of a records file with the processor's private key
+    ///
+    /// The processor's side of a capture (test cards only): every line is verified with
+    /// --key first; each completed capture is opened under its own call and capture ids and
+    /// printed. A tampered, moved or truncated record fails; exits 1 then.
+    Open(open::Args),
 }
 
 fn main() {
@@ -111,5 +127,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Command::Serve(a) => serve::execute(plugin, a),
         Command::Verify(a) => verify::execute(plugin, a),
         Command::Keygen(a) => keygen::execute(plugin, a),
+        Command::Capture(a) => capture::execute(plugin, a),
+        Command::Open(a) => open::execute(plugin, a),
     }
 }

@@ -1,8 +1,10 @@
-//! `tonemask verify`: verify a file of signed digit events: MACs, key ids, replays, order, gaps, ends.
+//! `tonemask verify`: verify a file of signed digit events and capture records: MACs, key ids,
+//! replays, order, gaps, ends.
 
 use anyhow::Result;
 use std::path::PathBuf;
 use tonemask_core::Record;
+use tonemask_harness::card::{agent_view, record_items};
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::verify::verify_file;
 
@@ -28,7 +30,7 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     } = args;
     let keys = KeyRing::load(&key)?;
     let report = verify_file(&keys, &events)?;
-    let mut digits = 0;
+    let (mut digits, mut captures) = (0, 0);
     for v in &report.lines {
         match &v.result {
             Ok(ok) => {
@@ -48,9 +50,20 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                             v.line, e.call, e.seq
                         );
                     }
+                    Record::Capture(c) => {
+                        captures += 1;
+                        println!(
+                            "line {}: OK   call {} seq {} capture {}: {}",
+                            v.line,
+                            c.call,
+                            c.seq,
+                            c.capture,
+                            agent_view(record_items(c))
+                        );
+                    }
                     Record::End(e) => println!(
-                        "line {}: END  call {} seq {}: {} digit(s) sent",
-                        v.line, e.call, e.seq, e.digits
+                        "line {}: END  call {} seq {}: {} digit(s), {} capture record(s) sent",
+                        v.line, e.call, e.seq, e.digits, e.captures
                     ),
                 }
             }
@@ -64,10 +77,16 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         println!("NOT WHOLE  {} holds no event", events.display());
     }
     println!(
-        "verify: {digits} accepted, {} rejected, {} gap(s), {} unfinished call(s) — {}",
+        "verify: {} accepted, {} rejected, {} gap(s), {} unfinished call(s){} — {}",
+        digits + captures,
         report.rejected(),
         report.gaps(),
         report.unfinished.len(),
+        if captures > 0 {
+            format!(" ({captures} of them capture records)")
+        } else {
+            String::new()
+        },
         if report.whole() { "whole" } else { "NOT WHOLE" }
     );
     Ok(if report.whole() { 0 } else { 1 })

@@ -13,10 +13,13 @@
 //! fails. Every buffer holding digits is zeroized when it is cleared, when the capture
 //! completes (after the card is taken), fails or is cancelled.
 
+mod active;
 pub mod brand;
 pub mod field;
 pub mod seal;
 
+pub(crate) use active::Active;
+pub use active::{CaptureRequest, Items, ProcessorKey};
 pub use brand::{brand_of, luhn_ok, Brand};
 pub use field::{Field, Invalid, YearMonth};
 

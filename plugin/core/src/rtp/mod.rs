@@ -90,7 +90,7 @@ use crate::detector::Tables;
 use crate::error::{ConfigError, Error, Misuse};
 use crate::event::Source;
 use crate::masker::MaskMode;
-use crate::report::{Emitted, Press, Reporter};
+use crate::report::{CaptureControl, CaptureEmitted, Emitted, Press, Reporter};
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -182,6 +182,19 @@ impl RtpSession {
         self.events.pop_front()
     }
 
+    /// Card capture at the session's media time: start one, cancel it, ask a field again.
+    /// While one runs, presses leave only as its progress ([`RtpSession::poll_capture`]);
+    /// its field time-outs run on media time, which runs on with the host's time between
+    /// packets ([`RtpSession::handle_timeout`]).
+    pub fn capture(&mut self) -> CaptureControl<'_> {
+        self.reporter.capture_at(self.now_ms)
+    }
+
+    /// Next capture record, oldest first.
+    pub fn poll_capture(&mut self) -> Option<CaptureEmitted> {
+        self.reporter.poll_capture()
+    }
+
     /// Takes one packet (RTP, or RTCP on the same port) that arrived at host time `now` (ms
     /// on the host's monotonic clock, see [`clock`]); appends the packets to forward now to
     /// `out`. A packet that is refused is dropped and the error says why; nothing is appended
@@ -254,7 +267,14 @@ impl RtpSession {
         });
         let merge = self.merger.deadline().map(|ms| anchor.host_at(ms));
         let stall = self.stall.deadline().map(|ms| anchor.host_at(ms));
-        [idle, press, merge, stall].into_iter().flatten().min()
+        let capture = self
+            .reporter
+            .capture_deadline()
+            .map(|ms| anchor.host_at(ms));
+        [idle, press, merge, stall, capture]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether audio is held for the look-ahead (a masker running, or packets queued).
@@ -406,6 +426,10 @@ impl RtpSession {
         let reporter = &mut self.reporter;
         let events = &mut self.events;
         self.merger
-            .release(now_ms, |p| events.push_back(reporter.report(p)));
+            .release(now_ms, |p| events.extend(reporter.report(p)));
+        // The flush releases at the end of time; a capture still running is cancelled there.
+        if now_ms != u64::MAX {
+            self.reporter.tick(now_ms);
+        }
     }
 }

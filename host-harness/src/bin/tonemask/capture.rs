@@ -1,0 +1,187 @@
+//! `tonemask capture`: run a call recording with a card capture started by the agent, show
+//! what the agent sees as it happens, and write the signed records (the card only sealed).
+
+use crate::args::CallArgs;
+use crate::common::*;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use tonemask_harness::card::{agent_view, event_items, load_public};
+use tonemask_harness::keys::{random_bytes, KeyRing};
+use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
+use tonemask_harness::run::{run, signed_lines_with_captures, CapturePlan, Options};
+use tonemask_harness::wav::Wav;
+
+/// Arguments of `tonemask capture`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Call recording (WAV) in which the caller types the card
+    call: PathBuf,
+    /// The payment processor's public key file (`KEY-ID HEX`; see `tonemask keygen
+    /// --processor`): the completed card is sealed to it
+    #[arg(long, value_name = "FILE")]
+    processor_key: PathBuf,
+    /// Key file that signs the records
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Where to write the signed records (digit events and capture progress; owner-only)
+    #[arg(long, value_name = "FILE")]
+    events: PathBuf,
+    /// When the agent starts the capture, seconds into the call
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    at: f64,
+    /// Fields in the order they are asked: card-number, expiry, security-code, or
+    /// numeric:MIN-MAX (comma-separated)
+    #[arg(
+        long,
+        default_value = "card-number,expiry,security-code",
+        value_delimiter = ','
+    )]
+    fields: Vec<String>,
+    /// Today's month (YYYY-MM): an expiry before it is refused [default: the system clock's]
+    #[arg(long, value_name = "YYYY-MM")]
+    today: Option<String>,
+    /// Seconds a field may take from when it is asked
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    field_timeout: u64,
+    /// Attempts per field before the capture fails (1–9)
+    #[arg(long, default_value_t = 3)]
+    attempts: u8,
+    /// The capture's id, carried in its records
+    #[arg(long, default_value = "capture-1")]
+    capture_id: String,
+    #[command(flatten)]
+    call_args: CallArgs,
+}
+
+/// Runs `tonemask capture`; returns the exit status: 0 when the card was captured and
+/// sealed, 1 when the capture failed or never completed.
+pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
+    check_events_path(&args.events, &[&args.call])?;
+    if !(0.0..=86_400.0).contains(&args.at) {
+        bail!("--at must be between 0 and 86400 seconds (got {})", args.at);
+    }
+    let (kid, public) = load_public(&args.processor_key)?;
+    let keys = KeyRing::load(&args.key)?;
+    let (year, month) = match &args.today {
+        Some(t) => parse_month(t)?,
+        None => this_month(),
+    };
+    let request = CaptureRequest {
+        id: args.capture_id.clone(),
+        fields: args
+            .fields
+            .iter()
+            .map(|f| field(f))
+            .collect::<Result<_>>()?,
+        end_key: '#',
+        clear_key: '*',
+        field_timeout_ms: args.field_timeout.saturating_mul(1000),
+        max_attempts: args.attempts,
+        year,
+        month,
+        processor_kid: kid,
+        processor_key: public.to_vec(),
+        entropy: random_bytes::<32>("the capture's seal")?.to_vec(),
+    };
+    let wav =
+        Wav::parse(&read_file(&args.call)?).with_context(|| args.call.display().to_string())?;
+    let opts = Options {
+        settings: args.call_args.settings()?,
+        capture: Some(CapturePlan {
+            at_ms: (args.at * 1000.0) as u64,
+            request,
+        }),
+        ..Options::default()
+    };
+    let plugin = load_plugin(plugin)?;
+    let mut inst = plugin.instantiate()?;
+    let out = run(
+        &mut inst,
+        &wav,
+        &opts,
+        Some(&keys),
+        progress_for(&wav, "capture"),
+    )?;
+    println!(
+        "agent view of capture {} ({}):",
+        args.capture_id,
+        args.call.display()
+    );
+    for (ms, c) in &out.captures {
+        println!(
+            "{:>9.2} s  {}",
+            *ms as f64 / 1000.0,
+            agent_view(event_items(c))
+        );
+    }
+    for e in &out.events {
+        println!(
+            "{:>9.2} s  digit outside the capture (seq {})",
+            e.end_ms as f64 / 1000.0,
+            e.seq
+        );
+    }
+    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
+    write_events(&args.events, lines.as_bytes())?;
+    let completed = out.captures.iter().any(|(_, c)| {
+        event_items(c).any(|(k, v)| {
+            k == "event" && matches!(v, tonemask_harness::card::Value::Text("completed"))
+        })
+    });
+    eprintln!(
+        "tonemask: {} record(s) written to {}{}",
+        lines.lines().count(),
+        args.events.display(),
+        if completed {
+            "; the card is sealed to the processor key (open it with `tonemask open`)"
+        } else {
+            "; the capture did not complete"
+        }
+    );
+    Ok(if completed { 0 } else { 1 })
+}
+
+/// A field from the command line.
+fn field(s: &str) -> Result<CaptureField> {
+    Ok(match s.trim() {
+        "card-number" | "card" => CaptureField::CardNumber,
+        "expiry" => CaptureField::Expiry,
+        "security-code" | "code" => CaptureField::SecurityCode,
+        other => {
+            let range = other
+                .strip_prefix("numeric:")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+            let Some((min, max)) = range else {
+                bail!("unknown field {other:?}: card-number, expiry, security-code or numeric:MIN-MAX");
+            };
+            CaptureField::Numeric(NumericField { min, max })
+        }
+    })
+}
+
+/// `YYYY-MM`.
+fn parse_month(s: &str) -> Result<(u16, u8)> {
+    let parsed = s
+        .split_once('-')
+        .and_then(|(y, m)| Some((y.parse::<u16>().ok()?, m.parse::<u8>().ok()?)))
+        .filter(|(y, m)| (2000..=2099).contains(y) && (1..=12).contains(m));
+    parsed.with_context(|| format!("--today {s:?} is not a month YYYY-MM of 2000–2099"))
+}
+
+/// The system clock's year and month (UTC).
+fn this_month() -> (u16, u8) {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year as u16, month as u8)
+}

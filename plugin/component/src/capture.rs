@@ -1,0 +1,75 @@
+//! Card-capture types: WIT to core and back. No logic lives here.
+
+use crate::exports::tonemask::plugin::types::{
+    CaptureEvent, CaptureField, CaptureRequest, CaptureValue, Error,
+};
+use tonemask_core as core_;
+use tonemask_core::card;
+
+/// The core field for a WIT field.
+pub(crate) fn field(f: CaptureField) -> card::Field {
+    match f {
+        CaptureField::CardNumber => card::Field::CardNumber,
+        CaptureField::Expiry => card::Field::Expiry,
+        CaptureField::SecurityCode => card::Field::SecurityCode,
+        CaptureField::Numeric(n) => card::Field::Numeric {
+            min: n.min,
+            max: n.max,
+        },
+    }
+}
+
+/// The core request for a WIT request (the core validates it).
+fn request(r: CaptureRequest) -> Result<card::CaptureRequest, Error> {
+    let bytes = |v: Vec<u8>, what: &str| -> Result<[u8; 32], Error> {
+        v.as_slice()
+            .try_into()
+            .map_err(|_| Error::BadConfig(format!("{what} must be 32 bytes")))
+    };
+    Ok(card::CaptureRequest {
+        id: r.id,
+        config: card::CaptureConfig {
+            fields: r.fields.into_iter().map(field).collect(),
+            end_key: r.end_key,
+            clear_key: r.clear_key,
+            field_timeout_ms: r.field_timeout_ms,
+            max_attempts: r.max_attempts,
+            today: card::YearMonth {
+                year: r.year,
+                month: r.month,
+            },
+        },
+        processor: card::ProcessorKey {
+            kid: r.processor_kid,
+            public: bytes(r.processor_key, "processor-key")?,
+        },
+        entropy: bytes(r.entropy, "entropy")?,
+    })
+}
+
+/// Starts a capture through a session's controls.
+pub(crate) fn start(ctl: core_::CaptureControl<'_>, r: CaptureRequest) -> Result<(), Error> {
+    ctl.start(request(r)?)
+        .map_err(|e| Error::BadConfig(e.to_string()))
+}
+
+/// The WIT record for a core capture record.
+pub(crate) fn event(e: core_::CaptureEmitted) -> CaptureEvent {
+    CaptureEvent {
+        seq: e.record.seq,
+        capture: e.record.capture,
+        items: e
+            .record
+            .items
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    core_::Item::Text(t) => CaptureValue::Text(t),
+                    core_::Item::Number(n) => CaptureValue::Number(n),
+                };
+                (String::from(k), v)
+            })
+            .collect(),
+        signed: e.line,
+    }
+}

@@ -1,0 +1,231 @@
+//! Card capture inside a call: the caller's key tones go to the capture, the agent's side
+//! sees only progress records, the card leaves only sealed to the processor, and the whole
+//! call's records verify as one numbering. Test cards only.
+
+mod common;
+
+use common::sequence;
+use tonemask_core::card::seal::{keypair, open, Binding, Sealed};
+use tonemask_core::card::{CaptureConfig, CaptureRequest, Field, ProcessorKey, YearMonth};
+use tonemask_core::g711::linear_to_ulaw;
+use tonemask_core::{
+    CaptureEmitted, CaptureRecord, Codec, Emitted, Key, Record, Session, SessionConfig, Signer,
+    Verifier,
+};
+
+const TODAY: YearMonth = YearMonth {
+    year: 2026,
+    month: 12,
+};
+
+fn session(key: &Key) -> Session {
+    let mut cfg = SessionConfig::new("call-7", Codec::Pcmu);
+    cfg.settings.signer = Some(Signer::new(key.clone(), [0x5A; 16]).unwrap());
+    Session::new(cfg).unwrap()
+}
+
+/// Plays `keys` as tones (60 ms on, 90 ms off, −12 dBm0) in 20 ms µ-law frames; returns
+/// what left the session meanwhile.
+fn play(s: &mut Session, keys: &str) -> (Vec<Emitted>, Vec<CaptureEmitted>) {
+    let pcm = sequence(keys, 40.0, 60.0, 90.0, -12.0);
+    let bytes: Vec<u8> = pcm.iter().map(|&v| linear_to_ulaw(v)).collect();
+    let mut out = Vec::new();
+    for frame in bytes.chunks(160) {
+        s.process_bytes(frame, &mut out).unwrap();
+    }
+    (
+        std::iter::from_fn(|| s.poll_event()).collect(),
+        std::iter::from_fn(|| s.poll_capture()).collect(),
+    )
+}
+
+fn request(public: [u8; 32]) -> CaptureRequest {
+    CaptureRequest {
+        id: "pay-1".into(),
+        config: CaptureConfig::card(TODAY),
+        processor: ProcessorKey {
+            kid: "proc-1".into(),
+            public,
+        },
+        entropy: [0x33; 32],
+    }
+}
+
+fn events(records: &[CaptureEmitted]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r.record.event().to_string())
+        .collect()
+}
+
+#[test]
+fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (sk, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    let mut lines = Vec::new();
+
+    // Before the capture, presses are ordinary digit events.
+    let (before, none) = play(&mut s, "12");
+    assert_eq!(digits(&before), "12");
+    assert!(none.is_empty());
+    lines.extend(before.iter().map(|e| e.line.clone().unwrap()));
+
+    s.capture().start(request(pk)).unwrap();
+    assert_eq!(s.capture().running(), Some("pay-1"));
+    // A slip corrected with `*`, the card, its expiry and code: no digit event at all.
+    let (during, records) = play(&mut s, "41119*4111111111111111#0829737");
+    assert!(during.is_empty(), "{during:?}");
+    lines.extend(records.iter().map(|r| r.line.clone().unwrap()));
+    let names = events(&records);
+    assert_eq!(names.first().map(String::as_str), Some("started"));
+    assert_eq!(names.last().map(String::as_str), Some("completed"));
+    assert!(names.contains(&"cleared".to_string()), "{names:?}");
+    let valid: Vec<&CaptureRecord> = records
+        .iter()
+        .map(|r| &r.record)
+        .filter(|r| r.event() == "valid")
+        .collect();
+    assert_eq!(valid.len(), 3);
+    assert_eq!(valid[0].text("last4"), Some("1111"));
+    assert_eq!(valid[0].text("field"), Some("card-number"));
+    let brand = records
+        .iter()
+        .find(|r| r.record.event() == "brand")
+        .unwrap();
+    assert_eq!(brand.record.text("brand"), Some("visa"));
+    // The agent's view: counts, brand, validity, last four — never the card.
+    for r in &records {
+        let line = r.line.as_deref().unwrap();
+        let shown = r
+            .record
+            .items
+            .iter()
+            .filter(|(k, _)| !matches!(*k, "enc" | "sealed"))
+            .map(|(k, v)| format!("{k}={v:?} "))
+            .collect::<String>();
+        assert!(!shown.contains("411111") && !shown.contains("0829") && !shown.contains("737"));
+        assert!(!line.contains("4111111111"), "{line}");
+    }
+    assert_eq!(
+        s.capture().running(),
+        None,
+        "the capture ended with the card"
+    );
+
+    // The processor opens the sealed card with its key and the record's own binding.
+    let done = &records.last().unwrap().record;
+    let sealed = Sealed {
+        enc: hex::decode(done.text("enc").unwrap()).unwrap(),
+        ciphertext: hex::decode(done.text("sealed").unwrap()).unwrap(),
+    };
+    let binding = Binding {
+        call_id: "call-7".into(),
+        capture_id: "pay-1".into(),
+        kid: done.text("pkid").unwrap().into(),
+    };
+    assert_eq!(
+        &open(&sealed, &sk, &binding).unwrap()[..],
+        b"4111111111111111;0829;737"
+    );
+
+    // After the capture, presses are digit events again, on the same numbering.
+    let (after, _) = play(&mut s, "5");
+    assert_eq!(digits(&after), "5");
+    assert_eq!(after[0].event.seq, 3 + records.len() as u64);
+    lines.extend(after.iter().map(|e| e.line.clone().unwrap()));
+    s.flush_bytes(&mut Vec::new()).unwrap();
+    lines.push(s.end_record().unwrap().to_string());
+
+    // Every line verifies, in order, and the end record counts digits and captures.
+    let mut v = Verifier::new(vec![key]);
+    for l in &lines {
+        let ok = v.verify(l).unwrap();
+        assert_eq!(ok.gap, None);
+    }
+    assert_eq!(v.finish(), []);
+    let Record::End(end) = Record::parse_payload(payload(lines.last().unwrap())).unwrap() else {
+        panic!("the last line is the end record");
+    };
+    assert_eq!((end.digits, end.captures), (3, records.len() as u64));
+
+    // A capture record removed from the file: the end record says so.
+    let mut v = Verifier::new(vec![Key::new("k1", &[9; 32]).unwrap()]);
+    for (i, l) in lines.iter().enumerate() {
+        if i != 5 {
+            let _ = v.verify(l);
+        }
+    }
+    assert_eq!(v.finish().len(), 1, "a missing record is reported");
+}
+
+#[test]
+fn a_capture_is_refused_when_one_runs_and_ends_cancelled_with_the_call() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (_, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    s.capture().start(request(pk)).unwrap();
+    assert!(s.capture().start(request(pk)).is_err(), "one at a time");
+    let bad = CaptureRequest {
+        id: "bad id with spaces".into(),
+        ..request(pk)
+    };
+    let mut other = session(&key);
+    assert!(other.capture().start(bad).is_err());
+    let zero = CaptureRequest {
+        entropy: [0; 32],
+        ..request(pk)
+    };
+    assert!(other.capture().start(zero).is_err(), "entropy is required");
+
+    let (_, records) = play(&mut s, "4111");
+    assert_eq!(records.last().unwrap().record.number("count"), Some(4));
+    assert!(s.capture().rerequest(Field::CardNumber));
+    s.flush_bytes(&mut Vec::new()).unwrap();
+    let rest: Vec<CaptureEmitted> = std::iter::from_fn(|| s.poll_capture()).collect();
+    assert_eq!(
+        events(&rest),
+        ["field", "cancelled"],
+        "the card number asked again, then the call's end cancels the capture"
+    );
+}
+
+#[test]
+fn a_field_not_typed_in_time_is_refused_on_media_time() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (_, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    let config = CaptureConfig {
+        field_timeout_ms: 1_000,
+        max_attempts: 1,
+        ..CaptureConfig::card(TODAY)
+    };
+    s.capture()
+        .start(CaptureRequest {
+            config,
+            ..request(pk)
+        })
+        .unwrap();
+    let silence = vec![0xFFu8; 160];
+    let mut out = Vec::new();
+    for _ in 0..60 {
+        s.process_bytes(&silence, &mut out).unwrap();
+    }
+    let records: Vec<CaptureEmitted> = std::iter::from_fn(|| s.poll_capture()).collect();
+    let names = events(&records);
+    assert_eq!(names[names.len() - 2..], ["invalid", "failed"], "{names:?}");
+    assert_eq!(
+        records.last().unwrap().record.text("reason"),
+        Some("timeout")
+    );
+}
+
+fn digits(e: &[Emitted]) -> String {
+    e.iter().map(|e| e.event.digit.to_char()).collect()
+}
+
+/// The payload of an envelope line.
+fn payload(line: &str) -> &str {
+    let start = line.find("\"payload\":").unwrap() + "\"payload\":".len();
+    &line[start..line.len() - 1]
+}
