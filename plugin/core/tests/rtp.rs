@@ -806,3 +806,85 @@ fn a_network_stall_in_the_middle_of_a_press_reports_it_once() {
         );
     }
 }
+
+/// Silent PCMU packets with `keys` pressed as RFC 4733 events (120 ms each, 200 ms apart).
+fn typed_as_events(keys: &str) -> Vec<Vec<u8>> {
+    let silence = [0xFFu8; 160];
+    let mut packets = Vec::new();
+    let mut seq = 1u16;
+    let n = 10 + 16 * keys.len() + 10;
+    for i in 0..n {
+        let ts = 160 * i as u32;
+        packets.push(rtp(0, i == 0, seq, ts, &silence));
+        seq += 1;
+        let (k, j) = ((i.saturating_sub(10)) / 16, (i.saturating_sub(10)) % 16);
+        if i >= 10 && j < 6 && k < keys.len() {
+            let code = match keys.as_bytes()[k] {
+                b'*' => 10,
+                b'#' => 11,
+                d => d - b'0',
+            };
+            let start = 160 * (10 + 16 * k) as u32;
+            let end = j == 5;
+            for _ in 0..if end { 3 } else { 1 } {
+                let dur = (ts + 160 - start) as u16;
+                packets.push(rtp(TE, j == 0, seq, start, &event(code, end, dur)));
+                seq += 1;
+            }
+        }
+    }
+    packets
+}
+
+#[test]
+fn a_card_typed_as_telephone_events_during_a_capture_leaves_only_sealed() {
+    use tonemask_core::card::seal::{keypair, open, Binding, Sealed};
+    use tonemask_core::card::{CaptureConfig, CaptureRequest, ProcessorKey, YearMonth};
+    let (sk, pk) = keypair(&[3; 32]);
+    let mut s = RtpSession::new(config()).unwrap();
+    s.capture()
+        .start(CaptureRequest {
+            id: "pay-rtp".into(),
+            config: CaptureConfig::card(YearMonth {
+                year: 2026,
+                month: 12,
+            }),
+            processor: ProcessorKey {
+                kid: "proc".into(),
+                public: pk,
+            },
+            entropy: [9; 32],
+        })
+        .unwrap();
+    let mut out = Datagrams::new();
+    // A Mastercard number (16 digits end the field), expiry and code: each field ends itself.
+    for p in typed_as_events("555555555555444412301234") {
+        s.push(0, &p, &mut out).unwrap();
+    }
+    s.flush(&mut out).unwrap();
+    // "1234" is one digit too many for a Mastercard code: the field ended at three, and the
+    // fourth press came after the capture — the only digit event.
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.digit.to_char(), '4');
+    assert_eq!(events[0].event.source, Source::Rfc4733);
+    let records: Vec<_> = std::iter::from_fn(|| s.poll_capture()).collect();
+    assert_eq!(records[0].record.event(), "started");
+    let done = &records.last().unwrap().record;
+    assert_eq!(done.event(), "completed", "{records:?}");
+    assert_eq!(events[0].event.seq, done.seq + 1, "one numbering");
+    assert_eq!(done.text("brand"), Some("mastercard"));
+    let sealed = Sealed {
+        enc: hex::decode(done.text("enc").unwrap()).unwrap(),
+        ciphertext: hex::decode(done.text("sealed").unwrap()).unwrap(),
+    };
+    let binding = Binding {
+        call_id: "call-rtp".into(),
+        capture_id: "pay-rtp".into(),
+        kid: "proc".into(),
+    };
+    assert_eq!(
+        &open(&sealed, &sk, &binding).unwrap()[..],
+        b"5555555555554444;1230;123"
+    );
+}
