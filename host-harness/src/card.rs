@@ -50,6 +50,7 @@ pub fn agent_view<'a>(items: impl Iterator<Item = (&'a str, Value<'a>)>) -> Stri
         let shown = match (k, v) {
             ("event", Value::Text(t)) => t.to_string(),
             ("enc", _) => continue,
+            ("token", _) => "token".to_string(),
             ("sealed", Value::Text(t)) => format!("sealed={} bytes", t.len() / 2),
             (k, Value::Text(t)) => format!("{k}={t}"),
             (k, Value::Number(n)) => format!("{k}={n}"),
@@ -174,6 +175,7 @@ pub fn check_capture(
     let keys = crate::keys::KeyRing::ephemeral()?;
     let ikm = Zeroizing::new(crate::keys::random_bytes::<32>("a processor key")?);
     let (private, public) = seal::keypair(&ikm);
+    let token_key = Zeroizing::new(crate::keys::random_bytes::<32>("a token key")?);
     let request = crate::plugin::CaptureRequest {
         id: "replay".into(),
         fields: vec![
@@ -191,6 +193,7 @@ pub fn check_capture(
         processor_kid: "replay-processor".into(),
         processor_key: public.to_vec(),
         entropy: crate::keys::random_bytes::<32>("a capture seal")?.to_vec(),
+        token_key: Some(token_key.to_vec()),
     };
     let opts = Options {
         capture: Some(CapturePlan {
@@ -227,7 +230,7 @@ pub fn check_capture(
     if !report.whole() {
         failures.push("capture: the records do not verify as a whole call".into());
     }
-    let opened: Vec<Zeroizing<Vec<u8>>> = report
+    let completions: Vec<&CaptureRecord> = report
         .lines
         .iter()
         .filter_map(|v| match &v.result {
@@ -237,8 +240,18 @@ pub fn check_capture(
             },
             Err(_) => None,
         })
+        .collect();
+    let opened: Vec<Zeroizing<Vec<u8>>> = completions
+        .iter()
         .map(|c| open(c, "replay-processor", &private))
         .collect::<Result<_>>()?;
+    let token = tonemask_core::card::token(&token_key[..], pan.as_bytes());
+    if completions
+        .iter()
+        .any(|c| c.text("token") != Some(token.as_str()))
+    {
+        failures.push("capture: the completion's token is not the card number's".into());
+    }
     match opened.as_slice() {
         [card] if card.as_slice() == truth.card.as_bytes() => {}
         [_] => failures.push("capture: the sealed card opens to another card".into()),

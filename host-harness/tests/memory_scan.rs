@@ -145,6 +145,7 @@ fn request(fields: Vec<CaptureField>, attempts: u8, timeout_ms: u64) -> CaptureR
         processor_kid: "proc".into(),
         processor_key: tonemask_core::card::seal::keypair(&[4; 32]).1.to_vec(),
         entropy: vec![0x5C; 32],
+        token_key: Some(vec![0x3A; 32]),
     }
 }
 

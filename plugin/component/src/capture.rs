@@ -44,6 +44,7 @@ fn request(r: CaptureRequest) -> Result<card::CaptureRequest, Error> {
             public: bytes(r.processor_key, "processor-key")?,
         },
         entropy: bytes(r.entropy, "entropy")?,
+        token_key: r.token_key.map(core_::card::Zeroizing::new),
     })
 }
 

@@ -213,7 +213,7 @@ impl CaptureRecord {
 }
 
 /// The item names a capture record may carry, in the order they are written.
-pub const CAPTURE_ITEMS: [&str; 11] = [
+pub const CAPTURE_ITEMS: [&str; 12] = [
     "event",
     "field",
     "attempt",
@@ -225,6 +225,7 @@ pub const CAPTURE_ITEMS: [&str; 11] = [
     "pkid",
     "enc",
     "sealed",
+    "token",
 ];
 
 /// A signed record: a key press, a capture's progress, or the end of a session.

@@ -48,6 +48,7 @@ fn request(public: [u8; 32]) -> CaptureRequest {
             public,
         },
         entropy: [0x33; 32],
+        token_key: Some(zeroize::Zeroizing::new(vec![0x44; 32])),
     }
 }
 
@@ -128,6 +129,14 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
         &open(&sealed, &sk, &binding).unwrap()[..],
         b"4111111111111111;0829;737"
     );
+    // The token matches the card on file without holding it: HMAC of the card number.
+    let expected = {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&[0x44; 32]).unwrap();
+        m.update(b"4111111111111111");
+        hex::encode(m.finalize().into_bytes())
+    };
+    assert_eq!(done.text("token"), Some(expected.as_str()));
 
     // After the capture, presses are digit events again, on the same numbering.
     let (after, _) = play(&mut s, "5");
@@ -177,6 +186,14 @@ fn a_capture_is_refused_when_one_runs_and_ends_cancelled_with_the_call() {
         ..request(pk)
     };
     assert!(other.capture().start(zero).is_err(), "entropy is required");
+    let short = CaptureRequest {
+        token_key: Some(zeroize::Zeroizing::new(vec![1; 16])),
+        ..request(pk)
+    };
+    assert!(
+        other.capture().start(short).is_err(),
+        "a token key of 32 bytes at least"
+    );
 
     let (_, records) = play(&mut s, "4111");
     assert_eq!(records.last().unwrap().record.number("count"), Some(4));

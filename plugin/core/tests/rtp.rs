@@ -854,6 +854,7 @@ fn a_card_typed_as_telephone_events_during_a_capture_leaves_only_sealed() {
                 public: pk,
             },
             entropy: [9; 32],
+            token_key: None,
         })
         .unwrap();
     let mut out = Datagrams::new();

@@ -49,6 +49,10 @@ pub struct Args {
     /// The capture's id, carried in its records
     #[arg(long, default_value = "capture-1")]
     capture_id: String,
+    /// Key file (its first key) for the card's token: HMAC-SHA256 of the card number, in the
+    /// completion record, to match a card on file without holding it
+    #[arg(long, value_name = "KEYFILE")]
+    token_key: Option<PathBuf>,
     #[command(flatten)]
     call_args: CallArgs,
 }
@@ -82,6 +86,10 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         processor_kid: kid,
         processor_key: public.to_vec(),
         entropy: random_bytes::<32>("the capture's seal")?.to_vec(),
+        token_key: match &args.token_key {
+            Some(path) => Some(KeyRing::load(path)?.signing().1.to_vec()),
+            None => None,
+        },
     };
     let wav =
         Wav::parse(&read_file(&args.call)?).with_context(|| args.call.display().to_string())?;

@@ -29,6 +29,10 @@ pub struct CaptureRequest {
     pub processor: ProcessorKey,
     /// 32 random bytes from the host for the seal (the plugin has no entropy of its own).
     pub entropy: [u8; 32],
+    /// A key (at least 32 bytes) for the card's token: HMAC-SHA256 of the card number under
+    /// it, in the completion record, so a card on file can be matched without holding it.
+    /// `None`: no token.
+    pub token_key: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// The items of one capture record (see [`crate::event::CaptureRecord`]).
@@ -40,6 +44,7 @@ pub(crate) struct Active {
     capture: Capture,
     processor: ProcessorKey,
     entropy: Zeroizing<[u8; 32]>,
+    token_key: Option<Zeroizing<Vec<u8>>>,
     over: bool,
 }
 
@@ -57,11 +62,15 @@ impl Active {
         if req.entropy == [0; 32] {
             return refuse("capture entropy", "32 random bytes drawn by the host");
         }
+        if req.token_key.as_ref().is_some_and(|k| k.len() < 32) {
+            return refuse("token key", "at least 32 bytes");
+        }
         Ok(Active {
             capture: Capture::new(req.config, now_ms)?,
             id: req.id,
             processor: req.processor,
             entropy: Zeroizing::new(req.entropy),
+            token_key: req.token_key,
             over: false,
         })
     }
@@ -112,12 +121,13 @@ impl Active {
             capture_id: self.id.clone(),
             kid: self.processor.kid.clone(),
         };
-        let sealed = self
-            .capture
-            .take_card()
-            .map(|card| seal(&card, &self.processor.public, &binding, *self.entropy));
+        let token_key = self.token_key.as_deref();
+        let sealed = self.capture.take_card().map(|card| {
+            let token = token_key.map(|k| token(k, &card.pan));
+            seal(&card, &self.processor.public, &binding, *self.entropy).map(|s| (s, token))
+        });
         match sealed {
-            Some(Ok(s)) => {
+            Some(Ok((s, token))) => {
                 let mut items = alloc::vec![("event", text("completed"))];
                 if let Some(b) = brand {
                     items.push(("brand", text(b.name())));
@@ -125,11 +135,46 @@ impl Active {
                 items.push(("pkid", Item::Text(self.processor.kid.clone())));
                 items.push(("enc", Item::Text(hex::encode(&s.enc))));
                 items.push(("sealed", Item::Text(hex::encode(&s.ciphertext))));
+                if let Some(t) = token {
+                    items.push(("token", Item::Text(t)));
+                }
                 items
             }
             _ => alloc::vec![("event", text("failed")), ("reason", text("seal-failed"))],
         }
     }
+}
+
+/// The card's token: HMAC-SHA256 of the card number (ASCII digits) under `key`, hex — what a
+/// completion record carries when the capture was given a token key, and what the processor
+/// side computes for a card on file to match it.
+///
+/// The hash keeps its input block and message schedule in its own state and on the stack,
+/// which it does not wipe (the RustCrypto 0.10 hashes have no zeroize support): the stack
+/// the computation used is overwritten before returning, so no copy of the card number is
+/// left behind (the instance-memory scan test found one without this).
+#[must_use]
+pub fn token(key: &[u8], pan: &[u8]) -> String {
+    let t = hmac_hex(key, pan);
+    scrub_stack();
+    t
+}
+
+#[inline(never)]
+fn hmac_hex(key: &[u8], pan: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(pan);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Overwrites the stack below the caller's frame — where the calls it just returned from
+/// kept their locals — with zeros.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; 16 * 1024];
+    core::hint::black_box(&mut area);
 }
 
 fn text(s: &str) -> Item {

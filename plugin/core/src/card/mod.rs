@@ -19,9 +19,10 @@ pub mod field;
 pub mod seal;
 
 pub(crate) use active::Active;
-pub use active::{CaptureRequest, Items, ProcessorKey};
+pub use active::{token, CaptureRequest, Items, ProcessorKey};
 pub use brand::{brand_of, luhn_ok, Brand};
 pub use field::{Field, Invalid, YearMonth};
+pub use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
 use alloc::collections::VecDeque;
