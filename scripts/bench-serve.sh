@@ -25,4 +25,4 @@ for n in ${steps[*]}; do
     target/release/examples/serve_load "$ng" "$node" "$n" "$seconds"
 done
 kill -TERM $node; wait $node || true
-echo "bench-serve: $(grep -c '"digit"' "$dir/events.jsonl" || true) signed digit events; node log in $dir/serve.log"
+echo "bench-serve: $(grep -c -E '"(digit|press)"' "$dir/events.jsonl" || true) signed press records; node log in $dir/serve.log"

@@ -310,6 +310,7 @@ pub fn events(data: &[u8]) {
             if let Ok(r) = Record::parse_payload(p) {
                 let again = match &r {
                     Record::Digit(e) => e.to_payload(),
+                    Record::Press(e) => e.to_payload(),
                     Record::Capture(e) => e.to_payload(),
                     Record::End(e) => e.to_payload(),
                 };

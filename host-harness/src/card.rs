@@ -122,6 +122,47 @@ pub fn generate(kid: &str) -> Result<(Zeroizing<String>, String)> {
     ))
 }
 
+/// The digit a sealed press record carries, opened with the processor's private key; `None`
+/// for a press record without one (hidden digits).
+pub fn open_press(
+    record: &tonemask_core::event::PressRecord,
+    kid: &str,
+    private: &[u8],
+) -> Result<Option<char>> {
+    let Some(d) = &record.sealed else {
+        return Ok(None);
+    };
+    if d.pkid != kid {
+        bail!(
+            "seq {}: sealed to processor key {}, not {kid}",
+            record.seq,
+            d.pkid
+        );
+    }
+    let unhex = |h: &str| hex::decode(h).map_err(|_| anyhow!("seq {}: not hex", record.seq));
+    let sealed = Sealed {
+        enc: unhex(&d.enc)?,
+        ciphertext: unhex(&d.sealed)?,
+    };
+    let binding = Binding {
+        call_id: record.call.clone(),
+        capture_id: tonemask_core::event::PressRecord::binding_id(record.seq),
+        kid: d.pkid.clone(),
+    };
+    let plain = seal::open_bytes(&sealed, private, &binding)
+        .map_err(|e| anyhow!("seq {} of call {}: {e}", record.seq, record.call))?;
+    match plain.as_slice() {
+        [c] if tonemask_core::Digit::from_char(char::from(*c)).is_some() => {
+            Ok(Some(char::from(*c)))
+        }
+        _ => bail!(
+            "seq {} of call {}: the sealed digit is not a key",
+            record.seq,
+            record.call
+        ),
+    }
+}
+
 /// The card a completed capture record carries, opened with the processor's private key:
 /// `PAN;MMYY;CODE;…`. Refused when the record is not a completion, names another processor
 /// key, or does not open under its own call and capture ids (moved or tampered).

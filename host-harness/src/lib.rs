@@ -45,7 +45,8 @@
 //!     inst.audio(call).handle_timeout(due)?; // no frame came by then
 //! }
 //! for e in inst.audio(call).drain_events()? {
-//!     println!("{} at {} ms", e.digit, e.start_ms); // e.signed: the signed line, with a key
+//!     // e.digit: the key (none when the settings hide digits); e.signed: the signed line
+//!     println!("{:?} at {} ms", e.digit, e.start_ms);
 //! }
 //! inst.audio(call).flush()?;
 //! inst.audio(call).close()?;

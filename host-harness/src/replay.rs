@@ -30,7 +30,7 @@
 use crate::capture::Capture;
 use crate::keys::KeyRing;
 use crate::packets::{run_capture, CaptureOptions};
-use crate::plugin::{default_settings, CallSettings, DigitEvent, MaskMode, Plugin};
+use crate::plugin::{default_settings, shown_digit, CallSettings, DigitEvent, MaskMode, Plugin};
 use crate::run::{run, signed_lines, source_name, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
@@ -204,7 +204,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
         Some(&keys),
         |_| {},
     )?;
-    r.detected = out.events.iter().map(|e| e.digit).collect();
+    r.detected = out.events.iter().map(shown_digit).collect();
     if r.detected != m.digits {
         r.failures.push(format!(
             "digits: expected {:?}, found {:?}",
@@ -218,7 +218,12 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
             if ds.abs() > EDGE_TOLERANCE_MS || de.abs() > EDGE_TOLERANCE_MS {
                 r.failures.push(format!(
                     "edges of digit {} (seq {}): reported {}..{} ms, true {}..{} ms",
-                    e.digit, e.seq, e.start_ms, e.end_ms, t.start_ms, t.end_ms
+                    shown_digit(e),
+                    e.seq,
+                    e.start_ms,
+                    e.end_ms,
+                    t.start_ms,
+                    t.end_ms
                 ));
             }
         }
@@ -237,7 +242,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
         None,
         |_| {},
     )?;
-    r.in_masked = again.events.iter().map(|e| e.digit).collect();
+    r.in_masked = again.events.iter().map(shown_digit).collect();
     if !r.in_masked.is_empty() {
         r.failures.push(format!(
             "masked output still holds digits {:?}",

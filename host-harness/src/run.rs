@@ -209,7 +209,7 @@ pub fn source_name(s: crate::plugin::DigitSource) -> &'static str {
 #[must_use]
 pub fn event_json(e: &DigitEvent) -> serde_json::Value {
     serde_json::json!({
-        "digit": e.digit.to_string(),
+        "digit": e.digit.map(String::from),
         "start_ms": e.start_ms,
         "end_ms": e.end_ms,
         "detected_ms": e.detected_ms,

@@ -26,8 +26,8 @@ mod bindings {
 
 use bindings::exports::tonemask::plugin::types::CaptureValue;
 use bindings::exports::tonemask::plugin::types::{
-    CallSettings, CaptureField, CaptureRequest, Codec, Config as SessionConfig, MaskMode,
-    SigningKey, Twist,
+    CallSettings, CaptureField, CaptureRequest, Codec, Config as SessionConfig, DigitVisibility,
+    MaskMode, SigningKey, Twist,
 };
 use bindings::Plugin;
 
@@ -174,6 +174,7 @@ fn run(
                 secret: vec![7; 32],
                 session: vec![1; 16],
             }),
+            digits: DigitVisibility::Clear,
         },
         codec: Codec::L16,
         sample_rate: 8000,

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use tonemask_harness::plugin::{
-    default_settings, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig, Twist,
-    TwistLimits,
+    default_settings, shown_digit, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig,
+    Twist, TwistLimits,
 };
 use tonemask_harness::sdp::PayloadTypes;
 use tonemask_harness::wav::Wav;
@@ -66,7 +66,7 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
                         .drain_events()
                         .unwrap()
                         .iter()
-                        .map(|e| e.digit),
+                        .map(shown_digit),
                 );
             }
         }
@@ -78,7 +78,7 @@ fn many_interleaved_sessions_in_one_instance_each_find_their_digits() {
                 .drain_events()
                 .unwrap()
                 .iter()
-                .map(|e| e.digit),
+                .map(shown_digit),
         );
         assert_eq!(found[i], wavs[i % 3].1, "session {i}");
         inst.audio(s).close().unwrap();
@@ -251,7 +251,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
                     .process_samples(frame)
                     .map(|o| out.extend(o))
                     .and_then(|()| {
-                        digits.extend(inst.audio(*s).drain_events()?.iter().map(|e| e.digit));
+                        digits.extend(inst.audio(*s).drain_events()?.iter().map(shown_digit));
                         Ok(())
                     })
             };
@@ -275,7 +275,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
                 .drain_events()
                 .unwrap()
                 .iter()
-                .map(|e| e.digit),
+                .map(shown_digit),
         );
         assert_eq!(*digits, want, "call {i}");
         // Masked: no digit left in what the call sent on.
@@ -328,7 +328,7 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
                 .drain_events()
                 .unwrap()
                 .iter()
-                .map(|e| e.digit),
+                .map(shown_digit),
         );
     }
     inst.audio(s).flush().unwrap();
@@ -337,7 +337,7 @@ fn an_audio_only_plugin_masks_frames_and_refuses_rtp_with_a_clear_error() {
             .drain_events()
             .unwrap()
             .iter()
-            .map(|e| e.digit),
+            .map(shown_digit),
     );
     assert_eq!(digits, want);
     let rtp = PayloadTypes::pcmu().rtp_config(default_settings("audio-only"));
@@ -385,7 +385,7 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
     inst.audio(s).handle_timeout(due).unwrap();
     let first = inst.audio(s).drain_events().unwrap();
     assert_eq!(first.len(), 1, "the press completes with no further frame");
-    digits.push(first[0].digit);
+    digits.push(shown_digit(&first[0]));
     for (i, frame) in frames {
         inst.audio(s)
             .process_at(5_000 + 20 * i as u64, frame)
@@ -395,7 +395,7 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
                 .drain_events()
                 .unwrap()
                 .iter()
-                .map(|e| e.digit),
+                .map(shown_digit),
         );
     }
     inst.audio(s).flush().unwrap();
@@ -404,7 +404,7 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
             .drain_events()
             .unwrap()
             .iter()
-            .map(|e| e.digit),
+            .map(shown_digit),
     );
     assert_eq!(digits, want, "each press once");
 }

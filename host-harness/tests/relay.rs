@@ -55,6 +55,8 @@ fn call(
     write_scenarios(d, media, hold_ms, p.relay_agent_side, p.relay_caller_side);
     let key = key_file(d, "relay", 42);
     let events = d.join("events.jsonl");
+    // Digits sealed to a processor key (how a deployment runs); `verified_digits` opens them.
+    let digit_key = processor_key(d);
 
     // The agent's media socket: records what the agent receives.
     let recorder = record(UdpSocket::bind(("127.0.0.1", p.media_agent)).unwrap());
@@ -118,6 +120,8 @@ fn call(
         .arg("--events-url")
         .arg(&url)
         .args(["--event-pt", "96", "--idle-s", "2", "--max-s", "90"])
+        .args(["--digits", "sealed", "--digit-key"])
+        .arg(&digit_key)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -58,9 +58,22 @@ struct Relay {
     _dir: tempfile::TempDir,
 }
 
-fn relay(agent: SocketAddr, extra: &[&str]) -> Relay {
+/// Starts the relay; `sealed`: its digits sealed to a processor key (opened again by
+/// `verified_digits`), else its default (hidden).
+fn relay(agent: SocketAddr, extra: &[&str], sealed: bool) -> Relay {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "relay", 5);
+    let digits: Vec<String> = if sealed {
+        let public = processor_key(dir.path()).display().to_string();
+        vec![
+            "--digits".into(),
+            "sealed".into(),
+            "--digit-key".into(),
+            public,
+        ]
+    } else {
+        vec![]
+    };
     let events = dir.path().join("events.jsonl");
     let (caller_side, agent_side) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_tonemask"))
@@ -76,6 +89,7 @@ fn relay(agent: SocketAddr, extra: &[&str]) -> Relay {
         .arg(&events)
         .args(["--idle-s", "1", "--max-s", "60"])
         .args(extra)
+        .args(&digits)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -145,7 +159,7 @@ fn third_parties_on_either_side_get_nothing_through_and_change_no_digit() {
     let intruder = udp("127.0.0.1");
     // Another address on loopback: neither the caller's nor the agent's.
     let outsider = udp("127.0.0.2");
-    let r = relay(agent.local_addr().unwrap(), &[]);
+    let r = relay(agent.local_addr().unwrap(), &[], true);
     let recorder = {
         let agent = agent.try_clone().unwrap();
         std::thread::spawn(move || collect(&agent, Duration::from_secs(3)))
@@ -220,7 +234,7 @@ fn a_silent_caller_a_dead_collector_and_empty_packets_neither_end_the_call_nor_s
     // An event collector that accepts connections and never answers.
     let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/events", collector.local_addr().unwrap());
-    let r = relay(agent.local_addr().unwrap(), &["--events-url", &url]);
+    let r = relay(agent.local_addr().unwrap(), &["--events-url", &url], false);
     let recorder = {
         let agent = agent.try_clone().unwrap();
         std::thread::spawn(move || collect(&agent, Duration::from_secs(4)))
@@ -269,7 +283,8 @@ fn a_silent_caller_a_dead_collector_and_empty_packets_neither_end_the_call_nor_s
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     talker.join().unwrap();
     let (_, err, digits) = r.finish();
-    assert_eq!(digits, CARD, "{err}");
+    // The relay's default: each press is reported — when, how — but not which key.
+    assert_eq!(digits, "?".repeat(CARD.len()), "{err}");
     // What the caller sent after its pause reached the agent.
     let pause = pause_at.unwrap() + Duration::from_millis(2500);
     let after = got.iter().filter(|(t, _)| *t > pause).count();

@@ -335,7 +335,9 @@ fn reported(events: &Source, id: &str) -> anyhow::Result<usize> {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             let key = format!("\"call\":\"{id}:caller\"");
             text.lines()
-                .filter(|l| l.contains(&key) && l.contains("\"digit\""))
+                .filter(|l| {
+                    l.contains(&key) && (l.contains("\"digit\"") || l.contains("\"press\""))
+                })
                 .count()
         }
         Source::Udp(sock, seen) => {

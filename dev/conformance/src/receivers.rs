@@ -113,7 +113,7 @@ impl Receiver for Tonemask {
             .events
             .iter()
             .map(|e| Found {
-                digit: e.digit,
+                digit: tonemask_harness::plugin::shown_digit(e),
                 reported_at: (e.detected_ms * rate / 1000) as usize,
             })
             .collect())

@@ -108,7 +108,7 @@ impl CaptureOutcome {
         self.streams
             .iter()
             .filter(|s| which(s.direction))
-            .flat_map(|s| s.events.iter().map(|e| e.digit))
+            .flat_map(|s| s.events.iter().map(crate::plugin::shown_digit))
             .collect()
     }
 

@@ -35,8 +35,9 @@ mod bindings {
 
 pub use bindings::exports::tonemask::plugin::types::{
     AudioPayload, CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureValue, Codec,
-    Config as SessionConfig, DigitEvent, DigitSource, Error as PluginError, EventPayload, MaskMode,
-    NumericField, RtpConfig, RtpStats, SigningKey, Twist, TwistLimits,
+    Config as SessionConfig, DigitEvent, DigitSeal, DigitSource, DigitVisibility,
+    Error as PluginError, EventPayload, MaskMode, NumericField, RtpConfig, RtpStats, SigningKey,
+    Twist, TwistLimits,
 };
 
 /// How often the engine's epoch advances: the granularity of call time budgets.
@@ -312,7 +313,8 @@ impl Instance {
 
 /// Default settings for call `call_id`: tones replaced by silence, the zero-leak look-ahead,
 /// Q.24 twist, unsigned (a host sets a fresh key per session, see
-/// [`crate::keys::KeyRing::plugin_key`]).
+/// [`crate::keys::KeyRing::plugin_key`]), digits in clear (the detection and test tools'
+/// default; `relay` and `serve` hide them unless told otherwise).
 #[must_use]
 pub fn default_settings(call_id: &str) -> CallSettings {
     CallSettings {
@@ -321,7 +323,14 @@ pub fn default_settings(call_id: &str) -> CallSettings {
         mask_mode: MaskMode::Silence,
         twist: Twist::Att,
         key: None,
+        digits: DigitVisibility::Clear,
     }
+}
+
+/// The digit of an event as the tools show it: `?` when the session does not give it.
+#[must_use]
+pub fn shown_digit(e: &DigitEvent) -> char {
+    e.digit.unwrap_or('?')
 }
 
 /// A guest call that trapped (or failed in wasmtime), named after the plugin and the call.

@@ -1,6 +1,6 @@
 //! Helpers for the tests that place calls: test audio, SIPp peers, what an agent received.
 
-use super::{calls, plugin_path, root};
+use super::{calls, plugin_path, processor_key, root};
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -310,6 +310,18 @@ pub fn start_serve(
         .arg(events)
         .args(["--idle-s", "10"])
         .args(extra)
+        // Digits sealed to a processor key beside the signing key (how a deployment runs),
+        // unless the test says otherwise; `verified_digits` opens them.
+        .args(if extra.contains(&"--digits") {
+            vec![]
+        } else {
+            vec![
+                "--digits".to_string(),
+                "sealed".to_string(),
+                "--digit-key".to_string(),
+                processor_key(key.parent().unwrap()).display().to_string(),
+            ]
+        })
         .current_dir(dir)
         .stderr(Stdio::piped())
         .spawn()

@@ -43,7 +43,9 @@ pub fn verified_digits(events: &std::path::Path, key: &std::path::Path) -> Strin
 }
 
 /// Digits of a signed events file per call id, after `tonemask verify --show-digits` found
-/// it whole.
+/// it whole: clear digits as printed; sealed ones (`--digits sealed`) opened by `tonemask
+/// open` with the processor key `proc.key` beside the key file (see [`processor_key`]); a
+/// hidden one as `?`.
 pub fn verified_digits_by_call(
     events: &std::path::Path,
     key: &std::path::Path,
@@ -58,20 +60,82 @@ pub fn verified_digits_by_call(
     let out = stdout(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("0 rejected, 0 gap(s)"), "{out}");
+    let opened = if out.contains("press, digit sealed") {
+        opened_digits(events, key)
+    } else {
+        Default::default()
+    };
     let mut by_call = std::collections::BTreeMap::<String, String>::new();
-    // "line N: OK   call ID seq S digit D"
+    // "line N: OK   call ID seq S digit D", or "… seq S press, digit hidden|sealed"
     for line in out.lines() {
         let Some(rest) = line.split(" call ").nth(1) else {
             continue;
         };
-        if let (Some(call), Some(d)) = (rest.split(' ').next(), rest.split(" digit ").nth(1)) {
-            by_call
-                .entry(call.to_string())
-                .or_default()
-                .push_str(d.trim());
-        }
+        let mut words = rest.split_whitespace();
+        let (Some(call), Some("seq"), Some(seq)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let d = match (words.next(), words.next(), words.next()) {
+            (Some("digit"), Some(d), None) => d.to_string(),
+            (Some("press,"), Some("digit"), Some("hidden")) => "?".to_string(),
+            (Some("press,"), Some("digit"), Some("sealed")) => opened
+                .get(&(call.to_string(), seq.to_string()))
+                .cloned()
+                .unwrap_or_else(|| panic!("sealed digit {call} {seq} did not open")),
+            _ => continue,
+        };
+        by_call.entry(call.to_string()).or_default().push_str(&d);
     }
     by_call
+}
+
+/// `tonemask open` of an events file with `proc.key` beside `key`: (call, seq) → digit.
+fn opened_digits(
+    events: &std::path::Path,
+    key: &std::path::Path,
+) -> std::collections::BTreeMap<(String, String), String> {
+    let private = key.with_file_name("proc.key");
+    let o = tonemask(&[
+        "open",
+        events.to_str().unwrap(),
+        "--processor-private",
+        private.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // "call ID seq S digit D"
+    stdout(&o)
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                ["call", call, "seq", seq, "digit", d] => {
+                    Some(((call.to_string(), seq.to_string()), d.to_string()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A processor key pair in `dir` (`proc.key`, `proc.key.pub`), made once; the public key's
+/// path, for `--digits sealed --digit-key`.
+pub fn processor_key(dir: &std::path::Path) -> PathBuf {
+    let private = dir.join("proc.key");
+    if !private.exists() {
+        let o = tonemask(&[
+            "keygen",
+            "--processor",
+            "--kid",
+            "proc",
+            "--out",
+            private.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    dir.join("proc.key.pub")
 }
 
 /// Writes a secret file owner-only (key files that others can read are refused).

@@ -1,7 +1,7 @@
 //! Card-capture types: WIT to core and back. No logic lives here.
 
 use crate::exports::tonemask::plugin::types::{
-    CaptureEvent, CaptureField, CaptureRequest, CaptureValue, Error,
+    CaptureEvent, CaptureField, CaptureRequest, CaptureValue, DigitVisibility, Error,
 };
 use tonemask_core as core_;
 use tonemask_core::card;
@@ -19,13 +19,31 @@ pub(crate) fn field(f: CaptureField) -> card::Field {
     }
 }
 
+/// 32 bytes, or an error naming `what`.
+fn bytes32(v: Vec<u8>, what: &str) -> Result<[u8; 32], Error> {
+    v.as_slice()
+        .try_into()
+        .map_err(|_| Error::BadConfig(format!("{what} must be 32 bytes")))
+}
+
+/// The core's digit visibility for the WIT one (the core validates it).
+pub(crate) fn visibility(v: DigitVisibility) -> Result<core_::DigitVisibility, Error> {
+    Ok(match v {
+        DigitVisibility::Clear => core_::DigitVisibility::Clear,
+        DigitVisibility::Hidden => core_::DigitVisibility::Hidden,
+        DigitVisibility::Sealed(s) => core_::DigitVisibility::Sealed {
+            processor: card::ProcessorKey {
+                kid: s.processor_kid,
+                public: bytes32(s.processor_key, "digit seal processor-key")?,
+            },
+            entropy: card::Zeroizing::new(bytes32(s.entropy, "digit seal entropy")?),
+        },
+    })
+}
+
 /// The core request for a WIT request (the core validates it).
 fn request(r: CaptureRequest) -> Result<card::CaptureRequest, Error> {
-    let bytes = |v: Vec<u8>, what: &str| -> Result<[u8; 32], Error> {
-        v.as_slice()
-            .try_into()
-            .map_err(|_| Error::BadConfig(format!("{what} must be 32 bytes")))
-    };
+    let bytes = bytes32;
     Ok(card::CaptureRequest {
         id: r.id,
         config: card::CaptureConfig {

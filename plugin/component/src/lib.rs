@@ -94,6 +94,7 @@ pub(crate) fn settings(s: CallSettings) -> Result<core_::CallSettings, Error> {
         mask_mode: mask_mode(s.mask_mode),
         detector: detector(s.twist),
         signer: signer(s.key)?,
+        digits: capture::visibility(s.digits)?,
     })
 }
 
@@ -125,7 +126,7 @@ pub(crate) fn error(e: core_::Error) -> Error {
 pub(crate) fn event(e: core_::Emitted) -> DigitEvent {
     DigitEvent {
         seq: e.event.seq,
-        digit: e.event.digit.to_char(),
+        digit: e.digit_visible.then(|| e.event.digit.to_char()),
         start_ms: e.event.start_ms,
         end_ms: e.event.end_ms,
         detected_ms: e.event.detected_ms,

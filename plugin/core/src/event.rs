@@ -99,6 +99,79 @@ impl DigitEvent {
     }
 }
 
+/// A key press whose digit does not leave in clear (see
+/// [`crate::settings::DigitVisibility`]): when and how, and the digit sealed to a processor
+/// key or not at all.
+///
+/// ```text
+/// {"v":2,…,"seq":3,"press":{"start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}}
+/// {"v":2,…,"seq":3,"press":{…,"source":"inband","pkid":"p1","enc":"…hex…","sealed":"…hex…"}}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PressRecord {
+    /// Key id.
+    pub kid: String,
+    /// The call.
+    pub call: String,
+    /// The session's nonce (32 hex digits; empty when unsigned).
+    pub session: String,
+    /// Per-call sequence number.
+    pub seq: u64,
+    /// Tone start, ms of media time.
+    pub start_ms: u64,
+    /// Tone end (exclusive), ms of media time.
+    pub end_ms: u64,
+    /// When the press was confirmed, ms of media time.
+    pub detected_ms: u64,
+    /// Where it was seen.
+    pub source: Source,
+    /// The digit sealed to a processor key, when the session seals digits.
+    pub sealed: Option<SealedDigit>,
+}
+
+/// A digit sealed with HPKE (bound to the call and the record's `seq`: see
+/// [`PressRecord::binding`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedDigit {
+    /// The processor key's id.
+    pub pkid: String,
+    /// The encapsulated key, hex.
+    pub enc: String,
+    /// The sealed digit, hex.
+    pub sealed: String,
+}
+
+impl PressRecord {
+    /// The capture id a sealed digit is bound to: `seq-N`.
+    #[must_use]
+    pub fn binding_id(seq: u64) -> String {
+        alloc::format!("seq-{seq}")
+    }
+
+    /// The exact payload bytes that are signed and sent.
+    #[must_use]
+    pub fn to_payload(&self) -> String {
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let _ = write!(
+            s,
+            ",\"press\":{{\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"",
+            self.start_ms,
+            self.end_ms,
+            self.detected_ms,
+            self.source.as_str()
+        );
+        if let Some(d) = &self.sealed {
+            let _ = write!(
+                s,
+                ",\"pkid\":\"{}\",\"enc\":\"{}\",\"sealed\":\"{}\"",
+                d.pkid, d.enc, d.sealed
+            );
+        }
+        s.push_str("}}");
+        s
+    }
+}
+
 /// The common start of every payload, up to and including `seq`.
 fn head(kid: &str, call: &str, session: &str, seq: u64) -> String {
     alloc::format!(
@@ -233,6 +306,8 @@ pub const CAPTURE_ITEMS: [&str; 12] = [
 pub enum Record {
     /// A key press.
     Digit(DigitEvent),
+    /// A key press whose digit is sealed or not given.
+    Press(PressRecord),
     /// A capture's progress.
     Capture(CaptureRecord),
     /// The end of the session.
@@ -245,6 +320,7 @@ impl Record {
     pub fn ids(&self) -> (&str, &str, &str, u64) {
         match self {
             Record::Digit(e) => (&e.kid, &e.call, &e.session, e.seq),
+            Record::Press(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::Capture(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::End(e) => (&e.kid, &e.call, &e.session, e.seq),
         }
@@ -296,6 +372,34 @@ impl Record {
                 items,
             }));
         }
+        if r.0.starts_with(",\"press\":") {
+            r.lit(",\"press\":{\"start_ms\":")?;
+            let (start_ms, end_ms, detected_ms, source) = r.timing()?;
+            let sealed = if r.0.starts_with(",\"pkid\":") {
+                r.lit(",\"pkid\":")?;
+                let pkid = r.ident()?;
+                r.lit(",\"enc\":")?;
+                let enc = r.hex()?;
+                r.lit(",\"sealed\":")?;
+                let sealed = r.hex()?;
+                Some(SealedDigit { pkid, enc, sealed })
+            } else {
+                None
+            };
+            r.lit("}}")?;
+            r.end()?;
+            return Ok(Record::Press(PressRecord {
+                kid,
+                call,
+                session,
+                seq,
+                start_ms,
+                end_ms,
+                detected_ms,
+                source,
+                sealed,
+            }));
+        }
         r.lit(",\"digit\":\"")?;
         let digit =
             r.0.chars()
@@ -304,18 +408,7 @@ impl Record {
                 .ok_or(VerifyError::Malformed("digit"))?;
         r.0 = &r.0[1..];
         r.lit("\",\"start_ms\":")?;
-        let start_ms = r.number()?;
-        r.lit(",\"end_ms\":")?;
-        let end_ms = r.number()?;
-        r.lit(",\"detected_ms\":")?;
-        let detected_ms = r.number()?;
-        r.lit(",\"source\":")?;
-        let source = match r.ident()?.as_str() {
-            "inband" => Source::Inband,
-            "rfc4733" => Source::Rfc4733,
-            "both" => Source::Both,
-            _ => return Err(VerifyError::Malformed("source")),
-        };
+        let (start_ms, end_ms, detected_ms, source) = r.timing()?;
         r.lit("}")?;
         r.end()?;
         Ok(Record::Digit(DigitEvent {
@@ -351,7 +444,13 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn ident(&mut self) -> Result<String, VerifyError> {
+    /// A string (no escapes: no value of the format has a quote or a backslash), if its
+    /// characters pass `ok`.
+    fn quoted(
+        &mut self,
+        ok: impl Fn(&str) -> bool,
+        what: &'static str,
+    ) -> Result<String, VerifyError> {
         let rest = self
             .0
             .strip_prefix('"')
@@ -360,11 +459,15 @@ impl Reader<'_> {
             .find('"')
             .ok_or(VerifyError::Malformed("unterminated string"))?;
         let v = &rest[..end];
-        if !v.is_empty() && !is_identifier(v) {
-            return Err(VerifyError::Malformed("bad identifier"));
+        if !ok(v) {
+            return Err(VerifyError::Malformed(what));
         }
         self.0 = &rest[end + 1..];
         Ok(String::from(v))
+    }
+
+    fn ident(&mut self) -> Result<String, VerifyError> {
+        self.quoted(|v| v.is_empty() || is_identifier(v), "bad identifier")
     }
 
     /// A capture record's items after its id, up to and including the closing `}}`: known
@@ -386,21 +489,13 @@ impl Reader<'_> {
                 .strip_prefix(':')
                 .ok_or(VerifyError::Malformed("expected ':'"))?;
             let value = if self.0.starts_with('"') {
-                let rest = &self.0[1..];
-                let end = rest
-                    .find('"')
-                    .ok_or(VerifyError::Malformed("unterminated string"))?;
-                let t = &rest[..end];
-                if t.is_empty()
-                    || t.len() > MAX_ITEM_TEXT
-                    || !t
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-                {
-                    return Err(VerifyError::Malformed("bad capture item text"));
-                }
-                self.0 = &rest[end + 1..];
-                Item::Text(String::from(t))
+                let word = |t: &str| {
+                    !t.is_empty()
+                        && t.len() <= MAX_ITEM_TEXT
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+                };
+                Item::Text(self.quoted(word, "bad capture item text")?)
             } else {
                 Item::Number(self.number()?)
             };
@@ -411,6 +506,34 @@ impl Reader<'_> {
         }
         self.lit("}}")?;
         Ok(items)
+    }
+
+    /// A press's timing and source, after `"start_ms":`.
+    fn timing(&mut self) -> Result<(u64, u64, u64, Source), VerifyError> {
+        let start_ms = self.number()?;
+        self.lit(",\"end_ms\":")?;
+        let end_ms = self.number()?;
+        self.lit(",\"detected_ms\":")?;
+        let detected_ms = self.number()?;
+        self.lit(",\"source\":")?;
+        let source = match self.ident()?.as_str() {
+            "inband" => Source::Inband,
+            "rfc4733" => Source::Rfc4733,
+            "both" => Source::Both,
+            _ => return Err(VerifyError::Malformed("source")),
+        };
+        Ok((start_ms, end_ms, detected_ms, source))
+    }
+
+    /// A non-empty string of lowercase hex digits, at most [`MAX_ITEM_TEXT`] long.
+    fn hex(&mut self) -> Result<String, VerifyError> {
+        let hex = |v: &str| {
+            !v.is_empty()
+                && v.len() <= MAX_ITEM_TEXT
+                && v.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        self.quoted(hex, "expected hex")
     }
 
     fn end(&self) -> Result<(), VerifyError> {

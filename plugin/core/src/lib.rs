@@ -60,5 +60,7 @@ pub use masker::MaskMode;
 pub use report::{CaptureControl, CaptureEmitted, Emitted};
 pub use rtp::{AudioType, EventType, RtpConfig, RtpError, RtpSession, RtpStats};
 pub use session::{Output, Session, SessionConfig};
-pub use settings::{CallSettings, Lookahead, DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS};
+pub use settings::{
+    CallSettings, DigitVisibility, Lookahead, DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS,
+};
 pub use sign::{Key, Signer, Unfinished, Verified, Verifier};

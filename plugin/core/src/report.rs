@@ -6,7 +6,8 @@
 use crate::card::{Active, CaptureRequest, Field, Items};
 use crate::digit::Digit;
 use crate::error::ConfigError;
-use crate::event::{CallEnd, CaptureRecord, DigitEvent, Source};
+use crate::event::{CallEnd, CaptureRecord, DigitEvent, PressRecord, SealedDigit, Source};
+use crate::settings::DigitVisibility;
 use crate::sign::Signer;
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -21,6 +22,10 @@ pub struct Emitted {
     /// Samples of this tone that had already left unmasked when it was confirmed (0 unless the
     /// look-ahead is too short or masking is off).
     pub leaked_samples: u64,
+    /// Whether the digit may leave the plugin in clear (the session's
+    /// [`DigitVisibility::Clear`]); otherwise `line` holds a press record without it, and an
+    /// adapter must not pass `event.digit` on.
+    pub digit_visible: bool,
 }
 
 /// A capture record as it leaves the plugin.
@@ -84,6 +89,7 @@ pub struct Press {
 pub struct Reporter {
     call_id: String,
     signer: Option<Signer>,
+    visibility: DigitVisibility,
     seq: u64,
     digits: u64,
     captures: u64,
@@ -93,12 +99,14 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter for `call_id`, signing with `signer` when there is one.
+    /// A reporter for `call_id`, signing with `signer` when there is one, its digit records
+    /// carrying the digit as `visibility` says.
     #[must_use]
-    pub fn new(call_id: String, signer: Option<Signer>) -> Reporter {
+    pub fn new(call_id: String, signer: Option<Signer>, visibility: DigitVisibility) -> Reporter {
         Reporter {
             call_id,
             signer,
+            visibility,
             seq: 0,
             digits: 0,
             captures: 0,
@@ -267,11 +275,66 @@ impl Reporter {
             detected_ms: p.detected_ms,
             source: p.source,
         };
-        let line = signer.map(|s| s.key().seal(&event.to_payload()));
+        let payload = match &self.visibility {
+            DigitVisibility::Clear => event.to_payload(),
+            hidden => press_record(&event, hidden).to_payload(),
+        };
+        let line = signer.map(|s| s.key().seal(&payload));
         Some(Emitted {
             event,
             line,
             leaked_samples: p.leaked_samples,
+            digit_visible: self.visibility == DigitVisibility::Clear,
         })
     }
+}
+
+/// The press record for `e` under a visibility other than clear: without the digit, or with
+/// it sealed to the processor key (bound to the call and the record's sequence number; the
+/// seal's randomness drawn from the session's entropy and the sequence number).
+fn press_record(e: &DigitEvent, visibility: &DigitVisibility) -> PressRecord {
+    let sealed = match visibility {
+        DigitVisibility::Sealed { processor, entropy } => {
+            let binding = crate::card::seal::Binding {
+                call_id: e.call.clone(),
+                capture_id: PressRecord::binding_id(e.seq),
+                kid: processor.kid.clone(),
+            };
+            let digit = [e.digit.to_char() as u8];
+            let seed = derive(entropy, e);
+            crate::card::seal::seal_bytes(&digit, &processor.public, &binding, seed)
+                .ok()
+                .map(|s| SealedDigit {
+                    pkid: processor.kid.clone(),
+                    enc: hex::encode(&s.enc),
+                    sealed: hex::encode(&s.ciphertext),
+                })
+        }
+        _ => None,
+    };
+    PressRecord {
+        kid: e.kid.clone(),
+        call: e.call.clone(),
+        session: e.session.clone(),
+        seq: e.seq,
+        start_ms: e.start_ms,
+        end_ms: e.end_ms,
+        detected_ms: e.detected_ms,
+        source: e.source,
+        sealed,
+    }
+}
+
+/// Per-record randomness from the session's: HMAC-SHA256 under the host's entropy of the
+/// call id, the session nonce and the sequence number — distinct for every record even if a
+/// host reused its entropy across sessions (an HPKE sender key must never repeat).
+fn derive(entropy: &[u8; 32], e: &DigitEvent) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(entropy)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    for part in [e.call.as_bytes(), b"\n", e.session.as_bytes(), b"\n"] {
+        mac.update(part);
+    }
+    mac.update(&e.seq.to_be_bytes());
+    mac.finalize().into_bytes().into()
 }

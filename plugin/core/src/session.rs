@@ -123,7 +123,7 @@ impl Session {
         Ok(Session {
             detector: Detector::with_tables(tables, config.sample_rate, &s.detector, delay),
             masker: Masker::new(config.codec, config.sample_rate, delay, s.mask_mode),
-            reporter: Reporter::new(s.call_id, s.signer),
+            reporter: Reporter::new(s.call_id, s.signer, s.digits),
             codec: config.codec,
             sample_rate: config.sample_rate,
             units: Vec::new(),

@@ -3,6 +3,7 @@
 //! once here, mirrored once in WIT (`call-settings`), flattened once into the CLI. Adding a
 //! knob is a field here, in WIT and in the CLI's `CallArgs`.
 
+use crate::card::ProcessorKey;
 use crate::detector::DetectorConfig;
 use crate::error::ConfigError;
 use crate::event::is_identifier;
@@ -69,6 +70,38 @@ impl Default for Lookahead {
     }
 }
 
+/// What a digit record says about the key that was pressed (outside card captures, whose
+/// presses never leave as digits).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum DigitVisibility {
+    /// The digit, in clear (for detection and test tools; whatever receives the records is
+    /// then in PCI scope).
+    #[default]
+    Clear,
+    /// No digit: the record says a key was pressed, when and how, not which.
+    Hidden,
+    /// The digit sealed with HPKE to a processor key, like a captured card; the host's 32
+    /// random bytes seed the seals of the whole session.
+    Sealed {
+        /// Who can open them.
+        processor: ProcessorKey,
+        /// The host's random bytes for this session's seals.
+        entropy: zeroize::Zeroizing<[u8; 32]>,
+    },
+}
+
+impl core::fmt::Debug for DigitVisibility {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DigitVisibility::Clear => f.write_str("Clear"),
+            DigitVisibility::Hidden => f.write_str("Hidden"),
+            DigitVisibility::Sealed { processor, .. } => {
+                write!(f, "Sealed {{ processor: {:?}, .. }}", processor.kid)
+            }
+        }
+    }
+}
+
 /// The settings of one call (one direction of it), validated once when a session is created.
 #[derive(Clone, Debug)]
 pub struct CallSettings {
@@ -82,6 +115,8 @@ pub struct CallSettings {
     pub detector: DetectorConfig,
     /// Key and session nonce that sign events; without one, events are reported unsigned.
     pub signer: Option<Signer>,
+    /// Whether digit records carry the digit in clear, sealed, or not at all.
+    pub digits: DigitVisibility,
 }
 
 impl CallSettings {
@@ -94,6 +129,7 @@ impl CallSettings {
             mask_mode: MaskMode::default(),
             detector: DetectorConfig::default(),
             signer: None,
+            digits: DigitVisibility::Clear,
         }
     }
 
@@ -107,6 +143,19 @@ impl CallSettings {
                 field: "lookahead_ms",
                 allowed: "0 to 500 ms",
             });
+        }
+        if let DigitVisibility::Sealed { processor, entropy } = &self.digits {
+            if !is_identifier(&processor.kid) {
+                return Err(ConfigError::BadIdentifier {
+                    field: "digit seal key id",
+                });
+            }
+            if **entropy == [0; 32] {
+                return Err(ConfigError::OutOfRange {
+                    field: "digit seal entropy",
+                    allowed: "32 random bytes drawn by the host",
+                });
+            }
         }
         self.detector.twist.validate()
     }

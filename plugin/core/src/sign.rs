@@ -192,7 +192,7 @@ impl Verified {
     pub fn digit(&self) -> Option<&DigitEvent> {
         match &self.record {
             Record::Digit(e) => Some(e),
-            Record::Capture(_) | Record::End(_) => None,
+            Record::Press(_) | Record::Capture(_) | Record::End(_) => None,
         }
     }
 }
@@ -317,7 +317,7 @@ impl Verifier {
         call.last = seq;
         call.seen.insert(seq);
         match &record {
-            Record::Digit(_) => call.digits += 1,
+            Record::Digit(_) | Record::Press(_) => call.digits += 1,
             Record::Capture(_) => call.captures += 1,
             Record::End(e) => call.end = Some(e.clone()),
         }

@@ -272,3 +272,68 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
         "the cut press is not reported again; the next one is"
     );
 }
+
+#[test]
+fn hidden_and_sealed_digits_leave_only_as_press_records() {
+    use tonemask_core::card::seal::{keypair, open_bytes, Binding, Sealed};
+    use tonemask_core::card::ProcessorKey;
+    use tonemask_core::event::PressRecord;
+    use tonemask_core::DigitVisibility;
+    let (input, _) = card(8000.0);
+    let digits = "4111111111111111";
+    let key = Key::new("k1", &[7; 32]).unwrap();
+    let (sk, pk) = keypair(&[2; 32]);
+    for visibility in [
+        DigitVisibility::Hidden,
+        DigitVisibility::Sealed {
+            processor: ProcessorKey {
+                kid: "proc".into(),
+                public: pk,
+            },
+            entropy: zeroize::Zeroizing::new([0x66; 32]),
+        },
+    ] {
+        let sealed = matches!(visibility, DigitVisibility::Sealed { .. });
+        let mut cfg = SessionConfig::new("call-h", Codec::L16);
+        cfg.settings.signer = Some(Signer::new(key.clone(), [0x5A; 16]).unwrap());
+        cfg.settings.digits = visibility;
+        let mut s = Session::new(cfg).unwrap();
+        run_samples(&mut s, &input, 160);
+        let mut v = Verifier::new(vec![key.clone()]);
+        let mut opened = String::new();
+        while let Some(e) = s.poll_event() {
+            assert!(!e.digit_visible);
+            let line = e.line.as_deref().unwrap();
+            assert!(!line.contains("\"digit\""), "{line}");
+            let Record::Press(p) = v.verify(line).unwrap().record else {
+                panic!("a press record: {line}");
+            };
+            assert_eq!(p.seq, e.event.seq);
+            assert_eq!(p.start_ms, e.event.start_ms);
+            assert_eq!(p.sealed.is_some(), sealed);
+            if let Some(d) = p.sealed {
+                let b = Binding {
+                    call_id: "call-h".into(),
+                    capture_id: PressRecord::binding_id(p.seq),
+                    kid: d.pkid.clone(),
+                };
+                let sealed = Sealed {
+                    enc: hex::decode(&d.enc).unwrap(),
+                    ciphertext: hex::decode(&d.sealed).unwrap(),
+                };
+                opened.push(open_bytes(&sealed, &sk, &b).unwrap()[0] as char);
+                // Bound to its record: under another seq it does not open.
+                let other = Binding {
+                    capture_id: PressRecord::binding_id(p.seq + 1),
+                    ..b
+                };
+                assert!(open_bytes(&sealed, &sk, &other).is_err());
+            }
+        }
+        v.verify(s.end_record().unwrap()).unwrap();
+        assert_eq!(v.finish(), [], "whole, the press records counted as digits");
+        if sealed {
+            assert_eq!(opened, digits, "the processor opens every digit");
+        }
+    }
+}

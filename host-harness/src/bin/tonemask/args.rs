@@ -4,7 +4,9 @@ use anyhow::{bail, Result};
 use clap::ValueEnum;
 use std::path::PathBuf;
 use tonemask_harness::keys;
-use tonemask_harness::plugin::{CallSettings, EventPayload, MaskMode, Twist};
+use tonemask_harness::plugin::{
+    CallSettings, DigitSeal, DigitVisibility, EventPayload, MaskMode, Twist,
+};
 use tonemask_harness::sdp::PayloadTypes;
 
 /// The call's settings, as every command that masks takes them (one place; mirrored from
@@ -22,21 +24,62 @@ pub struct CallArgs {
     /// every run, so that two runs' events never pass for one call]
     #[arg(long, value_name = "ID")]
     pub call_id: Option<String>,
+    /// What the events say of each digit: `clear`, `hidden` (a key was pressed, not which) or
+    /// `sealed` to the processor key --digit-key [default: clear for mask and capture, hidden
+    /// for relay and serve — whatever receives clear digits is in PCI scope]
+    #[arg(long, value_enum)]
+    pub digits: Option<Digits>,
+    /// The processor's public key file the digits are sealed to (`--digits sealed`; see
+    /// `tonemask keygen --processor`)
+    #[arg(long, value_name = "FILE")]
+    pub digit_key: Option<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
 
 impl CallArgs {
-    /// The plugin's settings (unsigned: the key is set per session).
-    pub fn settings(&self) -> Result<CallSettings> {
+    /// The plugin's settings (unsigned: the key is set per session), digits as asked or
+    /// `default`.
+    pub fn settings_or(&self, default: Digits) -> Result<CallSettings> {
+        let digits = match (self.digits.unwrap_or(default), &self.digit_key) {
+            (Digits::Sealed, Some(path)) => {
+                let (kid, public) = tonemask_harness::card::load_public(path)?;
+                DigitVisibility::Sealed(DigitSeal {
+                    processor_kid: kid,
+                    processor_key: public.to_vec(),
+                    entropy: keys::random_bytes::<32>("the digit seals")?.to_vec(),
+                })
+            }
+            (Digits::Sealed, None) => bail!("--digits sealed needs --digit-key FILE"),
+            (_, Some(_)) => bail!("--digit-key goes with --digits sealed"),
+            (Digits::Clear, None) => DigitVisibility::Clear,
+            (Digits::Hidden, None) => DigitVisibility::Hidden,
+        };
         Ok(CallSettings {
             call_id: self.call_id.clone().map_or_else(fresh_call_id, Ok)?,
             lookahead_ms: self.lookahead_ms,
             mask_mode: self.mode.into(),
             twist: self.tuning.twist.into(),
             key: None,
+            digits,
         })
     }
+
+    /// As [`CallArgs::settings_or`] with digits in clear by default (offline tools).
+    pub fn settings(&self) -> Result<CallSettings> {
+        self.settings_or(Digits::Clear)
+    }
+}
+
+/// What events say of each digit.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Digits {
+    /// The digit in clear
+    Clear,
+    /// No digit: a key was pressed, when and how
+    Hidden,
+    /// The digit sealed (HPKE) to --digit-key
+    Sealed,
 }
 
 /// The key that signs events, and where the signed events go (`relay`, `serve`).

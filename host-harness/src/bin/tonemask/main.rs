@@ -91,11 +91,12 @@ enum Command {
     /// The signed records go to --events; the completed card leaves only sealed (HPKE) to
     /// the processor key. Exits 0 when the card was captured, 1 when not.
     Capture(capture::Args),
-    /// Open the sealed cards of a records file with the processor's private key
+    /// Open the sealed cards and digits of a records file with the processor's private key
     ///
-    /// The processor's side of a capture (test cards only): every line is verified with
-    /// --key first; each completed capture is opened under its own call and capture ids and
-    /// printed. A tampered, moved or truncated record fails; exits 1 then.
+    /// The processor's side (test cards only): every line is verified with --key first; each
+    /// completed capture is opened under its own call and capture ids, each sealed digit
+    /// (`--digits sealed`) under its call and sequence number, and printed. A tampered,
+    /// moved or truncated record fails; exits 1 then.
     Open(open::Args),
 }
 

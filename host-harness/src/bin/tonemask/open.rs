@@ -1,10 +1,10 @@
-//! `tonemask open`: the processor's side of a capture — verify a records file, then open each
-//! sealed card with the processor's private key (test cards only).
+//! `tonemask open`: the processor's side — verify a records file, then open each sealed card
+//! and each sealed digit with the processor's private key (test cards only).
 
 use anyhow::Result;
 use std::path::PathBuf;
 use tonemask_core::Record;
-use tonemask_harness::card::{load_private, open};
+use tonemask_harness::card::{load_private, open, open_press};
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::verify::verify_file;
 
@@ -39,6 +39,20 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let mut opened = 0;
     for v in &report.lines {
         let Ok(ok) = &v.result else { continue };
+        if let Record::Press(p) = &ok.record {
+            match open_press(p, &kid, &private) {
+                Ok(Some(d)) => {
+                    opened += 1;
+                    println!("call {} seq {} digit {d}", p.call, p.seq);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    status = 1;
+                    println!("line {}: NOT OPENED  {e:#}", v.line);
+                }
+            }
+            continue;
+        }
         let Record::Capture(c) = &ok.record else {
             continue;
         };

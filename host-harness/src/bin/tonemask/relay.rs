@@ -56,7 +56,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         rtp,
     } = args;
     sink.check()?;
-    let settings = call.settings()?;
+    let settings = call.settings_or(Digits::Hidden)?;
     let keys = KeyRing::load(&sink.key)?;
     let plugin = load_plugin(plugin)?;
     let cfg = RelayConfig {

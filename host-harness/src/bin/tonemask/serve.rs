@@ -114,7 +114,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     if args.call.call_id.is_some() {
         bail!("--call-id does not apply to serve: each call's id is its SIP Call-ID");
     }
-    let mut settings = args.call.settings()?;
+    let mut settings = args.call.settings_or(Digits::Hidden)?;
     settings.call_id = String::new();
     let keys = Arc::new(KeyRing::load(&args.sink.key)?);
     let plugin = Arc::new(load_plugin(plugin)?);

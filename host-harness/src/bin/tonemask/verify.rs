@@ -50,6 +50,20 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                             v.line, e.call, e.seq
                         );
                     }
+                    Record::Press(p) => {
+                        digits += 1;
+                        println!(
+                            "line {}: OK   call {} seq {} press, digit {}",
+                            v.line,
+                            p.call,
+                            p.seq,
+                            if p.sealed.is_some() {
+                                "sealed"
+                            } else {
+                                "hidden"
+                            }
+                        );
+                    }
                     Record::Capture(c) => {
                         captures += 1;
                         println!(

@@ -146,6 +146,16 @@ pub fn seal(
     binding: &Binding,
     entropy: [u8; 32],
 ) -> Result<Sealed, SealError> {
+    seal_bytes(&plaintext(card), processor_pk, binding, entropy)
+}
+
+/// Seals any `plaintext` (a single digit, for sealed digit records) the same way.
+pub fn seal_bytes(
+    plaintext: &[u8],
+    processor_pk: &[u8],
+    binding: &Binding,
+    entropy: [u8; 32],
+) -> Result<Sealed, SealError> {
     let pk = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(processor_pk)
         .map_err(|_| SealError::BadPublicKey)?;
     let mut rng = HostEntropy {
@@ -157,7 +167,7 @@ pub fn seal(
             &OpModeS::Base,
             &pk,
             INFO,
-            &plaintext(card),
+            plaintext,
             &binding.aad(),
             &mut rng,
         )
@@ -175,6 +185,19 @@ pub fn open(
     sk: &[u8],
     binding: &Binding,
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let plain = open_bytes(sealed, sk, binding)?;
+    if !plain.iter().all(|b| b.is_ascii_digit() || *b == b';') || plain.first() == Some(&b';') {
+        return Err(SealError::BadPlaintext);
+    }
+    Ok(plain)
+}
+
+/// Opens any sealed plaintext (see [`seal_bytes`]), checking the binding only.
+pub fn open_bytes(
+    sealed: &Sealed,
+    sk: &[u8],
+    binding: &Binding,
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(sk)
         .map_err(|_| SealError::BadPrivateKey)?;
     let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
@@ -188,11 +211,7 @@ pub fn open(
         &binding.aad(),
     )
     .map_err(|_| SealError::Crypto)?;
-    let plain = Zeroizing::new(plain);
-    if !plain.iter().all(|b| b.is_ascii_digit() || *b == b';') || plain.first() == Some(&b';') {
-        return Err(SealError::BadPlaintext);
-    }
-    Ok(plain)
+    Ok(Zeroizing::new(plain))
 }
 
 /// A processor key pair from 32 random bytes (for `keygen` and tests): (private, public).

@@ -78,8 +78,10 @@ impl RtpConfig {
                 lookahead: self.settings.lookahead,
                 mask_mode: self.settings.mask_mode,
                 detector: self.settings.detector,
-                // The RTP session signs its own events (one sequence for both sources).
+                // The RTP session signs its own events (one sequence for both sources) and
+                // formats their digits itself.
                 signer: None,
+                digits: crate::settings::DigitVisibility::Clear,
             },
             codec: a.codec,
             sample_rate: a.rate,

@@ -154,6 +154,7 @@ impl RtpSession {
             reporter: Reporter::new(
                 config.settings.call_id.clone(),
                 config.settings.signer.clone(),
+                config.settings.digits.clone(),
             ),
             tracker: Tracker::new(config.event_clock()),
             merger: Merger::default(),
