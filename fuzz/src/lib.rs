@@ -354,3 +354,110 @@ pub fn ng(data: &[u8]) {
     }
     let _ = ng::reply(&req.cookie, &req.body);
 }
+
+/// A card capture driven by the input: the first byte picks how digits leave outside the
+/// capture (clear, hidden, sealed); then each pair of bytes is one step — a key press after
+/// a pause, time passing, a field asked again, a cancel (or a new capture when none runs).
+/// Invariants: no capture record shows more of a field than the card's last four digits,
+/// and every signed line verifies, in order, without a gap, the numbering closed whole.
+pub fn card(data: &[u8]) {
+    use tonemask_core::card::{CaptureConfig, CaptureRequest, Field, ProcessorKey, YearMonth};
+    use tonemask_core::report::{Press, Reporter};
+    use tonemask_core::{Digit, DigitVisibility, Signer, Source};
+    let Some((&first, steps)) = data.split_first() else {
+        return;
+    };
+    let (Ok(key), processor) = (
+        Key::new("k1", &[0x42; 32]),
+        ProcessorKey {
+            kid: "proc".into(),
+            public: tonemask_core::card::seal::keypair(&[9; 32]).1,
+        },
+    ) else {
+        return;
+    };
+    let visibility = match first % 3 {
+        0 => DigitVisibility::Clear,
+        1 => DigitVisibility::Hidden,
+        _ => DigitVisibility::Sealed {
+            processor: processor.clone(),
+            entropy: zeroize::Zeroizing::new([7; 32]),
+        },
+    };
+    let Ok(signer) = Signer::new(key.clone(), [1; 16]) else {
+        return;
+    };
+    let mut r = Reporter::new("call".into(), Some(signer), visibility);
+    let request = |n: u64| CaptureRequest {
+        id: format!("cap-{n}"),
+        config: CaptureConfig {
+            field_timeout_ms: 5_000,
+            ..CaptureConfig::card(YearMonth {
+                year: 2026,
+                month: 12,
+            })
+        },
+        processor: processor.clone(),
+        entropy: [3; 32],
+        token_key: None,
+    };
+    let (mut now, mut captures, mut lines) = (0u64, 0u64, Vec::new());
+    let _ = r.start_capture(request(captures), now);
+    for step in steps.chunks(2) {
+        let (op, arg) = (step[0], step.get(1).copied().unwrap_or(0));
+        match op % 8 {
+            0..=4 => {
+                now += u64::from(arg) * 4;
+                let keys = b"0123456789*#ABCD";
+                let digit = Digit::from_char(char::from(keys[usize::from(arg % 16)]));
+                if let Some(digit) = digit {
+                    let press = Press {
+                        digit,
+                        start_ms: now,
+                        end_ms: now + 60,
+                        detected_ms: now + 30,
+                        source: Source::Inband,
+                        leaked_samples: 0,
+                    };
+                    lines.extend(r.report(press).and_then(|e| e.line));
+                }
+            }
+            5 => {
+                now += u64::from(arg) * 100;
+                r.tick(now);
+            }
+            6 => {
+                let field = [Field::CardNumber, Field::Expiry, Field::SecurityCode];
+                r.rerequest(field[usize::from(arg % 3)], now);
+            }
+            _ => {
+                if !r.cancel_capture() {
+                    captures += 1;
+                    let _ = r.start_capture(request(captures), now);
+                }
+            }
+        }
+        while let Some(c) = r.poll_capture() {
+            for (name, item) in &c.record.items {
+                if let tonemask_core::Item::Text(t) = item {
+                    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+                    let hex = matches!(*name, "enc" | "sealed" | "token");
+                    assert!(hex || digits <= 4, "{name}={t} shows field digits");
+                    assert!(*name == "last4" || hex || digits == 0, "{name}={t}");
+                }
+            }
+            lines.extend(c.line);
+        }
+    }
+    r.finish();
+    while let Some(c) = r.poll_capture() {
+        lines.extend(c.line);
+    }
+    lines.extend(r.end_record().map(String::from));
+    let mut v = Verifier::new(vec![key]);
+    for l in &lines {
+        let ok = v.verify(l).expect("every line verifies");
+        assert_eq!(ok.gap, None, "in order, without a gap");
+    }
+    assert!(v.finish().is_empty(), "the numbering is closed whole");
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 10] = [
     ("rtp_packet", tonemask_fuzz::rtp_packet),
     ("rtp_session", tonemask_fuzz::rtp_session),
     ("rtp_stream", tonemask_fuzz::rtp_stream),
@@ -17,6 +17,7 @@ const TARGETS: [(&str, Target); 9] = [
     ("keys", tonemask_fuzz::keys),
     ("sip", tonemask_fuzz::sip),
     ("ng", tonemask_fuzz::ng),
+    ("card", tonemask_fuzz::card),
 ];
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
