@@ -43,13 +43,14 @@ pub fn record_items(r: &CaptureRecord) -> impl Iterator<Item = (&str, Value<'_>)
     })
 }
 
-/// What the agent sees of a record: its event and details, the sealed card as its size only.
+/// What the agent sees of a record: its event and details, the sealed card as its size only
+/// (its time, `at_ms`, is left to the caller to show).
 pub fn agent_view<'a>(items: impl Iterator<Item = (&'a str, Value<'a>)>) -> String {
     let mut out = String::new();
     for (k, v) in items {
         let shown = match (k, v) {
             ("event", Value::Text(t)) => t.to_string(),
-            ("enc", _) => continue,
+            ("enc" | "at_ms", _) => continue,
             ("token", _) => "token".to_string(),
             ("sealed", Value::Text(t)) => format!("sealed={} bytes", t.len() / 2),
             (k, Value::Text(t)) => format!("{k}={t}"),

@@ -226,7 +226,7 @@ pub const MAX_ITEM_TEXT: usize = 2048;
 /// digit of a field, except the last four of an accepted card number.
 ///
 /// ```text
-/// {"v":2,…,"seq":4,"capture":{"id":"pay-1","event":"digits","field":"card-number","count":5}}
+/// {"v":2,…,"seq":4,"capture":{"id":"pay-1","event":"digits","at_ms":7360,"field":"card-number","count":5}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaptureRecord {
@@ -286,8 +286,9 @@ impl CaptureRecord {
 }
 
 /// The item names a capture record may carry, in the order they are written.
-pub const CAPTURE_ITEMS: [&str; 12] = [
+pub const CAPTURE_ITEMS: [&str; 13] = [
     "event",
+    "at_ms",
     "field",
     "attempt",
     "count",

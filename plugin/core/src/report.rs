@@ -96,6 +96,8 @@ pub struct Reporter {
     end: Option<String>,
     capture: Option<Active>,
     records: VecDeque<CaptureEmitted>,
+    /// Media time of the latest press, tick or capture control, ms (capture records carry it).
+    last_ms: u64,
 }
 
 impl Reporter {
@@ -113,6 +115,7 @@ impl Reporter {
             end: None,
             capture: None,
             records: VecDeque::new(),
+            last_ms: 0,
         }
     }
 
@@ -135,6 +138,7 @@ impl Reporter {
             });
         }
         let active = Active::start(req, now_ms)?;
+        self.last_ms = self.last_ms.max(now_ms);
         let id = String::from(active.id());
         self.capture = Some(active);
         self.push_capture(
@@ -153,11 +157,16 @@ impl Reporter {
     /// Asks `field` of the running capture again, from media time `now_ms`; `false` when
     /// none runs.
     pub fn rerequest(&mut self, field: Field, now_ms: u64) -> bool {
+        self.last_ms = self.last_ms.max(now_ms);
         self.with_capture(|c| c.rerequest(now_ms, field))
     }
 
     /// Media time `now_ms` has come: a field not finished in time is refused.
     pub fn tick(&mut self, now_ms: u64) {
+        if self.capture.is_none() {
+            return;
+        }
+        self.last_ms = self.last_ms.max(now_ms);
         self.with_capture(|c| c.handle_timeout(now_ms));
     }
 
@@ -202,7 +211,9 @@ impl Reporter {
         }
     }
 
-    fn push_capture(&mut self, id: &str, items: Items) {
+    fn push_capture(&mut self, id: &str, mut items: Items) {
+        // After the event's name: when it happened.
+        items.insert(1, ("at_ms", crate::event::Item::Number(self.last_ms)));
         self.seq += 1;
         self.captures += 1;
         let signer = self.signer.as_ref();
@@ -253,6 +264,7 @@ impl Reporter {
     /// ([`Reporter::poll_capture`]).
     pub fn report(&mut self, p: Press) -> Option<Emitted> {
         if self.capture.is_some() {
+            self.last_ms = self.last_ms.max(p.end_ms);
             let key = p.digit.to_char();
             self.with_capture(|c| c.handle_key(p.end_ms, key));
             return None;

@@ -113,6 +113,12 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
         None,
         "the capture ended with the card"
     );
+    // Each record says when (media time): the capture took from its start to the last key.
+    let (t0, t1) = (
+        records[0].record.number("at_ms").unwrap(),
+        records.last().unwrap().record.number("at_ms").unwrap(),
+    );
+    assert!(t1 > t0 + 4_000, "{t0} → {t1} ms");
 
     // The processor opens the sealed card with its key and the record's own binding.
     let done = &records.last().unwrap().record;

@@ -5,7 +5,7 @@ use crate::args::CallArgs;
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use tonemask_harness::card::{agent_view, event_items, load_public};
+use tonemask_harness::card::{agent_view, event_items, load_public, Value};
 use tonemask_harness::keys::{random_bytes, KeyRing};
 use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
 use tonemask_harness::run::{run, signed_lines_with_captures, CapturePlan, Options};
@@ -115,11 +115,44 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         args.capture_id,
         args.call.display()
     );
-    for (ms, c) in &out.captures {
+    for (drained_ms, c) in &out.captures {
+        // The record's own media time; when it came out, for a record without one.
+        let at = event_items(c)
+            .find_map(|(k, v)| match (k, v) {
+                ("at_ms", Value::Number(n)) => Some(n),
+                _ => None,
+            })
+            .unwrap_or(*drained_ms);
         println!(
             "{:>9.2} s  {}",
-            *ms as f64 / 1000.0,
+            at as f64 / 1000.0,
             agent_view(event_items(c))
+        );
+    }
+    let at_of = |event: &str| {
+        out.captures.iter().find_map(|(_, c)| {
+            let mut items = event_items(c);
+            let is = matches!(items.next(), Some(("event", Value::Text(e))) if e == event);
+            items.find_map(|(k, v)| match (k, v) {
+                ("at_ms", Value::Number(n)) if is => Some(n),
+                _ => None,
+            })
+        })
+    };
+    let refused = out
+        .captures
+        .iter()
+        .filter(|(_, c)| {
+            matches!(
+                event_items(c).next(),
+                Some(("event", Value::Text("invalid")))
+            )
+        })
+        .count();
+    if let (Some(t0), Some(t1)) = (at_of("started"), at_of("completed").or(at_of("failed"))) {
+        println!(
+            "capture: {:.2} s from start to end, {refused} field(s) refused and asked again",
+            t1.saturating_sub(t0) as f64 / 1000.0
         );
     }
     for e in &out.events {
