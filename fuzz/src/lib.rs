@@ -361,21 +361,12 @@ pub fn ng(data: &[u8]) {
 /// Invariants: no capture record shows more of a field than the card's last four digits,
 /// and every signed line verifies, in order, without a gap, the numbering closed whole.
 pub fn card(data: &[u8]) {
-    use tonemask_core::card::{CaptureConfig, CaptureRequest, Field, ProcessorKey, YearMonth};
-    use tonemask_core::report::{Press, Reporter};
-    use tonemask_core::{Digit, DigitVisibility, Signer, Source};
+    use tonemask_core::report::Reporter;
+    use tonemask_core::{DigitVisibility, Signer};
     let Some((&first, steps)) = data.split_first() else {
         return;
     };
-    let (Ok(key), processor) = (
-        Key::new("k1", &[0x42; 32]),
-        ProcessorKey {
-            kid: "proc".into(),
-            public: tonemask_core::card::seal::keypair(&[9; 32]).1,
-        },
-    ) else {
-        return;
-    };
+    let processor = card_processor();
     let visibility = match first % 3 {
         0 => DigitVisibility::Clear,
         1 => DigitVisibility::Hidden,
@@ -384,59 +375,111 @@ pub fn card(data: &[u8]) {
             entropy: zeroize::Zeroizing::new([7; 32]),
         },
     };
+    let Ok(key) = Key::new("k1", &[0x42; 32]) else {
+        return;
+    };
     let Ok(signer) = Signer::new(key.clone(), [1; 16]) else {
         return;
     };
     let mut r = Reporter::new("call".into(), Some(signer), visibility);
-    let request = |n: u64| CaptureRequest {
-        id: format!("cap-{n}"),
-        config: CaptureConfig {
-            field_timeout_ms: 5_000,
-            ..CaptureConfig::card(YearMonth {
-                year: 2026,
-                month: 12,
-            })
-        },
-        processor: processor.clone(),
-        entropy: [3; 32],
-        token_key: None,
+    let mut run = CardRun {
+        now: 0,
+        captures: 0,
+        lines: Vec::new(),
+        processor,
     };
-    let (mut now, mut captures, mut lines) = (0u64, 0u64, Vec::new());
-    let _ = r.start_capture(request(captures), now);
+    let _ = r.start_capture(run.request(), 0);
     for step in steps.chunks(2) {
-        let (op, arg) = (step[0], step.get(1).copied().unwrap_or(0));
+        run.step(&mut r, step[0], step.get(1).copied().unwrap_or(0));
+        run.collect(&mut r);
+    }
+    r.finish();
+    run.collect(&mut r);
+    run.lines.extend(r.end_record().map(String::from));
+    let mut v = Verifier::new(vec![key]);
+    for l in &run.lines {
+        let ok = v.verify(l).expect("every line verifies");
+        assert_eq!(ok.gap, None, "in order, without a gap");
+    }
+    assert!(v.finish().is_empty(), "the numbering is closed whole");
+}
+
+/// The processor key the `card` target seals to.
+fn card_processor() -> tonemask_core::card::ProcessorKey {
+    tonemask_core::card::ProcessorKey {
+        kid: "proc".into(),
+        public: tonemask_core::card::seal::keypair(&[9; 32]).1,
+    }
+}
+
+/// The `card` target's state between steps.
+struct CardRun {
+    now: u64,
+    captures: u64,
+    lines: Vec<String>,
+    processor: tonemask_core::card::ProcessorKey,
+}
+
+impl CardRun {
+    fn request(&self) -> tonemask_core::card::CaptureRequest {
+        use tonemask_core::card::{CaptureConfig, CaptureRequest, YearMonth};
+        CaptureRequest {
+            id: format!("cap-{}", self.captures),
+            config: CaptureConfig {
+                field_timeout_ms: 5_000,
+                ..CaptureConfig::card(YearMonth {
+                    year: 2026,
+                    month: 12,
+                })
+            },
+            processor: self.processor.clone(),
+            entropy: [3; 32],
+            token_key: None,
+        }
+    }
+
+    /// One step: a press after `arg`·4 ms (ops 0–4), `arg`·100 ms passing (5), a field asked
+    /// again (6), a cancel or, when none runs, a new capture (7).
+    fn step(&mut self, r: &mut tonemask_core::report::Reporter, op: u8, arg: u8) {
+        use tonemask_core::card::Field;
+        use tonemask_core::report::Press;
+        use tonemask_core::{Digit, Source};
         match op % 8 {
             0..=4 => {
-                now += u64::from(arg) * 4;
+                self.now += u64::from(arg) * 4;
                 let keys = b"0123456789*#ABCD";
-                let digit = Digit::from_char(char::from(keys[usize::from(arg % 16)]));
-                if let Some(digit) = digit {
+                if let Some(digit) = Digit::from_char(char::from(keys[usize::from(arg % 16)])) {
                     let press = Press {
                         digit,
-                        start_ms: now,
-                        end_ms: now + 60,
-                        detected_ms: now + 30,
+                        start_ms: self.now,
+                        end_ms: self.now + 60,
+                        detected_ms: self.now + 30,
                         source: Source::Inband,
                         leaked_samples: 0,
                     };
-                    lines.extend(r.report(press).and_then(|e| e.line));
+                    self.lines.extend(r.report(press).and_then(|e| e.line));
                 }
             }
             5 => {
-                now += u64::from(arg) * 100;
-                r.tick(now);
+                self.now += u64::from(arg) * 100;
+                r.tick(self.now);
             }
             6 => {
                 let field = [Field::CardNumber, Field::Expiry, Field::SecurityCode];
-                r.rerequest(field[usize::from(arg % 3)], now);
+                r.rerequest(field[usize::from(arg % 3)], self.now);
             }
             _ => {
                 if !r.cancel_capture() {
-                    captures += 1;
-                    let _ = r.start_capture(request(captures), now);
+                    self.captures += 1;
+                    let _ = r.start_capture(self.request(), self.now);
                 }
             }
         }
+    }
+
+    /// Takes the capture records out, checking that none shows field digits beyond the last
+    /// four (the sealed card, its encapsulated key and token are hex, not digits).
+    fn collect(&mut self, r: &mut tonemask_core::report::Reporter) {
         while let Some(c) = r.poll_capture() {
             for (name, item) in &c.record.items {
                 if let tonemask_core::Item::Text(t) = item {
@@ -446,18 +489,7 @@ pub fn card(data: &[u8]) {
                     assert!(*name == "last4" || hex || digits == 0, "{name}={t}");
                 }
             }
-            lines.extend(c.line);
+            self.lines.extend(c.line);
         }
     }
-    r.finish();
-    while let Some(c) = r.poll_capture() {
-        lines.extend(c.line);
-    }
-    lines.extend(r.end_record().map(String::from));
-    let mut v = Verifier::new(vec![key]);
-    for l in &lines {
-        let ok = v.verify(l).expect("every line verifies");
-        assert_eq!(ok.gap, None, "in order, without a gap");
-    }
-    assert!(v.finish().is_empty(), "the numbering is closed whole");
 }

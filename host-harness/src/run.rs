@@ -86,58 +86,40 @@ pub fn run(
     let delay = instance.audio(session).delay_samples()? as usize;
     let frame_ms = opts.frame_ms.max(1);
     let frame = (wav.sample_rate * frame_ms / 1000) as usize;
-    let mut events = Vec::new();
-    let mut captures = Vec::new();
-    let mut plan = opts.capture.as_ref();
-    // Before frame `i`: the capture starts when its time has come; after it, its records.
-    let mut capture = |inst: &mut Instance, i: usize, after: bool| -> Result<()> {
-        let now = i as u64 * u64::from(frame_ms);
-        if let Some(p) = plan.filter(|p| !after && now >= p.at_ms) {
-            inst.audio(session).start_capture(&p.request)?;
-            plan = None;
-        }
-        let t = now + if after { u64::from(frame_ms) } else { 0 };
-        captures.extend(
-            inst.audio(session)
-                .drain_captures()?
-                .into_iter()
-                .map(|c| (t, c)),
-        );
-        Ok(())
+    let mut r = Frames {
+        inst: instance,
+        session,
+        frame_ms: u64::from(frame_ms),
+        plan: opts.capture.as_ref(),
+        events: Vec::new(),
+        captures: Vec::new(),
     };
     let data = match wav.format {
         Format::Pcm16 => {
             let pcm = wav.pcm16();
             let mut out = Vec::with_capacity(pcm.len() + delay);
             for (i, chunk) in pcm.chunks(frame).enumerate() {
-                capture(instance, i, false)?;
-                out.extend(instance.audio(session).process_samples(chunk)?);
-                events.extend(instance.audio(session).drain_events()?);
-                capture(instance, i, true)?;
+                out.extend(r.step(i, |a| a.process_samples(chunk))?);
                 progress((i * frame) as f64 / pcm.len() as f64);
             }
-            out.extend(instance.audio(session).flush_samples()?);
-            events.extend(instance.audio(session).drain_events()?);
-            capture(instance, pcm.len() / frame.max(1), true)?;
+            out.extend(r.step(pcm.len() / frame.max(1), |a| a.flush_samples())?);
             same_length(out.len(), pcm.len(), delay)?;
             out.iter().flat_map(|s| s.to_le_bytes()).collect()
         }
         Format::Ulaw | Format::Alaw => {
             let mut out = Vec::with_capacity(wav.data.len() + delay);
             for (i, chunk) in wav.data.chunks(frame).enumerate() {
-                capture(instance, i, false)?;
-                out.extend(instance.audio(session).process(chunk)?);
-                events.extend(instance.audio(session).drain_events()?);
-                capture(instance, i, true)?;
+                out.extend(r.step(i, |a| a.process(chunk))?);
                 progress((i * frame) as f64 / wav.data.len() as f64);
             }
-            out.extend(instance.audio(session).flush()?);
-            events.extend(instance.audio(session).drain_events()?);
-            capture(instance, wav.data.len() / frame.max(1), true)?;
+            out.extend(r.step(wav.data.len() / frame.max(1), |a| a.flush())?);
             same_length(out.len(), wav.data.len(), delay)?;
             out
         }
     };
+    let Frames {
+        events, captures, ..
+    } = r;
     let end_record = instance.audio(session).end_record()?;
     instance.audio(session).close()?;
     progress(1.0);
@@ -151,6 +133,40 @@ pub fn run(
         captures,
         end_record,
     })
+}
+
+/// One session's frames in order, with what comes out of each: digit events, and the
+/// capture (started before the frame at its time) and its records.
+struct Frames<'a> {
+    inst: &'a mut Instance,
+    session: crate::plugin::AudioHandle,
+    frame_ms: u64,
+    plan: Option<&'a CapturePlan>,
+    events: Vec<DigitEvent>,
+    captures: Vec<(u64, CaptureEvent)>,
+}
+
+impl Frames<'_> {
+    /// Frame `i` (or the flush after the last): `f` runs on the session; events and capture
+    /// records are collected after it, a capture due by then started before it.
+    fn step<T>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut crate::plugin::AudioSession<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let now = i as u64 * self.frame_ms;
+        if let Some(p) = self.plan.filter(|p| now >= p.at_ms) {
+            self.inst.audio(self.session).start_capture(&p.request)?;
+            self.plan = None;
+        }
+        let mut audio = self.inst.audio(self.session);
+        let out = f(&mut audio)?;
+        self.events.extend(audio.drain_events()?);
+        let after = now + self.frame_ms;
+        self.captures
+            .extend(audio.drain_captures()?.into_iter().map(|c| (after, c)));
+        Ok(out)
+    }
 }
 
 /// The aligned output must be exactly as long as the input.

@@ -89,6 +89,7 @@ fn fmt_pct(s: &Score) -> String {
 mod detection;
 mod harmonic;
 mod masking;
+mod off_frequency;
 mod off_spec;
 mod talkoff;
 

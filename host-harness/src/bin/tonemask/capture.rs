@@ -5,10 +5,10 @@ use crate::args::CallArgs;
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use tonemask_harness::card::{agent_view, event_items, load_public, Value};
+use tonemask_harness::card::{agent_view, event_at_ms, event_items, event_name, load_public};
 use tonemask_harness::keys::{random_bytes, KeyRing};
 use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
-use tonemask_harness::run::{run, signed_lines_with_captures, CapturePlan, Options};
+use tonemask_harness::run::{run, signed_lines_with_captures, CapturePlan, Options, Outcome};
 use tonemask_harness::wav::Wav;
 
 /// Arguments of `tonemask capture`.
@@ -64,13 +64,54 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     if !(0.0..=86_400.0).contains(&args.at) {
         bail!("--at must be between 0 and 86400 seconds (got {})", args.at);
     }
-    let (kid, public) = load_public(&args.processor_key)?;
     let keys = KeyRing::load(&args.key)?;
+    let wav =
+        Wav::parse(&read_file(&args.call)?).with_context(|| args.call.display().to_string())?;
+    let opts = Options {
+        settings: args.call_args.settings()?,
+        capture: Some(CapturePlan {
+            at_ms: (args.at * 1000.0) as u64,
+            request: request(&args)?,
+        }),
+        ..Options::default()
+    };
+    let plugin = load_plugin(plugin)?;
+    let mut inst = plugin.instantiate()?;
+    let out = run(
+        &mut inst,
+        &wav,
+        &opts,
+        Some(&keys),
+        progress_for(&wav, "capture"),
+    )?;
+    show(&args, &out);
+    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
+    write_events(&args.events, lines.as_bytes())?;
+    let completed = out
+        .captures
+        .iter()
+        .any(|(_, c)| event_name(c) == Some("completed"));
+    eprintln!(
+        "tonemask: {} record(s) written to {}{}",
+        lines.lines().count(),
+        args.events.display(),
+        if completed {
+            "; the card is sealed to the processor key (open it with `tonemask open`)"
+        } else {
+            "; the capture did not complete"
+        }
+    );
+    Ok(if completed { 0 } else { 1 })
+}
+
+/// The capture the command line asks for (fresh entropy for its seal).
+fn request(args: &Args) -> Result<CaptureRequest> {
+    let (kid, public) = load_public(&args.processor_key)?;
     let (year, month) = match &args.today {
         Some(t) => parse_month(t)?,
         None => this_month(),
     };
-    let request = CaptureRequest {
+    Ok(CaptureRequest {
         id: args.capture_id.clone(),
         fields: args
             .fields
@@ -90,64 +131,35 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
             Some(path) => Some(KeyRing::load(path)?.signing().1.to_vec()),
             None => None,
         },
-    };
-    let wav =
-        Wav::parse(&read_file(&args.call)?).with_context(|| args.call.display().to_string())?;
-    let opts = Options {
-        settings: args.call_args.settings()?,
-        capture: Some(CapturePlan {
-            at_ms: (args.at * 1000.0) as u64,
-            request,
-        }),
-        ..Options::default()
-    };
-    let plugin = load_plugin(plugin)?;
-    let mut inst = plugin.instantiate()?;
-    let out = run(
-        &mut inst,
-        &wav,
-        &opts,
-        Some(&keys),
-        progress_for(&wav, "capture"),
-    )?;
+    })
+}
+
+/// The agent's view, each record at its media time; how long it took and the fields
+/// refused; digits pressed outside the capture.
+fn show(args: &Args, out: &Outcome) {
     println!(
         "agent view of capture {} ({}):",
         args.capture_id,
         args.call.display()
     );
     for (drained_ms, c) in &out.captures {
-        // The record's own media time; when it came out, for a record without one.
-        let at = event_items(c)
-            .find_map(|(k, v)| match (k, v) {
-                ("at_ms", Value::Number(n)) => Some(n),
-                _ => None,
-            })
-            .unwrap_or(*drained_ms);
+        let at = event_at_ms(c).unwrap_or(*drained_ms);
         println!(
             "{:>9.2} s  {}",
             at as f64 / 1000.0,
             agent_view(event_items(c))
         );
     }
-    let at_of = |event: &str| {
-        out.captures.iter().find_map(|(_, c)| {
-            let mut items = event_items(c);
-            let is = matches!(items.next(), Some(("event", Value::Text(e))) if e == event);
-            items.find_map(|(k, v)| match (k, v) {
-                ("at_ms", Value::Number(n)) if is => Some(n),
-                _ => None,
-            })
-        })
+    let at_of = |name: &str| {
+        out.captures
+            .iter()
+            .find(|(_, c)| event_name(c) == Some(name))
+            .and_then(|(_, c)| event_at_ms(c))
     };
     let refused = out
         .captures
         .iter()
-        .filter(|(_, c)| {
-            matches!(
-                event_items(c).next(),
-                Some(("event", Value::Text("invalid")))
-            )
-        })
+        .filter(|(_, c)| event_name(c) == Some("invalid"))
         .count();
     if let (Some(t0), Some(t1)) = (at_of("started"), at_of("completed").or(at_of("failed"))) {
         println!(
@@ -162,24 +174,6 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
             e.seq
         );
     }
-    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
-    write_events(&args.events, lines.as_bytes())?;
-    let completed = out.captures.iter().any(|(_, c)| {
-        event_items(c).any(|(k, v)| {
-            k == "event" && matches!(v, tonemask_harness::card::Value::Text("completed"))
-        })
-    });
-    eprintln!(
-        "tonemask: {} record(s) written to {}{}",
-        lines.lines().count(),
-        args.events.display(),
-        if completed {
-            "; the card is sealed to the processor key (open it with `tonemask open`)"
-        } else {
-            "; the capture did not complete"
-        }
-    );
-    Ok(if completed { 0 } else { 1 })
 }
 
 /// A field from the command line.

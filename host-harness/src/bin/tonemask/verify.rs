@@ -42,44 +42,11 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                     );
                 }
                 match &ok.record {
-                    Record::Digit(e) => {
-                        digits += 1;
-                        let d = if show_digits { e.digit.to_char() } else { '*' };
-                        println!(
-                            "line {}: OK   call {} seq {} digit {d}",
-                            v.line, e.call, e.seq
-                        );
-                    }
-                    Record::Press(p) => {
-                        digits += 1;
-                        println!(
-                            "line {}: OK   call {} seq {} press, digit {}",
-                            v.line,
-                            p.call,
-                            p.seq,
-                            if p.sealed.is_some() {
-                                "sealed"
-                            } else {
-                                "hidden"
-                            }
-                        );
-                    }
-                    Record::Capture(c) => {
-                        captures += 1;
-                        println!(
-                            "line {}: OK   call {} seq {} capture {}: {}",
-                            v.line,
-                            c.call,
-                            c.seq,
-                            c.capture,
-                            agent_view(record_items(c))
-                        );
-                    }
-                    Record::End(e) => println!(
-                        "line {}: END  call {} seq {}: {} digit(s), {} capture record(s) sent",
-                        v.line, e.call, e.seq, e.digits, e.captures
-                    ),
+                    Record::Digit(_) | Record::Press(_) => digits += 1,
+                    Record::Capture(_) => captures += 1,
+                    Record::End(_) => {}
                 }
+                println!("line {}: {}", v.line, describe(&ok.record, show_digits));
             }
             Err(e) => println!("line {}: REJECTED  {e}", v.line),
         }
@@ -104,4 +71,35 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         if report.whole() { "whole" } else { "NOT WHOLE" }
     );
     Ok(if report.whole() { 0 } else { 1 })
+}
+
+/// One accepted record as `verify` prints it (a digit as `*` unless `show_digits`).
+fn describe(record: &Record, show_digits: bool) -> String {
+    match record {
+        Record::Digit(e) => {
+            let d = if show_digits { e.digit.to_char() } else { '*' };
+            format!("OK   call {} seq {} digit {d}", e.call, e.seq)
+        }
+        Record::Press(p) => format!(
+            "OK   call {} seq {} press, digit {}",
+            p.call,
+            p.seq,
+            if p.sealed.is_some() {
+                "sealed"
+            } else {
+                "hidden"
+            }
+        ),
+        Record::Capture(c) => format!(
+            "OK   call {} seq {} capture {}: {}",
+            c.call,
+            c.seq,
+            c.capture,
+            agent_view(record_items(c))
+        ),
+        Record::End(e) => format!(
+            "END  call {} seq {}: {} digit(s), {} capture record(s) sent",
+            e.call, e.seq, e.digits, e.captures
+        ),
+    }
 }

@@ -12,6 +12,9 @@ use tonemask_core::card::seal::{self, Binding, Sealed};
 use tonemask_core::{CaptureRecord, Item};
 use zeroize::Zeroizing;
 
+mod check;
+pub use check::check_capture;
+
 /// One value of a capture record, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {
@@ -29,6 +32,22 @@ pub fn event_items(e: &CaptureEvent) -> impl Iterator<Item = (&str, Value<'_>)> 
             CaptureValue::Number(n) => Value::Number(*n),
         };
         (k.as_str(), v)
+    })
+}
+
+/// The event's name of a record as the plugin returned it (`started`, `digits`, …).
+pub fn event_name(e: &CaptureEvent) -> Option<&str> {
+    match event_items(e).next() {
+        Some(("event", Value::Text(t))) => Some(t),
+        _ => None,
+    }
+}
+
+/// The media time a record as the plugin returned it carries (`at_ms`).
+pub fn event_at_ms(e: &CaptureEvent) -> Option<u64> {
+    event_items(e).find_map(|(k, v)| match (k, v) {
+        ("at_ms", Value::Number(n)) => Some(n),
+        _ => None,
     })
 }
 
@@ -202,105 +221,4 @@ pub fn open(record: &CaptureRecord, kid: &str, private: &[u8]) -> Result<Zeroizi
     };
     seal::open(&sealed, private, &binding)
         .map_err(|e| anyhow!("capture {} of call {}: {e}", record.capture, record.call))
-}
-
-/// Runs `wav` with the card capture of `truth` (an ephemeral processor key and signing key)
-/// and says what is wrong, if anything: a digit event made of the typing, a digit of the
-/// card in the agent's view (beyond the last four), a record that does not verify, or a
-/// sealed card that does not open to exactly `truth.card`.
-pub fn check_capture(
-    instance: &mut crate::plugin::Instance,
-    wav: &crate::wav::Wav,
-    truth: &crate::replay::CardCaptureTruth,
-) -> Result<Vec<String>> {
-    use crate::run::{run, signed_lines_with_captures, CapturePlan, Options};
-    let keys = crate::keys::KeyRing::ephemeral()?;
-    let ikm = Zeroizing::new(crate::keys::random_bytes::<32>("a processor key")?);
-    let (private, public) = seal::keypair(&ikm);
-    let token_key = Zeroizing::new(crate::keys::random_bytes::<32>("a token key")?);
-    let request = crate::plugin::CaptureRequest {
-        id: "replay".into(),
-        fields: vec![
-            crate::plugin::CaptureField::CardNumber,
-            crate::plugin::CaptureField::Expiry,
-            crate::plugin::CaptureField::SecurityCode,
-        ],
-        end_key: '#',
-        clear_key: '*',
-        field_timeout_ms: 30_000,
-        max_attempts: 3,
-        // The test cards' expiries are after this month.
-        year: 2026,
-        month: 12,
-        processor_kid: "replay-processor".into(),
-        processor_key: public.to_vec(),
-        entropy: crate::keys::random_bytes::<32>("a capture seal")?.to_vec(),
-        token_key: Some(token_key.to_vec()),
-    };
-    let opts = Options {
-        capture: Some(CapturePlan {
-            at_ms: truth.at_ms,
-            request,
-        }),
-        ..Options::default()
-    };
-    let out = run(instance, wav, &opts, Some(&keys), |_| {})?;
-    let mut failures = Vec::new();
-    let pan = truth.card.split(';').next().unwrap_or("");
-    let last4 = &pan[pan.len().saturating_sub(4)..];
-    if let Some(e) = out.events.iter().find(|e| e.end_ms >= truth.at_ms) {
-        failures.push(format!(
-            "capture: a digit event (seq {}) was made of the typing",
-            e.seq
-        ));
-    }
-    for (_, c) in &out.captures {
-        let view = agent_view(event_items(c));
-        let leaked = truth
-            .card
-            .split(';')
-            .flat_map(|f| f.as_bytes().windows(5.min(f.len())))
-            .any(|w| view.contains(std::str::from_utf8(w).unwrap_or("")));
-        if leaked || view.contains("last4") && !view.contains(&format!("last4={last4}")) {
-            failures.push(format!(
-                "capture: the agent's view shows card digits: {view}"
-            ));
-        }
-    }
-    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
-    let report = crate::verify::verify_lines(&keys, &lines);
-    if !report.whole() {
-        failures.push("capture: the records do not verify as a whole call".into());
-    }
-    let completions: Vec<&CaptureRecord> = report
-        .lines
-        .iter()
-        .filter_map(|v| match &v.result {
-            Ok(ok) => match &ok.record {
-                tonemask_core::Record::Capture(c) if c.event() == "completed" => Some(c),
-                _ => None,
-            },
-            Err(_) => None,
-        })
-        .collect();
-    let opened: Vec<Zeroizing<Vec<u8>>> = completions
-        .iter()
-        .map(|c| open(c, "replay-processor", &private))
-        .collect::<Result<_>>()?;
-    let token = tonemask_core::card::token(&token_key[..], pan.as_bytes());
-    if completions
-        .iter()
-        .any(|c| c.text("token") != Some(token.as_str()))
-    {
-        failures.push("capture: the completion's token is not the card number's".into());
-    }
-    match opened.as_slice() {
-        [card] if card.as_slice() == truth.card.as_bytes() => {}
-        [_] => failures.push("capture: the sealed card opens to another card".into()),
-        _ => failures.push(format!(
-            "capture: {} sealed card(s), expected one",
-            opened.len()
-        )),
-    }
-    Ok(failures)
 }

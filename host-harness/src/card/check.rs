@@ -1,0 +1,122 @@
+//! The replay's check of a test call's card capture (`card_capture` in its manifest).
+
+use super::{agent_view, event_items, open};
+use crate::plugin::{CaptureField, CaptureRequest};
+use crate::replay::CardCaptureTruth;
+use crate::run::{run, signed_lines_with_captures, CapturePlan, Options, Outcome};
+use anyhow::Result;
+use tonemask_core::card::seal;
+use tonemask_core::{CaptureRecord, Record};
+use zeroize::Zeroizing;
+
+/// The processor key id the replay seals to.
+const PROCESSOR: &str = "replay-processor";
+
+/// Runs `wav` with the card capture of `truth` (an ephemeral processor key, token key and
+/// signing key) and says what is wrong, if anything: a digit event made of the typing, a
+/// digit of the card in the agent's view (beyond the last four), a record that does not
+/// verify, a token that is not the card number's, or a sealed card that does not open to
+/// exactly `truth.card`.
+pub fn check_capture(
+    instance: &mut crate::plugin::Instance,
+    wav: &crate::wav::Wav,
+    truth: &CardCaptureTruth,
+) -> Result<Vec<String>> {
+    let keys = crate::keys::KeyRing::ephemeral()?;
+    let ikm = Zeroizing::new(crate::keys::random_bytes::<32>("a processor key")?);
+    let (private, public) = seal::keypair(&ikm);
+    let token_key = Zeroizing::new(crate::keys::random_bytes::<32>("a token key")?);
+    let opts = Options {
+        capture: Some(CapturePlan {
+            at_ms: truth.at_ms,
+            request: request(&public, &token_key)?,
+        }),
+        ..Options::default()
+    };
+    let out = run(instance, wav, &opts, Some(&keys), |_| {})?;
+    let mut failures = view_failures(&out, truth);
+    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
+    let report = crate::verify::verify_lines(&keys, &lines);
+    if !report.whole() {
+        failures.push("capture: the records do not verify as a whole call".into());
+    }
+    let completions: Vec<&CaptureRecord> = report
+        .lines
+        .iter()
+        .filter_map(|v| match v.result.as_ref().map(|ok| &ok.record) {
+            Ok(Record::Capture(c)) if c.event() == "completed" => Some(c),
+            _ => None,
+        })
+        .collect();
+    let pan = truth.card.split(';').next().unwrap_or("");
+    let token = tonemask_core::card::token(&token_key[..], pan.as_bytes());
+    if completions
+        .iter()
+        .any(|c| c.text("token") != Some(token.as_str()))
+    {
+        failures.push("capture: the completion's token is not the card number's".into());
+    }
+    let opened: Vec<Zeroizing<Vec<u8>>> = completions
+        .iter()
+        .map(|c| open(c, PROCESSOR, &private))
+        .collect::<Result<_>>()?;
+    match opened.as_slice() {
+        [card] if card.as_slice() == truth.card.as_bytes() => {}
+        [_] => failures.push("capture: the sealed card opens to another card".into()),
+        _ => failures.push(format!(
+            "capture: {} sealed card(s), expected one",
+            opened.len()
+        )),
+    }
+    Ok(failures)
+}
+
+/// Card number, expiry and code; 30 s and three attempts per field; the test cards'
+/// expiries are after 2026-12.
+fn request(public: &[u8; 32], token_key: &[u8; 32]) -> Result<CaptureRequest> {
+    Ok(CaptureRequest {
+        id: "replay".into(),
+        fields: vec![
+            CaptureField::CardNumber,
+            CaptureField::Expiry,
+            CaptureField::SecurityCode,
+        ],
+        end_key: '#',
+        clear_key: '*',
+        field_timeout_ms: 30_000,
+        max_attempts: 3,
+        year: 2026,
+        month: 12,
+        processor_kid: PROCESSOR.into(),
+        processor_key: public.to_vec(),
+        entropy: crate::keys::random_bytes::<32>("a capture seal")?.to_vec(),
+        token_key: Some(token_key.to_vec()),
+    })
+}
+
+/// No digit event of the typing; no card digits in the agent's view but the last four.
+fn view_failures(out: &Outcome, truth: &CardCaptureTruth) -> Vec<String> {
+    let mut failures = Vec::new();
+    let pan = truth.card.split(';').next().unwrap_or("");
+    let last4 = &pan[pan.len().saturating_sub(4)..];
+    if let Some(e) = out.events.iter().find(|e| e.end_ms >= truth.at_ms) {
+        failures.push(format!(
+            "capture: a digit event (seq {}) was made of the typing",
+            e.seq
+        ));
+    }
+    for (_, c) in &out.captures {
+        let view = agent_view(event_items(c));
+        let leaked = truth
+            .card
+            .split(';')
+            .flat_map(|f| f.as_bytes().windows(5.min(f.len())))
+            .any(|w| view.contains(std::str::from_utf8(w).unwrap_or("")));
+        if leaked || view.contains("last4") && !view.contains(&format!("last4={last4}")) {
+            failures.push(format!(
+                "capture: the agent's view shows card digits: {view}"
+            ));
+        }
+    }
+    failures
+}
