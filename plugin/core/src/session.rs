@@ -217,19 +217,29 @@ impl Session {
     /// still on is reported as ending at the last sample received (its event is ready for
     /// [`Session::poll_event`]); if the same tone goes on when frames resume, it is masked as
     /// before but not reported again. The audio in the delay line stays there: it is part of
-    /// the stream and leaves with the next frame or the flush. Call it at
-    /// [`Session::poll_timeout`].
+    /// the stream and leaves with the next frame or the flush. A card capture's clock runs on
+    /// with the host's time while frames have stopped, so a field the caller does not finish
+    /// times out even if the call's audio stalls. Call it at [`Session::poll_timeout`].
     pub fn handle_timeout(&mut self, now: u64) -> Result<(), Error> {
         self.check_open()?;
-        if self.poll_timeout().is_some_and(|due| now >= due) {
+        let Phase::Audio {
+            last_input: Some(last),
+        } = self.phase
+        else {
+            return Ok(());
+        };
+        if self.press_deadline(last).is_some_and(|due| now >= due) {
             self.detector.cut();
             self.drain_transitions();
         }
+        self.reporter
+            .tick(self.media_ms().saturating_add(now.saturating_sub(last)));
         Ok(())
     }
 
     /// The host time at which [`Session::handle_timeout`] has something to do if no frame
-    /// comes first: while a press is on and frames came with the host's time; else `None`.
+    /// comes first, once frames came with the host's time: a press on, or a capture's field
+    /// running out; else `None`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
         let Phase::Audio {
@@ -238,6 +248,18 @@ impl Session {
         else {
             return None;
         };
+        let capture = self
+            .reporter
+            .capture_deadline()
+            .map(|due| last.saturating_add(due.saturating_sub(self.media_ms())));
+        [self.press_deadline(last), capture]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When a press still on is cut, for frames last seen at host time `last`.
+    fn press_deadline(&self, last: u64) -> Option<u64> {
         self.detector
             .digit_on()
             .map(|_| last.saturating_add(self.idle_ms))

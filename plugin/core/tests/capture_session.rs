@@ -252,3 +252,42 @@ fn payload(line: &str) -> &str {
     let start = line.find("\"payload\":").unwrap() + "\"payload\":".len();
     &line[start..line.len() - 1]
 }
+
+#[test]
+fn a_field_times_out_on_host_time_when_the_audio_stops() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (_, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    let mut out = Vec::new();
+    // One second of frames with the host's time (ms 0..1000), the capture started at 200 ms
+    // of media time with 5 s for the card number and one attempt.
+    for i in 0..50u64 {
+        if i == 10 {
+            s.capture()
+                .start(CaptureRequest {
+                    config: CaptureConfig {
+                        field_timeout_ms: 5_000,
+                        max_attempts: 1,
+                        ..CaptureConfig::card(TODAY)
+                    },
+                    ..request(pk)
+                })
+                .unwrap();
+        }
+        s.process_bytes_at(i * 20, &[0xFF; 160], &mut out).unwrap();
+    }
+    // Frames stop after host time 980 (media time 1000): the field is due at media 5200,
+    // host 980 + 4200.
+    assert_eq!(s.poll_timeout(), Some(5_180));
+    s.handle_timeout(3_000).unwrap();
+    let early: Vec<CaptureEmitted> = std::iter::from_fn(|| s.poll_capture()).collect();
+    assert!(
+        !events(&early).contains(&"failed".to_string()),
+        "not before"
+    );
+    s.handle_timeout(5_180).unwrap();
+    let late: Vec<CaptureEmitted> = std::iter::from_fn(|| s.poll_capture()).collect();
+    assert_eq!(events(&late), ["invalid", "failed"]);
+    assert_eq!(late[0].record.text("reason"), Some("timeout"));
+    assert_eq!(s.poll_timeout(), None, "nothing waits any more");
+}
