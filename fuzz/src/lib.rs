@@ -309,6 +309,7 @@ pub fn events(data: &[u8]) {
             let p = line[i + 10..].strip_suffix('}').unwrap_or(&line[i + 10..]);
             if let Ok(r) = Record::parse_payload(p) {
                 let again = match &r {
+                    Record::Start(e) => e.to_payload(),
                     Record::Digit(e) => e.to_payload(),
                     Record::Press(e) => e.to_payload(),
                     Record::Capture(e) => e.to_payload(),
@@ -385,7 +386,7 @@ pub fn card(data: &[u8]) {
     let mut run = CardRun {
         now: 0,
         captures: 0,
-        lines: Vec::new(),
+        lines: r.start_record().map(String::from).into_iter().collect(),
         processor,
     };
     let _ = r.start_capture(run.request(), 0);
@@ -400,6 +401,7 @@ pub fn card(data: &[u8]) {
     for l in &run.lines {
         let ok = v.verify(l).expect("every line verifies");
         assert_eq!(ok.gap, None, "in order, without a gap");
+        assert!(!ok.broken_chain, "each line links to the one before");
     }
     assert!(v.finish().is_empty(), "the numbering is closed whole");
 }

@@ -31,7 +31,7 @@ use crate::capture::Capture;
 use crate::keys::KeyRing;
 use crate::packets::{run_capture, CaptureOptions};
 use crate::plugin::{default_settings, shown_digit, CallSettings, DigitEvent, MaskMode, Plugin};
-use crate::run::{run, signed_lines, source_name, Options};
+use crate::run::{run, source_name, Options};
 use crate::verify::verify_lines;
 use crate::wav::Wav;
 use anyhow::{Context, Result};
@@ -228,7 +228,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
             }
         }
     }
-    check_events(&keys, &out.events, out.end_record.as_deref(), r);
+    check_events(&keys, &out.events, &out.signed_lines(), r);
     let again = run(
         &mut instance,
         &out.masked,
@@ -256,26 +256,24 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
     Ok(())
 }
 
-/// Events must not have leaked, and must be signed and verify in sequence without gaps.
-fn check_events(
-    keys: &KeyRing,
-    events: &[DigitEvent],
-    end_record: Option<&str>,
-    r: &mut CallResult,
-) {
+/// Events must not have leaked, and must be signed; the session's `lines` (start record,
+/// events, end record) must verify in sequence without gaps, the audit chain unbroken.
+fn check_events(keys: &KeyRing, events: &[DigitEvent], lines: &str, r: &mut CallResult) {
     let leaked: u64 = events.iter().map(|e| e.leaked_samples).sum();
     if leaked > 0 {
         r.failures.push(format!(
             "{leaked} tone samples left the plugin before the digit was confirmed"
         ));
     }
-    let lines = signed_lines(events, end_record);
-    let report = verify_lines(keys, &lines);
+    let report = verify_lines(keys, lines);
     for v in &report.lines {
         match &v.result {
             Ok(ok) if ok.gap.is_some() => r
                 .failures
                 .push(format!("event line {}: sequence gap", v.line)),
+            Ok(ok) if ok.broken_chain => r
+                .failures
+                .push(format!("event line {}: audit chain broken", v.line)),
             Ok(_) => {}
             Err(e) => r.failures.push(format!("event line {}: {e}", v.line)),
         }
@@ -324,7 +322,7 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
     check_drops(m, &out, r);
     for s in out.streams.iter().filter(|s| s.direction.masked()) {
         check_sources(m, s, r);
-        check_events(&keys, &s.events, s.end_record.as_deref(), r);
+        check_events(&keys, &s.events, &s.signed_lines(), r);
     }
     if out.streams.is_empty() {
         r.failures.push("no RTP stream found in the capture".into());

@@ -55,8 +55,24 @@ pub struct Outcome {
     pub events: Vec<DigitEvent>,
     /// Capture records in order, each with the call time (ms) at which it came out.
     pub captures: Vec<(u64, CaptureEvent)>,
+    /// The signed start-of-call record (when signed).
+    pub start_record: Option<String>,
     /// The signed end-of-call record (when signed).
     pub end_record: Option<String>,
+}
+
+impl Outcome {
+    /// Its signed lines as written to an events file: start, events and capture records in
+    /// sequence order, end.
+    #[must_use]
+    pub fn signed_lines(&self) -> String {
+        signed_lines_with_captures(
+            self.start_record.as_deref(),
+            &self.events,
+            &self.captures,
+            self.end_record.as_deref(),
+        )
+    }
 }
 
 /// Runs `wav` through a new session of `instance`; `progress` gets the fraction done.
@@ -84,6 +100,7 @@ pub fn run(
     };
     let session = instance.create_audio(&config)?;
     let delay = instance.audio(session).delay_samples()? as usize;
+    let start_record = instance.audio(session).start_record()?;
     let frame_ms = opts.frame_ms.max(1);
     let frame = (wav.sample_rate * frame_ms / 1000) as usize;
     let mut r = Frames {
@@ -131,6 +148,7 @@ pub fn run(
         },
         events,
         captures,
+        start_record,
         end_record,
     })
 }
@@ -177,17 +195,22 @@ fn same_length(out: usize, len: usize, delay: usize) -> Result<()> {
     Ok(())
 }
 
-/// The signed lines of one session — its events, then its end-of-call record — one per
-/// line, as written to an events file.
+/// The signed lines of one session — its start-of-call record, its events, then its
+/// end-of-call record — one per line, as written to an events file.
 #[must_use]
-pub fn signed_lines(events: &[DigitEvent], end_record: Option<&str>) -> String {
-    signed_lines_with_captures(events, &[], end_record)
+pub fn signed_lines(
+    start_record: Option<&str>,
+    events: &[DigitEvent],
+    end_record: Option<&str>,
+) -> String {
+    signed_lines_with_captures(start_record, events, &[], end_record)
 }
 
 /// As [`signed_lines`], with the session's capture records among its digit events, in
 /// sequence order.
 #[must_use]
 pub fn signed_lines_with_captures(
+    start_record: Option<&str>,
     events: &[DigitEvent],
     captures: &[(u64, CaptureEvent)],
     end_record: Option<&str>,
@@ -202,9 +225,9 @@ pub fn signed_lines_with_captures(
         )
         .collect();
     lines.sort_by_key(|(seq, _)| *seq);
-    lines
+    start_record
         .into_iter()
-        .map(|(_, l)| l)
+        .chain(lines.into_iter().map(|(_, l)| l))
         .chain(end_record)
         .map(|l| format!("{l}\n"))
         .collect()

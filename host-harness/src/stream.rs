@@ -72,6 +72,8 @@ pub struct Ended {
     pub packets: Vec<Vec<u8>>,
     /// The session's counters (`None` when its instance had trapped).
     pub stats: Option<RtpStats>,
+    /// The signed start-of-call record (when the session had a key): the call's first line.
+    pub start_record: Option<String>,
     /// The signed end-of-call record (when the session had a key).
     pub end_record: Option<String>,
 }
@@ -81,6 +83,7 @@ pub struct RtpStream {
     /// `None` once it trapped (or finished).
     instance: Option<Instance>,
     handle: RtpHandle,
+    start_record: Option<String>,
     events: Vec<DigitEvent>,
     trap: Option<String>,
     trap_dropped: u64,
@@ -92,13 +95,22 @@ impl RtpStream {
     pub fn open(plugin: &Plugin, config: &RtpConfig) -> Result<RtpStream> {
         let mut instance = plugin.instantiate()?;
         let handle = instance.create_rtp(config)?;
+        let start_record = instance.rtp(handle).start_record()?;
         Ok(RtpStream {
             instance: Some(instance),
             handle,
+            start_record,
             events: Vec::new(),
             trap: None,
             trap_dropped: 0,
         })
+    }
+
+    /// The session's signed start-of-call record (when it has a key): deliver it before its
+    /// events.
+    #[must_use]
+    pub fn start_record(&self) -> Option<&str> {
+        self.start_record.as_deref()
     }
 
     /// Pushes one packet that arrived at host time `now_ms` (monotonic ms).
@@ -182,6 +194,7 @@ impl RtpStream {
             Ok(Ended {
                 packets,
                 stats,
+                start_record: self.start_record.clone(),
                 end_record,
             })
         })();

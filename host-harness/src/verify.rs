@@ -42,13 +42,24 @@ impl Report {
             .count()
     }
 
-    /// Whether the stream is whole: at least one record, every line accepted, no gap, every
-    /// call ended with its record count complete.
+    /// Accepted records whose `prev` is not the hash of their call's line before them (a
+    /// line removed, altered or foreign before them, or the call's start record missing).
+    #[must_use]
+    pub fn broken_links(&self) -> usize {
+        self.lines
+            .iter()
+            .filter(|v| v.result.as_ref().is_ok_and(|ok| ok.broken_chain))
+            .count()
+    }
+
+    /// Whether the stream is whole: at least one record, every line accepted, no gap, the
+    /// audit chain unbroken, every call ended with its record count complete.
     #[must_use]
     pub fn whole(&self) -> bool {
         !self.lines.is_empty()
             && self.rejected() == 0
             && self.gaps() == 0
+            && self.broken_links() == 0
             && self.unfinished.is_empty()
     }
 }

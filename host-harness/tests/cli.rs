@@ -179,12 +179,13 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
         .lines()
         .map(String::from)
         .collect();
-    // 16 digits and the end-of-call record.
-    assert_eq!(lines.len(), 17);
+    // The start-of-call record, 16 digits and the end-of-call record.
+    assert_eq!(lines.len(), 18);
+    assert!(lines[0].contains("\"start_of_call\":{"), "{}", lines[0]);
     assert!(
-        lines[16].contains("\"end_of_call\":{\"digits\":16}"),
+        lines[17].contains("\"end_of_call\":{\"digits\":16}"),
         "{}",
-        lines[16]
+        lines[17]
     );
 
     let check = |name: &str, text: String, key: &std::path::Path, expect: &str| {
@@ -202,13 +203,13 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
     // The first digit of 4111... changed to 5.
     check(
         "altered",
-        lines[0].replacen("\"digit\":\"4\"", "\"digit\":\"5\"", 1) + "\n",
+        lines[1].replacen("\"digit\":\"4\"", "\"digit\":\"5\"", 1) + "\n",
         &key,
         "MAC mismatch",
     );
     check(
         "altered_time",
-        lines[1].replacen("\"start_ms\":", "\"start_ms\":1", 1) + "\n",
+        lines[2].replacen("\"start_ms\":", "\"start_ms\":1", 1) + "\n",
         &key,
         "MAC mismatch",
     );
@@ -237,6 +238,15 @@ fn verify_rejects_tampered_forged_replayed_and_reordered_events() {
         &key,
         "missing seq 2..=3",
     );
+    // The audit chain: a digit removed from the middle, or the call's start record
+    // removed, shows at the line after it.
+    let without = |i: usize| {
+        let mut l = lines.clone();
+        l.remove(i);
+        l.join("\n")
+    };
+    check("removed", without(5), &key, "line 6: CHAIN BROKEN");
+    check("no_start", without(0), &key, "line 1: CHAIN BROKEN");
     // Cut: the tail (and with it the end record) dropped.
     check("cut", lines[..10].join("\n"), &key, "no end-of-call record");
     // Empty.

@@ -3,7 +3,7 @@
 use super::{agent_view, event_items, open};
 use crate::plugin::{CaptureField, CaptureRequest};
 use crate::replay::CardCaptureTruth;
-use crate::run::{run, signed_lines_with_captures, CapturePlan, Options, Outcome};
+use crate::run::{run, CapturePlan, Options, Outcome};
 use anyhow::Result;
 use tonemask_core::card::seal;
 use tonemask_core::{CaptureRecord, Record};
@@ -35,8 +35,7 @@ pub fn check_capture(
     };
     let out = run(instance, wav, &opts, Some(&keys), |_| {})?;
     let mut failures = view_failures(&out, truth);
-    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
-    let report = crate::verify::verify_lines(&keys, &lines);
+    let report = crate::verify::verify_lines(&keys, &out.signed_lines());
     if !report.whole() {
         failures.push("capture: the records do not verify as a whole call".into());
     }

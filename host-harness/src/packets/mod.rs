@@ -98,6 +98,7 @@ impl Stream {
         if let Some(stats) = ended.stats {
             self.outcome.stats = stats;
         }
+        self.outcome.start_record = ended.start_record;
         self.outcome.end_record = ended.end_record;
         self.outcome.trap = self.call.trap().map(String::from);
         self.outcome.trap_dropped = self.call.trap_dropped();
@@ -374,6 +375,7 @@ fn open_stream(
             events: Vec::new(),
             stats: no_stats(),
             refused: Vec::new(),
+            start_record: None,
             end_record: None,
             trap: None,
             trap_dropped: 0,

@@ -54,6 +54,8 @@ pub struct StreamOutcome {
     pub stats: RtpStats,
     /// Why packets were refused (first few).
     pub refused: Vec<String>,
+    /// The signed start-of-call record (masked streams, when signed).
+    pub start_record: Option<String>,
     /// The signed end-of-call record (masked streams, when signed).
     pub end_record: Option<String>,
     /// Why its plugin instance trapped, if it did; the stream's packets from then on were
@@ -64,10 +66,14 @@ pub struct StreamOutcome {
 }
 
 impl StreamOutcome {
-    /// Its signed lines: events, then the end-of-call record.
+    /// Its signed lines: the start-of-call record, events, then the end-of-call record.
     #[must_use]
     pub fn signed_lines(&self) -> String {
-        crate::run::signed_lines(&self.events, self.end_record.as_deref())
+        crate::run::signed_lines(
+            self.start_record.as_deref(),
+            &self.events,
+            self.end_record.as_deref(),
+        )
     }
 
     /// Packets the plugin dropped that may have carried audio.

@@ -183,7 +183,7 @@ impl Plugin {
         })?;
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
-                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.3.0): {e}",
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.4.0): {e}",
                 path.display()
             )
         };

@@ -121,6 +121,13 @@ impl RtpSession<'_> {
             .map_err(plugin_error)
     }
 
+    /// The signed start-of-call record (when the session has a key): the call's first line.
+    pub fn start_record(&mut self) -> Result<Option<String>> {
+        let s = self.handle.0;
+        self.inst
+            .rtp_call("rtp start-record", 0, |g, st| g.call_start_record(st, s))
+    }
+
     /// After a flush: the signed end-of-call record (when the session has a key).
     pub fn end_record(&mut self) -> Result<Option<String>> {
         let s = self.handle.0;

@@ -152,6 +152,9 @@ fn spawn_forward(
     mut sink: Sink,
 ) -> std::thread::JoinHandle<Result<(Leg, u64)>> {
     std::thread::spawn(move || -> Result<(Leg, u64)> {
+        if let Some(start) = call.start_record() {
+            sink.deliver(start);
+        }
         let leg = pump(
             call,
             Tap {

@@ -238,6 +238,10 @@ impl GuestSession for Session {
         Ok(out)
     }
 
+    fn start_record(&self) -> Option<String> {
+        self.0.borrow().start_record().map(String::from)
+    }
+
     fn end_record(&self) -> Option<String> {
         self.0.borrow().end_record().map(String::from)
     }

@@ -122,6 +122,10 @@ impl GuestRtpSession for RtpSession {
         self.out(|s, out| s.flush(out))
     }
 
+    fn start_record(&self) -> Option<String> {
+        self.0.borrow().0.start_record().map(String::from)
+    }
+
     fn end_record(&self) -> Option<String> {
         self.0.borrow().0.end_record().map(String::from)
     }

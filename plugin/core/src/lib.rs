@@ -55,7 +55,7 @@ pub use codec::Codec;
 pub use detector::{DetectorConfig, Tables, Twist};
 pub use digit::Digit;
 pub use error::{ConfigError, Error, FrameError, Misuse, VerifyError};
-pub use event::{CallEnd, CaptureRecord, DigitEvent, Item, Record, Source};
+pub use event::{CallEnd, CallStart, CaptureRecord, DigitEvent, Item, Record, Source};
 pub use masker::MaskMode;
 pub use report::{CaptureControl, CaptureEmitted, Emitted};
 pub use rtp::{AudioType, EventType, RtpConfig, RtpError, RtpSession, RtpStats};
@@ -63,4 +63,4 @@ pub use session::{Output, Session, SessionConfig};
 pub use settings::{
     CallSettings, DigitVisibility, Lookahead, DEFAULT_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS,
 };
-pub use sign::{Key, Signer, Unfinished, Verified, Verifier};
+pub use sign::{line_hash, Key, Signer, Unfinished, Verified, Verifier};

@@ -1,12 +1,15 @@
 //! Turning detected key presses into numbered, signed digit events: one place for the call's
 //! sequence numbers and its key, whichever path (audio frames or RTP) found the press. While
 //! a card capture runs, presses go to it instead and only its progress leaves, as capture
-//! records on the same numbering.
+//! records on the same numbering. Every signed line carries the hash of the one before it
+//! (the audit chain: see [`crate::event`]), from the start-of-call record to the end's.
 
 use crate::card::{Active, CaptureRequest, Field, Items};
 use crate::digit::Digit;
 use crate::error::ConfigError;
-use crate::event::{CallEnd, CaptureRecord, DigitEvent, PressRecord, SealedDigit, Source};
+use crate::event::{
+    CallEnd, CallStart, CaptureRecord, DigitEvent, PressRecord, SealedDigit, Source, CHAIN_START,
+};
 use crate::settings::DigitVisibility;
 use crate::sign::Signer;
 use alloc::collections::VecDeque;
@@ -93,6 +96,9 @@ pub struct Reporter {
     seq: u64,
     digits: u64,
     captures: u64,
+    /// The hash of the last signed line (the next record's `prev`; empty when unsigned).
+    prev: String,
+    start: Option<String>,
     end: Option<String>,
     capture: Option<Active>,
     records: VecDeque<CaptureEmitted>,
@@ -105,18 +111,60 @@ impl Reporter {
     /// carrying the digit as `visibility` says.
     #[must_use]
     pub fn new(call_id: String, signer: Option<Signer>, visibility: DigitVisibility) -> Reporter {
-        Reporter {
+        let mut r = Reporter {
             call_id,
             signer,
             visibility,
             seq: 0,
             digits: 0,
             captures: 0,
+            prev: String::new(),
+            start: None,
             end: None,
             capture: None,
             records: VecDeque::new(),
             last_ms: 0,
+        };
+        if r.signer.is_some() {
+            r.prev = String::from(CHAIN_START);
+            r.seq = 1;
+            let (kid, session) = r.ids();
+            let start = CallStart {
+                kid,
+                call: r.call_id.clone(),
+                session,
+                seq: 1,
+                prev: r.prev.clone(),
+                digits: String::from(match r.visibility {
+                    DigitVisibility::Clear => "clear",
+                    DigitVisibility::Hidden => "hidden",
+                    DigitVisibility::Sealed { .. } => "sealed",
+                }),
+            };
+            r.start = r.sign(&start.to_payload());
         }
+        r
+    }
+
+    /// The signing key's id and the session nonce (both empty when unsigned).
+    fn ids(&self) -> (String, String) {
+        self.signer.as_ref().map_or_else(Default::default, |s| {
+            (String::from(s.key().kid()), String::from(s.session()))
+        })
+    }
+
+    /// Signs `payload` as the call's next line and links the chain to it; `None` unsigned.
+    fn sign(&mut self, payload: &str) -> Option<String> {
+        let line = self.signer.as_ref()?.key().seal(payload);
+        self.prev = crate::sign::line_hash(&line);
+        Some(line)
+    }
+
+    /// The signed start-of-call record (sequence number 1, the chain's first line), when the
+    /// session signs.
+    #[must_use]
+    pub fn start_record(&self) -> Option<&str> {
+        self.start.as_deref()
     }
 
     /// The capture controls at media time `now_ms`.
@@ -216,20 +264,17 @@ impl Reporter {
         items.insert(1, ("at_ms", crate::event::Item::Number(self.last_ms)));
         self.seq += 1;
         self.captures += 1;
-        let signer = self.signer.as_ref();
+        let (kid, session) = self.ids();
         let record = CaptureRecord {
-            kid: signer
-                .map(|s| String::from(s.key().kid()))
-                .unwrap_or_default(),
+            kid,
             call: self.call_id.clone(),
-            session: signer
-                .map(|s| String::from(s.session()))
-                .unwrap_or_default(),
+            session,
             seq: self.seq,
+            prev: self.prev.clone(),
             capture: String::from(id),
             items,
         };
-        let line = signer.map(|s| s.key().seal(&record.to_payload()));
+        let line = self.sign(&record.to_payload());
         self.records.push_back(CaptureEmitted { record, line });
     }
 
@@ -240,17 +285,17 @@ impl Reporter {
             return;
         }
         self.cancel_capture();
-        self.end = self.signer.as_ref().map(|s| {
-            let end = CallEnd {
-                kid: String::from(s.key().kid()),
-                call: self.call_id.clone(),
-                session: String::from(s.session()),
-                seq: self.seq + 1,
-                digits: self.digits,
-                captures: self.captures,
-            };
-            s.key().seal(&end.to_payload())
-        });
+        let (kid, session) = self.ids();
+        let end = CallEnd {
+            kid,
+            call: self.call_id.clone(),
+            session,
+            seq: self.seq + 1,
+            prev: self.prev.clone(),
+            digits: self.digits,
+            captures: self.captures,
+        };
+        self.end = self.sign(&end.to_payload());
     }
 
     /// The signed end-of-call record, once [`Reporter::finish`] ran.
@@ -271,16 +316,13 @@ impl Reporter {
         }
         self.seq += 1;
         self.digits += 1;
-        let signer = self.signer.as_ref();
+        let (kid, session) = self.ids();
         let event = DigitEvent {
-            kid: signer
-                .map(|s| String::from(s.key().kid()))
-                .unwrap_or_default(),
+            kid,
             call: self.call_id.clone(),
-            session: signer
-                .map(|s| String::from(s.session()))
-                .unwrap_or_default(),
+            session,
             seq: self.seq,
+            prev: self.prev.clone(),
             digit: p.digit,
             start_ms: p.start_ms,
             end_ms: p.end_ms,
@@ -291,7 +333,7 @@ impl Reporter {
             DigitVisibility::Clear => event.to_payload(),
             hidden => press_record(&event, hidden).to_payload(),
         };
-        let line = signer.map(|s| s.key().seal(&payload));
+        let line = self.sign(&payload);
         Some(Emitted {
             event,
             line,
@@ -329,6 +371,7 @@ fn press_record(e: &DigitEvent, visibility: &DigitVisibility) -> PressRecord {
         call: e.call.clone(),
         session: e.session.clone(),
         seq: e.seq,
+        prev: e.prev.clone(),
         start_ms: e.start_ms,
         end_ms: e.end_ms,
         detected_ms: e.detected_ms,

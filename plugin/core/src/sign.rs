@@ -11,12 +11,15 @@
 //! verifier checks the MAC in constant time *before* it parses the payload, then checks that
 //! the payload names the same key, and tracks sequence numbers per call: replays and
 //! reordering are refused and gaps reported. A call is one session (its nonce): a record of
-//! another session under the same call id is refused as spliced. Each session ends with a
-//! signed end-of-call record; [`Verifier::finish`] names every call whose end never came
+//! another session under the same call id is refused as spliced. Each session starts with a
+//! signed start-of-call record and ends with a signed end-of-call record; every record
+//! carries the hash of the call's previous line ([`line_hash`]), and a record whose `prev` is
+//! not the hash of the last line accepted for its call is flagged
+//! ([`Verified::broken_chain`]). [`Verifier::finish`] names every call whose end never came
 //! (the file was cut) or whose digit records are not all there.
 
 use crate::error::{ConfigError, VerifyError};
-use crate::event::{is_identifier, CallEnd, DigitEvent, Record};
+use crate::event::{is_identifier, CallEnd, DigitEvent, Record, CHAIN_START};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -130,6 +133,20 @@ impl Signer {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The audit chain's link to a signed line: SHA-256 of the envelope exactly as sent (without
+/// a line ending), 64 lowercase hex digits — the next record of the call carries it as `prev`.
+#[must_use]
+pub fn line_hash(line: &str) -> String {
+    use sha2::Digest as _;
+    let digest = Sha256::digest(line.trim_end_matches(['\r', '\n']).as_bytes());
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 15)] as char);
+    }
+    hex
+}
+
 fn unhex(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
@@ -184,6 +201,10 @@ pub struct Verified {
     pub record: Record,
     /// Sequence numbers skipped just before this record (`first..=last`), if any.
     pub gap: Option<(u64, u64)>,
+    /// The record's `prev` is not the hash of the last line accepted for its call: a line
+    /// before it is missing, was altered or does not belong (or, on the call's first line
+    /// seen, the start-of-call record is missing).
+    pub broken_chain: bool,
 }
 
 impl Verified {
@@ -192,7 +213,7 @@ impl Verified {
     pub fn digit(&self) -> Option<&DigitEvent> {
         match &self.record {
             Record::Digit(e) => Some(e),
-            Record::Press(_) | Record::Capture(_) | Record::End(_) => None,
+            Record::Start(_) | Record::Press(_) | Record::Capture(_) | Record::End(_) => None,
         }
     }
 }
@@ -245,6 +266,8 @@ struct CallState {
     digits: u64,
     captures: u64,
     end: Option<CallEnd>,
+    /// [`line_hash`] of the last line accepted (the chain's start before any).
+    last_hash: String,
 }
 
 /// Verifies event lines against a key ring, tracking sequence numbers per call.
@@ -295,6 +318,7 @@ impl Verifier {
                 digits: 0,
                 captures: 0,
                 end: None,
+                last_hash: String::from(CHAIN_START),
             });
         if call.session != session {
             return Err(VerifyError::Spliced {
@@ -314,14 +338,21 @@ impl Verifier {
             });
         }
         let gap = (seq > call.last + 1).then(|| (call.last + 1, seq - 1));
+        let broken_chain = record.prev() != call.last_hash;
         call.last = seq;
         call.seen.insert(seq);
+        call.last_hash = line_hash(line);
         match &record {
+            Record::Start(_) => {}
             Record::Digit(_) | Record::Press(_) => call.digits += 1,
             Record::Capture(_) => call.captures += 1,
             Record::End(e) => call.end = Some(e.clone()),
         }
-        Ok(Verified { record, gap })
+        Ok(Verified {
+            record,
+            gap,
+            broken_chain,
+        })
     }
 
     /// After the last line: every call that did not end properly.
@@ -366,6 +397,7 @@ mod tests {
             call: "call-1".into(),
             session: SESSION.into(),
             seq,
+            prev: CHAIN_START.into(),
             digit: Digit::from_char(digit).unwrap(),
             start_ms: 100 * seq,
             end_ms: 100 * seq + 60,
@@ -384,6 +416,7 @@ mod tests {
             call: "call-1".into(),
             session: SESSION.into(),
             seq,
+            prev: CHAIN_START.into(),
             digits,
             captures: 0,
         };
@@ -398,6 +431,7 @@ mod tests {
             call: "c-1".into(),
             session: SESSION.into(),
             seq: 4,
+            prev: CHAIN_START.into(),
             capture: "pay-1".into(),
             items: vec![
                 ("event", Item::Text("digits".into())),
@@ -410,7 +444,7 @@ mod tests {
             r#""capture":{"id":"pay-1","event":"digits","field":"card-number","count":5}}"#
         ));
         assert_eq!(Record::parse_payload(&p).unwrap(), Record::Capture(r));
-        let head = r#"{"v":2,"kid":"k1","call":"c-1","session":""#;
+        let head = r#"{"v":3,"kid":"k1","call":"c-1","session":""#;
         for bad in [
             // an item the format does not have, items out of order, no event, a digit
             // string with a space, an empty value
@@ -421,7 +455,7 @@ mod tests {
             r#""capture":{"id":"p","event":""}}"#,
             r#""capture":{"id":"p","event":"x","event":"y"}}"#,
         ] {
-            let p = alloc::format!("{head}{SESSION}\",\"seq\":1,{bad}");
+            let p = alloc::format!("{head}{SESSION}\",\"seq\":1,\"prev\":\"{CHAIN_START}\",{bad}");
             assert!(Record::parse_payload(&p).is_err(), "{bad}");
         }
     }
@@ -482,6 +516,86 @@ mod tests {
         let v1 = key("k1", 7).seal("{\"v\":1,\"kid\":\"k1\",\"call\":\"c\",\"seq\":1,\"digit\":\"4\",\"start_ms\":1,\"end_ms\":2,\"detected_ms\":1,\"source\":\"inband\"}");
         assert!(matches!(
             Verifier::new(vec![key("k1", 7)]).verify(&v1),
+            Err(VerifyError::Malformed(_))
+        ));
+    }
+
+    /// The lines of a signed call as a reporter writes them: start, `digits` presses, end.
+    fn chained_call(digits: &str, nonce: u8) -> Vec<String> {
+        use crate::report::{Press, Reporter};
+        use crate::settings::DigitVisibility;
+        let signer = Signer::new(key("k1", 7), [nonce; 16]).unwrap();
+        let mut r = Reporter::new("call-9".into(), Some(signer), DigitVisibility::Clear);
+        let mut lines = vec![String::from(r.start_record().unwrap())];
+        for (i, c) in digits.chars().enumerate() {
+            let t = 100 * i as u64;
+            let e = r.report(Press {
+                digit: Digit::from_char(c).unwrap(),
+                start_ms: t,
+                end_ms: t + 60,
+                detected_ms: t + 30,
+                source: Source::Inband,
+                leaked_samples: 0,
+            });
+            lines.push(e.unwrap().line.unwrap());
+        }
+        r.finish();
+        lines.push(String::from(r.end_record().unwrap()));
+        lines
+    }
+
+    /// Verifies `lines` in order: (line index, broken chain) of each accepted one, and the
+    /// calls left unfinished.
+    fn chain_of(lines: &[String]) -> (Vec<(usize, bool)>, usize) {
+        let mut v = Verifier::new(vec![key("k1", 7)]);
+        let seen = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| v.verify(l).ok().map(|ok| (i, ok.broken_chain)))
+            .collect();
+        (seen, v.finish().len())
+    }
+
+    #[test]
+    fn the_audit_chain_links_every_line_and_shows_a_removed_or_foreign_one() {
+        let call = chained_call("4111", 0x5A);
+        assert_eq!(call.len(), 6);
+        assert!(call[0].contains("\"start_of_call\":{\"digits\":\"clear\"}"));
+        assert!(call[1].contains(&alloc::format!("\"prev\":\"{}\"", line_hash(&call[0]))));
+        // Whole: every link holds, the call ends.
+        let (seen, unfinished) = chain_of(&call);
+        assert!(seen.iter().all(|&(_, broken)| !broken));
+        assert_eq!((seen.len(), unfinished), (6, 0));
+        // A digit removed: the line after it breaks the chain (and the numbering).
+        let mut cut = call.clone();
+        cut.remove(2);
+        let (seen, _) = chain_of(&cut);
+        assert_eq!(
+            seen.iter().filter(|s| s.1).map(|s| s.0).collect::<Vec<_>>(),
+            [2]
+        );
+        // The start record removed: the call's first line seen breaks it.
+        let (seen, _) = chain_of(&call[1..]);
+        assert_eq!(
+            seen.iter().filter(|s| s.1).map(|s| s.0).collect::<Vec<_>>(),
+            [0]
+        );
+        // A line of another session under the same call id is refused as spliced; a second
+        // line of this session under a number already seen, as a replay.
+        for nonce in [0x6B, 0x5A] {
+            let mut mixed = call.clone();
+            mixed.insert(2, chained_call("5", nonce)[1].clone());
+            let (seen, _) = chain_of(&mixed);
+            assert_eq!(seen.len(), 6);
+            assert!(seen.iter().all(|&(i, broken)| i != 2 && !broken));
+        }
+        // A start record that claims a later place, or a chain it does not begin, is refused.
+        let bad = key("k1", 7).seal(
+            &call[0][call[0].find("\"payload\":").unwrap() + 10..call[0].len() - 1]
+                .replace("\"seq\":1,", "\"seq\":2,"),
+        );
+        assert!(matches!(
+            Verifier::new(vec![key("k1", 7)]).verify(&bad),
             Err(VerifyError::Malformed(_))
         ));
     }

@@ -64,7 +64,8 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
     let key = Key::new("k1", &[9; 32]).unwrap();
     let (sk, pk) = keypair(&[5; 32]);
     let mut s = session(&key);
-    let mut lines = Vec::new();
+    // The call's audit chain begins with its start record.
+    let mut lines = vec![s.start_record().unwrap().to_string()];
 
     // Before the capture, presses are ordinary digit events.
     let (before, none) = play(&mut s, "12");
@@ -147,7 +148,7 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
     // After the capture, presses are digit events again, on the same numbering.
     let (after, _) = play(&mut s, "5");
     assert_eq!(digits(&after), "5");
-    assert_eq!(after[0].event.seq, 3 + records.len() as u64);
+    assert_eq!(after[0].event.seq, 4 + records.len() as u64);
     lines.extend(after.iter().map(|e| e.line.clone().unwrap()));
     s.flush_bytes(&mut Vec::new()).unwrap();
     lines.push(s.end_record().unwrap().to_string());
@@ -156,7 +157,7 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
     let mut v = Verifier::new(vec![key]);
     for l in &lines {
         let ok = v.verify(l).unwrap();
-        assert_eq!(ok.gap, None);
+        assert_eq!((ok.gap, ok.broken_chain), (None, false));
     }
     assert_eq!(v.finish(), []);
     let Record::End(end) = Record::parse_payload(payload(lines.last().unwrap())).unwrap() else {
@@ -164,13 +165,16 @@ fn a_card_typed_during_a_capture_leaves_only_as_progress_and_a_sealed_record() {
     };
     assert_eq!((end.digits, end.captures), (3, records.len() as u64));
 
-    // A capture record removed from the file: the end record says so.
+    // A capture record removed from the file: the next line breaks the chain, and the end
+    // record says a record is missing.
     let mut v = Verifier::new(vec![Key::new("k1", &[9; 32]).unwrap()]);
+    let mut broken = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        if i != 5 {
-            let _ = v.verify(l);
+        if i != 5 && v.verify(l).unwrap().broken_chain {
+            broken.push(i);
         }
     }
+    assert_eq!(broken, [6]);
     assert_eq!(v.finish().len(), 1, "a missing record is reported");
 }
 

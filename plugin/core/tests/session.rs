@@ -94,14 +94,17 @@ fn events_are_signed_in_sequence_and_verify() {
     let mut s = Session::new(cfg).unwrap();
     run_samples(&mut s, &input, 160);
     let mut v = Verifier::new(vec![key]);
+    // The start record opens the numbering and the audit chain.
+    let start = v.verify(s.start_record().unwrap()).unwrap();
+    assert!(matches!(start.record, Record::Start(_)) && !start.broken_chain);
     let mut n = 0;
     while let Some(e) = s.poll_event() {
         n += 1;
-        assert_eq!(e.event.seq, n);
+        assert_eq!(e.event.seq, n + 1);
         assert_eq!(e.leaked_samples, 0);
         let ok = v.verify(e.line.as_deref().unwrap()).unwrap();
         assert_eq!(ok.digit(), Some(&e.event));
-        assert_eq!(ok.gap, None);
+        assert_eq!((ok.gap, ok.broken_chain), (None, false));
     }
     assert_eq!(n, 16);
     // The flush closed the numbering with a signed end record counting all 16.
@@ -113,7 +116,7 @@ fn events_are_signed_in_sequence_and_verify() {
     assert!(matches!(
         end.record,
         Record::End(CallEnd {
-            seq: 17,
+            seq: 18,
             digits: 16,
             ..
         })

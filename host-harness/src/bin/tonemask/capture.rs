@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tonemask_harness::card::{agent_view, event_at_ms, event_items, event_name, load_public};
 use tonemask_harness::keys::{random_bytes, KeyRing};
 use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
-use tonemask_harness::run::{run, signed_lines_with_captures, CapturePlan, Options, Outcome};
+use tonemask_harness::run::{run, CapturePlan, Options, Outcome};
 use tonemask_harness::wav::Wav;
 
 /// Arguments of `tonemask capture`.
@@ -85,7 +85,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         progress_for(&wav, "capture"),
     )?;
     show(&args, &out);
-    let lines = signed_lines_with_captures(&out.events, &out.captures, out.end_record.as_deref());
+    let lines = out.signed_lines();
     write_events(&args.events, lines.as_bytes())?;
     let completed = out
         .captures

@@ -9,7 +9,7 @@ use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::packets::{run_capture, CaptureOptions};
 use tonemask_harness::plugin::{CallSettings, Plugin};
-use tonemask_harness::run::{run, signed_lines, Options};
+use tonemask_harness::run::{run, Options};
 use tonemask_harness::wav::Wav;
 
 /// Arguments of `tonemask mask`.
@@ -127,7 +127,7 @@ fn mask_wav(
         Some(keys),
         progress_for(&wav, "mask"),
     )?;
-    let lines = signed_lines(&out.events, out.end_record.as_deref());
+    let lines = out.signed_lines();
     write_atomic(&paths.output, &out.masked.to_bytes())?;
     write_events(&paths.events, lines.as_bytes())?;
     let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();

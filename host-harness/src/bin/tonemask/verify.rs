@@ -41,10 +41,17 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                         ok.record.ids().1
                     );
                 }
+                if ok.broken_chain {
+                    println!(
+                        "line {}: CHAIN BROKEN  call {}: its prev is not the hash of the call's line before it (a line removed, altered or foreign, or the start record missing)",
+                        v.line,
+                        ok.record.ids().1
+                    );
+                }
                 match &ok.record {
                     Record::Digit(_) | Record::Press(_) => digits += 1,
                     Record::Capture(_) => captures += 1,
-                    Record::End(_) => {}
+                    Record::Start(_) | Record::End(_) => {}
                 }
                 println!("line {}: {}", v.line, describe(&ok.record, show_digits));
             }
@@ -58,10 +65,11 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         println!("NOT WHOLE  {} holds no event", events.display());
     }
     println!(
-        "verify: {} accepted, {} rejected, {} gap(s), {} unfinished call(s){} — {}",
+        "verify: {} accepted, {} rejected, {} gap(s), {} broken link(s), {} unfinished call(s){} — {}",
         digits + captures,
         report.rejected(),
         report.gaps(),
+        report.broken_links(),
         report.unfinished.len(),
         if captures > 0 {
             format!(" ({captures} of them capture records)")
@@ -97,6 +105,7 @@ fn describe(record: &Record, show_digits: bool) -> String {
             c.capture,
             agent_view(record_items(c))
         ),
+        Record::Start(s) => format!("START call {} seq {}: digits {}", s.call, s.seq, s.digits),
         Record::End(e) => format!(
             "END  call {} seq {}: {} digit(s), {} capture record(s) sent",
             e.call, e.seq, e.digits, e.captures

@@ -5,9 +5,16 @@
 //! [`Record::parse_payload`]:
 //!
 //! ```text
-//! {"v":2,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":1,"digit":"5","start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}
-//! {"v":2,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":17,"end_of_call":{"digits":16}}
+//! {"v":3,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":1,"prev":"0000…64 hex…","start_of_call":{"digits":"clear"}}
+//! {"v":3,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":2,"prev":"5be1…64 hex…","digit":"5","start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}
+//! {"v":3,"kid":"k1","call":"c-1","session":"9f0c…32 hex…","seq":18,"prev":"a07d…64 hex…","end_of_call":{"digits":16}}
 //! ```
+//!
+//! **The audit chain.** Every record carries in `prev` the SHA-256 of the previous signed line
+//! of its call (the envelope, byte for byte, without its newline — see
+//! [`crate::sign::line_hash`]); the call's first record, the signed start-of-call record, has
+//! 64 zeros. A verifier holding the hash of the last line it accepted can tell a removed,
+//! inserted or replaced line from the next one, and the end-of-call record closes the chain.
 //!
 //! While a card is captured, the presses become capture records ([`CaptureRecord`]) on the
 //! same numbering, and the end record counts them too (`"captures":N`, when there were any).
@@ -18,6 +25,12 @@
 
 use crate::digit::Digit;
 use alloc::string::String;
+
+/// The payload format's version (3: records carry the audit chain's `prev`).
+pub const VERSION: u32 = 3;
+
+/// `prev` of a call's first record (its start-of-call record).
+pub const CHAIN_START: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 use core::fmt::Write as _;
 
 mod parse;
@@ -56,6 +69,8 @@ pub struct DigitEvent {
     pub session: String,
     /// Per-call sequence number, from 1.
     pub seq: u64,
+    /// SHA-256 of the call's previous signed line, 64 hex digits (empty when unsigned).
+    pub prev: String,
     /// The digit.
     pub digit: Digit,
     /// Tone start, ms of media time since the session began.
@@ -89,7 +104,7 @@ impl DigitEvent {
         let _ = write!(
             s,
             "{},\"digit\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"}}",
-            head(&self.kid, &self.call, &self.session, self.seq),
+            head(&self.kid, &self.call, &self.session, self.seq, &self.prev),
             self.digit.to_char(),
             self.start_ms,
             self.end_ms,
@@ -105,8 +120,8 @@ impl DigitEvent {
 /// key or not at all.
 ///
 /// ```text
-/// {"v":2,…,"seq":3,"press":{"start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}}
-/// {"v":2,…,"seq":3,"press":{…,"source":"inband","pkid":"p1","enc":"…hex…","sealed":"…hex…"}}
+/// {"v":3,…,"seq":3,"prev":"…","press":{"start_ms":1020,"end_ms":1090,"detected_ms":1046,"source":"inband"}}
+/// {"v":3,…,"seq":3,"prev":"…","press":{…,"source":"inband","pkid":"p1","enc":"…hex…","sealed":"…hex…"}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PressRecord {
@@ -118,6 +133,8 @@ pub struct PressRecord {
     pub session: String,
     /// Per-call sequence number.
     pub seq: u64,
+    /// SHA-256 of the call's previous signed line, 64 hex digits (empty when unsigned).
+    pub prev: String,
     /// Tone start, ms of media time.
     pub start_ms: u64,
     /// Tone end (exclusive), ms of media time.
@@ -152,7 +169,7 @@ impl PressRecord {
     /// The exact payload bytes that are signed and sent.
     #[must_use]
     pub fn to_payload(&self) -> String {
-        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq, &self.prev);
         let _ = write!(
             s,
             ",\"press\":{{\"start_ms\":{},\"end_ms\":{},\"detected_ms\":{},\"source\":\"{}\"",
@@ -173,11 +190,43 @@ impl PressRecord {
     }
 }
 
-/// The common start of every payload, up to and including `seq`.
-fn head(kid: &str, call: &str, session: &str, seq: u64) -> String {
+/// The common start of every payload, up to and including `prev`.
+fn head(kid: &str, call: &str, session: &str, seq: u64, prev: &str) -> String {
     alloc::format!(
-        "{{\"v\":2,\"kid\":\"{kid}\",\"call\":\"{call}\",\"session\":\"{session}\",\"seq\":{seq}"
+        "{{\"v\":{VERSION},\"kid\":\"{kid}\",\"call\":\"{call}\",\"session\":\"{session}\",\"seq\":{seq},\"prev\":\"{prev}\""
     )
+}
+
+/// The first record of a session: the call's numbering and audit chain begin (`seq` 1,
+/// `prev` [`CHAIN_START`]), and how its digit records carry digits.
+///
+/// ```text
+/// {"v":3,…,"seq":1,"prev":"0000…","start_of_call":{"digits":"sealed"}}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallStart {
+    /// Key id.
+    pub kid: String,
+    /// The call.
+    pub call: String,
+    /// The session's nonce (32 hex digits).
+    pub session: String,
+    /// Always 1.
+    pub seq: u64,
+    /// Always [`CHAIN_START`].
+    pub prev: String,
+    /// How the session's digit records carry the digit: `clear`, `hidden` or `sealed`.
+    pub digits: String,
+}
+
+impl CallStart {
+    /// The exact payload bytes that are signed and sent.
+    #[must_use]
+    pub fn to_payload(&self) -> String {
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq, &self.prev);
+        let _ = write!(s, ",\"start_of_call\":{{\"digits\":\"{}\"}}}}", self.digits);
+        s
+    }
 }
 
 /// The last record of a session: how many digit records it sent before it.
@@ -191,6 +240,8 @@ pub struct CallEnd {
     pub session: String,
     /// Its sequence number: one after the last digit's.
     pub seq: u64,
+    /// SHA-256 of the call's previous signed line, 64 hex digits.
+    pub prev: String,
     /// Digit records the session sent.
     pub digits: u64,
     /// Capture records the session sent (written only when there were any).
@@ -201,7 +252,7 @@ impl CallEnd {
     /// The exact payload bytes that are signed and sent.
     #[must_use]
     pub fn to_payload(&self) -> String {
-        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq, &self.prev);
         let _ = write!(s, ",\"end_of_call\":{{\"digits\":{}", self.digits);
         if self.captures > 0 {
             let _ = write!(s, ",\"captures\":{}", self.captures);
@@ -227,7 +278,7 @@ pub const MAX_ITEM_TEXT: usize = 2048;
 /// digit of a field, except the last four of an accepted card number.
 ///
 /// ```text
-/// {"v":2,…,"seq":4,"capture":{"id":"pay-1","event":"digits","at_ms":7360,"field":"card-number","count":5}}
+/// {"v":3,…,"seq":4,"prev":"…","capture":{"id":"pay-1","event":"digits","at_ms":7360,"field":"card-number","count":5}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaptureRecord {
@@ -239,6 +290,8 @@ pub struct CaptureRecord {
     pub session: String,
     /// Per-call sequence number, shared with digit records.
     pub seq: u64,
+    /// SHA-256 of the call's previous signed line, 64 hex digits (empty when unsigned).
+    pub prev: String,
     /// The capture's id (an identifier the host chose).
     pub capture: String,
     /// What happened: `event` first, then its details, in a fixed order per event.
@@ -273,7 +326,7 @@ impl CaptureRecord {
     /// The exact payload bytes that are signed and sent.
     #[must_use]
     pub fn to_payload(&self) -> String {
-        let mut s = head(&self.kid, &self.call, &self.session, self.seq);
+        let mut s = head(&self.kid, &self.call, &self.session, self.seq, &self.prev);
         let _ = write!(s, ",\"capture\":{{\"id\":\"{}\"", self.capture);
         for (k, v) in &self.items {
             let _ = match v {
@@ -303,9 +356,12 @@ pub const CAPTURE_ITEMS: [&str; 13] = [
     "token",
 ];
 
-/// A signed record: a key press, a capture's progress, or the end of a session.
+/// A signed record: the start of a session, a key press, a capture's progress, or the end
+/// of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// The start of the session.
+    Start(CallStart),
     /// A key press.
     Digit(DigitEvent),
     /// A key press whose digit is sealed or not given.
@@ -321,10 +377,23 @@ impl Record {
     #[must_use]
     pub fn ids(&self) -> (&str, &str, &str, u64) {
         match self {
+            Record::Start(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::Digit(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::Press(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::Capture(e) => (&e.kid, &e.call, &e.session, e.seq),
             Record::End(e) => (&e.kid, &e.call, &e.session, e.seq),
+        }
+    }
+
+    /// The hash of the call's previous signed line the record carries (64 hex digits).
+    #[must_use]
+    pub fn prev(&self) -> &str {
+        match self {
+            Record::Start(e) => &e.prev,
+            Record::Digit(e) => &e.prev,
+            Record::Press(e) => &e.prev,
+            Record::Capture(e) => &e.prev,
+            Record::End(e) => &e.prev,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! (fixed field order, no whitespace, no escapes), anything else refused.
 
 use super::{
-    is_identifier, CallEnd, CaptureRecord, DigitEvent, Item, PressRecord, Record, SealedDigit,
-    Source, CAPTURE_ITEMS, MAX_ITEM_TEXT,
+    is_identifier, CallEnd, CallStart, CaptureRecord, DigitEvent, Item, PressRecord, Record,
+    SealedDigit, Source, CAPTURE_ITEMS, MAX_ITEM_TEXT,
 };
 use crate::digit::Digit;
 use crate::error::VerifyError;
@@ -15,15 +15,16 @@ struct Head {
     call: String,
     session: String,
     seq: u64,
+    prev: String,
 }
 
 impl Record {
-    /// Parses a payload written by [`DigitEvent::to_payload`], [`PressRecord::to_payload`],
-    /// [`CaptureRecord::to_payload`] or [`CallEnd::to_payload`]; any other shape (format
-    /// version 1 included) is refused.
+    /// Parses a payload written by [`CallStart::to_payload`], [`DigitEvent::to_payload`],
+    /// [`PressRecord::to_payload`], [`CaptureRecord::to_payload`] or
+    /// [`CallEnd::to_payload`]; any other shape (earlier format versions included) is refused.
     pub fn parse_payload(p: &str) -> Result<Record, VerifyError> {
         let mut r = Reader(p);
-        r.lit("{\"v\":2,\"kid\":")?;
+        r.lit("{\"v\":3,\"kid\":")?;
         let kid = r.ident()?;
         r.lit(",\"call\":")?;
         let call = r.ident()?;
@@ -31,13 +32,18 @@ impl Record {
         let session = r.session()?;
         r.lit(",\"seq\":")?;
         let seq = r.number()?;
+        r.lit(",\"prev\":")?;
+        let prev = r.hash()?;
         let h = Head {
             kid,
             call,
             session,
             seq,
+            prev,
         };
-        let record = if r.0.starts_with(",\"end_of_call\":") {
+        let record = if r.0.starts_with(",\"start_of_call\":") {
+            r.start_of_call(h)?
+        } else if r.0.starts_with(",\"end_of_call\":") {
             r.end_of_call(h)?
         } else if r.0.starts_with(",\"capture\":") {
             r.capture(h)?
@@ -54,6 +60,30 @@ impl Record {
 struct Reader<'a>(&'a str);
 
 impl Reader<'_> {
+    fn start_of_call(&mut self, h: Head) -> Result<Record, VerifyError> {
+        self.lit(",\"start_of_call\":{\"digits\":")?;
+        let digits = self.ident()?;
+        if !["clear", "hidden", "sealed"].contains(&digits.as_str()) {
+            return Err(VerifyError::Malformed(
+                "start_of_call: unknown digits setting",
+            ));
+        }
+        self.lit("}}")?;
+        if h.seq != 1 || h.prev != super::CHAIN_START {
+            return Err(VerifyError::Malformed(
+                "a start-of-call record has seq 1 and begins the chain",
+            ));
+        }
+        Ok(Record::Start(CallStart {
+            kid: h.kid,
+            call: h.call,
+            session: h.session,
+            seq: h.seq,
+            prev: h.prev,
+            digits,
+        }))
+    }
+
     fn end_of_call(&mut self, h: Head) -> Result<Record, VerifyError> {
         self.lit(",\"end_of_call\":{\"digits\":")?;
         let digits = self.number()?;
@@ -69,6 +99,7 @@ impl Reader<'_> {
             call: h.call,
             session: h.session,
             seq: h.seq,
+            prev: h.prev,
             digits,
             captures,
         }))
@@ -83,6 +114,7 @@ impl Reader<'_> {
             call: h.call,
             session: h.session,
             seq: h.seq,
+            prev: h.prev,
             capture,
             items,
         }))
@@ -108,6 +140,7 @@ impl Reader<'_> {
             call: h.call,
             session: h.session,
             seq: h.seq,
+            prev: h.prev,
             start_ms,
             end_ms,
             detected_ms,
@@ -133,6 +166,7 @@ impl Reader<'_> {
             call: h.call,
             session: h.session,
             seq: h.seq,
+            prev: h.prev,
             digit,
             start_ms,
             end_ms,
@@ -249,20 +283,30 @@ impl Reader<'_> {
         }
     }
 
+    /// A chain hash: 64 lowercase hex digits.
+    fn hash(&mut self) -> Result<String, VerifyError> {
+        self.hex_of(64, "prev is not 64 hex digits")
+    }
+
     /// A session nonce: 32 lowercase hex digits.
     fn session(&mut self) -> Result<String, VerifyError> {
+        self.hex_of(32, "session is not 32 hex digits")
+    }
+
+    /// A string of exactly `len` lowercase hex digits.
+    fn hex_of(&mut self, len: usize, what: &'static str) -> Result<String, VerifyError> {
         let v = self
             .0
             .strip_prefix('"')
-            .and_then(|r| r.get(..33))
+            .and_then(|r| r.get(..=len))
             .filter(|v| v.ends_with('"'))
-            .map(|v| &v[..32])
+            .map(|v| &v[..len])
             .filter(|v| {
                 v.bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             })
-            .ok_or(VerifyError::Malformed("session is not 32 hex digits"))?;
-        self.0 = &self.0[34..];
+            .ok_or(VerifyError::Malformed(what))?;
+        self.0 = &self.0[len + 2..];
         Ok(String::from(v))
     }
 

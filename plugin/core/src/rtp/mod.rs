@@ -303,6 +303,13 @@ impl RtpSession {
         Ok(())
     }
 
+    /// The signed start-of-call record (sequence number 1, the first line of the call's audit
+    /// chain), when the session has a signer: write it before the session's other lines.
+    #[must_use]
+    pub fn start_record(&self) -> Option<&str> {
+        self.reporter.start_record()
+    }
+
     /// The signed end-of-call record, once the session was flushed (and has a signer).
     #[must_use]
     pub fn end_record(&self) -> Option<&str> {
