@@ -26,6 +26,8 @@
 //!    capture started at `at_ms`, no digit event comes of the typing, the agent's view holds
 //!    no digit of the card but its last four, every record verifies, and the sealed card
 //!    opens with the processor key to exactly `card` (see [`crate::card::check_capture`]).
+//!    In a recorded call, the capture starts on the caller→agent stream `at_ms` after the
+//!    capture's first frame ([`crate::card::check_capture_rtp`]).
 
 use crate::capture::Capture;
 use crate::keys::KeyRing;
@@ -343,7 +345,7 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
                 mask_mode: MaskMode::Off,
                 ..opts.settings.clone()
             },
-            ..opts
+            ..opts.clone()
         },
         None,
     )?;
@@ -353,6 +355,10 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
             "masked capture still holds digits {:?} (caller→agent)",
             r.in_masked
         ));
+    }
+    if let Some(truth) = &m.card_capture {
+        r.failures
+            .extend(crate::card::check_capture_rtp(plugin, &cap, &opts, truth)?);
     }
     Ok(())
 }

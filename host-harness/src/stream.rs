@@ -6,7 +6,8 @@
 //!   ▲         │
 //!   │    next_timeout() ─► at that time: tick(now) ─► forward what it returns
 //!   │         │
-//!   └─────────┘  take_events() after either; finish() at the end of the call
+//!   └─────────┘  take_events() (and take_captures()) after either; finish() at the end
+//!                start_capture(request) when the agent asks for a card
 //! ```
 //!
 //! The instance is the isolation unit: a trap ends this stream only. From then on it fails
@@ -51,7 +52,9 @@
 //! # Ok(()) }
 //! ```
 
-use crate::plugin::{DigitEvent, Instance, Plugin, RtpConfig, RtpHandle, RtpStats};
+use crate::plugin::{
+    CaptureEvent, CaptureRequest, DigitEvent, Instance, Plugin, RtpConfig, RtpHandle, RtpStats,
+};
 use anyhow::Result;
 
 /// What became of a pushed packet.
@@ -85,6 +88,7 @@ pub struct RtpStream {
     handle: RtpHandle,
     start_record: Option<String>,
     events: Vec<DigitEvent>,
+    captures: Vec<CaptureEvent>,
     trap: Option<String>,
     trap_dropped: u64,
 }
@@ -101,6 +105,7 @@ impl RtpStream {
             handle,
             start_record,
             events: Vec::new(),
+            captures: Vec::new(),
             trap: None,
             trap_dropped: 0,
         })
@@ -121,7 +126,7 @@ impl RtpStream {
             return Pushed::Dropped;
         };
         let pushed = inst.rtp(h).push(now_ms, packet).and_then(|r| {
-            self.events.extend(inst.rtp(h).drain_events()?);
+            drain(inst, h, &mut self.events, &mut self.captures)?;
             Ok(r)
         });
         match pushed {
@@ -160,7 +165,7 @@ impl RtpStream {
             while let Some(due) = inst.rtp(h).poll_timeout()?.filter(|&t| t <= now_ms) {
                 let out = inst.rtp(h).handle_timeout(due)?;
                 released.extend(out.into_iter().map(|p| (due, p)));
-                self.events.extend(inst.rtp(h).drain_events()?);
+                drain(inst, h, &mut self.events, &mut self.captures)?;
                 if inst.rtp(h).poll_timeout()? == Some(due) {
                     break; // Nothing more can fall due at the same time.
                 }
@@ -178,6 +183,27 @@ impl RtpStream {
         std::mem::take(&mut self.events)
     }
 
+    /// Capture records since the last call, oldest first.
+    pub fn take_captures(&mut self) -> Vec<CaptureEvent> {
+        std::mem::take(&mut self.captures)
+    }
+
+    /// Starts a card capture on the session now (its last packet's or tick's time): the
+    /// caller's presses from now on leave only as capture records. A refused request is an
+    /// error naming the field; a stream whose instance trapped has no session to start it on.
+    pub fn start_capture(&mut self, request: &CaptureRequest) -> Result<()> {
+        let h = self.handle;
+        let Some(inst) = self.instance.as_mut() else {
+            anyhow::bail!("the stream's plugin instance has trapped: no capture");
+        };
+        let started = inst.rtp(h).start_capture(request);
+        let drained = drain(inst, h, &mut self.events, &mut self.captures);
+        if let Err(trap) = &drained {
+            self.fail(trap);
+        }
+        started.and(drained)
+    }
+
     /// Ends the stream: the packets still delayed, its counters and end record. The instance
     /// is dropped; later pushes are dropped and counted.
     pub fn finish(&mut self) -> Ended {
@@ -187,7 +213,7 @@ impl RtpStream {
         };
         let done = (|| -> Result<Ended> {
             let packets = inst.rtp(h).flush()?;
-            self.events.extend(inst.rtp(h).drain_events()?);
+            drain(&mut inst, h, &mut self.events, &mut self.captures)?;
             let stats = Some(inst.rtp(h).stats()?);
             let end_record = inst.rtp(h).end_record()?;
             inst.rtp(h).close()?;
@@ -217,9 +243,21 @@ impl RtpStream {
     }
 
     /// The plugin trapped: the instance is dropped, and with it the audio it held for the
-    /// look-ahead — never sent.
+    /// look-ahead — never sent (and with it any capture's typing).
     fn fail(&mut self, trap: &anyhow::Error) {
         self.instance = None;
         self.trap = Some(format!("{trap:#}"));
     }
+}
+
+/// Moves the session's new digit events and capture records out of the plugin.
+fn drain(
+    inst: &mut Instance,
+    h: RtpHandle,
+    events: &mut Vec<DigitEvent>,
+    captures: &mut Vec<CaptureEvent>,
+) -> Result<()> {
+    events.extend(inst.rtp(h).drain_events()?);
+    captures.extend(inst.rtp(h).drain_captures()?);
+    Ok(())
 }

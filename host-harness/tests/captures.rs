@@ -73,7 +73,7 @@ fn replay_passes_every_recorded_sip_call() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("4 passed, 0 failed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("6 passed, 0 failed"), "{}", stdout(&o));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 # answers and speaks — captured with tshark on the loopback or "any" interface.
 #
 # Needs root (capturing) and: apt-get install sip-tester tshark espeak-ng sox
-# Usage: testdata/captures/make.sh   (rewrites *.pcap, *.pcapng; manifests are hand-written)
+# Usage: testdata/captures/make.sh [NAME...]   (rewrites the named captures, or all of them;
+# manifests are hand-written)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 calls="$here/../calls"
@@ -22,6 +23,7 @@ espeak-ng -v en-us -s 150 -w "$work/agent.raw.wav" \
 sox "$work/agent.raw.wav" -r 8000 -c 1 -e u-law -t raw "$work/agent.wav"
 sox "$calls/card_visa_-3dbm0_ulaw.wav" -t raw "$work/visa.wav"
 sox "$calls/speech_then_card_ulaw.wav" -t raw "$work/speech_card.wav"
+sox "$calls/capture_card_corrected.wav" -e u-law -t raw "$work/capture_card.wav"
 
 # record NAME IP IFACE FORMAT MEDIA HOLD_MS [AGENT_WAV]
 # (SIPp binds audio on -mp and video on -mp + 2: the two sides' ports must not overlap.)
@@ -51,8 +53,16 @@ record() {
   echo "make.sh: $name.$format: $(tshark -r "$out" 2>/dev/null | wc -l) packets"
 }
 
-record inband_visa_ipv4 127.0.0.1 lo pcapng 'rtp_stream="visa.wav,1,0"' 4500
-record rfc4733_mastercard_any 127.0.0.1 any pcap 'play_dtmf="5454545454545454,90"' 6000
-record inband_speech_card_ipv6 ::1 lo pcap 'rtp_stream="speech_card.wav,1,0"' 27000
+wanted=("$@")
+want() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+
+want inband_visa_ipv4 && record inband_visa_ipv4 127.0.0.1 lo pcapng 'rtp_stream="visa.wav,1,0"' 4500
+want rfc4733_mastercard_any && record rfc4733_mastercard_any 127.0.0.1 any pcap 'play_dtmf="5454545454545454,90"' 6000
+want inband_speech_card_ipv6 && record inband_speech_card_ipv6 ::1 lo pcap 'rtp_stream="speech_card.wav,1,0"' 27000
 # The agent side plays card tones towards the caller (tone injection); the caller only talks.
-record agent_injects_tones_ipv4 127.0.0.1 lo pcap 'rtp_stream="agent.wav,1,0"' 5000 visa.wav
+want agent_injects_tones_ipv4 && record agent_injects_tones_ipv4 127.0.0.1 lo pcap 'rtp_stream="agent.wav,1,0"' 5000 visa.wav
+# Card captures: the caller types card (a slip cleared with *), expiry and code — in-band with
+# human timing (capture_card_corrected.wav), and as RFC 4733 telephone-events.
+want capture_inband_ipv4 && record capture_inband_ipv4 127.0.0.1 lo pcap 'rtp_stream="capture_card.wav,1,0"' 24500
+want capture_rfc4733_ipv4 && record capture_rfc4733_ipv4 127.0.0.1 lo pcap 'play_dtmf="41119*4111111111111111#0829737,120"' 9000
+true

@@ -13,7 +13,7 @@ use tonemask_core::{CaptureRecord, Item};
 use zeroize::Zeroizing;
 
 mod check;
-pub use check::check_capture;
+pub use check::{check_capture, check_capture_rtp};
 
 /// One value of a capture record, borrowed.
 #[derive(Clone, Copy, Debug)]

@@ -29,6 +29,7 @@
 use crate::capture::{Capture, Frame};
 use crate::keys::KeyRing;
 use crate::plugin::{default_settings, no_stats, CallSettings, MaskMode, Plugin};
+use crate::run::CapturePlan;
 use crate::sdp::{Media, PayloadTypes};
 use crate::sip::{self, Party};
 use crate::stream::{Pushed, RtpStream};
@@ -47,6 +48,9 @@ pub struct CaptureOptions {
     pub settings: CallSettings,
     /// Payload types to assume for streams the signalling does not describe.
     pub fallback: PayloadTypes,
+    /// A card capture the agent starts on the call's first masked (caller→agent) stream,
+    /// `at_ms` after the capture's first frame.
+    pub capture: Option<CapturePlan>,
 }
 
 impl Default for CaptureOptions {
@@ -54,6 +58,7 @@ impl Default for CaptureOptions {
         CaptureOptions {
             settings: default_settings("call"),
             fallback: PayloadTypes::static_only(),
+            capture: None,
         }
     }
 }
@@ -79,22 +84,29 @@ impl Stream {
             }
             Pushed::Dropped => Vec::new(),
         };
-        self.outcome.events.extend(self.call.take_events());
+        self.collect(now_ms);
         out
+    }
+
+    /// The session's new digit events and capture records (these stamped `now_ms`).
+    fn collect(&mut self, now_ms: u64) {
+        self.outcome.events.extend(self.call.take_events());
+        let captures = self.call.take_captures().into_iter().map(|c| (now_ms, c));
+        self.outcome.captures.extend(captures);
     }
 
     /// Capture time has reached `now_ms`: whatever the session had due before then, as a live
     /// host's timer would have done it — the packets it released, each with its time.
     fn tick(&mut self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
         let out = self.call.tick(now_ms);
-        self.outcome.events.extend(self.call.take_events());
+        self.collect(now_ms);
         out
     }
 
     /// Ends the session: the packets still delayed, its last events, stats, end record.
-    fn finish(&mut self) -> Vec<Vec<u8>> {
+    fn finish(&mut self, now_ms: u64) -> Vec<Vec<u8>> {
         let ended = self.call.finish();
-        self.outcome.events.extend(self.call.take_events());
+        self.collect(now_ms);
         if let Some(stats) = ended.stats {
             self.outcome.stats = stats;
         }
@@ -202,6 +214,16 @@ pub fn run_capture(
         ),
         streams: Vec::new(),
         index: HashMap::new(),
+        plan: opts.capture.as_ref().map(|p| {
+            let t0 = capture.frames.first().map_or(0, |f| f.ts.as_millis());
+            (
+                u64::try_from(t0)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(p.at_ms),
+                p,
+            )
+        }),
+        last_ms: 0,
         masked: Vec::with_capacity(capture.frames.len()),
         dropped: BTreeMap::new(),
         audio_frames_dropped: 0,
@@ -210,6 +232,7 @@ pub fn run_capture(
         let now_ms = u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
         run.tick(now_ms);
         run.frame(fi, frame, now_ms)?;
+        run.start_capture(now_ms)?;
     }
     Ok(run.finish())
 }
@@ -224,6 +247,10 @@ struct CaptureRun<'a> {
     media: Vec<Media>,
     streams: Vec<Stream>,
     index: HashMap<SessionKey, usize>,
+    /// The card capture still to start, and when (capture time, ms).
+    plan: Option<(u64, &'a CapturePlan)>,
+    /// The latest frame's time.
+    last_ms: u64,
     /// The output capture so far.
     masked: Vec<Frame>,
     dropped: BTreeMap<&'static str, u64>,
@@ -244,6 +271,26 @@ impl CaptureRun<'_> {
                 }
             }
         }
+    }
+
+    /// Starts the planned card capture once its time has come and the first masked stream
+    /// exists (so it starts right after that stream's packet of that time).
+    fn start_capture(&mut self, now_ms: u64) -> Result<()> {
+        self.last_ms = now_ms;
+        let Some((at, plan)) = self.plan.filter(|&(at, _)| now_ms >= at) else {
+            return Ok(());
+        };
+        let Some(s) = self
+            .streams
+            .iter_mut()
+            .find(|s| s.outcome.direction.masked())
+        else {
+            return Ok(());
+        };
+        s.call.start_capture(&plan.request)?;
+        s.collect(now_ms.max(at));
+        self.plan = None;
+        Ok(())
     }
 
     fn drop_frame(&mut self, reason: &'static str, may_carry_audio: bool) {
@@ -314,7 +361,7 @@ impl CaptureRun<'_> {
     /// The end of the capture: every stream flushed.
     fn finish(mut self) -> CaptureOutcome {
         for s in &mut self.streams {
-            let out = s.finish();
+            let out = s.finish(self.last_ms);
             let frame = &self.capture.frames[s.template];
             if let Some(dg) = frame.datagram() {
                 for p in out {
@@ -373,6 +420,7 @@ fn open_stream(
             direction,
             types,
             events: Vec::new(),
+            captures: Vec::new(),
             stats: no_stats(),
             refused: Vec::new(),
             start_record: None,

@@ -1,7 +1,7 @@
 //! What a capture run found: per stream and for the whole capture.
 
 use crate::capture::Frame;
-use crate::plugin::{DigitEvent, RtpStats};
+use crate::plugin::{CaptureEvent, DigitEvent, RtpStats};
 use crate::sdp::PayloadTypes;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,6 +50,8 @@ pub struct StreamOutcome {
     pub types: PayloadTypes,
     /// Digit events, in order.
     pub events: Vec<DigitEvent>,
+    /// Capture records in order, each with the capture time (ms) at which it came out.
+    pub captures: Vec<(u64, CaptureEvent)>,
     /// The plugin's counters.
     pub stats: RtpStats,
     /// Why packets were refused (first few).
@@ -66,12 +68,14 @@ pub struct StreamOutcome {
 }
 
 impl StreamOutcome {
-    /// Its signed lines: the start-of-call record, events, then the end-of-call record.
+    /// Its signed lines: the start-of-call record, events and capture records in sequence
+    /// order, then the end-of-call record.
     #[must_use]
     pub fn signed_lines(&self) -> String {
-        crate::run::signed_lines(
+        crate::run::signed_lines_with_captures(
             self.start_record.as_deref(),
             &self.events,
+            &self.captures,
             self.end_record.as_deref(),
         )
     }

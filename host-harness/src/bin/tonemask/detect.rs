@@ -34,6 +34,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         let opts = CaptureOptions {
             settings: detect_settings(&tuning),
             fallback: rtp.fallback(),
+            capture: None,
         };
         let out = run_capture(&plugin, &cap, &opts, None)?;
         let mut stdout = std::io::stdout().lock();

@@ -69,6 +69,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         let opts = CaptureOptions {
             settings,
             fallback: rtp.fallback(),
+            capture: None,
         };
         return mask_capture(&plugin, &bytes, &opts, &keys, &paths);
     }
