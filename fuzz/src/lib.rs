@@ -466,6 +466,10 @@ impl CardRun {
                 self.now += u64::from(arg) * 100;
                 r.tick(self.now);
             }
+            6 if arg >= 128 => {
+                // A key on the agent's leg.
+                r.agent_key(self.now);
+            }
             6 => {
                 let field = [Field::CardNumber, Field::Expiry, Field::SecurityCode];
                 r.rerequest(field[usize::from(arg % 3)], self.now);

@@ -188,6 +188,25 @@ impl RtpStream {
         std::mem::take(&mut self.captures)
     }
 
+    /// A key press was seen on the agent's leg of this call: while a capture runs, the
+    /// session records it as a security signal (`agent-dtmf`). `false` when none runs or
+    /// the instance has trapped.
+    pub fn note_agent_key(&mut self) -> bool {
+        let h = self.handle;
+        let Some(inst) = self.instance.as_mut() else {
+            return false;
+        };
+        let noted = inst.rtp(h).note_agent_key();
+        let drained = drain(inst, h, &mut self.events, &mut self.captures);
+        match noted.and_then(|n| drained.map(|()| n)) {
+            Ok(n) => n,
+            Err(trap) => {
+                self.fail(&trap);
+                false
+            }
+        }
+    }
+
     /// Starts a card capture on the session now (its last packet's or tick's time): the
     /// caller's presses from now on leave only as capture records. A refused request is an
     /// error naming the field; a stream whose instance trapped has no session to start it on.

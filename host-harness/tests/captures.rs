@@ -352,3 +352,55 @@ fn held_audio_leaves_on_time_when_the_caller_goes_quiet() {
         .collect();
     assert_eq!(digits(&e, "caller→agent"), "4111111111111111");
 }
+
+/// The fraud signal: the agent's side plays card tones towards the caller while the caller's
+/// card capture runs. Each key the agent's leg carries becomes a signed `agent-dtmf` record
+/// of the capture on the caller's leg; the records verify whole.
+#[test]
+fn agent_tones_during_a_capture_are_signed_security_records() {
+    use tonemask_harness::keys::KeyRing;
+    use tonemask_harness::packets::{run_capture, CaptureOptions};
+    use tonemask_harness::plugin::{CaptureField, CaptureRequest, Limits, Plugin};
+    use tonemask_harness::run::CapturePlan;
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let bytes = std::fs::read(captures().join("agent_injects_tones_ipv4.pcap")).unwrap();
+    let cap = Capture::parse(&bytes).unwrap();
+    let (_, public) = tonemask_core::card::seal::keypair(&[7; 32]);
+    let request = CaptureRequest {
+        id: "pay-9".into(),
+        fields: vec![CaptureField::CardNumber],
+        end_key: '#',
+        clear_key: '*',
+        field_timeout_ms: 60_000,
+        max_attempts: 3,
+        year: 2026,
+        month: 12,
+        processor_kid: "proc-1".into(),
+        processor_key: public.to_vec(),
+        entropy: vec![0x5A; 32],
+        token_key: None,
+    };
+    let opts = CaptureOptions {
+        capture: Some(CapturePlan { at_ms: 0, request }),
+        ..CaptureOptions::default()
+    };
+    let keys = KeyRing::ephemeral().unwrap();
+    let out = run_capture(&plugin, &cap, &opts, Some(&keys)).unwrap();
+    assert_eq!(out.agent_digits(), "4111111111111111");
+    let caller = out.streams.iter().find(|s| s.direction.masked()).unwrap();
+    let names: Vec<&str> = caller
+        .captures
+        .iter()
+        .filter_map(|(_, c)| tonemask_harness::card::event_name(c))
+        .collect();
+    let alerts = names.iter().filter(|n| **n == "agent-dtmf").count();
+    assert_eq!(alerts, 16, "{names:?}");
+    assert_eq!(names.first(), Some(&"started"));
+    assert_eq!(
+        names.last(),
+        Some(&"cancelled"),
+        "the call's end cancels it"
+    );
+    let report = tonemask_harness::verify::verify_lines(&keys, &caller.signed_lines());
+    assert!(report.whole());
+}

@@ -13,7 +13,9 @@ use tonemask_core::{CaptureRecord, Item};
 use zeroize::Zeroizing;
 
 mod check;
+mod tally;
 pub use check::{check_capture, check_capture_rtp};
+pub use tally::Tally;
 
 /// One value of a capture record, borrowed.
 #[derive(Clone, Copy, Debug)]

@@ -68,6 +68,11 @@ struct Stream {
     outcome: StreamOutcome,
     template: usize,
     flows: Vec<(SocketAddr, SocketAddr)>,
+    /// Its session.
+    key: SessionKey,
+    /// Digit events already passed on to the call's caller→agent session (agent→caller
+    /// streams: see [`CaptureRun::note_agent_keys`]).
+    noted: usize,
 }
 
 impl Stream {
@@ -233,6 +238,7 @@ pub fn run_capture(
         run.tick(now_ms);
         run.frame(fi, frame, now_ms)?;
         run.start_capture(now_ms)?;
+        run.note_agent_keys(now_ms);
     }
     Ok(run.finish())
 }
@@ -293,6 +299,31 @@ impl CaptureRun<'_> {
         Ok(())
     }
 
+    /// Key presses found on an agent→caller stream go to the same call's caller→agent
+    /// session, which records them while a card capture runs (the fraud signal).
+    fn note_agent_keys(&mut self, now_ms: u64) {
+        for i in 0..self.streams.len() {
+            let s = &mut self.streams[i];
+            let (SessionKey::Call(call, Direction::AgentToCaller), new) =
+                (&s.key, s.outcome.events.len() - s.noted)
+            else {
+                continue;
+            };
+            if new == 0 {
+                continue;
+            }
+            s.noted += new;
+            let caller = SessionKey::Call(call.clone(), Direction::CallerToAgent);
+            if let Some(&ci) = self.index.get(&caller) {
+                let c = &mut self.streams[ci];
+                for _ in 0..new {
+                    c.call.note_agent_key();
+                }
+                c.collect(now_ms);
+            }
+        }
+    }
+
     fn drop_frame(&mut self, reason: &'static str, may_carry_audio: bool) {
         *self.dropped.entry(reason).or_default() += 1;
         self.audio_frames_dropped += u64::from(may_carry_audio);
@@ -333,12 +364,11 @@ impl CaptureRun<'_> {
                 let (opts, keys) = (self.opts, self.keys);
                 let s = open_stream(
                     self.plugin,
-                    dg.src,
-                    dg.dst,
+                    (dg.src, dg.dst),
+                    key.clone(),
                     direction,
                     types,
-                    opts,
-                    keys,
+                    (opts, keys),
                     fi,
                     n,
                 )?;
@@ -382,12 +412,11 @@ impl CaptureRun<'_> {
 #[allow(clippy::too_many_arguments)]
 fn open_stream(
     plugin: &Plugin,
-    src: SocketAddr,
-    dst: SocketAddr,
+    (src, dst): (SocketAddr, SocketAddr),
+    key: SessionKey,
     direction: Direction,
     types: PayloadTypes,
-    opts: &CaptureOptions,
-    keys: Option<&KeyRing>,
+    (opts, keys): (&CaptureOptions, Option<&KeyRing>),
     frame: usize,
     n: usize,
 ) -> Result<Stream> {
@@ -430,5 +459,7 @@ fn open_stream(
         },
         template: frame,
         flows: vec![(src, dst)],
+        key,
+        noted: 0,
     })
 }

@@ -130,6 +130,14 @@ impl AudioSession<'_> {
         })
     }
 
+    /// A key press on the agent's leg of this call: while a capture runs, the plugin records
+    /// it (`agent-dtmf`); `false` when none runs.
+    pub fn note_agent_key(&mut self) -> Result<bool> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("note-agent-key", 0, |g, st| g.call_note_agent_key(st, s))
+    }
+
     /// Capture records since the last call.
     pub fn drain_captures(&mut self) -> Result<Vec<CaptureEvent>> {
         let s = self.handle.0;

@@ -219,6 +219,10 @@ impl GuestSession for Session {
             .rerequest(capture::field(field))
     }
 
+    fn note_agent_key(&self) -> bool {
+        self.0.borrow_mut().capture().agent_key()
+    }
+
     fn drain_captures(&self) -> Vec<CaptureEvent> {
         let mut s = self.0.borrow_mut();
         core::iter::from_fn(|| s.poll_capture())

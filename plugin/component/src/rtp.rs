@@ -95,6 +95,10 @@ impl GuestRtpSession for RtpSession {
             .rerequest(capture::field(field))
     }
 
+    fn note_agent_key(&self) -> bool {
+        self.0.borrow_mut().0.capture().agent_key()
+    }
+
     fn drain_captures(&self) -> Vec<CaptureEvent> {
         let s = &mut self.0.borrow_mut().0;
         core::iter::from_fn(|| s.poll_capture())

@@ -63,6 +63,12 @@ impl CaptureControl<'_> {
         self.reporter.rerequest(field, self.now_ms)
     }
 
+    /// The host saw a key press on the agent's leg of this call (see
+    /// [`Reporter::agent_key`]); `true` when a capture was running.
+    pub fn agent_key(self) -> bool {
+        self.reporter.agent_key(self.now_ms)
+    }
+
     /// The running capture's id, if any.
     #[must_use]
     pub fn running(&self) -> Option<&str> {
@@ -207,6 +213,23 @@ impl Reporter {
     pub fn rerequest(&mut self, field: Field, now_ms: u64) -> bool {
         self.last_ms = self.last_ms.max(now_ms);
         self.with_capture(|c| c.rerequest(now_ms, field))
+    }
+
+    /// The host saw a key press on the agent's leg of this call at media time `now_ms`: while
+    /// a capture runs, that is a security signal — the agent typing, or tones injected
+    /// towards the caller, during the caller's card entry — and a signed `agent-dtmf` record
+    /// of the capture says so (the capture goes on; which digit it was never leaves). `true`
+    /// when a capture was running.
+    pub fn agent_key(&mut self, now_ms: u64) -> bool {
+        let Some(id) = self.capture_id().map(String::from) else {
+            return false;
+        };
+        self.last_ms = self.last_ms.max(now_ms);
+        self.push_capture(
+            &id,
+            alloc::vec![("event", crate::event::Item::Text("agent-dtmf".into()))],
+        );
+        true
     }
 
     /// Media time `now_ms` has come: a field not finished in time is refused.

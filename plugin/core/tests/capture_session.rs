@@ -295,3 +295,27 @@ fn a_field_times_out_on_host_time_when_the_audio_stops() {
     assert_eq!(late[0].record.text("reason"), Some("timeout"));
     assert_eq!(s.poll_timeout(), None, "nothing waits any more");
 }
+
+#[test]
+fn a_key_on_the_agents_leg_during_a_capture_is_a_signed_security_record() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (_, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    // No capture: nothing to say.
+    assert!(!s.capture().agent_key());
+    assert!(s.poll_capture().is_none());
+    s.capture().start(request(pk)).unwrap();
+    let _ = play(&mut s, "41");
+    assert!(s.capture().agent_key());
+    let records: Vec<CaptureEmitted> = std::iter::from_fn(|| s.poll_capture()).collect();
+    assert_eq!(events(&records), ["agent-dtmf"]);
+    let r = &records[0];
+    assert_eq!(r.record.capture, "pay-1");
+    assert!(r.record.number("at_ms").unwrap() > 0);
+    // It verifies like every record, and the capture goes on.
+    let mut v = Verifier::new(vec![key]);
+    v.verify(s.start_record().unwrap()).unwrap();
+    assert!(v.verify(r.line.as_deref().unwrap()).is_ok());
+    let (_, more) = play(&mut s, "1");
+    assert_eq!(more.last().unwrap().record.number("count"), Some(3));
+}

@@ -5,7 +5,9 @@ use crate::args::CallArgs;
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use tonemask_harness::card::{agent_view, event_at_ms, event_items, event_name, load_public};
+use tonemask_harness::card::{
+    agent_view, event_at_ms, event_items, event_name, load_public, Tally,
+};
 use tonemask_harness::keys::{random_bytes, KeyRing};
 use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
 use tonemask_harness::run::{run, CapturePlan, Options, Outcome};
@@ -150,23 +152,11 @@ fn show(args: &Args, out: &Outcome) {
             agent_view(event_items(c))
         );
     }
-    let at_of = |name: &str| {
-        out.captures
-            .iter()
-            .find(|(_, c)| event_name(c) == Some(name))
-            .and_then(|(_, c)| event_at_ms(c))
-    };
-    let refused = out
-        .captures
-        .iter()
-        .filter(|(_, c)| event_name(c) == Some("invalid"))
-        .count();
-    if let (Some(t0), Some(t1)) = (at_of("started"), at_of("completed").or(at_of("failed"))) {
-        println!(
-            "capture: {:.2} s from start to end, {refused} field(s) refused and asked again",
-            t1.saturating_sub(t0) as f64 / 1000.0
-        );
+    let mut tally = Tally::default();
+    for (_, c) in &out.captures {
+        tally.add(&c.capture, event_items(c));
     }
+    println!("capture: {tally}");
     for e in &out.events {
         println!(
             "{:>9.2} s  digit outside the capture (seq {})",

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use std::path::PathBuf;
 use tonemask_core::Record;
-use tonemask_harness::card::{agent_view, record_items};
+use tonemask_harness::card::{agent_view, record_items, Tally};
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::verify::verify_file;
 
@@ -31,6 +31,7 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let keys = KeyRing::load(&key)?;
     let report = verify_file(&keys, &events)?;
     let (mut digits, mut captures) = (0, 0);
+    let mut tally = Tally::default();
     for v in &report.lines {
         match &v.result {
             Ok(ok) => {
@@ -50,13 +51,19 @@ pub fn execute(_plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                 }
                 match &ok.record {
                     Record::Digit(_) | Record::Press(_) => digits += 1,
-                    Record::Capture(_) => captures += 1,
+                    Record::Capture(c) => {
+                        captures += 1;
+                        tally.add(&c.capture, record_items(c));
+                    }
                     Record::Start(_) | Record::End(_) => {}
                 }
                 println!("line {}: {}", v.line, describe(&ok.record, show_digits));
             }
             Err(e) => println!("line {}: REJECTED  {e}", v.line),
         }
+    }
+    if captures > 0 {
+        println!("captures: {tally}");
     }
     for u in &report.unfinished {
         println!("NOT WHOLE  {u}");
