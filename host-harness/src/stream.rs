@@ -188,6 +188,24 @@ impl RtpStream {
         std::mem::take(&mut self.captures)
     }
 
+    /// Cancels the running capture (its typing is erased); `false` when none ran or the
+    /// instance has trapped.
+    pub fn cancel_capture(&mut self) -> bool {
+        let h = self.handle;
+        let Some(inst) = self.instance.as_mut() else {
+            return false;
+        };
+        let cancelled = inst.rtp(h).cancel_capture();
+        let drained = drain(inst, h, &mut self.events, &mut self.captures);
+        match cancelled.and_then(|c| drained.map(|()| c)) {
+            Ok(c) => c,
+            Err(trap) => {
+                self.fail(&trap);
+                false
+            }
+        }
+    }
+
     /// A key press was seen on the agent's leg of this call: while a capture runs, the
     /// session records it as a security signal (`agent-dtmf`). `false` when none runs or
     /// the instance has trapped.

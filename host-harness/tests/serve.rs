@@ -23,7 +23,11 @@ struct Proxy(Client);
 
 impl Proxy {
     fn new() -> Proxy {
-        let node = SocketAddr::from(([127, 0, 0, 1], NG));
+        Proxy::at(NG)
+    }
+
+    fn at(port: u16) -> Proxy {
+        let node = SocketAddr::from(([127, 0, 0, 1], port));
         Proxy(Client::connect(node, Duration::from_secs(5)).unwrap())
     }
 
@@ -126,12 +130,23 @@ fn card_packets() -> (Vec<Vec<u8>>, String) {
 
 /// The caller's packets of call B: silence, with "1234" as telephone-events on PT 101.
 fn event_packets() -> (Vec<Vec<u8>>, String) {
+    (keyed("1234", 0xB, 0), "1234".into())
+}
+
+/// Silence with each key of `keys` as telephone-events on PT 101 (200 ms of silence before
+/// each press, 100 ms presses), from sequence number and timestamp `start` on.
+fn keyed(keys: &str, ssrc: u32, start: u16) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let (mut seq, mut ts) = (0u16, 0u32);
+    let (mut seq, mut ts) = (start, u32::from(start) * 160);
     let silence = [0xFFu8; 160];
-    for code in [1u8, 2, 3, 4] {
+    let codes = keys.chars().map(|c| match c {
+        '*' => 10,
+        '#' => 11,
+        d => d.to_digit(10).unwrap() as u8,
+    });
+    for code in codes {
         for _ in 0..10 {
-            out.push(rtp(0, seq, ts, 0xB, &silence));
+            out.push(rtp(0, seq, ts, ssrc, &silence));
             seq += 1;
             ts += 160;
         }
@@ -141,18 +156,18 @@ fn event_packets() -> (Vec<Vec<u8>>, String) {
             let payload = [code, if end { 0x80 } else { 0 } | 10, dur[0], dur[1]];
             // The end packet goes out three times, as RFC 4733 asks.
             for _ in 0..if end { 3 } else { 1 } {
-                out.push(rtp(101, seq, ts, 0xB, &payload));
+                out.push(rtp(101, seq, ts, ssrc, &payload));
                 seq += 1;
             }
         }
         ts += 800;
     }
     for _ in 0..20 {
-        out.push(rtp(0, seq, ts, 0xB, &silence));
+        out.push(rtp(0, seq, ts, ssrc, &silence));
         seq += 1;
         ts += 160;
     }
-    (out, "1234".into())
+    out
 }
 
 /// The response to a plain HTTP GET (status line, headers and body).
@@ -519,4 +534,145 @@ fn serve_takes_its_options_from_a_toml_file_and_the_command_line_wins() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A card capture through the node: the agent's desktop starts it with the `capture`
+/// command; the caller types card, expiry and code as telephone-events; the callee's side
+/// presses a key meanwhile (the fraud signal). The events file holds only progress, the
+/// agent key as `agent-dtmf`, and the sealed card, which the processor opens; /metrics
+/// counts it all.
+#[test]
+fn a_card_captured_through_the_node_reaches_only_the_processor() {
+    const NG2: u16 = 17_991;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let public = processor_key(dir.path());
+    let node = start_serve(
+        dir.path(),
+        &key,
+        &events,
+        NG2,
+        (17_840, 17_859),
+        &[
+            "--listen-http",
+            "127.0.0.1:17999",
+            "--processor-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    let mut proxy = Proxy::at(NG2);
+    // Before the answer there is no media to capture from.
+    let early = proxy.send(vec![
+        ("command", Value::str("capture")),
+        ("call-id", Value::str("pay@test")),
+    ]);
+    assert_eq!(text(&early, "result"), "error", "{early:?}");
+    let leg = set_up(&mut proxy, "pay@test");
+    let bad = proxy.send(vec![
+        ("command", Value::str("capture")),
+        ("call-id", Value::str("pay@test")),
+        ("fields", Value::List(vec![Value::str("pin")])),
+    ]);
+    assert!(
+        text(&bad, "error-reason").contains("unknown field"),
+        "{bad:?}"
+    );
+
+    let packets = keyed("4111111111111111#0829737", 0xC, 0);
+    let send = |ps: &[Vec<u8>]| {
+        for p in ps {
+            leg.caller.send_to(p, leg.to_node_from_caller).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    // Media first (the session exists), then the agent starts the capture.
+    send(&packets[..5]);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = proxy.send(vec![
+        ("command", Value::str("capture")),
+        ("call-id", Value::str("pay@test")),
+        ("capture-id", Value::str("pay-1")),
+    ]);
+    assert_eq!(text(&start, "result"), "ok", "{start:?}");
+    std::thread::sleep(Duration::from_millis(150));
+    send(&packets[5..60]);
+    // The callee's side presses '5' (telephone-events) while the caller types.
+    for (i, k) in (1..=3u16).enumerate() {
+        let end = k == 3;
+        let dur = (160 * k).to_be_bytes();
+        let payload = [5, if end { 0x80 } else { 0 } | 10, dur[0], dur[1]];
+        let p = rtp(101, 10 + i as u16, 1600, 0xD, &payload);
+        leg.callee.send_to(&p, leg.to_node_from_callee).unwrap();
+    }
+    send(&packets[60..]);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = proxy.send(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("pay@test")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http_get("127.0.0.1:17999", "/metrics");
+        if metrics.lines().any(|l| l == "tonemask_calls_ended_total 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = drain(&leg.callee);
+    let audio: Vec<u8> = got
+        .iter()
+        .filter_map(|b| Packet::parse(b).ok())
+        .filter(|p| p.payload_type() == 0)
+        .flat_map(|p| p.payload().to_vec())
+        .collect();
+    assert_eq!(digits_in(audio), 0, "tones reached the callee");
+    assert!(got
+        .iter()
+        .all(|b| Packet::parse(b).unwrap().payload_type() == 0));
+
+    // The file verifies whole; no digit of the card but the last four is in it.
+    let text_of = std::fs::read_to_string(&events).unwrap();
+    for part in ["411111", "0829", "737\"", "\"digit\""] {
+        assert!(!text_of.contains(part), "{part} in the events: {text_of}");
+    }
+    let v = tonemask(&[
+        "verify",
+        events.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    let out = stdout(&v);
+    assert!(v.status.success(), "{out}");
+    assert!(out.contains("agent-dtmf"), "{out}");
+    assert!(out.contains("last4=1111"), "{out}");
+    assert!(out.contains("captures: 1 started, 1 completed"), "{out}");
+    let o = tonemask(&[
+        "open",
+        events.to_str().unwrap(),
+        "--processor-private",
+        dir.path().join("proc.key").to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&o).contains("capture pay-1: card 4111111111111111 expiry 0829 code 737"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    for line in [
+        "tonemask_captures_started_total 1",
+        "tonemask_captures_completed_total 1",
+        "tonemask_capture_agent_keys_total 1",
+        "tonemask_security_signals_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
+    let (status, err) = node.terminate();
+    assert_eq!(status.code(), Some(0), "{err}");
 }

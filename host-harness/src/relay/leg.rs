@@ -1,10 +1,12 @@
 //! One direction of the relay: when the call ends, which source a side takes, and the
 //! receive → admit → push → send loop around an [`RtpStream`].
 
-use crate::plugin::{DigitEvent, RtpStats};
+use super::Control;
+use crate::plugin::{CaptureEvent, DigitEvent, RtpStats};
 use crate::stream::{Pushed, RtpStream};
 use anyhow::{Context, Result};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,6 +105,8 @@ impl Peer {
 pub(super) struct Leg {
     pub(super) stats: RtpStats,
     pub(super) events: Vec<DigitEvent>,
+    /// Card-capture records of its session.
+    pub(super) captures: Vec<CaptureEvent>,
     pub(super) foreign_sources: u64,
     /// The session's signed end-of-call record.
     pub(super) end_record: Option<String>,
@@ -146,19 +150,68 @@ fn receive(rx: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>
     }
 }
 
+/// What a leg's session reported.
+pub(super) enum Out<'a> {
+    /// A key press.
+    Digit(&'a DigitEvent),
+    /// A card capture's progress.
+    Capture(&'a CaptureEvent),
+}
+
+/// What a leg's session reported so far.
+#[derive(Default)]
+struct Reported {
+    events: Vec<DigitEvent>,
+    captures: Vec<CaptureEvent>,
+}
+
+impl Reported {
+    /// Takes the session's new events and capture records, each passed to `on_out` first.
+    fn take(&mut self, call: &mut RtpStream, on_out: &mut impl FnMut(Out<'_>)) {
+        for e in call.take_events() {
+            on_out(Out::Digit(&e));
+            self.events.push(e);
+        }
+        for c in call.take_captures() {
+            on_out(Out::Capture(&c));
+            self.captures.push(c);
+        }
+    }
+}
+
+/// Carries out a command for the leg's session.
+fn apply(call: &mut RtpStream, c: Control) {
+    match c {
+        Control::StartCapture(req) => {
+            if let Err(e) = call.start_capture(&req) {
+                eprintln!("tonemask relay: capture {} refused: {e:#}", req.id);
+            }
+        }
+        Control::CancelCapture => {
+            call.cancel_capture();
+        }
+        Control::AgentKey => {
+            call.note_agent_key();
+        }
+    }
+}
+
 /// One direction: receive, admit the source, push through the stream (waking at its
-/// deadlines), send what it forwards, report events.
+/// deadlines), send what it forwards, carry out the commands in `inbox` (at least every
+/// 50 ms), report events and capture records.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn pump(
     mut call: RtpStream,
     tap: Tap,
     rx: &UdpSocket,
     clock: &Clock,
     peer: &Peer,
+    inbox: Option<&Receiver<Control>>,
     mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
-    mut on_event: impl FnMut(&DigitEvent),
+    mut on_out: impl FnMut(Out<'_>),
 ) -> Result<Leg> {
     let mut buf = vec![0u8; 65_536];
-    let mut events = Vec::new();
+    let mut reported = Reported::default();
     let mut warned = Warned::default();
     // Host time for the session: ms since this leg started (monotonic).
     let started = std::time::Instant::now();
@@ -167,15 +220,12 @@ pub(super) fn pump(
         Err(e) => warn_first(unsent, || format!("sending a packet: {e}")),
         Ok(()) => tap.sent(),
     };
-    let mut report = |call: &mut RtpStream, events: &mut Vec<DigitEvent>| {
-        for e in call.take_events() {
-            on_event(&e);
-            events.push(e);
-        }
-    };
     loop {
         if clock.due() {
             break;
+        }
+        for c in inbox.into_iter().flat_map(Receiver::try_iter) {
+            apply(&mut call, c);
         }
         // Wake for the stream's own deadline (a press timing out, held audio leaving when
         // the sender goes quiet), and at least every 50 ms to check the call's end.
@@ -205,16 +255,17 @@ pub(super) fn pump(
         for (_, p) in call.tick(now_ms()) {
             sent(&p, &mut warned.unsent);
         }
-        report(&mut call, &mut events);
+        reported.take(&mut call, &mut on_out);
     }
     let ended = call.finish();
     for p in &ended.packets {
         sent(p, &mut warned.unsent);
     }
-    report(&mut call, &mut events);
+    reported.take(&mut call, &mut on_out);
     Ok(Leg {
         stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
-        events,
+        events: reported.events,
+        captures: reported.captures,
         foreign_sources: warned.foreign,
         end_record: ended.end_record,
         trap: call.trap().map(String::from),

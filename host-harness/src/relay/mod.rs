@@ -22,24 +22,43 @@
 //! - event delivery never blocks media: the events file (the durable copy) is appended at
 //!   once, the HTTP POST goes through a bounded queue to a sender thread that retries with
 //!   back-off; what it cannot deliver stays in the file and is counted.
+//!
+//! **Card captures** ([`Control`]): whoever runs the relay (the media node, for an agent's
+//! desktop) can start and cancel a capture on the caller→agent session; its records go to
+//! the same sink as the digit events. A key the agent→caller session sees while a capture
+//! runs is passed to the caller→agent session, which records it (`agent-dtmf`: the fraud
+//! signal).
 
 mod leg;
 mod live;
 mod sink;
 
 use crate::keys::KeyRing;
-use crate::plugin::{CallSettings, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats};
+use crate::plugin::{
+    CallSettings, CaptureEvent, CaptureRequest, DigitEvent, MaskMode, Plugin, RtpConfig, RtpStats,
+};
 use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use crate::stream::RtpStream;
 use anyhow::{anyhow, Context, Result};
-use leg::{pump, Clock, Leg, Peer, Tap};
+use leg::{pump, Clock, Leg, Out, Peer, Tap};
 pub use live::{Live, BUCKETS_US, DIRECTIONS};
 use sink::{open_sink, Sink};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A command for a running relay's caller→agent session, carried out within 50 ms.
+pub enum Control {
+    /// Start a card capture (refused and logged if one runs or the request is bad).
+    StartCapture(Box<CaptureRequest>),
+    /// Cancel the running capture.
+    CancelCapture,
+    /// A key was seen on the agent's leg (sent by the relay's own agent→caller thread).
+    AgentKey,
+}
 
 /// How the relay runs.
 #[derive(Clone, Debug)]
@@ -93,6 +112,8 @@ pub struct RelaySummary {
     pub digits: Vec<DigitEvent>,
     /// Digits seen on agent→caller (security signal).
     pub agent_digits: Vec<DigitEvent>,
+    /// Card-capture records of the caller→agent session.
+    pub captures: Vec<CaptureEvent>,
     /// Packets dropped on the caller side because they came from another source.
     pub caller_foreign_sources: u64,
     /// Packets dropped on the agent side because they came from another source.
@@ -140,8 +161,10 @@ fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfi
     Ok((forward, watch))
 }
 
-/// The caller→agent thread: masks, forwards to `to`, delivers each signed event (and the
-/// end-of-call record) to the sink; returns its leg and the events the queue had no room for.
+/// The caller→agent thread: masks, forwards to `to`, carries out the commands in `inbox`,
+/// delivers each signed event and capture record (and the start and end records) to the
+/// sink; returns its leg and the events the queue had no room for.
+#[allow(clippy::too_many_arguments)]
 fn spawn_forward(
     call: RtpStream,
     rx: UdpSocket,
@@ -150,6 +173,7 @@ fn spawn_forward(
     caller: Arc<Peer>,
     clock: Arc<Clock>,
     mut sink: Sink,
+    inbox: Receiver<Control>,
 ) -> std::thread::JoinHandle<Result<(Leg, u64)>> {
     std::thread::spawn(move || -> Result<(Leg, u64)> {
         if let Some(start) = call.start_record() {
@@ -165,18 +189,31 @@ fn spawn_forward(
             &rx,
             &clock,
             &caller,
+            Some(&inbox),
             |p| tx.send_to(p, to).map(|_| ()),
-            |e| {
-                if let Some(line) = &e.signed {
-                    sink.deliver(line);
+            |out| match out {
+                Out::Digit(e) => {
+                    if let Some(line) = &e.signed {
+                        sink.deliver(line);
+                    }
+                    eprintln!(
+                        "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
+                        e.seq,
+                        source_name(e.source),
+                        e.start_ms,
+                        e.end_ms
+                    );
                 }
-                eprintln!(
-                    "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
-                    e.seq,
-                    source_name(e.source),
-                    e.start_ms,
-                    e.end_ms
-                );
+                Out::Capture(c) => {
+                    if let Some(line) = &c.signed {
+                        sink.deliver(line);
+                    }
+                    let view = crate::card::agent_view(crate::card::event_items(c));
+                    eprintln!(
+                        "tonemask relay: capture {} (seq {}): {view}",
+                        c.capture, c.seq
+                    );
+                }
             },
         )?;
         if let Some(end) = &leg.end_record {
@@ -187,7 +224,9 @@ fn spawn_forward(
 }
 
 /// The agent→caller thread: forwards to the caller's (latched) address unchanged, raises a
-/// security signal for every digit seen.
+/// security signal for every digit seen and passes it to the caller→agent session
+/// (`forward`), which records it while a capture runs.
+#[allow(clippy::too_many_arguments)]
 fn spawn_watch(
     call: RtpStream,
     rx: UdpSocket,
@@ -196,6 +235,7 @@ fn spawn_watch(
     caller: &Peer,
     clock: Arc<Clock>,
     hint: Option<SocketAddr>,
+    forward: Sender<Control>,
 ) -> std::thread::JoinHandle<Result<Leg>> {
     let caller_addr = Arc::clone(&caller.addr);
     std::thread::spawn(move || -> Result<Leg> {
@@ -209,6 +249,7 @@ fn spawn_watch(
             &rx,
             &clock,
             &agent,
+            None,
             |p| match *caller_addr
                 .lock()
                 .map_err(|_| std::io::Error::other("lock"))?
@@ -217,7 +258,10 @@ fn spawn_watch(
                 // Not latched yet: the caller's SDP address, if known.
                 None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
             },
-            |e| {
+            |out| {
+                let Out::Digit(e) = out else {
+                    return;
+                };
                 // The digit itself is not logged: it may be card data all the same.
                 eprintln!(
                     "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
@@ -225,6 +269,8 @@ fn spawn_watch(
                     e.start_ms,
                     e.end_ms
                 );
+                // The forward thread may have ended already; then no capture runs either.
+                let _ = forward.send(Control::AgentKey);
             },
         )
     })
@@ -237,40 +283,26 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
     let agent_sock = UdpSocket::bind(cfg.agent_bind)
         .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
     announce(cfg);
-    run_relay_on(plugin, cfg, keys, [caller_sock, agent_sock], None)
+    run_relay_on(plugin, cfg, keys, [caller_sock, agent_sock], None, None)
 }
 
 /// As [`run_relay`], on sockets already bound (caller side, agent side; `cfg`'s bind
-/// addresses are then only names), ending also when `stop` is set — how the media node
-/// runs each call.
+/// addresses are then only names), ending also when `stop` is set, and taking commands
+/// for its caller→agent session on `control` (a channel whose sender the caller keeps) —
+/// how the media node runs each call.
 pub fn run_relay_on(
     plugin: &Plugin,
     cfg: &RelayConfig,
     keys: &KeyRing,
     [caller_sock, agent_sock]: [UdpSocket; 2],
     stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    control: Option<(Sender<Control>, Receiver<Control>)>,
 ) -> Result<RelaySummary> {
+    let (control_tx, control_rx) = control.unwrap_or_else(std::sync::mpsc::channel);
     let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, sender) = open_sink(cfg, &closing)?;
     let (forward, watch) = leg_configs(cfg, keys)?;
-    let caller = Arc::new(Peer {
-        name: "caller",
-        ip: None,
-        addr: Arc::new(Mutex::new(cfg.caller)),
-    });
-    let agent = Peer {
-        name: "agent",
-        ip: Some(cfg.agent.ip()),
-        addr: Arc::new(Mutex::new(cfg.agent_source)),
-    };
-    let clock = Arc::new(Clock {
-        idle: cfg.idle,
-        max: cfg.max_duration,
-        start: Instant::now(),
-        last: Mutex::new(None),
-        stop,
-        live: cfg.live.clone(),
-    });
+    let (caller, agent, clock) = parties(cfg, stop);
 
     let up = {
         let call = RtpStream::open(plugin, &forward)?;
@@ -284,6 +316,7 @@ pub fn run_relay_on(
             Arc::clone(&caller),
             Arc::clone(&clock),
             sink,
+            control_rx,
         )
     };
     let down = {
@@ -296,6 +329,7 @@ pub fn run_relay_on(
             &caller,
             Arc::clone(&clock),
             cfg.caller_hint,
+            control_tx,
         )
     };
     let up = up
@@ -314,6 +348,7 @@ pub fn run_relay_on(
         agent_to_caller: down.stats,
         digits: up.events,
         agent_digits: down.events,
+        captures: up.captures,
         caller_foreign_sources: up.foreign_sources,
         agent_foreign_sources: down.foreign_sources,
         undelivered: failed + overflow,
@@ -321,6 +356,32 @@ pub fn run_relay_on(
         caller_trap_dropped: up.trap_dropped,
         agent_trap: down.trap,
     })
+}
+
+/// The two sides (caller, agent: the sources each takes) and the call's clock.
+fn parties(
+    cfg: &RelayConfig,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> (Arc<Peer>, Peer, Arc<Clock>) {
+    let caller = Arc::new(Peer {
+        name: "caller",
+        ip: None,
+        addr: Arc::new(Mutex::new(cfg.caller)),
+    });
+    let agent = Peer {
+        name: "agent",
+        ip: Some(cfg.agent.ip()),
+        addr: Arc::new(Mutex::new(cfg.agent_source)),
+    };
+    let clock = Arc::new(Clock {
+        idle: cfg.idle,
+        max: cfg.max_duration,
+        start: Instant::now(),
+        last: Mutex::new(None),
+        stop,
+        live: cfg.live.clone(),
+    });
+    (caller, agent, clock)
 }
 
 /// The relay's plan, on stderr.

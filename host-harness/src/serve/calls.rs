@@ -6,7 +6,7 @@ use super::ServeConfig;
 use crate::keys::KeyRing;
 use crate::ng::{self, Request, Value};
 use crate::plugin::{CallSettings, Plugin};
-use crate::relay::{run_relay_on, RelayConfig, RelaySummary};
+use crate::relay::{run_relay_on, Control, RelayConfig, RelaySummary};
 use crate::sdp::{parse_sdp, rewrite_sdp, PayloadTypes, Rewrite};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
@@ -36,6 +36,8 @@ struct Call {
     answer_sdp: Option<String>,
     /// The running relay.
     relay: Option<(Arc<AtomicBool>, JoinHandle<Result<RelaySummary>>)>,
+    /// Commands for its caller→callee session, once answered.
+    control: Option<std::sync::mpsc::Sender<Control>>,
 }
 
 /// Calls by SIP Call-ID.
@@ -160,6 +162,7 @@ impl Calls {
                 local,
                 answer_sdp: None,
                 relay: None,
+                control: None,
             },
         );
         Ok(ng::ok([("sdp", Value::str(&offer_sdp))]))
@@ -210,13 +213,25 @@ impl Calls {
             max_duration: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let (control, inbox) = std::sync::mpsc::channel();
         let handle = {
             let (plugin, keys, stop) = (Arc::clone(plugin), Arc::clone(keys), Arc::clone(&stop));
+            let channel = (control.clone(), inbox);
             std::thread::Builder::new()
                 .name(format!("call {call_id}"))
-                .spawn(move || run_relay_on(&plugin, &relay_cfg, &keys, sockets, Some(stop)))
+                .spawn(move || {
+                    run_relay_on(
+                        &plugin,
+                        &relay_cfg,
+                        &keys,
+                        sockets,
+                        Some(stop),
+                        Some(channel),
+                    )
+                })
                 .context("starting the call's relay")?
         };
+        call.control = Some(control);
         eprintln!(
             "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
             event_call_id(call_id, &call.from_tag)
@@ -244,6 +259,24 @@ impl Calls {
             None => finish(call_id, call, &self.metrics),
         }
         Ok(ng::ok([]))
+    }
+
+    /// The processor key captures are sealed to, if the node has one.
+    pub fn processor_key(&self) -> Option<&(String, [u8; 32])> {
+        self.cfg.processor_key.as_ref()
+    }
+
+    /// Sends `c` to the caller→callee session of answered call `call_id`.
+    pub fn control(&self, call_id: &str, c: Control) -> Result<()> {
+        let call = self
+            .calls
+            .get(call_id)
+            .ok_or_else(|| anyhow!("Call-ID not found: {call_id}"))?;
+        call.control
+            .as_ref()
+            .ok_or_else(|| anyhow!("call {call_id} is not answered yet: no media to capture from"))?
+            .send(c)
+            .map_err(|_| anyhow!("call {call_id} has ended"))
     }
 
     /// `query`: what the node knows of a call.

@@ -40,6 +40,9 @@ pub struct Metrics {
     security_signals: AtomicU64,
     plugin_traps: AtomicU64,
     events_undelivered: AtomicU64,
+    /// Card captures: started, completed, cancelled, failed, fields refused and asked
+    /// again, keys on the agent's leg during one.
+    captures: [AtomicU64; 6],
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -86,6 +89,21 @@ impl Metrics {
         let traps = u64::from(s.caller_trap.is_some()) + u64::from(s.agent_trap.is_some());
         add(&self.plugin_traps, traps);
         add(&self.events_undelivered, s.undelivered);
+        let mut t = crate::card::Tally::default();
+        for c in &s.captures {
+            t.add(&c.capture, crate::card::event_items(c));
+        }
+        let counts = [
+            t.started,
+            t.completed,
+            t.cancelled,
+            t.failed.values().sum(),
+            t.retries.values().sum(),
+            t.agent_keys,
+        ];
+        for (c, n) in self.captures.iter().zip(counts) {
+            add(c, n);
+        }
     }
 
     /// The Prometheus text exposition of every counter.
@@ -172,7 +190,7 @@ type Single = (
 );
 
 /// Every metric with one value, in the order `/metrics` shows them.
-const SINGLE: [Single; 11] = [
+const SINGLE: [Single; 17] = [
     ("calls_active", "gauge", "Calls with media running.", |m| {
         get(&m.calls_started).saturating_sub(get(&m.calls_ended))
     }),
@@ -235,6 +253,42 @@ const SINGLE: [Single; 11] = [
         "counter",
         "Signed events the HTTP collector did not take (they are in the events file).",
         |m| get(&m.events_undelivered),
+    ),
+    (
+        "captures_started_total",
+        "counter",
+        "Card captures started (ended calls).",
+        |m| get(&m.captures[0]),
+    ),
+    (
+        "captures_completed_total",
+        "counter",
+        "Card captures completed: the card sealed to the processor (ended calls).",
+        |m| get(&m.captures[1]),
+    ),
+    (
+        "captures_cancelled_total",
+        "counter",
+        "Card captures cancelled, by the agent or the call's end (ended calls).",
+        |m| get(&m.captures[2]),
+    ),
+    (
+        "captures_failed_total",
+        "counter",
+        "Card captures failed: a field out of attempts or time (ended calls).",
+        |m| get(&m.captures[3]),
+    ),
+    (
+        "capture_retries_total",
+        "counter",
+        "Capture fields refused and asked again (ended calls).",
+        |m| get(&m.captures[4]),
+    ),
+    (
+        "capture_agent_keys_total",
+        "counter",
+        "Keys seen on the agent's leg while a capture ran: the fraud signal (ended calls).",
+        |m| get(&m.captures[5]),
     ),
 ];
 

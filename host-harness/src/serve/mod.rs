@@ -14,10 +14,15 @@
 //! carry (video, extra audio streams, ICE candidates, RTCP on its own port) is taken out of
 //! the SDP so that it never goes around the node, and encrypted media is refused.
 //!
+//! **Card captures**: with a processor key (`--processor-key`), the `capture` command (not
+//! rtpengine's: the agent's desktop sends it) starts or cancels a card capture in an
+//! answered call ([`capture`]); its records go where the call's events go.
+//!
 //! Not yet: RTCP on separate ports, re-INVITEs that change the media, per-call statistics in
-//! `query` before the call ends, metrics (see the README).
+//! `query` before the call ends (see the README).
 
 mod calls;
+mod capture;
 mod metrics;
 
 pub use calls::event_call_id;
@@ -59,6 +64,9 @@ pub struct ServeConfig {
     pub idle: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere.
     pub listen_http: Option<SocketAddr>,
+    /// The processor key (id, X25519 public key) card captures are sealed to; without one
+    /// the `capture` command is refused.
+    pub processor_key: Option<(String, [u8; 32])>,
 }
 
 /// Serves until `shutdown` is set, then ends every call (their delayed packets are sent).
@@ -181,6 +189,8 @@ fn handle(calls: &mut Calls, command: &str, req: &Request) -> Result<Value> {
         "answer" => calls.answer(req),
         "delete" => calls.delete(req),
         "query" => calls.query(req),
+        // tonemask's own: a card capture in a call, for the agent's desktop.
+        "capture" => capture::command(calls, req),
         // Masking is always on: blocking is what the call already does; it cannot be lifted.
         "block dtmf" => calls.query(req).map(|_| ng::ok(std::iter::empty())),
         "unblock dtmf" => {

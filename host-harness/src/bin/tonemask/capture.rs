@@ -6,7 +6,7 @@ use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tonemask_harness::card::{
-    agent_view, event_at_ms, event_items, event_name, load_public, Tally,
+    agent_view, event_at_ms, event_items, event_name, load_public, this_month, Tally,
 };
 use tonemask_harness::keys::{random_bytes, KeyRing};
 use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
@@ -192,21 +192,4 @@ fn parse_month(s: &str) -> Result<(u16, u8)> {
         .and_then(|(y, m)| Some((y.parse::<u16>().ok()?, m.parse::<u8>().ok()?)))
         .filter(|(y, m)| (2000..=2099).contains(y) && (1..=12).contains(m));
     parsed.with_context(|| format!("--today {s:?} is not a month YYYY-MM of 2000–2099"))
-}
-
-/// The system clock's year and month (UTC).
-fn this_month() -> (u16, u8) {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year as u16, month as u8)
 }

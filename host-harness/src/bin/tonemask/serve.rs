@@ -35,6 +35,11 @@ pub struct Args {
     /// Serve Prometheus `/metrics` and `/health` over HTTP here (e.g. 127.0.0.1:9090)
     #[arg(long, value_name = "ADDR:PORT")]
     listen_http: Option<std::net::SocketAddr>,
+    /// Processor public key file (`tonemask keygen --processor`) that card captures are
+    /// sealed to; enables the `capture` control command (start or cancel a capture in a
+    /// call, for the agent's desktop)
+    #[arg(long, value_name = "FILE")]
+    processor_key: Option<PathBuf>,
     /// End a call whose media has stopped for this many seconds
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     idle_s: f64,
@@ -129,6 +134,11 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         dtmf_log_dest: args.sink.dtmf_log_dest,
         idle: seconds(args.idle_s, "--idle-s")?,
         listen_http: args.listen_http,
+        processor_key: args
+            .processor_key
+            .as_deref()
+            .map(tonemask_harness::card::load_public)
+            .transpose()?,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
