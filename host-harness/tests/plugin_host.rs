@@ -408,3 +408,67 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
     );
     assert_eq!(digits, want, "each press once");
 }
+
+/// `status-of-capture`: where the caller is in a running capture — field, attempt, how many
+/// digits typed, the brand — never a digit; none before the capture and after it.
+#[test]
+fn a_running_capture_reports_its_status_without_a_digit() {
+    use tonemask_harness::plugin::{CaptureField, CaptureRequest};
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let mut inst = plugin.instantiate().unwrap();
+    let (wav, _) = recording("capture_card_corrected");
+    let pcm = wav.pcm16();
+    let s = inst.create_audio(&config("status", Codec::L16)).unwrap();
+    let (_, public) = tonemask_core::card::seal::keypair(&[3; 32]);
+    let request = CaptureRequest {
+        id: "pay-2".into(),
+        fields: vec![
+            CaptureField::CardNumber,
+            CaptureField::Expiry,
+            CaptureField::SecurityCode,
+        ],
+        end_key: '#',
+        clear_key: '*',
+        field_timeout_ms: 30_000,
+        max_attempts: 3,
+        year: 2026,
+        month: 12,
+        processor_kid: "proc".into(),
+        processor_key: public.to_vec(),
+        entropy: vec![0x33; 32],
+        token_key: None,
+    };
+    let mut seen = Vec::new();
+    for (i, frame) in pcm.chunks(160).enumerate() {
+        let ms = 20 * i as u64;
+        if ms == 6_560 {
+            assert!(inst.audio(s).status_of_capture().unwrap().is_none());
+            inst.audio(s).start_capture(&request).unwrap();
+        }
+        inst.audio(s).process_samples(frame).unwrap();
+        if ms.is_multiple_of(500) {
+            if let Some(st) = inst.audio(s).status_of_capture().unwrap() {
+                seen.push((st.field, st.count, st.brand.clone()));
+                assert_eq!(st.id, "pay-2");
+                assert_eq!(st.fields, 3);
+            }
+        }
+    }
+    // The caller typed "41119", cleared it, then the card: the counts rise and fall.
+    assert!(
+        seen.iter()
+            .any(|(f, c, _)| matches!(f, CaptureField::CardNumber) && *c == 5),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(_, _, b)| b.as_deref() == Some("visa")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(f, _, _)| matches!(f, CaptureField::Expiry)),
+        "{seen:?}"
+    );
+    inst.audio(s).flush_samples().unwrap();
+    assert!(inst.audio(s).status_of_capture().unwrap().is_none());
+}

@@ -1,7 +1,8 @@
 //! Audio-frame sessions (`tonemask:plugin/masking`): a typed handle and its methods.
 
 use super::{
-    plugin_error, CaptureEvent, CaptureField, CaptureRequest, DigitEvent, Instance, SessionConfig,
+    plugin_error, CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, DigitEvent, Instance,
+    SessionConfig,
 };
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
@@ -136,6 +137,14 @@ impl AudioSession<'_> {
         let s = self.handle.0;
         self.inst
             .masking_call("note-agent-key", 0, |g, st| g.call_note_agent_key(st, s))
+    }
+
+    /// Where the running capture stands (`None` when none runs).
+    pub fn status_of_capture(&mut self) -> Result<Option<CaptureStatus>> {
+        let s = self.handle.0;
+        self.inst.masking_call("status-of-capture", 0, |g, st| {
+            g.call_status_of_capture(st, s)
+        })
     }
 
     /// Capture records since the last call.

@@ -34,10 +34,10 @@ mod bindings {
 }
 
 pub use bindings::exports::tonemask::plugin::types::{
-    AudioPayload, CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureValue, Codec,
-    Config as SessionConfig, DigitEvent, DigitSeal, DigitSource, DigitVisibility,
-    Error as PluginError, EventPayload, MaskMode, NumericField, RtpConfig, RtpStats, SigningKey,
-    Twist, TwistLimits,
+    AudioPayload, CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureStatus,
+    CaptureValue, Codec, Config as SessionConfig, DigitEvent, DigitSeal, DigitSource,
+    DigitVisibility, Error as PluginError, EventPayload, MaskMode, NumericField, RtpConfig,
+    RtpStats, SigningKey, Twist, TwistLimits,
 };
 
 /// How often the engine's epoch advances: the granularity of call time budgets.

@@ -1,8 +1,8 @@
 //! RTP sessions (`tonemask:plugin/rtp`): a typed handle and its methods.
 
 use super::{
-    plugin_error, CaptureEvent, CaptureRequest, DigitEvent, Instance, PluginError, RtpConfig,
-    RtpStats,
+    plugin_error, CaptureEvent, CaptureRequest, CaptureStatus, DigitEvent, Instance, PluginError,
+    RtpConfig, RtpStats,
 };
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
@@ -104,6 +104,14 @@ impl RtpSession<'_> {
         let s = self.handle.0;
         self.inst.rtp_call("rtp note-agent-key", 0, |g, st| {
             g.call_note_agent_key(st, s)
+        })
+    }
+
+    /// Where the running capture stands (`None` when none runs).
+    pub fn status_of_capture(&mut self) -> Result<Option<CaptureStatus>> {
+        let s = self.handle.0;
+        self.inst.rtp_call("rtp status-of-capture", 0, |g, st| {
+            g.call_status_of_capture(st, s)
         })
     }
 

@@ -1,7 +1,8 @@
 //! Card-capture types: WIT to core and back. No logic lives here.
 
 use crate::exports::tonemask::plugin::types::{
-    CaptureEvent, CaptureField, CaptureRequest, CaptureValue, DigitVisibility, Error,
+    CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, CaptureValue, DigitVisibility,
+    Error, NumericField,
 };
 use tonemask_core as core_;
 use tonemask_core::card;
@@ -16,6 +17,26 @@ pub(crate) fn field(f: CaptureField) -> card::Field {
             min: n.min,
             max: n.max,
         },
+    }
+}
+
+/// The WIT status for the core's.
+pub(crate) fn status((id, s): (String, card::Status)) -> CaptureStatus {
+    let field = match s.field {
+        card::Field::CardNumber => CaptureField::CardNumber,
+        card::Field::Expiry => CaptureField::Expiry,
+        card::Field::SecurityCode => CaptureField::SecurityCode,
+        card::Field::Numeric { min, max } => CaptureField::Numeric(NumericField { min, max }),
+    };
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    CaptureStatus {
+        id,
+        field,
+        field_index: n(s.index),
+        fields: n(s.fields),
+        attempt: s.attempt,
+        count: n(s.count),
+        brand: s.brand.map(|b| b.name().into()),
     }
 }
 

@@ -19,8 +19,8 @@ mod rtp;
 
 use exports::tonemask::plugin::masking::{Guest, GuestSession, Session as SessionHandle};
 use exports::tonemask::plugin::types::{
-    CallSettings, CaptureEvent, CaptureField, CaptureRequest, Codec, Config, DigitEvent,
-    DigitSource, Error, MaskMode, Twist,
+    CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, Codec, Config,
+    DigitEvent, DigitSource, Error, MaskMode, Twist,
 };
 
 pub(crate) struct Plugin;
@@ -221,6 +221,10 @@ impl GuestSession for Session {
 
     fn note_agent_key(&self) -> bool {
         self.0.borrow_mut().capture().agent_key()
+    }
+
+    fn status_of_capture(&self) -> Option<CaptureStatus> {
+        self.0.borrow_mut().capture().status().map(capture::status)
     }
 
     fn drain_captures(&self) -> Vec<CaptureEvent> {

@@ -4,7 +4,8 @@ use crate::exports::tonemask::plugin::rtp::{
     Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
 };
 use crate::exports::tonemask::plugin::types::{
-    CaptureEvent, CaptureField, CaptureRequest, DigitEvent, Error, RtpConfig, RtpStats,
+    CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, DigitEvent, Error, RtpConfig,
+    RtpStats,
 };
 use crate::{capture, codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
@@ -97,6 +98,15 @@ impl GuestRtpSession for RtpSession {
 
     fn note_agent_key(&self) -> bool {
         self.0.borrow_mut().0.capture().agent_key()
+    }
+
+    fn status_of_capture(&self) -> Option<CaptureStatus> {
+        self.0
+            .borrow_mut()
+            .0
+            .capture()
+            .status()
+            .map(capture::status)
     }
 
     fn drain_captures(&self) -> Vec<CaptureEvent> {

@@ -69,6 +69,14 @@ impl CaptureControl<'_> {
         self.reporter.agent_key(self.now_ms)
     }
 
+    /// The running capture's id and where it stands (`None` when none runs, or its card is
+    /// being sealed).
+    #[must_use]
+    pub fn status(&self) -> Option<(String, crate::card::Status)> {
+        let a = self.reporter.capture.as_ref()?;
+        Some((String::from(a.id()), a.status()?))
+    }
+
     /// The running capture's id, if any.
     #[must_use]
     pub fn running(&self) -> Option<&str> {

@@ -319,3 +319,29 @@ fn a_key_on_the_agents_leg_during_a_capture_is_a_signed_security_record() {
     let (_, more) = play(&mut s, "1");
     assert_eq!(more.last().unwrap().record.number("count"), Some(3));
 }
+
+#[test]
+fn the_status_of_a_capture_says_where_the_caller_is_without_a_digit() {
+    let key = Key::new("k1", &[9; 32]).unwrap();
+    let (_, pk) = keypair(&[5; 32]);
+    let mut s = session(&key);
+    assert_eq!(s.capture().status(), None);
+    s.capture().start(request(pk)).unwrap();
+    let (id, st) = s.capture().status().unwrap();
+    assert_eq!(
+        (id.as_str(), st.field, st.index, st.fields),
+        ("pay-1", Field::CardNumber, 0, 3)
+    );
+    assert_eq!((st.attempt, st.count, st.brand), (1, 0, None));
+    let _ = play(&mut s, "411111");
+    let (_, st) = s.capture().status().unwrap();
+    assert_eq!(
+        (st.count, st.brand),
+        (6, Some(tonemask_core::card::Brand::Visa))
+    );
+    let _ = play(&mut s, "1111111111#");
+    let (_, st) = s.capture().status().unwrap();
+    assert_eq!((st.field, st.index, st.count), (Field::Expiry, 1, 0));
+    s.capture().cancel();
+    assert_eq!(s.capture().status(), None);
+}

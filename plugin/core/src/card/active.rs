@@ -85,6 +85,11 @@ impl Active {
         self.capture.poll_timeout()
     }
 
+    /// Where the capture stands (see [`super::Capture::status`]).
+    pub(crate) fn status(&self) -> Option<super::Status> {
+        self.capture.status()
+    }
+
     /// The capture itself (keys, time, re-requests, cancel).
     pub(crate) fn capture(&mut self) -> &mut Capture {
         &mut self.capture

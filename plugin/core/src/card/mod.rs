@@ -208,6 +208,23 @@ impl Drop for CardData {
     }
 }
 
+/// Where a running capture stands, as the agent may see it: never a digit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The field being typed.
+    pub field: Field,
+    /// Its place among the capture's fields (from 0).
+    pub index: usize,
+    /// How many fields the capture has.
+    pub fields: usize,
+    /// Which attempt at the field this is (from 1).
+    pub attempt: u8,
+    /// Digits typed into it so far.
+    pub count: usize,
+    /// The card's brand, once known.
+    pub brand: Option<Brand>,
+}
+
 /// What a capture waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -263,6 +280,22 @@ impl Capture {
     /// The next progress report, oldest first.
     pub fn poll_progress(&mut self) -> Option<Progress> {
         self.progress.pop_front()
+    }
+
+    /// Where the capture stands while a field is typed (`None` once it is over or complete).
+    #[must_use]
+    pub fn status(&self) -> Option<Status> {
+        let State::Typing { index, attempt, .. } = self.state else {
+            return None;
+        };
+        Some(Status {
+            field: self.config.fields[index],
+            index,
+            fields: self.config.fields.len(),
+            attempt,
+            count: self.typing.len(),
+            brand: self.brand,
+        })
     }
 
     /// Whether the card is ready for [`Capture::take_card`].
