@@ -364,6 +364,25 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         ),
         caller_in + 4
     );
+    // `query` while the call runs: its own packets and presses so far.
+    let q = proxy.send(vec![
+        ("command", Value::str("query")),
+        ("call-id", Value::str("call-A@test")),
+    ]);
+    let count = |dir: &str, key: &str| -> i64 {
+        match q.get(dir).and_then(|d| d.get(key)) {
+            Some(Value::Int(n)) => *n,
+            other => panic!("{dir}.{key}: {other:?} in {q:?}"),
+        }
+    };
+    assert_eq!(count("caller_to_callee", "packets-in"), pa.len() as i64);
+    assert_eq!(count("caller_to_callee", "digits"), 16, "{q:?}");
+    assert_eq!(count("callee_to_caller", "packets-in"), 2);
+    let rtp = q
+        .get("totals")
+        .and_then(|t| t.get("RTP"))
+        .and_then(|r| r.get("packets"));
+    assert_eq!(rtp, Some(&Value::Int(pa.len() as i64 + 2)), "{q:?}");
     for id in ["call-A@test", "call-B@test"] {
         let r = proxy.send(vec![
             ("command", Value::str("delete")),

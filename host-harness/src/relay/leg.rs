@@ -19,8 +19,8 @@ pub(super) struct Clock {
     pub(super) last: Mutex<Option<Instant>>,
     /// Set by whoever ends the call from outside (the media node's `delete`).
     pub(super) stop: Option<Arc<std::sync::atomic::AtomicBool>>,
-    /// Where the call's packets are counted as they pass, if anywhere.
-    pub(super) live: Option<Arc<super::Live>>,
+    /// Where the call's packets are counted as they pass (the node's counters, the call's).
+    pub(super) live: Vec<Arc<super::Live>>,
 }
 
 /// Which direction a leg is: its name in messages, its index in the live counters (0:
@@ -28,13 +28,13 @@ pub(super) struct Clock {
 pub(super) struct Tap {
     pub(super) name: &'static str,
     pub(super) dir: usize,
-    pub(super) live: Option<Arc<super::Live>>,
+    pub(super) live: Vec<Arc<super::Live>>,
 }
 
 impl Tap {
     /// A packet was taken to the plugin, which took `took` over it.
     fn received(&self, took: Duration) {
-        if let Some(l) = &self.live {
+        for l in &self.live {
             l.received(self.dir);
             l.processed(took);
         }
@@ -42,8 +42,15 @@ impl Tap {
 
     /// A packet was sent on.
     fn sent(&self) {
-        if let Some(l) = &self.live {
+        for l in &self.live {
             l.sent(self.dir);
+        }
+    }
+
+    /// A key press was reported.
+    fn digit(&self) {
+        for l in &self.live {
+            l.digit(self.dir);
         }
     }
 }
@@ -167,8 +174,9 @@ struct Reported {
 
 impl Reported {
     /// Takes the session's new events and capture records, each passed to `on_out` first.
-    fn take(&mut self, call: &mut RtpStream, on_out: &mut impl FnMut(Out<'_>)) {
+    fn take(&mut self, call: &mut RtpStream, tap: &Tap, on_out: &mut impl FnMut(Out<'_>)) {
         for e in call.take_events() {
+            tap.digit();
             on_out(Out::Digit(&e));
             self.events.push(e);
         }
@@ -255,13 +263,13 @@ pub(super) fn pump(
         for (_, p) in call.tick(now_ms()) {
             sent(&p, &mut warned.unsent);
         }
-        reported.take(&mut call, &mut on_out);
+        reported.take(&mut call, &tap, &mut on_out);
     }
     let ended = call.finish();
     for p in &ended.packets {
         sent(p, &mut warned.unsent);
     }
-    reported.take(&mut call, &mut on_out);
+    reported.take(&mut call, &tap, &mut on_out);
     Ok(Leg {
         stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
         events: reported.events,

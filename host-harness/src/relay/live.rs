@@ -1,5 +1,6 @@
 //! Live counters a media node reads while its calls run: packets in and out per direction
-//! as they pass, and how long each packet spent in the plugin (a histogram, for Prometheus).
+//! and key presses as they pass, and how long each packet spent in the plugin (a histogram,
+//! for Prometheus). A node keeps one for all its calls, and one per call (for `query`).
 //! Updated with relaxed atomics from every call's threads; nothing waits on them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,11 +12,12 @@ pub const BUCKETS_US: [u64; 10] = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_00
 /// Directions, as the `direction` label names them.
 pub const DIRECTIONS: [&str; 2] = ["caller_to_callee", "callee_to_caller"];
 
-/// Counters shared by every call of a node.
+/// Counters of a node's calls, or of one call.
 #[derive(Debug, Default)]
 pub struct Live {
     packets_in: [AtomicU64; 2],
     packets_out: [AtomicU64; 2],
+    digits: [AtomicU64; 2],
     /// Packets per bucket (not cumulative); index `BUCKETS_US.len()` is above the last bound.
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     sum_ns: AtomicU64,
@@ -34,6 +36,21 @@ impl Live {
         if let Some(c) = self.packets_out.get(dir) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A key press was reported on direction `dir`.
+    pub fn digit(&self, dir: usize) {
+        if let Some(c) = self.digits.get(dir) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Key presses reported on direction `dir` so far.
+    #[must_use]
+    pub fn digits(&self, dir: usize) -> u64 {
+        self.digits
+            .get(dir)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// One packet spent `d` in the plugin.

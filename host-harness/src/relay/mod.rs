@@ -89,8 +89,9 @@ pub struct RelayConfig {
     /// Local UDP address each signed event is sent to as one datagram (rtpengine's
     /// `--dtmf-log-dest`; loopback only).
     pub dtmf_log_dest: Option<SocketAddr>,
-    /// Live counters the packets are counted in as they pass (a media node's `/metrics`).
-    pub live: Option<Arc<Live>>,
+    /// Live counters the packets and presses are counted in as they pass (a media node's
+    /// `/metrics`, and the call's own for `query`).
+    pub live: Vec<Arc<Live>>,
     /// Where agent→caller packets go until the caller's source is latched (the address its
     /// SDP names; a media node knows it from the offer). `None`: they wait for the caller's
     /// first packet and are not sent before it.

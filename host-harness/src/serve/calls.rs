@@ -6,7 +6,7 @@ use super::ServeConfig;
 use crate::keys::KeyRing;
 use crate::ng::{self, Request, Value};
 use crate::plugin::{CallSettings, Plugin};
-use crate::relay::{run_relay_on, Control, RelayConfig, RelaySummary};
+use crate::relay::{run_relay_on, Control, Live, RelayConfig, RelaySummary, DIRECTIONS};
 use crate::sdp::{parse_sdp, rewrite_sdp, PayloadTypes, Rewrite};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
@@ -38,6 +38,8 @@ struct Call {
     relay: Option<(Arc<AtomicBool>, JoinHandle<Result<RelaySummary>>)>,
     /// Commands for its caller→callee session, once answered.
     control: Option<std::sync::mpsc::Sender<Control>>,
+    /// Its packets and presses so far, once answered (for `query`).
+    live: Option<Arc<Live>>,
 }
 
 /// Calls by SIP Call-ID.
@@ -163,6 +165,7 @@ impl Calls {
                 answer_sdp: None,
                 relay: None,
                 control: None,
+                live: None,
             },
         );
         Ok(ng::ok([("sdp", Value::str(&offer_sdp))]))
@@ -191,6 +194,7 @@ impl Calls {
             .sockets
             .take()
             .ok_or_else(|| anyhow!("call {call_id} has no media sockets"))?;
+        let call_live = Arc::new(Live::default());
         let relay_cfg = RelayConfig {
             caller_bind: call.local[0],
             agent_bind: call.local[1],
@@ -207,7 +211,7 @@ impl Calls {
             events_file: cfg.events_file.clone(),
             events_url: cfg.events_url.clone(),
             dtmf_log_dest: cfg.dtmf_log_dest,
-            live: Some(Arc::clone(&self.metrics.live)),
+            live: vec![Arc::clone(&self.metrics.live), Arc::clone(&call_live)],
             caller_hint: reachable(call.caller_sdp),
             idle: cfg.idle,
             max_duration: None,
@@ -232,6 +236,7 @@ impl Calls {
                 .context("starting the call's relay")?
         };
         call.control = Some(control);
+        call.live = Some(call_live);
         eprintln!(
             "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
             event_call_id(call_id, &call.from_tag)
@@ -279,7 +284,8 @@ impl Calls {
             .map_err(|_| anyhow!("call {call_id} has ended"))
     }
 
-    /// `query`: what the node knows of a call.
+    /// `query`: what the node knows of a call — and, once answered, its packets so far
+    /// (rtpengine's `totals`), and per direction packets in and out and presses reported.
     pub fn query(&self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let call = self
@@ -291,14 +297,27 @@ impl Calls {
         } else {
             "offered"
         };
-        Ok(ng::ok([
-            (
-                "created",
-                Value::Int(i64::try_from(call.created).unwrap_or(i64::MAX)),
-            ),
+        let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+        let mut answer = vec![
+            ("created", int(call.created)),
             ("from-tag", Value::str(&call.from_tag)),
             ("state", Value::str(state)),
-        ]))
+        ];
+        if let Some(live) = &call.live {
+            let (a, b) = (live.packets(0), live.packets(1));
+            let rtp = Value::dict([("packets", int(a.0 + b.0))]);
+            answer.push(("totals", Value::dict([("RTP", rtp)])));
+            for (dir, name) in DIRECTIONS.iter().enumerate() {
+                let (received, sent) = live.packets(dir);
+                let counts = Value::dict([
+                    ("packets-in", int(received)),
+                    ("packets-out", int(sent)),
+                    ("digits", int(live.digits(dir))),
+                ]);
+                answer.push((name, counts));
+            }
+        }
+        Ok(ng::ok(answer))
     }
 
     /// Finishes the deleted calls whose relay is done, and removes the calls whose relay

@@ -18,8 +18,7 @@
 //! rtpengine's: the agent's desktop sends it) starts or cancels a card capture in an
 //! answered call ([`capture`]); its records go where the call's events go.
 //!
-//! Not yet: RTCP on separate ports, re-INVITEs that change the media, per-call statistics in
-//! `query` before the call ends (see the README).
+//! Not yet: RTCP on separate ports, re-INVITEs that change the media (see the README).
 
 mod calls;
 mod capture;

@@ -71,7 +71,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         events_file: sink.events,
         events_url: sink.events_url,
         dtmf_log_dest: sink.dtmf_log_dest,
-        live: None,
+        live: Vec::new(),
         caller_hint: None,
         idle: seconds(idle_s, "--idle-s")?,
         max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
