@@ -383,6 +383,9 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         .and_then(|t| t.get("RTP"))
         .and_then(|r| r.get("packets"));
     assert_eq!(rtp, Some(&Value::Int(pa.len() as i64 + 2)), "{q:?}");
+    // Presses reach /metrics as they are reported, before the calls end.
+    let live = http_get("127.0.0.1:17996", "/metrics");
+    assert_eq!(value(&live, "tonemask_digits_total"), 20, "{live}");
     for id in ["call-A@test", "call-B@test"] {
         let r = proxy.send(vec![
             ("command", Value::str("delete")),

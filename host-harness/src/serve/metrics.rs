@@ -36,8 +36,6 @@ pub struct Metrics {
     pub live: Arc<Live>,
     dropped: [AtomicU64; DROP_REASONS.len()],
     event_packets_dropped: AtomicU64,
-    digits: AtomicU64,
-    security_signals: AtomicU64,
     plugin_traps: AtomicU64,
     events_undelivered: AtomicU64,
     /// Card captures: started, completed, cancelled, failed, fields refused and asked
@@ -84,8 +82,6 @@ impl Metrics {
             add(c, n);
         }
         add(&self.event_packets_dropped, up.events_dropped);
-        add(&self.digits, s.digits.len() as u64);
-        add(&self.security_signals, s.agent_digits.len() as u64);
         let traps = u64::from(s.caller_trap.is_some()) + u64::from(s.agent_trap.is_some());
         add(&self.plugin_traps, traps);
         add(&self.events_undelivered, s.undelivered);
@@ -233,14 +229,14 @@ const SINGLE: [Single; 17] = [
     (
         "digits_total",
         "counter",
-        "Key presses reported on caller audio (ended calls).",
-        |m| get(&m.digits),
+        "Key presses reported on caller audio (live, as they are reported).",
+        |m| m.live.digits(0),
     ),
     (
         "security_signals_total",
         "counter",
-        "Digits seen towards the caller (ended calls).",
-        |m| get(&m.security_signals),
+        "Digits seen towards the caller (live, as they are seen).",
+        |m| m.live.digits(1),
     ),
     (
         "plugin_traps_total",
