@@ -698,3 +698,74 @@ fn a_card_captured_through_the_node_reaches_only_the_processor() {
     let (status, err) = node.terminate();
     assert_eq!(status.code(), Some(0), "{err}");
 }
+
+/// A callee whose answer says `c=IN IP4 0.0.0.0` (not yet, or on hold): the caller's audio
+/// is sent nowhere — never to 0.0.0.0, which the OS would deliver to this machine — until
+/// the callee's own first packet shows where it is; then it goes there.
+#[test]
+fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known() {
+    const NG3: u16 = 17_989;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let node = start_serve(dir.path(), &key, &events, NG3, (17_860, 17_879), &[]);
+    let mut proxy = Proxy::at(NG3);
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    callee
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let offer = sdp(caller.local_addr().unwrap().port());
+    let r = proxy.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str("hold@test")),
+        ("from-tag", Value::str("ft-1")),
+        ("sdp", Value::str(&offer)),
+    ]);
+    let (to_node_from_callee, _) = parse_sdp(&text(&r, "sdp")).unwrap();
+    let answer =
+        sdp(callee.local_addr().unwrap().port()).replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
+    let r = proxy.send(vec![
+        ("command", Value::str("answer")),
+        ("call-id", Value::str("hold@test")),
+        ("from-tag", Value::str("ft-1")),
+        ("to-tag", Value::str("tt-1")),
+        ("sdp", Value::str(&answer)),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    let (to_node_from_caller, _) = parse_sdp(&text(&r, "sdp")).unwrap();
+    // Sent to 0.0.0.0, a packet is delivered on this machine — to the callee's own socket,
+    // at the port its SDP names: that is the leak this would catch (it did, before).
+    let speech = |seq: u16| rtp(0, seq, 160 * u32::from(seq), 0xE, &[0x55; 160]);
+    for seq in 0..10 {
+        caller.send_to(&speech(seq), to_node_from_caller).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        drain(&callee).is_empty(),
+        "audio went somewhere before the callee spoke"
+    );
+    // The callee speaks: its source is latched, and the caller's audio goes there.
+    callee
+        .send_to(&rtp(0, 1, 0, 0xF, &[0xFF; 160]), to_node_from_callee)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    for seq in 10..20 {
+        caller.send_to(&speech(seq), to_node_from_caller).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let got = drain(&callee);
+    assert!(
+        !got.is_empty(),
+        "no audio after the callee's source was known"
+    );
+    let r = proxy.send(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("hold@test")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    let (status, err) = node.terminate();
+    assert_eq!(status.code(), Some(0), "{err}");
+}

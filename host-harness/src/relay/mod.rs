@@ -67,7 +67,9 @@ pub struct RelayConfig {
     pub caller_bind: SocketAddr,
     /// Where the agent sends its RTP.
     pub agent_bind: SocketAddr,
-    /// Where the agent receives RTP.
+    /// Where the agent receives RTP. Unspecified (`0.0.0.0`, or port 0 — an SDP on hold):
+    /// the agent's source is latched from its first packet the plugin accepts and the
+    /// caller's audio goes there; until then it is sent nowhere.
     pub agent: SocketAddr,
     /// Where the caller receives RTP, and the only source taken from it (default: the source
     /// of the first packet the plugin accepts).
@@ -170,7 +172,7 @@ fn spawn_forward(
     call: RtpStream,
     rx: UdpSocket,
     tx: UdpSocket,
-    to: std::net::SocketAddr,
+    to: Destination,
     caller: Arc<Peer>,
     clock: Arc<Clock>,
     mut sink: Sink,
@@ -191,7 +193,10 @@ fn spawn_forward(
             &clock,
             &caller,
             Some(&inbox),
-            |p| tx.send_to(p, to).map(|_| ()),
+            |p| match to.now() {
+                Some(a) => tx.send_to(p, a).map(|_| ()),
+                None => Ok(()),
+            },
             |out| match out {
                 Out::Digit(e) => {
                     if let Some(line) = &e.signed {
@@ -304,6 +309,10 @@ pub fn run_relay_on(
     let (sink, sender) = open_sink(cfg, &closing)?;
     let (forward, watch) = leg_configs(cfg, keys)?;
     let (caller, agent, clock) = parties(cfg, stop);
+    let to_agent = Destination {
+        given: reachable(cfg.agent),
+        latched: Arc::clone(&agent.addr),
+    };
 
     let up = {
         let call = RtpStream::open(plugin, &forward)?;
@@ -313,7 +322,7 @@ pub fn run_relay_on(
             call,
             rx,
             tx,
-            cfg.agent,
+            to_agent,
             Arc::clone(&caller),
             Arc::clone(&clock),
             sink,
@@ -359,6 +368,27 @@ pub fn run_relay_on(
     })
 }
 
+/// An SDP media address packets may be sent to: not `0.0.0.0` / `::` (hold, or "not yet":
+/// the OS would deliver to this machine) and not port 0 (a disabled stream).
+#[must_use]
+pub fn reachable(addr: SocketAddr) -> Option<SocketAddr> {
+    (!addr.ip().is_unspecified() && addr.port() != 0).then_some(addr)
+}
+
+/// Where the caller's audio goes: the agent's address, or — when its SDP gave none — the
+/// source latched from its first packet (nowhere before that).
+struct Destination {
+    given: Option<SocketAddr>,
+    latched: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Destination {
+    fn now(&self) -> Option<SocketAddr> {
+        self.given
+            .or_else(|| self.latched.lock().map(|a| *a).unwrap_or(None))
+    }
+}
+
 /// The two sides (caller, agent: the sources each takes) and the call's clock.
 fn parties(
     cfg: &RelayConfig,
@@ -371,7 +401,7 @@ fn parties(
     });
     let agent = Peer {
         name: "agent",
-        ip: Some(cfg.agent.ip()),
+        ip: reachable(cfg.agent).map(|a| a.ip()),
         addr: Arc::new(Mutex::new(cfg.agent_source)),
     };
     let clock = Arc::new(Clock {

@@ -6,7 +6,7 @@ use super::ServeConfig;
 use crate::keys::KeyRing;
 use crate::ng::{self, Request, Value};
 use crate::plugin::{CallSettings, Plugin};
-use crate::relay::{run_relay_on, Control, Live, RelayConfig, RelaySummary, DIRECTIONS};
+use crate::relay::{reachable, run_relay_on, Control, Live, RelayConfig, RelaySummary, DIRECTIONS};
 use crate::sdp::{parse_sdp, rewrite_sdp, PayloadTypes, Rewrite};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
@@ -356,12 +356,6 @@ impl Calls {
             finish(&id, call, &self.metrics);
         }
     }
-}
-
-/// An SDP media address packets may be sent to: not `0.0.0.0` / `::` (hold, or "not yet":
-/// the OS would deliver to this machine) and not port 0 (a disabled stream).
-fn reachable(addr: SocketAddr) -> Option<SocketAddr> {
-    (!addr.ip().is_unspecified() && addr.port() != 0).then_some(addr)
 }
 
 /// Which half of an exchange an SDP is.
