@@ -688,6 +688,7 @@ fn a_card_captured_through_the_node_reaches_only_the_processor() {
         "tonemask_captures_started_total 1",
         "tonemask_captures_completed_total 1",
         "tonemask_capture_agent_keys_total 1",
+        "tonemask_capture_complete_seconds_count 1",
         "tonemask_security_signals_total 1",
     ] {
         assert!(

@@ -7,10 +7,11 @@
 //! calls active, ng commands and errors move at once.
 
 use crate::relay::{Live, RelaySummary, DIRECTIONS};
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why a caller→callee packet was dropped, as the `reason` label.
@@ -38,9 +39,13 @@ pub struct Metrics {
     event_packets_dropped: AtomicU64,
     plugin_traps: AtomicU64,
     events_undelivered: AtomicU64,
-    /// Card captures: started, completed, cancelled, failed, fields refused and asked
-    /// again, keys on the agent's leg during one.
-    captures: [AtomicU64; 6],
+    /// Card captures: started, completed, cancelled, keys on the agent's leg during one.
+    captures: [AtomicU64; 4],
+    /// Captures failed, and fields refused and asked again, by reason.
+    capture_failed: Mutex<BTreeMap<String, u64>>,
+    capture_retries: Mutex<BTreeMap<String, u64>>,
+    /// Time from start to completion of completed captures: sum (ms) and count.
+    capture_complete: [AtomicU64; 2],
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -89,17 +94,22 @@ impl Metrics {
         for c in &s.captures {
             t.add(&c.capture, crate::card::event_items(c));
         }
-        let counts = [
-            t.started,
-            t.completed,
-            t.cancelled,
-            t.failed.values().sum(),
-            t.retries.values().sum(),
-            t.agent_keys,
-        ];
+        let counts = [t.started, t.completed, t.cancelled, t.agent_keys];
         for (c, n) in self.captures.iter().zip(counts) {
             add(c, n);
         }
+        for (into, from) in [
+            (&self.capture_failed, &t.failed),
+            (&self.capture_retries, &t.retries),
+        ] {
+            if let Ok(mut m) = into.lock() {
+                for (reason, n) in from {
+                    *m.entry(reason.clone()).or_default() += n;
+                }
+            }
+        }
+        add(&self.capture_complete[0], t.complete_ms.iter().sum());
+        add(&self.capture_complete[1], t.complete_ms.len() as u64);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -169,7 +179,48 @@ impl Metrics {
             "Caller packets dropped, by reason (fail closed; ended calls).",
             &labelled("reason", &DROP_REASONS, &self.dropped),
         );
+        self.render_captures(&mut out);
         out
+    }
+
+    /// The capture counters kept by reason, and the time to complete.
+    fn render_captures(&self, out: &mut String) {
+        let by_reason = |m: &Mutex<BTreeMap<String, u64>>| -> Vec<(String, u64)> {
+            m.lock().map_or_else(
+                |_| Vec::new(),
+                |m| {
+                    m.iter()
+                        .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), *n))
+                        .collect()
+                },
+            )
+        };
+        write_metric(
+            out,
+            "captures_failed_total",
+            "counter",
+            "Card captures failed, by reason: a field out of attempts or time (ended calls).",
+            &by_reason(&self.capture_failed),
+        );
+        write_metric(
+            out,
+            "capture_retries_total",
+            "counter",
+            "Capture fields refused and asked again, by reason (ended calls).",
+            &by_reason(&self.capture_retries),
+        );
+        let [sum_ms, count] = [&self.capture_complete[0], &self.capture_complete[1]].map(get);
+        write_metric(
+            out,
+            "capture_complete_seconds",
+            "summary",
+            "Time from a capture's start to its completion (ended calls).",
+            &[("_count".to_string(), count)],
+        );
+        out.push_str(&format!(
+            "tonemask_capture_complete_seconds_sum {}\n",
+            sum_ms as f64 / 1000.0
+        ));
     }
 }
 
@@ -186,7 +237,7 @@ type Single = (
 );
 
 /// Every metric with one value, in the order `/metrics` shows them.
-const SINGLE: [Single; 17] = [
+const SINGLE: [Single; 15] = [
     ("calls_active", "gauge", "Calls with media running.", |m| {
         get(&m.calls_started).saturating_sub(get(&m.calls_ended))
     }),
@@ -269,22 +320,10 @@ const SINGLE: [Single; 17] = [
         |m| get(&m.captures[2]),
     ),
     (
-        "captures_failed_total",
-        "counter",
-        "Card captures failed: a field out of attempts or time (ended calls).",
-        |m| get(&m.captures[3]),
-    ),
-    (
-        "capture_retries_total",
-        "counter",
-        "Capture fields refused and asked again (ended calls).",
-        |m| get(&m.captures[4]),
-    ),
-    (
         "capture_agent_keys_total",
         "counter",
         "Keys seen on the agent's leg while a capture ran: the fraud signal (ended calls).",
-        |m| get(&m.captures[5]),
+        |m| get(&m.captures[3]),
     ),
 ];
 
