@@ -404,6 +404,7 @@ fn a_call_that_changes_ports_keeps_one_event_numbering() {
         .collect();
     assert_eq!(caller.len(), 1, "one session for the caller's side");
     assert!(caller[0].flows >= 3);
+    // One numbering: the start-of-call record is 1, the 16 presses follow without a gap.
     let seqs: Vec<u64> = caller[0].events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
+    assert_eq!(seqs, (2..=17).collect::<Vec<u64>>());
 }
