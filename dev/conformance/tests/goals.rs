@@ -102,10 +102,11 @@ fn dial_tone_under_the_digits_does_not_hide_them() {
 }
 
 /// Needs the corpus: `testdata/talkoff/build.sh` (scripts/test.sh runs it). Fails, rather than
-/// skips, without it. Issue 10's goal not yet met — no false digit in music (1 in 13 h at
-/// 8 kHz, the F5 + E6 chord that *is* a '2' within Q.24's tolerance, which spandsp finds as
-/// well; 2 at 16 kHz) — is held to where it is now, so it cannot get worse unnoticed; every
-/// other talk-off row (masked spans per hour in every category) must be met.
+/// skips, without it. Every talk-off row must be met — masked spans per hour in every
+/// category, no false digit at 8 kHz (the F5 + E6 chord 1.8 % off a '2' that spandsp takes
+/// is refused since the two-window frequency mean) — except issue 10's goal still open at
+/// 16 kHz (1 false digit in 13 h: a gliding pair in Hedgewars' Freeway), held to where it is
+/// now so that it cannot get worse unnoticed.
 #[test]
 fn talk_off_masks_nothing_in_speech_and_finds_no_digit() {
     let dir = std::env::var_os("TONEMASK_TALKOFF")
@@ -122,8 +123,8 @@ fn talk_off_masks_nothing_in_speech_and_finds_no_digit() {
     };
     let mut open = 0;
     for r in s.rows.iter_mut().filter(|r| !r.pass) {
-        if r.measure.starts_with("false digits in") {
-            assert!(number(&r.tonemask) <= 2.0, "{}: {}", r.measure, r.tonemask);
+        if r.measure.starts_with("false digits in") && r.measure.ends_with("PCM 16k") {
+            assert!(number(&r.tonemask) <= 1.0, "{}: {}", r.measure, r.tonemask);
         } else {
             continue;
         }
