@@ -191,36 +191,30 @@ impl RtpStream {
     /// Cancels the running capture (its typing is erased); `false` when none ran or the
     /// instance has trapped.
     pub fn cancel_capture(&mut self) -> bool {
-        let h = self.handle;
-        let Some(inst) = self.instance.as_mut() else {
-            return false;
-        };
-        let cancelled = inst.rtp(h).cancel_capture();
-        let drained = drain(inst, h, &mut self.events, &mut self.captures);
-        match cancelled.and_then(|c| drained.map(|()| c)) {
-            Ok(c) => c,
-            Err(trap) => {
-                self.fail(&trap);
-                false
-            }
-        }
+        self.call(|inst, h| inst.rtp(h).cancel_capture())
+            .unwrap_or(false)
     }
 
     /// A key press was seen on the agent's leg of this call: while a capture runs, the
     /// session records it as a security signal (`agent-dtmf`). `false` when none runs or
     /// the instance has trapped.
     pub fn note_agent_key(&mut self) -> bool {
+        self.call(|inst, h| inst.rtp(h).note_agent_key())
+            .unwrap_or(false)
+    }
+
+    /// Runs `op` on the session, then drains the events and records it produced; a trap
+    /// fails the stream. `None` when the instance has trapped, now or before.
+    fn call<T>(&mut self, op: impl FnOnce(&mut Instance, RtpHandle) -> Result<T>) -> Option<T> {
         let h = self.handle;
-        let Some(inst) = self.instance.as_mut() else {
-            return false;
-        };
-        let noted = inst.rtp(h).note_agent_key();
+        let inst = self.instance.as_mut()?;
+        let done = op(inst, h);
         let drained = drain(inst, h, &mut self.events, &mut self.captures);
-        match noted.and_then(|n| drained.map(|()| n)) {
-            Ok(n) => n,
+        match done.and_then(|v| drained.map(|()| v)) {
+            Ok(v) => Some(v),
             Err(trap) => {
                 self.fail(&trap);
-                false
+                None
             }
         }
     }

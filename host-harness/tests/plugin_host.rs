@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use tonemask_harness::card::card_request;
 use tonemask_harness::plugin::{
     default_settings, shown_digit, CallSettings, Codec, Limits, MaskMode, Plugin, SessionConfig,
     Twist, TwistLimits,
@@ -413,31 +414,14 @@ fn a_press_completes_on_handle_timeout_when_frames_stop() {
 /// digits typed, the brand — never a digit; none before the capture and after it.
 #[test]
 fn a_running_capture_reports_its_status_without_a_digit() {
-    use tonemask_harness::plugin::{CaptureField, CaptureRequest};
+    use tonemask_harness::plugin::CaptureField;
     let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let mut inst = plugin.instantiate().unwrap();
     let (wav, _) = recording("capture_card_corrected");
     let pcm = wav.pcm16();
     let s = inst.create_audio(&config("status", Codec::L16)).unwrap();
     let (_, public) = tonemask_core::card::seal::keypair(&[3; 32]);
-    let request = CaptureRequest {
-        id: "pay-2".into(),
-        fields: vec![
-            CaptureField::CardNumber,
-            CaptureField::Expiry,
-            CaptureField::SecurityCode,
-        ],
-        end_key: '#',
-        clear_key: '*',
-        field_timeout_ms: 30_000,
-        max_attempts: 3,
-        year: 2026,
-        month: 12,
-        processor_kid: "proc".into(),
-        processor_key: public.to_vec(),
-        entropy: vec![0x33; 32],
-        token_key: None,
-    };
+    let request = card_request("pay-2", ("proc", &public), (2026, 12), vec![0x33; 32]);
     let mut seen = Vec::new();
     for (i, frame) in pcm.chunks(160).enumerate() {
         let ms = 20 * i as u64;

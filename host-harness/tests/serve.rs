@@ -597,7 +597,7 @@ fn a_card_captured_through_the_node_reaches_only_the_processor() {
         ("fields", Value::List(vec![Value::str("pin")])),
     ]);
     assert!(
-        text(&bad, "error-reason").contains("unknown field"),
+        text(&bad, "error-reason").contains("unknown capture field"),
         "{bad:?}"
     );
 

@@ -2,8 +2,8 @@
 
 use super::{agent_view, event_items, open};
 use crate::packets::{run_capture, CaptureOptions};
+use crate::plugin::CaptureRequest;
 use crate::plugin::{CaptureEvent, DigitEvent};
-use crate::plugin::{CaptureField, CaptureRequest};
 use crate::replay::CardCaptureTruth;
 use crate::run::{run, CapturePlan, Options};
 use anyhow::Result;
@@ -129,24 +129,10 @@ pub fn check_capture_rtp(
 /// Card number, expiry and code; 30 s and three attempts per field; the test cards'
 /// expiries are after 2026-12.
 fn request(public: &[u8; 32], token_key: &[u8; 32]) -> Result<CaptureRequest> {
-    Ok(CaptureRequest {
-        id: "replay".into(),
-        fields: vec![
-            CaptureField::CardNumber,
-            CaptureField::Expiry,
-            CaptureField::SecurityCode,
-        ],
-        end_key: '#',
-        clear_key: '*',
-        field_timeout_ms: 30_000,
-        max_attempts: 3,
-        year: 2026,
-        month: 12,
-        processor_kid: PROCESSOR.into(),
-        processor_key: public.to_vec(),
-        entropy: crate::keys::random_bytes::<32>("a capture seal")?.to_vec(),
-        token_key: Some(token_key.to_vec()),
-    })
+    let entropy = crate::keys::random_bytes::<32>("a capture seal")?.to_vec();
+    let mut request = super::card_request("replay", (PROCESSOR, public), (2026, 12), entropy);
+    request.token_key = Some(token_key.to_vec());
+    Ok(request)
 }
 
 /// No digit event of the typing (numbered between the capture's start and its end); no

@@ -5,7 +5,7 @@
 //! X25519 private key (owner-only, like every key file), the public file the public key that
 //! hosts seal cards to.
 
-use crate::plugin::{CaptureEvent, CaptureValue};
+use crate::plugin::{CaptureEvent, CaptureField, CaptureRequest, CaptureValue, NumericField};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use tonemask_core::card::seal::{self, Binding, Sealed};
@@ -223,6 +223,60 @@ pub fn open(record: &CaptureRecord, kid: &str, private: &[u8]) -> Result<Zeroizi
     };
     seal::open(&sealed, private, &binding)
         .map_err(|e| anyhow!("capture {} of call {}: {e}", record.capture, record.call))
+}
+
+/// The usual card capture: card number, expiry and security code; `#` ends a field and `*`
+/// clears it; 30 s and three attempts per field; the expiry checked against `today` (year,
+/// month); sealed to the processor's public key `processor` (key id, key) with `entropy`
+/// (fresh for every capture), no token key. Callers change what they need.
+#[must_use]
+pub fn card_request(
+    id: &str,
+    processor: (&str, &[u8; 32]),
+    today: (u16, u8),
+    entropy: Vec<u8>,
+) -> CaptureRequest {
+    CaptureRequest {
+        id: id.to_string(),
+        fields: vec![
+            CaptureField::CardNumber,
+            CaptureField::Expiry,
+            CaptureField::SecurityCode,
+        ],
+        end_key: '#',
+        clear_key: '*',
+        field_timeout_ms: 30_000,
+        max_attempts: 3,
+        year: today.0,
+        month: today.1,
+        processor_kid: processor.0.to_string(),
+        processor_key: processor.1.to_vec(),
+        entropy,
+        token_key: None,
+    }
+}
+
+/// A capture field by the name operators write: `card-number` (or `card`), `expiry`,
+/// `security-code` (or `code`), or `numeric:MIN-MAX` (a number of MIN to MAX digits).
+///
+/// # Errors
+/// A name that is none of these, with the accepted names in the message.
+pub fn field_by_name(name: &str) -> Result<CaptureField> {
+    Ok(match name.trim() {
+        "card-number" | "card" => CaptureField::CardNumber,
+        "expiry" => CaptureField::Expiry,
+        "security-code" | "code" => CaptureField::SecurityCode,
+        other => {
+            let range = other
+                .strip_prefix("numeric:")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+            let Some((min, max)) = range else {
+                bail!("unknown capture field {other:?}: card-number, expiry, security-code or numeric:MIN-MAX");
+            };
+            CaptureField::Numeric(NumericField { min, max })
+        }
+    })
 }
 
 /// The system clock's year and month (UTC): what a capture's expiry is checked against.

@@ -15,7 +15,7 @@
 
 use super::calls::Calls;
 use crate::ng::{self, Request, Value};
-use crate::plugin::{CaptureField, CaptureRequest, NumericField};
+use crate::plugin::CaptureRequest;
 use crate::relay::Control;
 use anyhow::{anyhow, bail, Result};
 
@@ -39,48 +39,16 @@ fn request(calls: &Calls, req: &Request) -> Result<CaptureRequest> {
     let (kid, public) = calls
         .processor_key()
         .ok_or_else(|| anyhow!("capture: the node has no processor key (--processor-key)"))?;
+    let entropy = crate::keys::random_bytes::<32>("a capture's seal")?.to_vec();
+    let id = req.text("capture-id").unwrap_or("capture");
+    let mut request =
+        crate::card::card_request(id, (kid, public), crate::card::this_month(), entropy);
     let names = req.list("fields");
-    let fields = if names.is_empty() {
-        vec![
-            CaptureField::CardNumber,
-            CaptureField::Expiry,
-            CaptureField::SecurityCode,
-        ]
-    } else {
-        names.iter().map(|n| field(n)).collect::<Result<_>>()?
-    };
-    let (year, month) = crate::card::this_month();
-    Ok(CaptureRequest {
-        id: req.text("capture-id").unwrap_or("capture").to_string(),
-        fields,
-        end_key: '#',
-        clear_key: '*',
-        field_timeout_ms: 30_000,
-        max_attempts: 3,
-        year,
-        month,
-        processor_kid: kid.clone(),
-        processor_key: public.to_vec(),
-        entropy: crate::keys::random_bytes::<32>("a capture's seal")?.to_vec(),
-        token_key: None,
-    })
-}
-
-/// One field by name.
-fn field(name: &str) -> Result<CaptureField> {
-    Ok(match name {
-        "card-number" => CaptureField::CardNumber,
-        "expiry" => CaptureField::Expiry,
-        "security-code" => CaptureField::SecurityCode,
-        other => {
-            let range = other
-                .strip_prefix("numeric:")
-                .and_then(|r| r.split_once('-'))
-                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
-            let Some((min, max)) = range else {
-                bail!("capture: unknown field '{other}' (card-number, expiry, security-code, numeric:MIN-MAX)");
-            };
-            CaptureField::Numeric(NumericField { min, max })
-        }
-    })
+    if !names.is_empty() {
+        request.fields = names
+            .iter()
+            .map(|n| crate::card::field_by_name(n))
+            .collect::<Result<_>>()?;
+    }
+    Ok(request)
 }

@@ -6,10 +6,11 @@ use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tonemask_harness::card::{
-    agent_view, event_at_ms, event_items, event_name, load_public, this_month, Tally,
+    agent_view, card_request, event_at_ms, event_items, event_name, field_by_name, load_public,
+    this_month, Tally,
 };
 use tonemask_harness::keys::{random_bytes, KeyRing};
-use tonemask_harness::plugin::{CaptureField, CaptureRequest, NumericField};
+use tonemask_harness::plugin::CaptureRequest;
 use tonemask_harness::run::{run, CapturePlan, Options, Outcome};
 use tonemask_harness::wav::Wav;
 
@@ -113,27 +114,20 @@ fn request(args: &Args) -> Result<CaptureRequest> {
         Some(t) => parse_month(t)?,
         None => this_month(),
     };
-    Ok(CaptureRequest {
-        id: args.capture_id.clone(),
-        fields: args
-            .fields
-            .iter()
-            .map(|f| field(f))
-            .collect::<Result<_>>()?,
-        end_key: '#',
-        clear_key: '*',
-        field_timeout_ms: args.field_timeout.saturating_mul(1000),
-        max_attempts: args.attempts,
-        year,
-        month,
-        processor_kid: kid,
-        processor_key: public.to_vec(),
-        entropy: random_bytes::<32>("the capture's seal")?.to_vec(),
-        token_key: match &args.token_key {
-            Some(path) => Some(KeyRing::load(path)?.signing().1.to_vec()),
-            None => None,
-        },
-    })
+    let entropy = random_bytes::<32>("the capture's seal")?.to_vec();
+    let mut request = card_request(&args.capture_id, (&kid, &public), (year, month), entropy);
+    request.fields = args
+        .fields
+        .iter()
+        .map(|f| field_by_name(f))
+        .collect::<Result<_>>()?;
+    request.field_timeout_ms = args.field_timeout.saturating_mul(1000);
+    request.max_attempts = args.attempts;
+    request.token_key = match &args.token_key {
+        Some(path) => Some(KeyRing::load(path)?.signing().1.to_vec()),
+        None => None,
+    };
+    Ok(request)
 }
 
 /// The agent's view, each record at its media time; how long it took and the fields
@@ -164,25 +158,6 @@ fn show(args: &Args, out: &Outcome) {
             e.seq
         );
     }
-}
-
-/// A field from the command line.
-fn field(s: &str) -> Result<CaptureField> {
-    Ok(match s.trim() {
-        "card-number" | "card" => CaptureField::CardNumber,
-        "expiry" => CaptureField::Expiry,
-        "security-code" | "code" => CaptureField::SecurityCode,
-        other => {
-            let range = other
-                .strip_prefix("numeric:")
-                .and_then(|r| r.split_once('-'))
-                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
-            let Some((min, max)) = range else {
-                bail!("unknown field {other:?}: card-number, expiry, security-code or numeric:MIN-MAX");
-            };
-            CaptureField::Numeric(NumericField { min, max })
-        }
-    })
 }
 
 /// `YYYY-MM`.
