@@ -142,7 +142,7 @@ fn warn_first(count: &mut u64, message: impl FnOnce() -> String) {
 }
 
 /// The next datagram, or `None` when the read timed out.
-fn receive(rx: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>> {
+fn receive(rx: &mio::net::UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>> {
     match rx.recv_from(buf) {
         Ok(x) => Ok(Some(x)),
         Err(e)
@@ -204,81 +204,158 @@ fn apply(call: &mut RtpStream, c: Control) {
     }
 }
 
-/// One direction: receive, admit the source, push through the stream (waking at its
-/// deadlines), send what it forwards, carry out the commands in `inbox` (at least every
-/// 50 ms), report events and capture records.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn pump(
-    mut call: RtpStream,
+/// How a leg sends its packets on.
+pub(super) type SendFn = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
+/// Where a leg's events and capture records go as they complete.
+pub(super) type OutFn = Box<dyn FnMut(Out<'_>) + Send>;
+
+/// Packets one wake takes from a leg's socket before other legs get their turn.
+const BURST: usize = 32;
+
+/// What a leg wants after a wake.
+pub(super) enum Next {
+    /// Wake it when its socket has more, or at this time (its stream's deadline, at most
+    /// 50 ms away: the call's end and the commands are checked then).
+    At(Instant),
+    /// Its socket may hold more than one wake takes: wake it again soon (and at this time).
+    More(Instant),
+    /// The call is over: finish the leg.
+    Over,
+}
+
+/// One direction as a state machine the [`super::reactor`] drives: receive, admit the
+/// source, push through the stream (waking at its deadlines), send what it forwards, carry
+/// out the commands in `inbox`, report events and capture records.
+pub(super) struct Pump {
+    call: RtpStream,
     tap: Tap,
-    rx: &UdpSocket,
-    clock: &Clock,
-    peer: &Peer,
-    inbox: Option<&Receiver<Control>>,
-    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
-    mut on_out: impl FnMut(Out<'_>),
-) -> Result<Leg> {
-    let mut buf = vec![0u8; 65_536];
-    let mut reported = Reported::default();
-    let mut warned = Warned::default();
-    // Host time for the session: ms since this leg started (monotonic).
-    let started = std::time::Instant::now();
-    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut sent = |p: &[u8], unsent: &mut u64| match send(p) {
-        Err(e) => warn_first(unsent, || format!("sending a packet: {e}")),
-        Ok(()) => tap.sent(),
-    };
-    loop {
-        if clock.due() {
-            break;
+    /// The socket the leg receives on (non-blocking).
+    pub(super) rx: mio::net::UdpSocket,
+    clock: Arc<Clock>,
+    peer: Arc<Peer>,
+    inbox: Option<Receiver<Control>>,
+    send: SendFn,
+    on_out: OutFn,
+    reported: Reported,
+    warned: Warned,
+    /// Host time for the session: ms since this leg started (monotonic).
+    started: Instant,
+}
+
+impl Pump {
+    /// A leg around `call` receiving on `rx` (made non-blocking here).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        call: RtpStream,
+        tap: Tap,
+        rx: UdpSocket,
+        clock: Arc<Clock>,
+        peer: Arc<Peer>,
+        inbox: Option<Receiver<Control>>,
+        send: SendFn,
+        on_out: OutFn,
+    ) -> Result<Self> {
+        rx.set_nonblocking(true)
+            .context("making the RTP socket non-blocking")?;
+        Ok(Pump {
+            call,
+            tap,
+            rx: mio::net::UdpSocket::from_std(rx),
+            clock,
+            peer,
+            inbox,
+            send,
+            on_out,
+            reported: Reported::default(),
+            warned: Warned::default(),
+            started: Instant::now(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn sent(&mut self, p: &[u8]) {
+        match (self.send)(p) {
+            Err(e) => warn_first(&mut self.warned.unsent, || format!("sending a packet: {e}")),
+            Ok(()) => self.tap.sent(),
         }
-        for c in inbox.into_iter().flat_map(Receiver::try_iter) {
-            apply(&mut call, c);
+    }
+
+    /// One wake (`readable`: its socket signalled data): the commands, then the packets
+    /// waiting in the socket (always when the call is over) — pushed before the timer fires, so a relay that was itself
+    /// held up never takes its own delay for the sender going quiet — then what fell due.
+    pub(super) fn wake(&mut self, readable: bool, buf: &mut [u8]) -> Result<Next> {
+        // The call's end still takes what arrived before it.
+        let over = self.clock.due();
+        for c in self.inbox.iter().flat_map(Receiver::try_iter) {
+            apply(&mut self.call, c);
         }
-        // Wake for the stream's own deadline (a press timing out, held audio leaving when
-        // the sender goes quiet), and at least every 50 ms to check the call's end.
-        let wait = call
-            .next_timeout()
-            .map_or(50, |t| t.saturating_sub(now_ms()).clamp(1, 50));
-        rx.set_read_timeout(Some(Duration::from_millis(wait)))?;
-        // A packet that waited in the socket is pushed before the timer fires, so a relay
-        // that was itself held up never takes its own delay for the sender going quiet.
-        if let Some((n, from)) = receive(rx, &mut buf)? {
-            if admitted(peer, from, &mut warned) {
-                clock.touch();
-                let out = arrive(
-                    &mut call,
-                    &tap,
-                    peer,
-                    from,
-                    &buf[..n],
-                    now_ms(),
-                    &mut warned,
-                );
-                for p in out {
-                    sent(&p, &mut warned.unsent);
+        let mut more = false;
+        if readable || over {
+            more = true;
+            for _ in 0..BURST {
+                let Some((n, from)) = receive(&self.rx, buf)? else {
+                    more = false;
+                    break;
+                };
+                if admitted(&self.peer, from, &mut self.warned) {
+                    self.clock.touch();
+                    let now = self.now_ms();
+                    let out = arrive(
+                        &mut self.call,
+                        &self.tap,
+                        &self.peer,
+                        from,
+                        &buf[..n],
+                        now,
+                        &mut self.warned,
+                    );
+                    for p in out {
+                        self.sent(&p);
+                    }
                 }
             }
         }
-        for (_, p) in call.tick(now_ms()) {
-            sent(&p, &mut warned.unsent);
+        let now = self.now_ms();
+        for (_, p) in self.call.tick(now) {
+            self.sent(&p);
         }
-        reported.take(&mut call, &tap, &mut on_out);
+        self.reported
+            .take(&mut self.call, &self.tap, &mut self.on_out);
+        if over {
+            return Ok(Next::Over);
+        }
+        // Wake for the stream's own deadline (a press timing out, held audio leaving when
+        // the sender goes quiet), and at least every 50 ms to check the call's end.
+        let now = self.now_ms();
+        let wait = self
+            .call
+            .next_timeout()
+            .map_or(50, |t| t.saturating_sub(now).clamp(1, 50));
+        let at = self.started + Duration::from_millis(now.saturating_add(wait));
+        Ok(if more { Next::More(at) } else { Next::At(at) })
     }
-    let ended = call.finish();
-    for p in &ended.packets {
-        sent(p, &mut warned.unsent);
+
+    /// Ends the leg: its stream's delayed packets are sent, its last events reported.
+    pub(super) fn finish(mut self) -> Leg {
+        let ended = self.call.finish();
+        for p in &ended.packets {
+            self.sent(p);
+        }
+        self.reported
+            .take(&mut self.call, &self.tap, &mut self.on_out);
+        Leg {
+            stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
+            events: self.reported.events,
+            captures: self.reported.captures,
+            foreign_sources: self.warned.foreign,
+            end_record: ended.end_record,
+            trap: self.call.trap().map(String::from),
+            trap_dropped: self.call.trap_dropped(),
+        }
     }
-    reported.take(&mut call, &tap, &mut on_out);
-    Ok(Leg {
-        stats: ended.stats.unwrap_or_else(crate::plugin::no_stats),
-        events: reported.events,
-        captures: reported.captures,
-        foreign_sources: warned.foreign,
-        end_record: ended.end_record,
-        trap: call.trap().map(String::from),
-        trap_dropped: call.trap_dropped(),
-    })
 }
 
 /// Counts of what a leg warned about (the first of each kind is logged).

@@ -31,6 +31,7 @@
 
 mod leg;
 mod live;
+mod reactor;
 mod sink;
 
 use crate::keys::KeyRing;
@@ -41,8 +42,9 @@ use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use crate::stream::RtpStream;
 use anyhow::{anyhow, Context, Result};
-use leg::{pump, Clock, Leg, Out, Peer, Tap};
+use leg::{Clock, Leg, Out, Peer, Pump, Tap};
 pub use live::{Live, BUCKETS_US, DIRECTIONS};
+use reactor::{Done, Reactor};
 use sink::{open_sink, Sink};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -164,122 +166,130 @@ fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfi
     Ok((forward, watch))
 }
 
-/// The caller→agent thread: masks, forwards to `to`, carries out the commands in `inbox`,
-/// delivers each signed event and capture record (and the start and end records) to the
-/// sink; returns its leg and the events the queue had no room for.
-#[allow(clippy::too_many_arguments)]
-fn spawn_forward(
+/// The caller→agent leg: masks, forwards to `to`, carries out the commands in `inbox`,
+/// delivers each signed event and capture record (the start record first) to the sink.
+fn forward_leg(
     call: RtpStream,
-    rx: UdpSocket,
-    tx: UdpSocket,
+    sockets: (UdpSocket, UdpSocket),
     to: Destination,
     caller: Arc<Peer>,
     clock: Arc<Clock>,
-    mut sink: Sink,
+    sink: Arc<Mutex<Sink>>,
     inbox: Receiver<Control>,
-) -> std::thread::JoinHandle<Result<(Leg, u64)>> {
-    std::thread::spawn(move || -> Result<(Leg, u64)> {
-        if let Some(start) = call.start_record() {
-            sink.deliver(start);
+) -> Result<Pump> {
+    let deliver = move |line: &str| {
+        if let Ok(mut s) = sink.lock() {
+            s.deliver(line);
         }
-        let leg = pump(
-            call,
-            Tap {
-                name: "caller→agent",
-                dir: 0,
-                live: clock.live.clone(),
-            },
-            &rx,
-            &clock,
-            &caller,
-            Some(&inbox),
-            |p| match to.now() {
-                Some(a) => tx.send_to(p, a).map(|_| ()),
-                None => Ok(()),
-            },
-            |out| match out {
-                Out::Digit(e) => {
-                    if let Some(line) = &e.signed {
-                        sink.deliver(line);
-                    }
-                    eprintln!(
-                        "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
-                        e.seq,
-                        source_name(e.source),
-                        e.start_ms,
-                        e.end_ms
-                    );
+    };
+    if let Some(start) = call.start_record() {
+        deliver(start);
+    }
+    let (rx, tx) = sockets;
+    let tap = Tap {
+        name: "caller→agent",
+        dir: 0,
+        live: clock.live.clone(),
+    };
+    Pump::new(
+        call,
+        tap,
+        rx,
+        clock,
+        caller,
+        Some(inbox),
+        Box::new(move |p| match to.now() {
+            Some(a) => tx.send_to(p, a).map(|_| ()),
+            None => Ok(()),
+        }),
+        Box::new(move |out| match out {
+            Out::Digit(e) => {
+                if let Some(line) = &e.signed {
+                    deliver(line);
                 }
-                Out::Capture(c) => {
-                    if let Some(line) = &c.signed {
-                        sink.deliver(line);
-                    }
-                    let view = crate::card::agent_view(crate::card::event_items(c));
-                    eprintln!(
-                        "tonemask relay: capture {} (seq {}): {view}",
-                        c.capture, c.seq
-                    );
+                eprintln!(
+                    "tonemask relay: digit reported (seq {}, {}, {}..{} ms)",
+                    e.seq,
+                    source_name(e.source),
+                    e.start_ms,
+                    e.end_ms
+                );
+            }
+            Out::Capture(c) => {
+                if let Some(line) = &c.signed {
+                    deliver(line);
                 }
-            },
-        )?;
-        if let Some(end) = &leg.end_record {
-            sink.deliver(end);
-        }
-        Ok((leg, sink.overflow))
-    })
+                let view = crate::card::agent_view(crate::card::event_items(c));
+                eprintln!(
+                    "tonemask relay: capture {} (seq {}): {view}",
+                    c.capture, c.seq
+                );
+            }
+        }),
+    )
 }
 
-/// The agent→caller thread: forwards to the caller's (latched) address unchanged, raises a
+/// The agent→caller leg: forwards to the caller's (latched) address unchanged, raises a
 /// security signal for every digit seen and passes it to the caller→agent session
 /// (`forward`), which records it while a capture runs.
-#[allow(clippy::too_many_arguments)]
-fn spawn_watch(
+fn watch_leg(
     call: RtpStream,
-    rx: UdpSocket,
-    tx: UdpSocket,
-    agent: Peer,
+    (rx, tx): (UdpSocket, UdpSocket),
+    agent: Arc<Peer>,
     caller: &Peer,
     clock: Arc<Clock>,
     hint: Option<SocketAddr>,
     forward: Sender<Control>,
-) -> std::thread::JoinHandle<Result<Leg>> {
+) -> Result<Pump> {
     let caller_addr = Arc::clone(&caller.addr);
-    std::thread::spawn(move || -> Result<Leg> {
-        pump(
-            call,
-            Tap {
-                name: "agent→caller",
-                dir: 1,
-                live: clock.live.clone(),
-            },
-            &rx,
-            &clock,
-            &agent,
-            None,
-            |p| match *caller_addr
+    let tap = Tap {
+        name: "agent→caller",
+        dir: 1,
+        live: clock.live.clone(),
+    };
+    Pump::new(
+        call,
+        tap,
+        rx,
+        clock,
+        agent,
+        None,
+        Box::new(move |p| {
+            match *caller_addr
                 .lock()
                 .map_err(|_| std::io::Error::other("lock"))?
             {
                 Some(to) => tx.send_to(p, to).map(|_| ()),
                 // Not latched yet: the caller's SDP address, if known.
                 None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
-            },
-            |out| {
-                let Out::Digit(e) = out else {
-                    return;
-                };
-                // The digit itself is not logged: it may be card data all the same.
-                eprintln!(
-                    "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
-                    source_name(e.source),
-                    e.start_ms,
-                    e.end_ms
-                );
-                // The forward thread may have ended already; then no capture runs either.
-                let _ = forward.send(Control::AgentKey);
-            },
-        )
-    })
+            }
+        }),
+        Box::new(move |out| {
+            let Out::Digit(e) = out else {
+                return;
+            };
+            // The digit itself is not logged: it may be card data all the same.
+            eprintln!(
+                "tonemask relay: SECURITY: a DTMF digit ({}, {}..{} ms) was sent towards the caller — tones injected on the agent side?",
+                source_name(e.source),
+                e.start_ms,
+                e.end_ms
+            );
+            // The forward leg may have ended already; then no capture runs either.
+            let _ = forward.send(Control::AgentKey);
+        }),
+    )
+}
+
+/// A channel a leg's result arrives on, and the `Done` that sends it.
+fn outcome() -> (Done, Receiver<Result<Leg>>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (
+        Box::new(move |leg| {
+            let _ = tx.send(leg);
+        }),
+        rx,
+    )
 }
 
 /// Runs the relay until both directions go idle or the maximum duration passes.
@@ -314,45 +324,43 @@ pub fn run_relay_on(
         latched: Arc::clone(&agent.addr),
     };
 
-    let up = {
-        let call = RtpStream::open(plugin, &forward)?;
-        let rx = caller_sock.try_clone()?;
-        let tx = agent_sock.try_clone()?;
-        spawn_forward(
-            call,
-            rx,
-            tx,
-            to_agent,
-            Arc::clone(&caller),
-            Arc::clone(&clock),
-            sink,
-            control_rx,
-        )
+    let sink = Arc::new(Mutex::new(sink));
+    let up = forward_leg(
+        RtpStream::open(plugin, &forward)?,
+        (caller_sock.try_clone()?, agent_sock.try_clone()?),
+        to_agent,
+        Arc::clone(&caller),
+        Arc::clone(&clock),
+        Arc::clone(&sink),
+        control_rx,
+    )?;
+    let down = watch_leg(
+        RtpStream::open(plugin, &watch)?,
+        (agent_sock, caller_sock),
+        Arc::new(agent),
+        &caller,
+        Arc::clone(&clock),
+        cfg.caller_hint,
+        control_tx,
+    )?;
+    let (up_done, up_result) = outcome();
+    let (down_done, down_result) = outcome();
+    Reactor::shared()?.run(vec![(up, up_done), (down, down_done)])?;
+    let lost = || anyhow!("the relay worker dropped the leg");
+    let up = up_result.recv().map_err(|_| lost())?;
+    let down = down_result.recv().map_err(|_| lost())?;
+    // The legs are done: the end record goes after everything else, then the queue closes
+    // and the sender delivers what is left, one attempt each.
+    let overflow = {
+        let mut sink = sink.lock().map_err(|_| anyhow!("the event sink's lock"))?;
+        if let Some(end) = up.as_ref().ok().and_then(|l| l.end_record.as_deref()) {
+            sink.deliver(end);
+        }
+        sink.close()
     };
-    let down = {
-        let call = RtpStream::open(plugin, &watch)?;
-        spawn_watch(
-            call,
-            agent_sock,
-            caller_sock,
-            agent,
-            &caller,
-            Arc::clone(&clock),
-            cfg.caller_hint,
-            control_tx,
-        )
-    };
-    let up = up
-        .join()
-        .map_err(|_| anyhow!("caller→agent thread panicked"));
-    let down = down
-        .join()
-        .map_err(|_| anyhow!("agent→caller thread panicked"));
-    // The queue closed with the caller→agent thread: the sender delivers what is left, one
-    // attempt each.
     closing.store(true, std::sync::atomic::Ordering::Relaxed);
     let failed = sender.map_or(0, |h| h.join().unwrap_or(0));
-    let ((up, overflow), down) = (up??, down??);
+    let (up, down) = (up?, down?);
     Ok(RelaySummary {
         caller_to_agent: up.stats,
         agent_to_caller: down.stats,

@@ -105,6 +105,14 @@ impl HttpTarget {
 }
 
 impl Sink {
+    /// Closes the HTTP queue (its sender delivers what is left, then stops); returns how
+    /// many events had no room in it or could not be sent by UDP.
+    pub(super) fn close(&mut self) -> u64 {
+        self.queue = None;
+        self.overflow
+    }
+
+    /// Appends `line` to the file, sends it by UDP, queues it for the HTTP collector.
     pub(super) fn deliver(&mut self, line: &str) {
         if let Some(f) = &mut self.file {
             // One write per line: calls of a media node append to the same file.
