@@ -40,8 +40,10 @@ fn main() -> anyhow::Result<()> {
                 let s = inst.create_rtp(&config)?;
                 let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
                 p.extend_from_slice(&[0xFF; 160]);
-                inst.rtp(s).push(0, &p)?.map_err(anyhow::Error::msg)?;
-                Ok(())
+                match inst.rtp(s).advance(0, Some(&p))?.refused {
+                    Some(e) => Err(anyhow::anyhow!(tonemask_harness::plugin::refusal(e))),
+                    None => Ok(()),
+                }
             }
         };
         open(&mut inst, 0)?;

@@ -55,8 +55,13 @@
 //! let leg = inst.create_rtp(&PayloadTypes::pcmu().rtp_config(default_settings("call-2")))?;
 //! let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
 //! packet.extend([0xFF; 160]);
-//! let forward = inst.rtp(leg).push(20, &packet)?.expect("a well-formed packet");
-//! assert!(forward.is_empty(), "held for the look-ahead");
+//! let out = inst.rtp(leg).advance(20, Some(&packet))?; // one crossing per packet
+//! assert!(out.refused.is_none(), "a well-formed packet");
+//! assert!(out.packets.is_empty(), "held for the look-ahead");
+//! if out.events > 0 {
+//!     let _presses = inst.rtp(leg).drain_events()?;
+//! }
+//! // Nothing more by out.next_timeout? Then: inst.rtp(leg).advance(due, None)?
 //! let rest = inst.rtp(leg).flush()?;
 //! assert_eq!(rest.len(), 1, "the held packet leaves, masked");
 //! inst.rtp(leg).close()?;

@@ -53,7 +53,8 @@
 //! ```
 
 use crate::plugin::{
-    CaptureEvent, CaptureRequest, DigitEvent, Instance, Plugin, RtpConfig, RtpHandle, RtpStats,
+    CaptureEvent, CaptureRequest, DigitEvent, Instance, Plugin, RtpConfig, RtpHandle, RtpOutput,
+    RtpStats,
 };
 use anyhow::Result;
 
@@ -91,6 +92,9 @@ pub struct RtpStream {
     captures: Vec<CaptureEvent>,
     trap: Option<String>,
     trap_dropped: u64,
+    /// The session's next deadline, as the plugin gave it after the last call that can
+    /// move it (so waiting for it costs no crossing).
+    next: Option<u64>,
 }
 
 impl RtpStream {
@@ -108,6 +112,7 @@ impl RtpStream {
             captures: Vec::new(),
             trap: None,
             trap_dropped: 0,
+            next: None,
         })
     }
 
@@ -125,13 +130,20 @@ impl RtpStream {
             self.trap_dropped += 1;
             return Pushed::Dropped;
         };
-        let pushed = inst.rtp(h).push(now_ms, packet).and_then(|r| {
-            drain(inst, h, &mut self.events, &mut self.captures)?;
-            Ok(r)
-        });
-        match pushed {
-            Ok(Ok(out)) => Pushed::Forward(out),
-            Ok(Err(reason)) => Pushed::Refused(reason),
+        match inst.rtp(h).advance(now_ms, Some(packet)) {
+            Ok(mut out) => {
+                let refused = out.refused.take();
+                let packets = self.take(out);
+                if self.instance.is_none() {
+                    // Draining what it left trapped: nothing of it leaves.
+                    self.trap_dropped += 1;
+                    return Pushed::Dropped;
+                }
+                match refused {
+                    None => Pushed::Forward(packets),
+                    Some(e) => Pushed::Refused(crate::plugin::refusal(e)),
+                }
+            }
             Err(trap) => {
                 self.fail(&trap);
                 self.trap_dropped += 1;
@@ -140,17 +152,37 @@ impl RtpStream {
         }
     }
 
-    /// When the session next wants [`RtpStream::tick`] (host ms); `None` when nothing waits.
-    pub fn next_timeout(&mut self) -> Option<u64> {
+    /// Drains what a crossing said waits and keeps its next deadline; returns its packets
+    /// (none when draining trapped: the stream has failed).
+    fn take(&mut self, out: RtpOutput) -> Vec<Vec<u8>> {
+        self.next = out.next_timeout;
         let h = self.handle;
-        let inst = self.instance.as_mut()?;
-        match inst.rtp(h).poll_timeout() {
-            Ok(t) => t,
+        let Some(inst) = self.instance.as_mut() else {
+            return Vec::new();
+        };
+        let drained = (|| -> Result<()> {
+            if out.events > 0 {
+                self.events.extend(inst.rtp(h).drain_events()?);
+            }
+            if out.captures > 0 {
+                self.captures.extend(inst.rtp(h).drain_captures()?);
+            }
+            Ok(())
+        })();
+        match drained {
+            Ok(()) => out.packets,
             Err(trap) => {
                 self.fail(&trap);
-                None
+                Vec::new()
             }
         }
+    }
+
+    /// When the session next wants [`RtpStream::tick`] (host ms); `None` when nothing waits
+    /// (or the instance has trapped).
+    #[must_use]
+    pub fn next_timeout(&self) -> Option<u64> {
+        self.instance.as_ref().and(self.next)
     }
 
     /// Host time has reached `now_ms`: does everything that fell due until then, each at its
@@ -158,24 +190,35 @@ impl RtpStream {
     pub fn tick(&mut self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
         let h = self.handle;
         let mut released = Vec::new();
-        let Some(inst) = self.instance.as_mut() else {
-            return released;
-        };
-        let ticked = (|| -> Result<()> {
-            while let Some(due) = inst.rtp(h).poll_timeout()?.filter(|&t| t <= now_ms) {
-                let out = inst.rtp(h).handle_timeout(due)?;
-                released.extend(out.into_iter().map(|p| (due, p)));
-                drain(inst, h, &mut self.events, &mut self.captures)?;
-                if inst.rtp(h).poll_timeout()? == Some(due) {
-                    break; // Nothing more can fall due at the same time.
+        while let Some(due) = self.next_timeout().filter(|&t| t <= now_ms) {
+            let Some(inst) = self.instance.as_mut() else {
+                break;
+            };
+            match inst.rtp(h).advance(due, None) {
+                Ok(out) => released.extend(self.take(out).into_iter().map(|p| (due, p))),
+                Err(trap) => {
+                    self.fail(&trap);
+                    break;
                 }
             }
-            Ok(())
-        })();
-        if let Err(trap) = ticked {
-            self.fail(&trap);
+            if self.next == Some(due) {
+                break; // Nothing more can fall due at the same time.
+            }
         }
         released
+    }
+
+    /// The session's counters so far (`None` once its instance trapped or it finished).
+    pub fn stats(&mut self) -> Option<RtpStats> {
+        let h = self.handle;
+        let inst = self.instance.as_mut()?;
+        match inst.rtp(h).stats() {
+            Ok(s) => Some(s),
+            Err(trap) => {
+                self.fail(&trap);
+                None
+            }
+        }
     }
 
     /// Digit events completed since the last call, oldest first.
@@ -195,6 +238,15 @@ impl RtpStream {
             .unwrap_or(false)
     }
 
+    /// The call's payload types changed (a re-negotiation): packets are read with `types`
+    /// from now on. A refused change (invalid, or other clock rates) is an error naming why,
+    /// and the stream goes on with the types it had.
+    pub fn change_payload_types(&mut self, types: &crate::sdp::PayloadTypes) -> Result<()> {
+        self.call(|inst, h| inst.rtp(h).change_payload_types(types))
+            .ok_or_else(|| anyhow::anyhow!("the stream's plugin instance has trapped"))?
+            .map_err(|why| anyhow::anyhow!(why))
+    }
+
     /// A key press was seen on the agent's leg of this call: while a capture runs, the
     /// session records it as a security signal (`agent-dtmf`). `false` when none runs or
     /// the instance has trapped.
@@ -210,8 +262,11 @@ impl RtpStream {
         let inst = self.instance.as_mut()?;
         let done = op(inst, h);
         let drained = drain(inst, h, &mut self.events, &mut self.captures);
-        match done.and_then(|v| drained.map(|()| v)) {
-            Ok(v) => Some(v),
+        match done.and_then(|v| drained.map(|next| (v, next))) {
+            Ok((v, next)) => {
+                self.next = next;
+                Some(v)
+            }
             Err(trap) => {
                 self.fail(&trap);
                 None
@@ -228,11 +283,16 @@ impl RtpStream {
             anyhow::bail!("the stream's plugin instance has trapped: no capture");
         };
         let started = inst.rtp(h).start_capture(request);
-        let drained = drain(inst, h, &mut self.events, &mut self.captures);
-        if let Err(trap) = &drained {
-            self.fail(trap);
+        match drain(inst, h, &mut self.events, &mut self.captures) {
+            Ok(next) => {
+                self.next = next;
+                started
+            }
+            Err(trap) => {
+                self.fail(&trap);
+                started.and(Err(trap))
+            }
         }
-        started.and(drained)
     }
 
     /// Ends the stream: the packets still delayed, its counters and end record. The instance
@@ -245,6 +305,7 @@ impl RtpStream {
         let done = (|| -> Result<Ended> {
             let packets = inst.rtp(h).flush()?;
             drain(&mut inst, h, &mut self.events, &mut self.captures)?;
+            self.next = None;
             let stats = Some(inst.rtp(h).stats()?);
             let end_record = inst.rtp(h).end_record()?;
             inst.rtp(h).close()?;
@@ -281,14 +342,15 @@ impl RtpStream {
     }
 }
 
-/// Moves the session's new digit events and capture records out of the plugin.
+/// Moves the session's new digit events and capture records out of the plugin; returns its
+/// next deadline.
 fn drain(
     inst: &mut Instance,
     h: RtpHandle,
     events: &mut Vec<DigitEvent>,
     captures: &mut Vec<CaptureEvent>,
-) -> Result<()> {
+) -> Result<Option<u64>> {
     events.extend(inst.rtp(h).drain_events()?);
     captures.extend(inst.rtp(h).drain_captures()?);
-    Ok(())
+    inst.rtp(h).poll_timeout()
 }

@@ -378,14 +378,44 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     assert_eq!(count("caller_to_callee", "packets-in"), pa.len() as i64);
     assert_eq!(count("caller_to_callee", "digits"), 16, "{q:?}");
     assert_eq!(count("callee_to_caller", "packets-in"), 2);
-    let rtp = q
+    let totals = q
         .get("totals")
         .and_then(|t| t.get("RTP"))
         .and_then(|r| r.get("packets"));
-    assert_eq!(rtp, Some(&Value::Int(pa.len() as i64 + 2)), "{q:?}");
+    assert_eq!(totals, Some(&Value::Int(pa.len() as i64 + 2)), "{q:?}");
     // Presses reach /metrics as they are reported, before the calls end.
     let live = http_get("127.0.0.1:17996", "/metrics");
     assert_eq!(value(&live, "tonemask_digits_total"), 20, "{live}");
+    // So do drops: a stranger's packet at once; the plugin's refusals (a packet too short to
+    // be RTP) and the RFC 4733 packets it took out of call B within a second.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger
+        .send_to(&rtp(0, 900, 0, 0xA, &[0xFF; 160]), a.to_node_from_caller)
+        .unwrap();
+    a.caller
+        .send_to(&[0x80, 0, 1], a.to_node_from_caller)
+        .unwrap();
+    let dropped = |m: &str, reason: &str| {
+        value(
+            m,
+            &format!("tonemask_caller_packets_dropped_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    let mut live = String::new();
+    for _ in 0..40 {
+        live = http_get("127.0.0.1:17996", "/metrics");
+        if dropped(&live, "malformed") > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(dropped(&live, "foreign_source"), 1, "{live}");
+    assert_eq!(dropped(&live, "malformed"), 1, "{live}");
+    assert!(
+        value(&live, "tonemask_event_packets_dropped_total") > 0,
+        "{live}"
+    );
+    assert_eq!(value(&live, "tonemask_calls_ended_total"), 0, "{live}");
     for id in ["call-A@test", "call-B@test"] {
         let r = proxy.send(vec![
             ("command", Value::str("delete")),
@@ -769,4 +799,90 @@ fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known()
     assert_eq!(text(&r, "result"), "ok", "{r:?}");
     let (status, err) = node.terminate();
     assert_eq!(status.code(), Some(0), "{err}");
+}
+
+/// A re-INVITE moves the call from PCMU to PCMA: the node follows it — the caller's card,
+/// typed as A-law tones after the switch, reaches the callee as A-law audio with no tone in
+/// it and is reported, where the node used to drop every packet of the new type.
+#[test]
+fn a_reinvite_to_another_codec_is_followed_and_its_tones_masked() {
+    const NG4: u16 = 17_987;
+    use tonemask_core::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let node = start_serve(dir.path(), &key, &events, NG4, (17_740, 17_759), &[]);
+    let mut proxy = Proxy::at(NG4);
+    let a = set_up(&mut proxy, "codec@test");
+    let speech = |seq: u16| rtp(0, seq, 160 * u32::from(seq), 0xD, &[0x55; 160]);
+    for seq in 0..5 {
+        a.caller
+            .send_to(&speech(seq), a.to_node_from_caller)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The caller's re-INVITE offers PCMA only; the callee answers PCMA.
+    let pcma = |port: u16| {
+        sdp(port)
+            .replace("RTP/AVP 0 101", "RTP/AVP 8 101")
+            .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000")
+    };
+    for (command, port) in [
+        ("offer", a.caller.local_addr().unwrap().port()),
+        ("answer", a.callee.local_addr().unwrap().port()),
+    ] {
+        let r = proxy.send(vec![
+            ("command", Value::str(command)),
+            ("call-id", Value::str("codec@test")),
+            ("from-tag", Value::str("ft-1")),
+            ("to-tag", Value::str("tt-1")),
+            ("sdp", Value::str(&pcma(port))),
+        ]);
+        assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let (card, want) = card_packets();
+    let sent = card.len();
+    for (i, p) in card.iter().enumerate() {
+        let seq = 5 + i as u16;
+        let alaw: Vec<u8> = p[12..]
+            .iter()
+            .map(|&b| linear_to_alaw(ulaw_to_linear(b)))
+            .collect();
+        let q = rtp(8, seq, 160 * u32::from(seq), 0xD, &alaw);
+        a.caller.send_to(&q, a.to_node_from_caller).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let r = proxy.send(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("codec@test")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let got = drain(&a.callee);
+    let types: Vec<u8> = got
+        .iter()
+        .map(|b| Packet::parse(b).unwrap().payload_type())
+        .collect();
+    assert_eq!(types.iter().filter(|&&t| t == 8).count(), sent, "{types:?}");
+    assert_eq!(types.len(), 5 + sent);
+    // Back to µ-law for the check: no tone reached the callee.
+    let audio: Vec<u8> = got
+        .iter()
+        .map(|b| Packet::parse(b).unwrap())
+        .filter(|p| p.payload_type() == 8)
+        .flat_map(|p| {
+            p.payload()
+                .iter()
+                .map(|&b| linear_to_ulaw(alaw_to_linear(b)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(digits_in(audio), 0, "tones reached the callee");
+    let (status, err) = node.terminate();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("payload types changed"), "{err}");
+    let by_call = verified_digits_by_call(&events, &key);
+    assert_eq!(by_call.get("codec_40test:ft-1"), Some(&want), "{by_call:?}");
 }

@@ -25,7 +25,7 @@ mod cache;
 mod rtp_session;
 
 pub use audio::{AudioHandle, AudioSession};
-pub use rtp_session::{no_stats, refused, RtpHandle, RtpSession};
+pub use rtp_session::{no_stats, refusal, refused, RtpHandle, RtpSession};
 
 /// Host bindings generated from `wit/`.
 #[allow(missing_docs)]
@@ -33,6 +33,7 @@ mod bindings {
     wasmtime::component::bindgen!({ world: "plugin", path: "../wit" });
 }
 
+pub use bindings::exports::tonemask::plugin::rtp::RtpOutput;
 pub use bindings::exports::tonemask::plugin::types::{
     AudioPayload, CallSettings, CaptureEvent, CaptureField, CaptureRequest, CaptureStatus,
     CaptureValue, Codec, Config as SessionConfig, DigitEvent, DigitSeal, DigitSource,
@@ -183,7 +184,7 @@ impl Plugin {
         })?;
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
-                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.4.0): {e}",
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.5.0): {e}",
                 path.display()
             )
         };

@@ -2,7 +2,7 @@
 
 use super::{
     plugin_error, CaptureEvent, CaptureRequest, CaptureStatus, DigitEvent, Instance, PluginError,
-    RtpConfig, RtpStats,
+    RtpConfig, RtpOutput, RtpStats,
 };
 use anyhow::Result;
 use wasmtime::component::ResourceAny;
@@ -35,38 +35,31 @@ impl Instance {
 }
 
 impl RtpSession<'_> {
-    /// Pushes one packet that arrived at host time `now_ms` (ms on a monotonic clock).
-    /// `Ok(Err(reason))`: the plugin refused (and dropped) the packet.
-    pub fn push(
-        &mut self,
-        now_ms: u64,
-        packet: &[u8],
-    ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
+    /// Pushes `packet`, which arrived at host time `now_ms` (ms on a monotonic clock) — or,
+    /// `None`, tells the session that time has come without one — and returns the packets
+    /// to forward now, how many events and capture records wait and the next deadline, in
+    /// one crossing. A refused packet is `refused` in the output; a misused call (or a
+    /// refused timeout) is an error.
+    pub fn advance(&mut self, now_ms: u64, packet: Option<&[u8]>) -> Result<RtpOutput> {
         let s = self.handle.0;
-        match self.inst.rtp_call("rtp push", packet.len(), |g, st| {
-            g.call_push(st, s, now_ms, packet)
-        })? {
-            Ok(out) => Ok(Ok(out)),
-            // Misuse is the host's bug, not a packet the caller sent: an error, not a refusal.
-            Err(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
-            Err(
-                PluginError::BadPacket(m) | PluginError::BadFrame(m) | PluginError::BadConfig(m),
-            ) => Ok(Err(m)),
+        let (what, size) = match packet {
+            Some(p) => ("rtp advance (packet)", p.len()),
+            None => ("rtp advance (timeout)", 48_000),
+        };
+        let mut out = self
+            .inst
+            .rtp_call(what, size, |g, st| g.call_advance(st, s, now_ms, packet))?;
+        match out.refused.take() {
+            Some(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
+            Some(e) if packet.is_none() => Err(plugin_error(e)),
+            refused => {
+                out.refused = refused;
+                Ok(out)
+            }
         }
     }
 
-    /// Host time `now_ms` has come without a packet: returns the packets that became due
-    /// (audio held for the look-ahead, once the stream is idle).
-    pub fn handle_timeout(&mut self, now_ms: u64) -> Result<Vec<Vec<u8>>> {
-        let s = self.handle.0;
-        self.inst
-            .rtp_call("rtp handle-timeout", 48_000, |g, st| {
-                g.call_handle_timeout(st, s, now_ms)
-            })?
-            .map_err(plugin_error)
-    }
-
-    /// When the session next wants [`RtpSession::handle_timeout`], in host ms.
+    /// When the session next wants [`RtpSession::advance`] without a packet, in host ms.
     pub fn poll_timeout(&mut self) -> Result<Option<u64>> {
         let s = self.handle.0;
         self.inst
@@ -78,6 +71,21 @@ impl RtpSession<'_> {
         let s = self.handle.0;
         self.inst
             .rtp_call("rtp drain-events", 0, |g, st| g.call_drain_events(st, s))
+    }
+
+    /// The call's payload types changed (a re-negotiation): the session reads packets with
+    /// `types` from now on. `Ok(Err(why))`: refused (nothing changes) — invalid, or the
+    /// clock rates would change.
+    pub fn change_payload_types(
+        &mut self,
+        types: &crate::sdp::PayloadTypes,
+    ) -> Result<std::result::Result<(), String>> {
+        let s = self.handle.0;
+        self.inst
+            .rtp_call("rtp change-payload-types", 0, |g, st| {
+                g.call_change_payload_types(st, s, &types.audio, types.telephone_event, types.red)
+            })
+            .map(|r| r.map_err(|e| plugin_error(e).to_string()))
     }
 
     /// Starts a card capture: the caller's presses from now on leave only as its progress.
@@ -180,4 +188,15 @@ pub fn no_stats() -> RtpStats {
 #[must_use]
 pub fn refused(s: &RtpStats) -> u64 {
     s.malformed + s.unknown_pt + s.foreign_ssrc + s.late + s.unprocessed
+}
+
+/// The reason the plugin gave for refusing a packet (an [`RtpOutput`]'s `refused`).
+#[must_use]
+pub fn refusal(e: PluginError) -> String {
+    match e {
+        PluginError::BadPacket(m)
+        | PluginError::BadFrame(m)
+        | PluginError::BadConfig(m)
+        | PluginError::Misuse(m) => m,
+    }
 }

@@ -47,6 +47,31 @@ impl Tap {
         }
     }
 
+    /// Caller→callee packets dropped (`reason`: a [`super::live::DROP_REASONS`] index).
+    fn dropped(&self, reason: usize, n: u64) {
+        if self.dir == 0 && n > 0 {
+            for l in &self.live {
+                l.dropped(reason, n);
+            }
+        }
+    }
+
+    /// The plugin's counters moved from `before` to `now`: its drops, as they happen.
+    fn plugin_drops(&self, before: &RtpStats, now: &RtpStats) {
+        let ((was, was_events), (is, is_events)) = (
+            super::live::plugin_drops(before),
+            super::live::plugin_drops(now),
+        );
+        for (reason, (a, b)) in was.iter().zip(is).enumerate() {
+            self.dropped(reason, b.saturating_sub(*a));
+        }
+        if self.dir == 0 {
+            for l in &self.live {
+                l.event_packets_dropped(is_events.saturating_sub(was_events));
+            }
+        }
+    }
+
     /// A key press was reported.
     fn digit(&self) {
         for l in &self.live {
@@ -187,7 +212,16 @@ impl Reported {
     }
 }
 
-/// Carries out a command for the leg's session.
+/// Where a leg's commands come from, and where it passes on those meant for the other leg
+/// of its call.
+pub(super) struct Commands {
+    /// Commands for this leg (its session), and for the other one.
+    pub(super) inbox: Receiver<Control>,
+    /// The other leg's inbox, if it takes commands.
+    pub(super) other: Option<std::sync::mpsc::Sender<Control>>,
+}
+
+/// Carries out a capture command (or a key on the agent's leg) for the leg's session.
 fn apply(call: &mut RtpStream, c: Control) {
     match c {
         Control::StartCapture(req) => {
@@ -201,6 +235,7 @@ fn apply(call: &mut RtpStream, c: Control) {
         Control::AgentKey => {
             call.note_agent_key();
         }
+        Control::PayloadTypes { .. } => {} // Handled by the leg (Pump::apply).
     }
 }
 
@@ -211,6 +246,9 @@ pub(super) type OutFn = Box<dyn FnMut(Out<'_>) + Send>;
 
 /// Packets one wake takes from a leg's socket before other legs get their turn.
 const BURST: usize = 32;
+
+/// How often a leg adds its session's drops to the live counters (one crossing each time).
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// What a leg wants after a wake.
 pub(super) enum Next {
@@ -233,13 +271,15 @@ pub(super) struct Pump {
     pub(super) rx: mio::net::UdpSocket,
     clock: Arc<Clock>,
     peer: Arc<Peer>,
-    inbox: Option<Receiver<Control>>,
+    commands: Commands,
     send: SendFn,
     on_out: OutFn,
     reported: Reported,
     warned: Warned,
     /// Host time for the session: ms since this leg started (monotonic).
     started: Instant,
+    /// The session's counters as last published to the live drop counters, and when.
+    published: (RtpStats, Instant),
 }
 
 impl Pump {
@@ -251,7 +291,7 @@ impl Pump {
         rx: UdpSocket,
         clock: Arc<Clock>,
         peer: Arc<Peer>,
-        inbox: Option<Receiver<Control>>,
+        commands: Commands,
         send: SendFn,
         on_out: OutFn,
     ) -> Result<Self> {
@@ -263,13 +303,37 @@ impl Pump {
             rx: mio::net::UdpSocket::from_std(rx),
             clock,
             peer,
-            inbox,
+            commands,
             send,
             on_out,
             reported: Reported::default(),
             warned: Warned::default(),
             started: Instant::now(),
+            published: (crate::plugin::no_stats(), Instant::now()),
         })
+    }
+
+    /// Carries out a command for this leg's session, or passes it on to the other leg's.
+    fn apply(&mut self, c: Control) {
+        match c {
+            Control::PayloadTypes { from_caller, types } if from_caller != (self.tap.dir == 0) => {
+                if let Some(other) = &self.commands.other {
+                    // The other leg may have ended already; then nothing is left to change.
+                    let _ = other.send(Control::PayloadTypes { from_caller, types });
+                }
+            }
+            Control::PayloadTypes { types, .. } => match self.call.change_payload_types(&types) {
+                Ok(()) => eprintln!(
+                    "tonemask relay: {}: payload types changed by a re-negotiation",
+                    self.tap.name
+                ),
+                Err(e) => eprintln!(
+                    "tonemask relay: {}: warning: payload types of a re-negotiation not taken ({e:#}); packets of new types are dropped",
+                    self.tap.name
+                ),
+            },
+            other => apply(&mut self.call, other),
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -289,8 +353,9 @@ impl Pump {
     pub(super) fn wake(&mut self, readable: bool, buf: &mut [u8]) -> Result<Next> {
         // The call's end still takes what arrived before it.
         let over = self.clock.due();
-        for c in self.inbox.iter().flat_map(Receiver::try_iter) {
-            apply(&mut self.call, c);
+        let commands: Vec<Control> = self.commands.inbox.try_iter().collect();
+        for c in commands {
+            self.apply(c);
         }
         let mut more = false;
         if readable || over {
@@ -300,7 +365,9 @@ impl Pump {
                     more = false;
                     break;
                 };
-                if admitted(&self.peer, from, &mut self.warned) {
+                if !admitted(&self.peer, from, &mut self.warned) {
+                    self.tap.dropped(super::live::FOREIGN_SOURCE, 1);
+                } else {
                     self.clock.touch();
                     let now = self.now_ms();
                     let out = arrive(
@@ -327,6 +394,9 @@ impl Pump {
         if over {
             return Ok(Next::Over);
         }
+        if self.published.1.elapsed() >= PUBLISH_EVERY {
+            self.publish(None);
+        }
         // Wake for the stream's own deadline (a press timing out, held audio leaving when
         // the sender goes quiet), and at least every 50 ms to check the call's end.
         let now = self.now_ms();
@@ -338,9 +408,22 @@ impl Pump {
         Ok(if more { Next::More(at) } else { Next::At(at) })
     }
 
+    /// Adds what the session dropped since the last time to the live counters (`stats`: its
+    /// final counters; otherwise asked for).
+    fn publish(&mut self, stats: Option<RtpStats>) {
+        let Some(now) = stats.or_else(|| self.call.stats()) else {
+            return;
+        };
+        self.tap.plugin_drops(&self.published.0, &now);
+        self.published = (now, Instant::now());
+    }
+
     /// Ends the leg: its stream's delayed packets are sent, its last events reported.
     pub(super) fn finish(mut self) -> Leg {
         let ended = self.call.finish();
+        if ended.stats.is_some() {
+            self.publish(ended.stats);
+        }
         for p in &ended.packets {
             self.sent(p);
         }
@@ -406,6 +489,7 @@ fn arrive(
             Vec::new()
         }
         Pushed::Dropped => {
+            tap.dropped(super::live::PLUGIN_TRAPPED, 1);
             alarm_once(call, tap.name);
             Vec::new()
         }

@@ -12,6 +12,38 @@ pub const BUCKETS_US: [u64; 10] = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_00
 /// Directions, as the `direction` label names them.
 pub const DIRECTIONS: [&str; 2] = ["caller_to_callee", "callee_to_caller"];
 
+/// Why a caller→callee packet was dropped, as the `reason` label: the plugin's refusals
+/// (the first five, from its counters), then the host's own.
+pub const DROP_REASONS: [&str; 7] = [
+    "malformed",
+    "unknown_pt",
+    "foreign_ssrc",
+    "late",
+    "unprocessed",
+    "foreign_source",
+    "plugin_trapped",
+];
+/// [`DROP_REASONS`]: from another source than the latched one.
+pub const FOREIGN_SOURCE: usize = 5;
+/// [`DROP_REASONS`]: the plugin instance had trapped.
+pub const PLUGIN_TRAPPED: usize = 6;
+
+/// The plugin's drop counts in `s`, in the order of [`DROP_REASONS`], and the RFC 4733
+/// event packets it took out.
+#[must_use]
+pub fn plugin_drops(s: &crate::plugin::RtpStats) -> ([u64; 5], u64) {
+    (
+        [
+            s.malformed,
+            s.unknown_pt,
+            s.foreign_ssrc,
+            s.late,
+            s.unprocessed,
+        ],
+        s.events_dropped,
+    )
+}
+
 /// Counters of a node's calls, or of one call.
 #[derive(Debug, Default)]
 pub struct Live {
@@ -21,6 +53,10 @@ pub struct Live {
     /// Packets per bucket (not cumulative); index `BUCKETS_US.len()` is above the last bound.
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     sum_ns: AtomicU64,
+    /// Caller→callee packets dropped, by [`DROP_REASONS`].
+    drops: [AtomicU64; DROP_REASONS.len()],
+    /// RFC 4733 event packets taken out of caller audio.
+    event_packets: AtomicU64,
 }
 
 impl Live {
@@ -63,6 +99,29 @@ impl Live {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// `n` more caller→callee packets dropped for reason `reason` (a [`DROP_REASONS`]
+    /// index; others are ignored).
+    pub fn dropped(&self, reason: usize, n: u64) {
+        if let Some(c) = self.drops.get(reason) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// `n` more RFC 4733 event packets taken out of caller audio.
+    pub fn event_packets_dropped(&self, n: u64) {
+        self.event_packets.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Caller→callee packets dropped so far, by [`DROP_REASONS`]; RFC 4733 event packets
+    /// taken out.
+    #[must_use]
+    pub fn drops(&self) -> ([u64; DROP_REASONS.len()], u64) {
+        (
+            core::array::from_fn(|i| self.drops[i].load(Ordering::Relaxed)),
+            self.event_packets.load(Ordering::Relaxed),
+        )
     }
 
     /// Packets received and sent on direction `dir` so far.

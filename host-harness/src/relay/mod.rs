@@ -42,8 +42,8 @@ use crate::run::source_name;
 use crate::sdp::PayloadTypes;
 use crate::stream::RtpStream;
 use anyhow::{anyhow, Context, Result};
-use leg::{Clock, Leg, Out, Peer, Pump, Tap};
-pub use live::{Live, BUCKETS_US, DIRECTIONS};
+use leg::{Clock, Commands, Leg, Out, Peer, Pump, Tap};
+pub use live::{Live, BUCKETS_US, DIRECTIONS, DROP_REASONS};
 use reactor::{Done, Reactor};
 use sink::{open_sink, Sink};
 use std::net::{SocketAddr, UdpSocket};
@@ -58,8 +58,18 @@ pub enum Control {
     StartCapture(Box<CaptureRequest>),
     /// Cancel the running capture.
     CancelCapture,
-    /// A key was seen on the agent's leg (sent by the relay's own agent→caller thread).
+    /// A key was seen on the agent's leg (sent by the relay's own agent→caller leg).
     AgentKey,
+    /// A re-negotiation changed the payload types the caller sends (`from_caller`: the
+    /// callee's new SDP) or the agent sends (the caller's new SDP); that leg's session reads
+    /// its packets with `types` from now on (a refused change is logged; the leg goes on
+    /// with the types it had, and packets of new types are dropped — fail closed).
+    PayloadTypes {
+        /// Which leg: caller→agent (`true`) or agent→caller.
+        from_caller: bool,
+        /// The new types.
+        types: PayloadTypes,
+    },
 }
 
 /// How the relay runs.
@@ -175,7 +185,7 @@ fn forward_leg(
     caller: Arc<Peer>,
     clock: Arc<Clock>,
     sink: Arc<Mutex<Sink>>,
-    inbox: Receiver<Control>,
+    commands: Commands,
 ) -> Result<Pump> {
     let deliver = move |line: &str| {
         if let Ok(mut s) = sink.lock() {
@@ -197,7 +207,7 @@ fn forward_leg(
         rx,
         clock,
         caller,
-        Some(inbox),
+        commands,
         Box::new(move |p| match to.now() {
             Some(a) => tx.send_to(p, a).map(|_| ()),
             None => Ok(()),
@@ -239,7 +249,7 @@ fn watch_leg(
     caller: &Peer,
     clock: Arc<Clock>,
     hint: Option<SocketAddr>,
-    forward: Sender<Control>,
+    (inbox, forward): (Receiver<Control>, Sender<Control>),
 ) -> Result<Pump> {
     let caller_addr = Arc::clone(&caller.addr);
     let tap = Tap {
@@ -253,7 +263,10 @@ fn watch_leg(
         rx,
         clock,
         agent,
-        None,
+        Commands {
+            inbox,
+            other: Some(forward.clone()),
+        },
         Box::new(move |p| {
             match *caller_addr
                 .lock()
@@ -304,8 +317,8 @@ pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<R
 
 /// As [`run_relay`], on sockets already bound (caller side, agent side; `cfg`'s bind
 /// addresses are then only names), ending also when `stop` is set, and taking commands
-/// for its caller→agent session on `control` (a channel whose sender the caller keeps) —
-/// how the media node runs each call.
+/// for its sessions on `control` (a channel whose sender the caller keeps; the caller→agent
+/// leg passes on what is meant for the other one) — how the media node runs each call.
 pub fn run_relay_on(
     plugin: &Plugin,
     cfg: &RelayConfig,
@@ -315,6 +328,7 @@ pub fn run_relay_on(
     control: Option<(Sender<Control>, Receiver<Control>)>,
 ) -> Result<RelaySummary> {
     let (control_tx, control_rx) = control.unwrap_or_else(std::sync::mpsc::channel);
+    let (watch_tx, watch_rx) = std::sync::mpsc::channel();
     let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, sender) = open_sink(cfg, &closing)?;
     let (forward, watch) = leg_configs(cfg, keys)?;
@@ -332,7 +346,10 @@ pub fn run_relay_on(
         Arc::clone(&caller),
         Arc::clone(&clock),
         Arc::clone(&sink),
-        control_rx,
+        Commands {
+            inbox: control_rx,
+            other: Some(watch_tx),
+        },
     )?;
     let down = watch_leg(
         RtpStream::open(plugin, &watch)?,
@@ -341,7 +358,7 @@ pub fn run_relay_on(
         &caller,
         Arc::clone(&clock),
         cfg.caller_hint,
-        control_tx,
+        (watch_rx, control_tx),
     )?;
     let (up_done, up_result) = outcome();
     let (down_done, down_result) = outcome();

@@ -136,7 +136,7 @@ impl Calls {
         let from_tag = required(req, "from-tag")?;
         let sdp = required(req, "sdp")?;
         let replace = req.list("replace");
-        if let Some(c) = self.calls.get(call_id) {
+        if let Some(c) = self.calls.get_mut(call_id) {
             return renegotiated(call_id, c, req, sdp, Leg::Offer);
         }
         let (caller_sdp, offer_types) = parse_sdp(sdp)
@@ -365,13 +365,21 @@ enum Leg {
     Answer,
 }
 
-/// A retransmitted offer or answer, or one of a re-INVITE (hold, a session refresh, either
-/// side may send it): the new SDP pointed at the same ports — at the callee-facing port when
-/// it goes to the callee (the caller's offer, or its answer to the callee's re-INVITE), else
-/// at the caller-facing one. The media keeps the payload types and addresses it started
-/// with; a change of payload types is logged, not followed (packets of a new type are
-/// dropped, fail closed).
-fn renegotiated(call_id: &str, call: &Call, req: &Request, sdp: &str, leg: Leg) -> Result<Value> {
+/// A retransmitted offer or answer, or one of a re-INVITE (hold, a session refresh, a
+/// change of codec; either side may send it): the new SDP pointed at the same ports — at the
+/// callee-facing port when it goes to the callee (the caller's offer, or its answer to the
+/// callee's re-INVITE), else at the caller-facing one. The addresses stay those the media
+/// started with; new payload types are followed by the leg whose sender they are for (the
+/// caller's SDP says what the callee sends, the callee's what the caller sends) — a change
+/// its session refuses (other clock rates) is logged and packets of new types are dropped,
+/// fail closed.
+fn renegotiated(
+    call_id: &str,
+    call: &mut Call,
+    req: &Request,
+    sdp: &str,
+    leg: Leg,
+) -> Result<Value> {
     // The transaction's From tag: the caller's, unless the callee sent the re-INVITE.
     let from_caller = req.text("from-tag").is_none_or(|t| t == call.from_tag);
     // Whether this SDP comes from the caller's side (and so goes to the callee).
@@ -379,15 +387,20 @@ fn renegotiated(call_id: &str, call: &Call, req: &Request, sdp: &str, leg: Leg) 
     let (_, types) =
         parse_sdp(sdp).ok_or_else(|| anyhow!("the SDP has no audio stream with an address"))?;
     let was = if to_callee {
-        format!("{:?}", Some(&call.offer_types))
+        Some(&mut call.offer_types)
     } else {
-        format!("{:?}", call.answer_types.as_ref())
+        call.answer_types.as_mut()
     };
-    let types = Some(&types);
-    if format!("{types:?}") != was {
-        eprintln!(
-            "tonemask serve: call {call_id}: warning: a re-negotiation changes the payload types; not followed (packets of new types are dropped)"
-        );
+    if let Some(was) = was.filter(|was| format!("{was:?}") != format!("{types:?}")) {
+        *was = types.clone();
+        if let Some(control) = &call.control {
+            eprintln!("tonemask serve: call {call_id}: a re-negotiation changes the payload types");
+            // The caller's SDP is what the callee sends, and the other way round.
+            let _ = control.send(Control::PayloadTypes {
+                from_caller: !to_callee,
+                types,
+            });
+        }
     }
     let rewrite = Rewrite {
         origin: req.list("replace").iter().any(|r| r == "origin"),

@@ -2,28 +2,18 @@
 //! `--listen-http`.
 //!
 //! Counters are process totals. Packets in and out and the time each packet spends in the
-//! plugin (a histogram) move as packets pass ([`Live`], shared with every call); drops by
-//! reason and digit counts are added when a call ends (from its sessions' own counters);
-//! calls active, ng commands and errors move at once.
+//! plugin (a histogram), digits and drops by reason move as packets pass ([`Live`], shared
+//! with every call; the plugin's own refusals within a second, from its counters); capture
+//! counts and traps are added when a call ends; calls active, ng commands and errors move at
+//! once.
 
-use crate::relay::{Live, RelaySummary, DIRECTIONS};
+use crate::relay::{Live, RelaySummary, DIRECTIONS, DROP_REASONS};
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Why a caller→callee packet was dropped, as the `reason` label.
-const DROP_REASONS: [&str; 7] = [
-    "malformed",
-    "unknown_pt",
-    "foreign_ssrc",
-    "late",
-    "unprocessed",
-    "foreign_source",
-    "plugin_trapped",
-];
 
 /// The node's counters.
 #[derive(Default)]
@@ -35,8 +25,6 @@ pub struct Metrics {
     ng_errors: AtomicU64,
     /// Counted by the calls as their packets pass.
     pub live: Arc<Live>,
-    dropped: [AtomicU64; DROP_REASONS.len()],
-    event_packets_dropped: AtomicU64,
     plugin_traps: AtomicU64,
     events_undelivered: AtomicU64,
     /// Card captures: started, completed, cancelled, keys on the agent's leg during one.
@@ -73,20 +61,6 @@ impl Metrics {
             add(&self.calls_failed, 1);
             return;
         };
-        let up = &s.caller_to_agent;
-        let drops = [
-            up.malformed,
-            up.unknown_pt,
-            up.foreign_ssrc,
-            up.late,
-            up.unprocessed,
-            s.caller_foreign_sources,
-            s.caller_trap_dropped,
-        ];
-        for (c, n) in self.dropped.iter().zip(drops) {
-            add(c, n);
-        }
-        add(&self.event_packets_dropped, up.events_dropped);
         let traps = u64::from(s.caller_trap.is_some()) + u64::from(s.agent_trap.is_some());
         add(&self.plugin_traps, traps);
         add(&self.events_undelivered, s.undelivered);
@@ -119,13 +93,6 @@ impl Metrics {
         for (name, kind, help, value) in SINGLE {
             write_metric(&mut out, name, kind, help, &[(String::new(), value(self))]);
         }
-        let labelled = |label: &str, names: &[&str], cs: &[AtomicU64]| -> Vec<(String, u64)> {
-            names
-                .iter()
-                .zip(cs)
-                .map(|(n, c)| (format!("{{{label}=\"{n}\"}}"), get(c)))
-                .collect()
-        };
         let per_dir = |which: fn((u64, u64)) -> u64| -> Vec<(String, u64)> {
             DIRECTIONS
                 .iter()
@@ -176,8 +143,12 @@ impl Metrics {
             &mut out,
             "caller_packets_dropped_total",
             "counter",
-            "Caller packets dropped, by reason (fail closed; ended calls).",
-            &labelled("reason", &DROP_REASONS, &self.dropped),
+            "Caller packets dropped, by reason (fail closed; live, the plugin's refusals within a second).",
+            &DROP_REASONS
+                .iter()
+                .zip(self.live.drops().0)
+                .map(|(n, c)| (format!("{{reason=\"{n}\"}}"), c))
+                .collect::<Vec<_>>(),
         );
         self.render_captures(&mut out);
         out
@@ -274,8 +245,8 @@ const SINGLE: [Single; 15] = [
     (
         "event_packets_dropped_total",
         "counter",
-        "RFC 4733 event packets taken out of caller audio (ended calls).",
-        |m| get(&m.event_packets_dropped),
+        "RFC 4733 event packets taken out of caller audio (live, within a second).",
+        |m| m.live.drops().1,
     ),
     (
         "digits_total",

@@ -1,11 +1,11 @@
 //! The `rtp` interface: RTP sessions (only in the full plugin, feature `rtp`).
 
 use crate::exports::tonemask::plugin::rtp::{
-    Guest as RtpGuest, GuestRtpSession, RtpSession as RtpSessionHandle,
+    Guest as RtpGuest, GuestRtpSession, RtpOutput, RtpSession as RtpSessionHandle,
 };
 use crate::exports::tonemask::plugin::types::{
-    CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, DigitEvent, Error, RtpConfig,
-    RtpStats,
+    AudioPayload, CaptureEvent, CaptureField, CaptureRequest, CaptureStatus, DigitEvent, Error,
+    EventPayload, RtpConfig, RtpStats,
 };
 use crate::{capture, codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
@@ -27,26 +27,52 @@ impl RtpSession {
         f(s, out).map_err(error)?;
         Ok(out.to_vecs())
     }
+
+    /// Runs `f` on the session; what it did and left, in one crossing.
+    fn output(
+        &self,
+        f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
+    ) -> RtpOutput {
+        let mut guard = self.0.borrow_mut();
+        let (s, out) = &mut *guard;
+        out.clear();
+        let refused = f(s, out).err().map(error);
+        let (events, captures) = s.waiting();
+        RtpOutput {
+            refused,
+            packets: out.to_vecs(),
+            events: u32::try_from(events).unwrap_or(u32::MAX),
+            captures: u32::try_from(captures).unwrap_or(u32::MAX),
+            next_timeout: s.poll_timeout(),
+        }
+    }
 }
 
 fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
     Ok(core_::RtpConfig {
         settings: settings(c.settings)?,
-        audio: c
-            .audio
-            .into_iter()
-            .map(|a| core_::AudioType {
-                pt: a.pt,
-                codec: codec(a.codec),
-                rate: a.sample_rate,
-            })
-            .collect(),
-        telephone_event: c.telephone_event.map(|e| core_::EventType {
-            pt: e.pt,
-            clock: e.clock_rate,
-        }),
+        audio: audio_types(c.audio),
+        telephone_event: c.telephone_event.map(event_type),
         red: c.red,
     })
+}
+
+fn audio_types(audio: Vec<AudioPayload>) -> Vec<core_::AudioType> {
+    audio
+        .into_iter()
+        .map(|a| core_::AudioType {
+            pt: a.pt,
+            codec: codec(a.codec),
+            rate: a.sample_rate,
+        })
+        .collect()
+}
+
+fn event_type(e: EventPayload) -> core_::EventType {
+    core_::EventType {
+        pt: e.pt,
+        clock: e.clock_rate,
+    }
 }
 
 impl RtpGuest for Plugin {
@@ -63,14 +89,6 @@ impl GuestRtpSession for RtpSession {
         )))))
     }
 
-    fn push(&self, now_ms: u64, packet: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
-        self.out(|s, out| s.push(now_ms, &packet, out))
-    }
-
-    fn handle_timeout(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, Error> {
-        self.out(|s, out| s.handle_timeout(now_ms, out))
-    }
-
     fn poll_timeout(&self) -> Option<u64> {
         self.0.borrow().0.poll_timeout()
     }
@@ -78,6 +96,26 @@ impl GuestRtpSession for RtpSession {
     fn drain_events(&self) -> Vec<DigitEvent> {
         let s = &mut self.0.borrow_mut().0;
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
+    }
+
+    fn advance(&self, now_ms: u64, packet: Option<Vec<u8>>) -> RtpOutput {
+        match packet {
+            Some(p) => self.output(|s, out| s.push(now_ms, &p, out)),
+            None => self.output(|s, out| s.handle_timeout(now_ms, out)),
+        }
+    }
+
+    fn change_payload_types(
+        &self,
+        audio: Vec<AudioPayload>,
+        telephone_event: Option<EventPayload>,
+        red: Option<u8>,
+    ) -> Result<(), Error> {
+        self.0
+            .borrow_mut()
+            .0
+            .change_payload_types(audio_types(audio), telephone_event.map(event_type), red)
+            .map_err(|e| Error::BadConfig(e.to_string()))
     }
 
     fn start_capture(&self, request: CaptureRequest) -> Result<(), Error> {

@@ -266,6 +266,12 @@ impl Reporter {
         self.records.pop_front()
     }
 
+    /// How many capture records wait to be polled.
+    #[must_use]
+    pub fn records_waiting(&self) -> usize {
+        self.records.len()
+    }
+
     fn with_capture(&mut self, f: impl FnOnce(&mut crate::card::Capture)) -> bool {
         let Some(a) = self.capture.as_mut() else {
             return false;

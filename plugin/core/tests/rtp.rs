@@ -889,3 +889,75 @@ fn a_card_typed_as_telephone_events_during_a_capture_leaves_only_sealed() {
         b"5555555555554444;1230;123"
     );
 }
+
+#[test]
+fn a_renegotiation_to_another_codec_is_followed_without_losing_a_press() {
+    const PCMA: AudioType = AudioType {
+        pt: 8,
+        codec: Codec::Pcma,
+        rate: 8000,
+    };
+    let (packets, _, windows) = inband_call("4111");
+    // The re-INVITE lands in the silence after the second press: from then on PCMA.
+    let switch = windows[1].1 / 160 + 1;
+    assert!((switch + 1) * 160 < windows[2].0);
+    let as_pcma = |p: &Vec<u8>| {
+        let q = Packet::parse(p).unwrap();
+        let alaw: Vec<u8> = decode(q.payload())
+            .iter()
+            .map(|&s| tonemask_core::g711::linear_to_alaw(s))
+            .collect();
+        let mut r = p[..12].to_vec();
+        r[1] = (r[1] & 0x80) | 8;
+        r.extend_from_slice(&alaw);
+        r
+    };
+    let mut s = RtpSession::new(config()).unwrap();
+    let mut out = Datagrams::new();
+    assert!(push_all(&mut s, &packets[..switch], &mut out).is_empty());
+    // A change that would move the clocks is refused, and the types stay as they were.
+    let wide = AudioType {
+        pt: 97,
+        codec: Codec::L16,
+        rate: 16_000,
+    };
+    assert!(s.change_payload_types(vec![wide], None, None).is_err());
+    assert!(s.change_payload_types(vec![], None, None).is_err());
+    let still = push_all(&mut s, &packets[switch..=switch], &mut out);
+    assert!(
+        still.is_empty(),
+        "PCMU refused after a refused change: {still:?}"
+    );
+    s.change_payload_types(vec![PCMA], config().telephone_event, None)
+        .unwrap();
+    let after: Vec<Vec<u8>> = packets[switch + 1..].iter().map(as_pcma).collect();
+    assert!(push_all(&mut s, &after, &mut out).is_empty());
+    // The old type is now unknown: refused.
+    let refused = push_all(&mut s, &packets[..1], &mut out);
+    assert!(matches!(
+        refused[..],
+        [RtpError::UnknownPayloadType { pt: 0 }]
+    ));
+    s.flush(&mut out).unwrap();
+    assert_eq!(digits_of(&mut s), "4111");
+    // What left: PCMU up to the switch, PCMA after it, and no tone in either.
+    let linear: Vec<i16> = out
+        .iter()
+        .map(|b| Packet::parse(b).unwrap())
+        .flat_map(|p| match p.payload_type() {
+            0 => decode(p.payload()),
+            8 => p
+                .payload()
+                .iter()
+                .map(|&b| tonemask_core::g711::alaw_to_linear(b))
+                .collect(),
+            other => panic!("payload type {other} left the session"),
+        })
+        .collect();
+    assert_eq!(linear.len(), packets.len() * 160);
+    let found = detect_all(8000, &DetectorConfig::default(), &linear);
+    assert!(
+        !found.iter().any(|t| matches!(t, Transition::Ended { .. })),
+        "a tone left the session"
+    );
+}

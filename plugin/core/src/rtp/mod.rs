@@ -172,6 +172,43 @@ impl RtpSession {
         })
     }
 
+    /// The call's payload types changed (a re-negotiation: a re-INVITE moving to another
+    /// codec, renumbering its dynamic types): packets from now on are read with `audio`,
+    /// `telephone_event` and `red`, and the settings, the detector's state, the delayed audio
+    /// and the audit chain go on. A packet of a type no longer named is then refused like
+    /// any unknown type. Refused, and nothing changes, when the types are invalid or would
+    /// change the clock rates the session's timeline runs on.
+    pub fn change_payload_types(
+        &mut self,
+        audio: Vec<AudioType>,
+        telephone_event: Option<EventType>,
+        red: Option<u8>,
+    ) -> Result<(), ConfigError> {
+        let clocks = (self.config.event_clock(), self.config.max_clock());
+        let old = (
+            core::mem::replace(&mut self.config.audio, audio),
+            core::mem::replace(&mut self.config.telephone_event, telephone_event),
+            core::mem::replace(&mut self.config.red, red),
+        );
+        let checked = self.config.validate().and_then(|()| {
+            if (self.config.event_clock(), self.config.max_clock()) != clocks {
+                return Err(ConfigError::OutOfRange {
+                    field: "clock rates of the new payload types",
+                    allowed: "those the call started with",
+                });
+            }
+            Ok(())
+        });
+        if checked.is_err() {
+            (
+                self.config.audio,
+                self.config.telephone_event,
+                self.config.red,
+            ) = old;
+        }
+        checked
+    }
+
     /// Counters so far.
     #[must_use]
     pub fn stats(&self) -> RtpStats {
@@ -181,6 +218,13 @@ impl RtpSession {
     /// Next digit event, oldest first.
     pub fn poll_event(&mut self) -> Option<Emitted> {
         self.events.pop_front()
+    }
+
+    /// How many digit events and capture records wait to be polled (a host that is told
+    /// this polls only when there is something).
+    #[must_use]
+    pub fn waiting(&self) -> (usize, usize) {
+        (self.events.len(), self.reporter.records_waiting())
     }
 
     /// Card capture at the session's media time: start one, cancel it, ask a field again.
