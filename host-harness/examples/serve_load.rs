@@ -24,6 +24,24 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
+/// Asks for a receive buffer of `bytes` on `sock` (best effort).
+fn grow_receive_buffer(sock: &UdpSocket, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::from_ref(&bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        eprintln!("serve_load: could not grow the receive buffer");
+    }
+}
+
 fn sdp(port: u16) -> String {
     format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
 }
@@ -58,6 +76,9 @@ fn main() -> anyhow::Result<()> {
     let callers = UdpSocket::bind("127.0.0.1:0")?;
     let callees = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
     callees.set_read_timeout(Some(Duration::from_millis(100)))?;
+    // One socket takes every call's packets: a deep buffer, so that what the node sent is
+    // not lost here while this thread is busy sending (the kernel caps it at rmem_max).
+    grow_receive_buffer(&callees, 16 << 20);
     let mut targets = Vec::with_capacity(calls);
     for c in 0..calls {
         let id = format!("load-{c}");
