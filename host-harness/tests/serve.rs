@@ -886,3 +886,120 @@ fn a_reinvite_to_another_codec_is_followed_and_its_tones_masked() {
     let by_call = verified_digits_by_call(&events, &key);
     assert_eq!(by_call.get("codec_40test:ft-1"), Some(&want), "{by_call:?}");
 }
+
+/// RFC 4733 presses inside RED (RFC 2198, each event packet carrying the one before it as
+/// a redundant block), and a press whose end packets were all lost: through the node, each
+/// press is reported once — the lost end by the session's timer — and no event, bare or in
+/// a RED block, reaches the callee.
+#[test]
+fn presses_in_red_and_a_press_without_its_end_are_reported_once_and_none_reaches_the_callee() {
+    const NG5: u16 = 17_986;
+    use tonemask_core::rtp::red::{self, Block};
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let node = start_serve(dir.path(), &key, &events, NG5, (17_720, 17_739), &[]);
+    let mut proxy = Proxy::at(NG5);
+    let with_red = |port: u16| {
+        sdp(port).replace("RTP/AVP 0 101", "RTP/AVP 0 101 121") + "a=rtpmap:121 red/8000\r\n"
+    };
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    callee
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut send = |command: &str, port: u16| {
+        let r = proxy.send(vec![
+            ("command", Value::str(command)),
+            ("call-id", Value::str("red@test")),
+            ("from-tag", Value::str("ft-1")),
+            ("to-tag", Value::str("tt-1")),
+            ("sdp", Value::str(&with_red(port))),
+        ]);
+        assert_eq!(text(&r, "result"), "ok", "{r:?}");
+        parse_sdp(&text(&r, "sdp")).unwrap().0
+    };
+    send("offer", caller.local_addr().unwrap().port());
+    let to_node = send("answer", callee.local_addr().unwrap().port());
+    // "12" as events in RED; then "3" whose end packets never come, and a second of audio.
+    let mut packets = Vec::new();
+    let mut previous: Option<Vec<u8>> = None;
+    for p in keyed("12", 0xE, 0) {
+        let q = Packet::parse(&p).unwrap();
+        if q.payload_type() != 101 {
+            previous = None;
+            packets.push(p);
+            continue;
+        }
+        let primary = q.payload().to_vec();
+        let mut blocks = Vec::new();
+        if let Some(before) = &previous {
+            blocks.push(Block {
+                pt: 101,
+                ts_offset: 0,
+                data: before,
+            });
+        }
+        blocks.push(Block {
+            pt: 101,
+            ts_offset: 0,
+            data: &primary,
+        });
+        let mut payload = Vec::new();
+        red::write(&blocks, &mut payload);
+        let mut r = p[..12].to_vec();
+        r[1] = 121;
+        r.extend_from_slice(&payload);
+        packets.push(r);
+        previous = Some(primary);
+    }
+    let (mut seq, mut ts) = (packets.len() as u16, 160 * packets.len() as u32);
+    let without_end = keyed("3", 0xE, seq);
+    for p in &without_end {
+        let q = Packet::parse(p).unwrap();
+        let end = q.payload_type() == 101 && q.payload()[1] & 0x80 != 0;
+        if !end {
+            packets.push(p.clone());
+        }
+    }
+    seq = seq.wrapping_add(without_end.len() as u16);
+    ts += 160 * without_end.len() as u32;
+    for _ in 0..50 {
+        packets.push(rtp(0, seq, ts, 0xE, &[0xFF; 160]));
+        seq = seq.wrapping_add(1);
+        ts += 160;
+    }
+    for p in &packets {
+        caller.send_to(p, to_node).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let r = proxy.send(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str("red@test")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    for b in drain(&callee) {
+        let p = Packet::parse(&b).unwrap();
+        match p.payload_type() {
+            0 => {}
+            121 => {
+                let blocks = red::parse(p.payload()).unwrap();
+                assert!(
+                    blocks.iter().all(|b| b.pt != 101),
+                    "an event in RED went on"
+                );
+            }
+            other => panic!("a packet of type {other} reached the callee"),
+        }
+    }
+    let (status, err) = node.terminate();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let by_call = verified_digits_by_call(&events, &key);
+    assert_eq!(
+        by_call.get("red_40test:ft-1").map(String::as_str),
+        Some("123"),
+        "{by_call:?}"
+    );
+}
