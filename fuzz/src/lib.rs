@@ -149,7 +149,8 @@ fn header(pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
 /// session goes past its first checks), and the input chooses what comes: audio of the
 /// announced codec (timestamp steps, payload sizes), telephone-event updates and ends, RED
 /// packets mixing blocks, unannounced payload types, SSRC changes, timestamp and sequence
-/// jumps, raw bytes. The first byte picks the configuration as in [`rtp_session`].
+/// jumps, raw bytes, re-negotiations (ops 252–255: new payload types mid-stream). The first
+/// byte picks the configuration as in [`rtp_session`].
 pub fn rtp_stream(data: &[u8]) {
     let mut c = Choices(data);
     let Some(cfg) = c.byte() else {
@@ -164,6 +165,10 @@ pub fn rtp_stream(data: &[u8]) {
     let mut now = 0u64;
     let mut out = Datagrams::new();
     while let Some(op) = c.byte() {
+        if op >= 252 {
+            renegotiate(&mut s, c.byte().unwrap_or(0));
+            continue;
+        }
         let packet = match op % 9 {
             0 => {
                 let units = usize::from(c.byte().unwrap_or(160));
@@ -223,6 +228,29 @@ pub fn rtp_stream(data: &[u8]) {
     s.flush(&mut out).expect("first flush succeeds");
     while s.poll_event().is_some() {}
     let _ = s.end_record();
+}
+
+/// A re-negotiation in the middle of the stream: new payload types picked by `b` (codec and
+/// rate, audio type 0 or 1, telephone-event and RED or not) — refused when the clock rates
+/// change, taken otherwise; the packets that follow may then be of an unknown type.
+fn renegotiate(s: &mut RtpSession, b: u8) {
+    let (codec, rate) = match b & 3 {
+        0 => (Codec::Pcmu, 8000),
+        1 => (Codec::Pcma, 8000),
+        2 => (Codec::L16, 8000),
+        _ => (Codec::L16, 16000),
+    };
+    let audio = AudioType {
+        pt: (b >> 2) & 1,
+        codec,
+        rate,
+    };
+    let te = (b & 0x10 != 0).then_some(EventType {
+        pt: 96,
+        clock: rate,
+    });
+    let red = (b & 0x20 != 0).then_some(121);
+    let _ = s.change_payload_types(vec![audio], te, red);
 }
 
 /// The configuration `rtp_stream`'s first byte picks, and the codec's bytes per sample.
