@@ -110,6 +110,7 @@ pub fn run(
         plan: opts.capture.as_ref(),
         events: Vec::new(),
         captures: Vec::new(),
+        capturing: false,
     };
     let data = match wav.format {
         Format::Pcm16 => {
@@ -134,6 +135,7 @@ pub fn run(
             out
         }
     };
+    r.drain()?;
     let Frames {
         events, captures, ..
     } = r;
@@ -162,11 +164,18 @@ struct Frames<'a> {
     plan: Option<&'a CapturePlan>,
     events: Vec<DigitEvent>,
     captures: Vec<(u64, CaptureEvent)>,
+    /// A capture was started: its records are taken after every frame (stamped with it).
+    capturing: bool,
 }
 
+/// Frames between two drains of the digit events (each carries its own times, so when they
+/// are taken changes nothing but the crossings: one per frame instead of two).
+const EVENTS_EVERY: usize = 50;
+
 impl Frames<'_> {
-    /// Frame `i` (or the flush after the last): `f` runs on the session; events and capture
-    /// records are collected after it, a capture due by then started before it.
+    /// Frame `i` (or the flush after the last): `f` runs on the session, a capture due by
+    /// then started before it; the capture's records are collected after it, digit events
+    /// every [`EVENTS_EVERY`] frames (and by [`Frames::drain`] at the end).
     fn step<T>(
         &mut self,
         i: usize,
@@ -176,14 +185,27 @@ impl Frames<'_> {
         if let Some(p) = self.plan.filter(|p| now >= p.at_ms) {
             self.inst.audio(self.session).start_capture(&p.request)?;
             self.plan = None;
+            self.capturing = true;
         }
         let mut audio = self.inst.audio(self.session);
         let out = f(&mut audio)?;
-        self.events.extend(audio.drain_events()?);
-        let after = now + self.frame_ms;
-        self.captures
-            .extend(audio.drain_captures()?.into_iter().map(|c| (after, c)));
+        if i % EVENTS_EVERY == EVENTS_EVERY - 1 {
+            self.events.extend(audio.drain_events()?);
+        }
+        if self.capturing {
+            let after = now + self.frame_ms;
+            self.captures
+                .extend(audio.drain_captures()?.into_iter().map(|c| (after, c)));
+        }
         Ok(out)
+    }
+
+    /// Takes the digit events the session still holds (after its flush; capture records
+    /// were taken with each frame).
+    fn drain(&mut self) -> Result<()> {
+        let events = self.inst.audio(self.session).drain_events()?;
+        self.events.extend(events);
+        Ok(())
     }
 }
 
