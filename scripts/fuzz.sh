@@ -12,6 +12,11 @@
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz passes flags stable rustc only takes that way), with debug
 # assertions on (integer overflow is a crash) and without a sanitizer (the code under test
 # is safe Rust). Exits 1 if any target crashed, hung or ran out of memory.
+#
+# Never pause a running campaign (kill -STOP, to benchmark on a quiet machine): -timeout
+# counts wall time, so the input being run when it resumes is reported as a hang. Replay a
+# reported timeout (target/x86_64-unknown-linux-gnu/release/TARGET ARTIFACT) before
+# believing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
