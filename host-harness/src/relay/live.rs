@@ -1,7 +1,7 @@
 //! Live counters a media node reads while its calls run: packets in and out per direction
 //! and key presses as they pass, and how long each packet spent in the plugin (a histogram,
 //! for Prometheus). A node keeps one for all its calls, and one per call (for `query`).
-//! Updated with relaxed atomics from every call's threads; nothing waits on them.
+//! Updated with relaxed atomics from the relay's workers; nothing waits on them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

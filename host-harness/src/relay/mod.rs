@@ -5,7 +5,8 @@
 //!   caller ◀──────  [caller-side socket] ◀─plugin (watch)── [agent-side socket] ◀── agent
 //! ```
 //!
-//! Each direction runs in its own thread with its own plugin instance. Caller→agent packets
+//! Each direction is a leg with its own plugin instance, run by the process's event loop
+//! (`relay/reactor.rs`: one worker per core, both legs of a call on one). Caller→agent packets
 //! go through an `rtp-session` that masks tones and drops telephone-events; its signed events
 //! are appended to a file and/or POSTed to a local HTTP collector, one line each, as they
 //! complete. Agent→caller packets go through a session in mask mode `off` with no delay:

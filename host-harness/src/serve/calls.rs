@@ -249,7 +249,7 @@ impl Calls {
     }
 
     /// `delete`: ends the call. Answered at once: its relay is told to stop, sends its
-    /// delayed packets and delivers its events on its own thread, and is reaped when done.
+    /// delayed packets and delivers its events, and is reaped when done.
     pub fn delete(&mut self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let call = self

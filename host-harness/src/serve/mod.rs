@@ -9,14 +9,15 @@
 //! back watched (digits there are a security signal). `delete` ends the call (the packets
 //! still delayed are sent first); a call whose media stops for the idle time ends by itself.
 //!
-//! Each call runs in threads of its own, with a plugin instance per direction: a trap ends
+//! Each call's media runs on the relay's event loop, with a plugin instance per direction
+//! (a thread per call only waits for its end and reports it): a trap ends
 //! that call's media only. The node is fail-closed in what it announces: media it cannot
 //! carry (video, extra audio streams, ICE candidates, RTCP on its own port) is taken out of
 //! the SDP so that it never goes around the node, and encrypted media is refused.
 //!
 //! **Card captures**: with a processor key (`--processor-key`), the `capture` command (not
 //! rtpengine's: the agent's desktop sends it) starts or cancels a card capture in an
-//! answered call ([`capture`]); its records go where the call's events go.
+//! answered call (`serve/capture.rs`); its records go where the call's events go.
 //!
 //! Not yet: RTCP on separate ports, re-INVITEs that change the media (see the README).
 
