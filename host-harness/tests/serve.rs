@@ -404,7 +404,10 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     let mut live = String::new();
     for _ in 0..40 {
         live = http_get("127.0.0.1:17996", "/metrics");
-        if dropped(&live, "malformed") > 0 {
+        // Each call's leg publishes its session's counters on its own one-second cycle.
+        if dropped(&live, "malformed") > 0
+            && value(&live, "tonemask_event_packets_dropped_total") > 0
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
