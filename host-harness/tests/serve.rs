@@ -63,16 +63,29 @@ struct Leg {
     to_node_from_callee: SocketAddr,
 }
 
+/// A socket for one end of a call, its reads giving up after 300 ms.
+fn endpoint() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    s
+}
+
+/// A PCMU call with telephone-events set up through the node with the flags Kamailio sends.
 fn set_up(proxy: &mut Proxy, call_id: &str) -> Leg {
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
-    callee
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    caller
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let offer = sdp(caller.local_addr().unwrap().port());
+    set_up_with(proxy, call_id, sdp, sdp)
+}
+
+/// A call set up through the node: the caller offers `offer(its port)`, the callee answers
+/// `answer(its port)`; both replies must be `ok`.
+fn set_up_with(
+    proxy: &mut Proxy,
+    call_id: &str,
+    offer: impl Fn(u16) -> String,
+    answer: impl Fn(u16) -> String,
+) -> Leg {
+    let (caller, callee) = (endpoint(), endpoint());
+    let offer = offer(caller.local_addr().unwrap().port());
     let r = proxy.send(vec![
         ("command", Value::str("offer")),
         ("call-id", Value::str(call_id)),
@@ -87,7 +100,7 @@ fn set_up(proxy: &mut Proxy, call_id: &str) -> Leg {
     ]);
     assert_eq!(text(&r, "result"), "ok", "{r:?}");
     let (to_node_from_callee, _) = parse_sdp(&text(&r, "sdp")).unwrap();
-    let answer = sdp(callee.local_addr().unwrap().port());
+    let answer = answer(callee.local_addr().unwrap().port());
     let r = proxy.send(vec![
         ("command", Value::str("answer")),
         ("call-id", Value::str(call_id)),
@@ -104,6 +117,16 @@ fn set_up(proxy: &mut Proxy, call_id: &str) -> Leg {
         to_node_from_caller,
         to_node_from_callee,
     }
+}
+
+/// Ends a call with `delete`; the reply must be `ok`.
+fn delete(proxy: &mut Proxy, call_id: &str) {
+    let r = proxy.send(vec![
+        ("command", Value::str("delete")),
+        ("call-id", Value::str(call_id)),
+        ("from-tag", Value::str("ft-1")),
+    ]);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
 }
 
 fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
@@ -420,12 +443,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     );
     assert_eq!(value(&live, "tonemask_calls_ended_total"), 0, "{live}");
     for id in ["call-A@test", "call-B@test"] {
-        let r = proxy.send(vec![
-            ("command", Value::str("delete")),
-            ("call-id", Value::str(id)),
-            ("from-tag", Value::str("ft-1")),
-        ]);
-        assert_eq!(text(&r, "result"), "ok", "{r:?}");
+        delete(&mut proxy, id);
     }
     // `delete` is answered at once; each call then sends its last packets and writes its
     // events on its own thread — done once /metrics counts it ended.
@@ -662,11 +680,7 @@ fn a_card_captured_through_the_node_reaches_only_the_processor() {
     }
     send(&packets[60..]);
     std::thread::sleep(Duration::from_millis(300));
-    let r = proxy.send(vec![
-        ("command", Value::str("delete")),
-        ("call-id", Value::str("pay@test")),
-    ]);
-    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    delete(&mut proxy, "pay@test");
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = http_get("127.0.0.1:17999", "/metrics");
@@ -744,30 +758,14 @@ fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known()
     let events = dir.path().join("events.jsonl");
     let node = start_serve(dir.path(), &key, &events, NG3, (17_860, 17_879), &[]);
     let mut proxy = Proxy::at(NG3);
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
-    callee
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let offer = sdp(caller.local_addr().unwrap().port());
-    let r = proxy.send(vec![
-        ("command", Value::str("offer")),
-        ("call-id", Value::str("hold@test")),
-        ("from-tag", Value::str("ft-1")),
-        ("sdp", Value::str(&offer)),
-    ]);
-    let (to_node_from_callee, _) = parse_sdp(&text(&r, "sdp")).unwrap();
-    let answer =
-        sdp(callee.local_addr().unwrap().port()).replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-    let r = proxy.send(vec![
-        ("command", Value::str("answer")),
-        ("call-id", Value::str("hold@test")),
-        ("from-tag", Value::str("ft-1")),
-        ("to-tag", Value::str("tt-1")),
-        ("sdp", Value::str(&answer)),
-    ]);
-    assert_eq!(text(&r, "result"), "ok", "{r:?}");
-    let (to_node_from_caller, _) = parse_sdp(&text(&r, "sdp")).unwrap();
+    let Leg {
+        caller,
+        callee,
+        to_node_from_caller,
+        to_node_from_callee,
+    } = set_up_with(&mut proxy, "hold@test", sdp, |port| {
+        sdp(port).replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")
+    });
     // Sent to 0.0.0.0, a packet is delivered on this machine — to the callee's own socket,
     // at the port its SDP names: that is the leak this would catch (it did, before).
     let speech = |seq: u16| rtp(0, seq, 160 * u32::from(seq), 0xE, &[0x55; 160]);
@@ -795,11 +793,7 @@ fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known()
         !got.is_empty(),
         "no audio after the callee's source was known"
     );
-    let r = proxy.send(vec![
-        ("command", Value::str("delete")),
-        ("call-id", Value::str("hold@test")),
-    ]);
-    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    delete(&mut proxy, "hold@test");
     let (status, err) = node.terminate();
     assert_eq!(status.code(), Some(0), "{err}");
 }
@@ -857,11 +851,7 @@ fn a_reinvite_to_another_codec_is_followed_and_its_tones_masked() {
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let r = proxy.send(vec![
-        ("command", Value::str("delete")),
-        ("call-id", Value::str("codec@test")),
-    ]);
-    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    delete(&mut proxy, "codec@test");
     std::thread::sleep(Duration::from_millis(500));
     let got = drain(&a.callee);
     let types: Vec<u8> = got
@@ -906,24 +896,12 @@ fn presses_in_red_and_a_press_without_its_end_are_reported_once_and_none_reaches
     let with_red = |port: u16| {
         sdp(port).replace("RTP/AVP 0 101", "RTP/AVP 0 101 121") + "a=rtpmap:121 red/8000\r\n"
     };
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
-    callee
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut send = |command: &str, port: u16| {
-        let r = proxy.send(vec![
-            ("command", Value::str(command)),
-            ("call-id", Value::str("red@test")),
-            ("from-tag", Value::str("ft-1")),
-            ("to-tag", Value::str("tt-1")),
-            ("sdp", Value::str(&with_red(port))),
-        ]);
-        assert_eq!(text(&r, "result"), "ok", "{r:?}");
-        parse_sdp(&text(&r, "sdp")).unwrap().0
-    };
-    send("offer", caller.local_addr().unwrap().port());
-    let to_node = send("answer", callee.local_addr().unwrap().port());
+    let Leg {
+        caller,
+        callee,
+        to_node_from_caller: to_node,
+        ..
+    } = set_up_with(&mut proxy, "red@test", with_red, with_red);
     // "12" as events in RED; then "3" whose end packets never come, and a second of audio.
     let mut packets = Vec::new();
     let mut previous: Option<Vec<u8>> = None;
@@ -977,11 +955,7 @@ fn presses_in_red_and_a_press_without_its_end_are_reported_once_and_none_reaches
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(800));
-    let r = proxy.send(vec![
-        ("command", Value::str("delete")),
-        ("call-id", Value::str("red@test")),
-    ]);
-    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    delete(&mut proxy, "red@test");
     std::thread::sleep(Duration::from_millis(500));
     for b in drain(&callee) {
         let p = Packet::parse(&b).unwrap();

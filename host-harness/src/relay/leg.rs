@@ -32,6 +32,15 @@ pub(super) struct Tap {
 }
 
 impl Tap {
+    /// Direction `dir` (0: caller→agent) named `name`, counted where `clock`'s call counts.
+    pub(super) fn new(name: &'static str, dir: usize, clock: &Clock) -> Self {
+        Tap {
+            name,
+            dir,
+            live: clock.live.clone(),
+        }
+    }
+
     /// A packet was taken to the plugin, which took `took` over it.
     fn received(&self, took: Duration) {
         for l in &self.live {
@@ -221,24 +230,6 @@ pub(super) struct Commands {
     pub(super) other: Option<std::sync::mpsc::Sender<Control>>,
 }
 
-/// Carries out a capture command (or a key on the agent's leg) for the leg's session.
-fn apply(call: &mut RtpStream, c: Control) {
-    match c {
-        Control::StartCapture(req) => {
-            if let Err(e) = call.start_capture(&req) {
-                eprintln!("tonemask relay: capture {} refused: {e:#}", req.id);
-            }
-        }
-        Control::CancelCapture => {
-            call.cancel_capture();
-        }
-        Control::AgentKey => {
-            call.note_agent_key();
-        }
-        Control::PayloadTypes { .. } => {} // Handled by the leg (Pump::apply).
-    }
-}
-
 /// How a leg sends its packets on.
 pub(super) type SendFn = Box<dyn FnMut(&[u8]) -> std::io::Result<()> + Send>;
 /// Where a leg's events and capture records go as they complete.
@@ -313,7 +304,8 @@ impl Pump {
         })
     }
 
-    /// Carries out a command for this leg's session, or passes it on to the other leg's.
+    /// Carries out a command for this leg's session — a capture command, a key seen on the
+    /// agent's leg, new payload types — or passes it on to the other leg's.
     fn apply(&mut self, c: Control) {
         match c {
             Control::PayloadTypes { from_caller, types } if from_caller != (self.tap.dir == 0) => {
@@ -332,7 +324,17 @@ impl Pump {
                     self.tap.name
                 ),
             },
-            other => apply(&mut self.call, other),
+            Control::StartCapture(req) => {
+                if let Err(e) = self.call.start_capture(&req) {
+                    eprintln!("tonemask relay: capture {} refused: {e:#}", req.id);
+                }
+            }
+            Control::CancelCapture => {
+                self.call.cancel_capture();
+            }
+            Control::AgentKey => {
+                self.call.note_agent_key();
+            }
         }
     }
 

@@ -197,11 +197,7 @@ fn forward_leg(
         deliver(start);
     }
     let (rx, tx) = sockets;
-    let tap = Tap {
-        name: "caller→agent",
-        dir: 0,
-        live: clock.live.clone(),
-    };
+    let tap = Tap::new("caller→agent", 0, &clock);
     Pump::new(
         call,
         tap,
@@ -253,11 +249,7 @@ fn watch_leg(
     (inbox, forward): (Receiver<Control>, Sender<Control>),
 ) -> Result<Pump> {
     let caller_addr = Arc::clone(&caller.addr);
-    let tap = Tap {
-        name: "agent→caller",
-        dir: 1,
-        live: clock.live.clone(),
-    };
+    let tap = Tap::new("agent→caller", 1, &clock);
     Pump::new(
         call,
         tap,
