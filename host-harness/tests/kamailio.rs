@@ -94,16 +94,47 @@ struct Outcome {
 /// Places one call: SIPp caller → Kamailio → SIPp agent, media through the node. `media` is
 /// the caller's SIPp media action, `files` are written beside the scenarios.
 fn call(p: &Ports, caller: &[u8], media: &str, files: &[(&str, Vec<u8>)]) -> Outcome {
-    call_with(p, caller, media, files, Format::Ulaw)
+    call_with(p, caller, media, files, Format::Ulaw, Offer::Early)
 }
 
-/// As [`call`], both sides announcing `format` (PCMU or PCMA) as their audio.
+/// Who makes the SDP offer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    /// The caller, in its INVITE.
+    Early,
+    /// The agent, in its 200 OK (the INVITE has no SDP); the caller answers in its ACK.
+    Late,
+}
+
+/// Moves the caller's SDP from its INVITE to its ACK: the INVITE of a late offer.
+fn late_offer(caller_xml: &str) -> String {
+    let start = caller_xml
+        .find("      Content-Type: application/sdp\n")
+        .unwrap();
+    let end = caller_xml.find("      a=ptime:20\n").unwrap() + "      a=ptime:20\n".len();
+    let sdp = &caller_xml[start..end];
+    let invite = format!(
+        "{}      Content-Length: 0\n{}",
+        &caller_xml[..start],
+        &caller_xml[end..]
+    );
+    let ack_end = "      Content-Length: 0\n    ]]>\n  </send>\n  <nop>";
+    assert!(
+        invite.contains(ack_end),
+        "the ACK's end moved in caller.xml"
+    );
+    invite.replacen(ack_end, &format!("{sdp}    ]]>\n  </send>\n  <nop>"), 1)
+}
+
+/// As [`call`], both sides announcing `format` (PCMU or PCMA) as their audio, the offer made
+/// as `offer` says.
 fn call_with(
     p: &Ports,
     caller: &[u8],
     media: &str,
     files: &[(&str, Vec<u8>)],
     format: Format,
+    offer: Offer,
 ) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -135,6 +166,10 @@ fn call_with(
             std::fs::write(d.join(f), xml).unwrap();
         }
     }
+    if offer == Offer::Late {
+        let xml = std::fs::read_to_string(d.join("caller.xml")).unwrap();
+        std::fs::write(d.join("caller.xml"), late_offer(&xml)).unwrap();
+    }
     let key = key_file(d, "node", 9);
     let events = d.join("events.jsonl");
     let node = start_serve(d, &key, &events, p.ng, p.node, &[]);
@@ -153,7 +188,11 @@ fn call_with(
     assert!(as_.success(), "SIPp agent failed:\n{}", file("agent.log"));
     assert_eq!(status.code(), Some(0), "{log}");
     // Kamailio drove the call: offer, answer, and the BYE's delete ended it.
-    for step in [": offer;", ": answered;", ": ended;"] {
+    let offered = match offer {
+        Offer::Early => ": offer;",
+        Offer::Late => ": late (the callee's) offer;",
+    };
+    for step in [offered, ": answered;", ": ended;"] {
         assert!(
             log.contains(step),
             "no {step} in the node's log:\n{log}\nkamailio:\n{}",
@@ -173,7 +212,7 @@ fn call_with(
 /// A test card as in-band tones after speech, both sides announcing `format` (PCMU or PCMA)
 /// as their audio: the agent gets only that payload type, the speech unchanged, no digit;
 /// the events verify to the card.
-fn card_as_tones(format: Format, ports: &Ports) {
+fn card_as_tones(format: Format, offer: Offer, ports: &Ports) {
     let file = |name: &str| match format {
         Format::Alaw => format!("{name}_alaw.wav"),
         _ => format!("{name}_ulaw.wav"),
@@ -188,6 +227,7 @@ fn card_as_tones(format: Format, ports: &Ports) {
         &format!(r#"<exec rtp_stream="caller.wav,1,{pt}"/>"#),
         &[],
         format,
+        offer,
     );
     check_agent_side_as(
         format,
@@ -204,6 +244,7 @@ fn card_as_tones(format: Format, ports: &Ports) {
 fn kamailio_puts_the_node_in_a_call_and_the_agent_hears_no_card_tone() {
     card_as_tones(
         Format::Ulaw,
+        Offer::Early,
         &Ports {
             sip_caller: 15_460,
             sip_proxy: 15_490,
@@ -252,6 +293,7 @@ fn kamailio_puts_the_node_in_a_call_and_no_telephone_event_reaches_the_agent() {
 fn kamailio_puts_the_node_in_a_pcma_call_and_the_agent_hears_no_card_tone() {
     card_as_tones(
         Format::Alaw,
+        Offer::Early,
         &Ports {
             sip_caller: 15_760,
             sip_proxy: 15_790,
@@ -260,6 +302,27 @@ fn kamailio_puts_the_node_in_a_pcma_call_and_the_agent_hears_no_card_tone() {
             media_agent: 16_740,
             ng: 17_997,
             node: (17_700, 17_719),
+        },
+    );
+}
+
+/// A late offer (the INVITE without SDP, the agent's 200 OK offers, the caller's ACK
+/// answers): Kamailio's module then sends the node the dialog's tags swapped, and the node
+/// still masks the caller's audio — it used to take the agent for the caller, and let the
+/// caller's tones through to the agent unmasked.
+#[test]
+fn kamailio_late_offer_call_still_masks_the_caller() {
+    card_as_tones(
+        Format::Ulaw,
+        Offer::Late,
+        &Ports {
+            sip_caller: 15_860,
+            sip_proxy: 15_890,
+            sip_agent: 15_870,
+            media_caller: 16_800,
+            media_agent: 16_840,
+            ng: 17_781,
+            node: (17_782, 17_799),
         },
     );
 }

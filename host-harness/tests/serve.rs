@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::media::{digits_in, start_serve};
+use common::media::{digits_in, start_serve, Served};
 use common::*;
 use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::time::Duration;
 use tonemask_core::rtp::packet::Packet;
 use tonemask_harness::ng::{bencode, Client, Value};
@@ -61,6 +62,16 @@ struct Leg {
     to_node_from_caller: SocketAddr,
     /// Where the callee sends (from the offer the node rewrote).
     to_node_from_callee: SocketAddr,
+}
+
+/// A node with the plain options on ng port `ng` and media ports `media`, signing with a
+/// fresh key into a fresh events file (in the returned directory), and a proxy talking to it.
+fn plain_node(ng: u16, media: (u16, u16)) -> (tempfile::TempDir, PathBuf, PathBuf, Served, Proxy) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 7);
+    let events = dir.path().join("events.jsonl");
+    let node = start_serve(dir.path(), &key, &events, ng, media, &[]);
+    (dir, key, events, node, Proxy::at(ng))
 }
 
 /// A socket for one end of a call, its reads giving up after 300 ms.
@@ -753,11 +764,7 @@ fn a_card_captured_through_the_node_reaches_only_the_processor() {
 #[test]
 fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known() {
     const NG3: u16 = 17_989;
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "node", 7);
-    let events = dir.path().join("events.jsonl");
-    let node = start_serve(dir.path(), &key, &events, NG3, (17_860, 17_879), &[]);
-    let mut proxy = Proxy::at(NG3);
+    let (_dir, _, _, node, mut proxy) = plain_node(NG3, (17_860, 17_879));
     let Leg {
         caller,
         callee,
@@ -805,11 +812,7 @@ fn a_callee_at_an_unspecified_address_gets_audio_only_once_its_source_is_known()
 fn a_reinvite_to_another_codec_is_followed_and_its_tones_masked() {
     const NG4: u16 = 17_987;
     use tonemask_core::g711::{alaw_to_linear, linear_to_alaw, linear_to_ulaw, ulaw_to_linear};
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "node", 7);
-    let events = dir.path().join("events.jsonl");
-    let node = start_serve(dir.path(), &key, &events, NG4, (17_740, 17_759), &[]);
-    let mut proxy = Proxy::at(NG4);
+    let (_dir, key, events, node, mut proxy) = plain_node(NG4, (17_740, 17_759));
     let a = set_up(&mut proxy, "codec@test");
     let speech = |seq: u16| rtp(0, seq, 160 * u32::from(seq), 0xD, &[0x55; 160]);
     for seq in 0..5 {
@@ -888,11 +891,7 @@ fn a_reinvite_to_another_codec_is_followed_and_its_tones_masked() {
 fn presses_in_red_and_a_press_without_its_end_are_reported_once_and_none_reaches_the_callee() {
     const NG5: u16 = 17_986;
     use tonemask_core::rtp::red::{self, Block};
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "node", 7);
-    let events = dir.path().join("events.jsonl");
-    let node = start_serve(dir.path(), &key, &events, NG5, (17_720, 17_739), &[]);
-    let mut proxy = Proxy::at(NG5);
+    let (_dir, key, events, node, mut proxy) = plain_node(NG5, (17_720, 17_739));
     let with_red = |port: u16| {
         sdp(port).replace("RTP/AVP 0 101", "RTP/AVP 0 101 121") + "a=rtpmap:121 red/8000\r\n"
     };
@@ -977,6 +976,83 @@ fn presses_in_red_and_a_press_without_its_end_are_reported_once_and_none_reaches
     assert_eq!(
         by_call.get("red_40test:ft-1").map(String::as_str),
         Some("123"),
+        "{by_call:?}"
+    );
+}
+
+/// A late offer, as Kamailio's `rtpengine_manage()` and OpenSIPS's module send it when the
+/// INVITE has no SDP: the offer comes from the callee's 200 OK and the answer from the
+/// caller's ACK, both with the dialog's tags swapped (`from-tag` the callee's, `to-tag` the
+/// caller's) and OpenSIPS's `received-from` beside them. The caller is still the one
+/// masked: its card reaches the callee with no tone in it, reported under the caller's tag,
+/// and the callee's audio reaches the caller untouched.
+#[test]
+fn a_late_offer_from_the_callee_still_masks_the_caller() {
+    const NG6: u16 = 17_780;
+    let (_dir, key, events, node, mut proxy) = plain_node(NG6, (17_760, 17_779));
+    let (caller, callee) = (endpoint(), endpoint());
+    let mut exchange = |command: &str, port: u16| {
+        let r = proxy.send(vec![
+            ("command", Value::str(command)),
+            ("call-id", Value::str("late@test")),
+            ("from-tag", Value::str("callee-tag")),
+            ("to-tag", Value::str("caller-tag")),
+            ("sdp", Value::str(&sdp(port))),
+            (
+                "received-from",
+                Value::List(vec![Value::str("IP4"), Value::str("127.0.0.1")]),
+            ),
+            ("transport-protocol", Value::str("RTP/AVP")),
+            (
+                "replace",
+                Value::List(vec![Value::str("origin"), Value::str("session-connection")]),
+            ),
+            ("ICE", Value::str("remove")),
+        ]);
+        assert_eq!(text(&r, "result"), "ok", "{r:?}");
+        parse_sdp(&text(&r, "sdp")).unwrap().0
+    };
+    // The callee's offer goes to the caller: it names where the caller sends.
+    let to_node_from_caller = exchange("offer", callee.local_addr().unwrap().port());
+    let to_node_from_callee = exchange("answer", caller.local_addr().unwrap().port());
+    assert_ne!(to_node_from_caller, to_node_from_callee);
+    let (card, want) = card_packets();
+    for (i, p) in card.iter().enumerate() {
+        caller.send_to(p, to_node_from_caller).unwrap();
+        if i % 10 == 0 {
+            let speech = rtp(0, i as u16, 160 * i as u32, 0xC, &[0x55; 160]);
+            callee.send_to(&speech, to_node_from_callee).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    delete(&mut proxy, "late@test");
+    std::thread::sleep(Duration::from_millis(500));
+    let to_callee = drain(&callee);
+    assert_eq!(to_callee.len(), card.len(), "the caller's packets");
+    let audio: Vec<u8> = to_callee
+        .iter()
+        .flat_map(|b| Packet::parse(b).unwrap().payload().to_vec())
+        .collect();
+    assert_eq!(digits_in(audio), 0, "the caller's tones reached the callee");
+    let to_caller = drain(&caller);
+    assert!(
+        !to_caller.is_empty(),
+        "the callee's audio never reached the caller"
+    );
+    assert!(
+        to_caller
+            .iter()
+            .all(|b| Packet::parse(b).unwrap().payload() == [0x55; 160]),
+        "the callee's audio was changed"
+    );
+    let (status, err) = node.terminate();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("late (the callee's) offer"), "{err}");
+    let by_call = verified_digits_by_call(&events, &key);
+    assert_eq!(
+        by_call.get("late_40test:caller-tag"),
+        Some(&want),
         "{by_call:?}"
     );
 }

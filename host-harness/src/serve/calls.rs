@@ -16,30 +16,43 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// One side of a call as its SDP described it.
+struct Side {
+    /// The media address its SDP names.
+    addr: SocketAddr,
+    /// The payload types it receives (and so what the other side sends).
+    types: PayloadTypes,
+}
+
 /// One call, from its offer on.
 struct Call {
-    from_tag: String,
+    /// The caller's From tag (events carry it).
+    caller_tag: String,
     created: u64,
-    /// What the caller offered to receive (and so what the callee sends).
-    offer_types: PayloadTypes,
-    /// The media address the caller's SDP names.
-    caller_sdp: SocketAddr,
-    /// The payload types the callee answered, once answered.
-    answer_types: Option<PayloadTypes>,
+    /// The caller's side, once its SDP is known (the offer; the answer of a late offer).
+    caller: Option<Side>,
+    /// The callee's side, once its SDP is known (the answer; the offer of a late offer).
+    callee: Option<Side>,
     /// Caller-facing and callee-facing sockets, until the relay takes them.
     sockets: Option<[UdpSocket; 2]>,
     /// The RTCP ports above them, held (never read) for as long as the call lives.
     _rtcp: [UdpSocket; 2],
     /// Their addresses (caller-facing, callee-facing).
     local: [SocketAddr; 2],
-    /// The rewritten answer, once answered.
-    answer_sdp: Option<String>,
-    /// The running relay.
+    /// The running relay, once answered.
     relay: Option<(Arc<AtomicBool>, JoinHandle<Result<RelaySummary>>)>,
     /// Commands for its caller→callee session, once answered.
     control: Option<std::sync::mpsc::Sender<Control>>,
     /// Its packets and presses so far, once answered (for `query`).
     live: Option<Arc<Live>>,
+}
+
+impl Call {
+    /// Where an SDP from the caller (`from_caller`) or the callee must point the side that
+    /// receives it: at the socket facing that side (callee-facing for the caller's SDP).
+    fn facing(&self, from_caller: bool) -> SocketAddr {
+        self.local[usize::from(from_caller)]
+    }
 }
 
 /// Calls by SIP Call-ID.
@@ -130,7 +143,13 @@ impl Calls {
         self.calls.keys().cloned().collect()
     }
 
-    /// `offer`: ports for a new call, and the offer rewritten to the callee-facing one.
+    /// `offer`: ports for a new call, and the offer rewritten to point the other side at them.
+    ///
+    /// An offer normally comes from the caller (the INVITE's SDP). A *late* offer — the
+    /// INVITE had no SDP, the callee's 200 OK has it and the ACK carries the answer — comes
+    /// from the callee: Kamailio's and OpenSIPS's modules then send the dialog's To tag as
+    /// `from-tag` and its From tag as `to-tag` (an offer for a new dialog has no `to-tag`
+    /// otherwise). The caller is still the dialog's caller: its audio is masked.
     pub fn offer(&mut self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let from_tag = required(req, "from-tag")?;
@@ -139,39 +158,50 @@ impl Calls {
         if let Some(c) = self.calls.get_mut(call_id) {
             return renegotiated(call_id, c, req, sdp, Leg::Offer);
         }
-        let (caller_sdp, offer_types) = parse_sdp(sdp)
+        let late = req.text("to-tag").filter(|t| !t.is_empty());
+        let (addr, types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the offer has no audio stream with an address"))?;
         let MediaPorts { rtp: sockets, rtcp } = self.ports.pair()?;
         let local = [sockets[0].local_addr()?, sockets[1].local_addr()?];
+        let side = Some(Side { addr, types });
+        let (caller, callee) = if late.is_none() {
+            (side, None)
+        } else {
+            (None, side)
+        };
+        let call = Call {
+            caller_tag: late.unwrap_or(from_tag).to_string(),
+            created: now_s(),
+            caller,
+            callee,
+            sockets: Some(sockets),
+            _rtcp: rtcp,
+            local,
+            relay: None,
+            control: None,
+            live: None,
+        };
         let rewrite = Rewrite {
             origin: replace.iter().any(|r| r == "origin"),
         };
-        let offer_sdp = rewrite_sdp(sdp, local[1], rewrite).context("the offer")?;
+        let offer_sdp =
+            rewrite_sdp(sdp, call.facing(late.is_none()), rewrite).context("the offer")?;
         eprintln!(
-            "tonemask serve: call {call_id}: offer; caller sends to {}, callee to {}",
-            local[0], local[1]
-        );
-        self.calls.insert(
-            call_id.to_string(),
-            Call {
-                from_tag: from_tag.to_string(),
-                created: now_s(),
-                offer_types,
-                caller_sdp,
-                answer_types: None,
-                sockets: Some(sockets),
-                _rtcp: rtcp,
-                local,
-                answer_sdp: None,
-                relay: None,
-                control: None,
-                live: None,
+            "tonemask serve: call {call_id}: {}offer; caller sends to {}, callee to {}",
+            if late.is_some() {
+                "late (the callee's) "
+            } else {
+                ""
             },
+            local[0],
+            local[1]
         );
+        self.calls.insert(call_id.to_string(), call);
         Ok(ng::ok([("sdp", Value::str(&offer_sdp))]))
     }
 
-    /// `answer`: the answer rewritten to the caller-facing port, and the call's media started.
+    /// `answer`: the answer rewritten to point the other side at the node, and the call's
+    /// media started.
     pub fn answer(&mut self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let sdp = required(req, "sdp")?;
@@ -181,15 +211,27 @@ impl Calls {
             .calls
             .get_mut(call_id)
             .ok_or_else(|| anyhow!("Unknown call-id {call_id}"))?;
-        if call.answer_sdp.is_some() {
+        if call.relay.is_some() {
             return renegotiated(call_id, call, req, sdp, Leg::Answer);
         }
-        let (callee, answer_types) = parse_sdp(sdp)
+        let (addr, types) = parse_sdp(sdp)
             .ok_or_else(|| anyhow!("the answer has no audio stream with an address"))?;
+        // The answer comes from whichever side did not offer.
+        let from_caller = call.caller.is_none();
         let rewrite = Rewrite {
             origin: replace.iter().any(|r| r == "origin"),
         };
-        let answer_sdp = rewrite_sdp(sdp, call.local[0], rewrite).context("the answer")?;
+        let answer_sdp =
+            rewrite_sdp(sdp, call.facing(from_caller), rewrite).context("the answer")?;
+        let side = Some(Side { addr, types });
+        if from_caller {
+            call.caller = side;
+        } else {
+            call.callee = side;
+        }
+        let (Some(caller), Some(callee)) = (&call.caller, &call.callee) else {
+            return Err(anyhow!("call {call_id}: no SDP of one side"));
+        };
         let sockets = call
             .sockets
             .take()
@@ -198,24 +240,25 @@ impl Calls {
         let relay_cfg = RelayConfig {
             caller_bind: call.local[0],
             agent_bind: call.local[1],
-            agent: callee,
+            agent: callee.addr,
             caller: None,
             agent_source: None,
             // The caller sends what the callee said it receives, and the other way round.
-            types: answer_types.clone(),
-            agent_types: Some(call.offer_types.clone()),
+            types: callee.types.clone(),
+            agent_types: Some(caller.types.clone()),
             settings: CallSettings {
-                call_id: event_call_id(call_id, &call.from_tag),
+                call_id: event_call_id(call_id, &call.caller_tag),
                 ..cfg.settings.clone()
             },
             events_file: cfg.events_file.clone(),
             events_url: cfg.events_url.clone(),
             dtmf_log_dest: cfg.dtmf_log_dest,
             live: vec![Arc::clone(&self.metrics.live), Arc::clone(&call_live)],
-            caller_hint: reachable(call.caller_sdp),
+            caller_hint: reachable(caller.addr),
             idle: cfg.idle,
             max_duration: None,
         };
+        let callee_addr = callee.addr;
         let stop = Arc::new(AtomicBool::new(false));
         let (control, inbox) = std::sync::mpsc::channel();
         let handle = {
@@ -238,13 +281,11 @@ impl Calls {
         call.control = Some(control);
         call.live = Some(call_live);
         eprintln!(
-            "tonemask serve: call {call_id}: answered; callee receives at {callee}; events as call {}",
-            event_call_id(call_id, &call.from_tag)
+            "tonemask serve: call {call_id}: answered; callee receives at {callee_addr}; events as call {}",
+            event_call_id(call_id, &call.caller_tag)
         );
         self.metrics.call_started();
         call.relay = Some((stop, handle));
-        call.answer_sdp = Some(answer_sdp.clone());
-        call.answer_types = Some(answer_types);
         Ok(ng::ok([("sdp", Value::str(&answer_sdp))]))
     }
 
@@ -300,7 +341,7 @@ impl Calls {
         let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
         let mut answer = vec![
             ("created", int(call.created)),
-            ("from-tag", Value::str(&call.from_tag)),
+            ("from-tag", Value::str(&call.caller_tag)),
             ("state", Value::str(state)),
         ];
         if let Some(live) = &call.live {
@@ -380,24 +421,25 @@ fn renegotiated(
     sdp: &str,
     leg: Leg,
 ) -> Result<Value> {
-    // The transaction's From tag: the caller's, unless the callee sent the re-INVITE.
-    let from_caller = req.text("from-tag").is_none_or(|t| t == call.from_tag);
+    // An exchange's `from-tag` is its offerer's: the caller's, unless the callee sent the
+    // re-INVITE (or made the late offer).
+    let offered_by_caller = req.text("from-tag").is_none_or(|t| t == call.caller_tag);
     // Whether this SDP comes from the caller's side (and so goes to the callee).
-    let to_callee = from_caller == (leg == Leg::Offer);
+    let from_caller = offered_by_caller == (leg == Leg::Offer);
     let (_, types) =
         parse_sdp(sdp).ok_or_else(|| anyhow!("the SDP has no audio stream with an address"))?;
-    let was = if to_callee {
-        Some(&mut call.offer_types)
+    let side = if from_caller {
+        call.caller.as_mut()
     } else {
-        call.answer_types.as_mut()
+        call.callee.as_mut()
     };
-    if let Some(was) = was.filter(|was| format!("{was:?}") != format!("{types:?}")) {
-        *was = types.clone();
+    if let Some(side) = side.filter(|s| format!("{:?}", s.types) != format!("{types:?}")) {
+        side.types = types.clone();
         if let Some(control) = &call.control {
             eprintln!("tonemask serve: call {call_id}: a re-negotiation changes the payload types");
             // The caller's SDP is what the callee sends, and the other way round.
             let _ = control.send(Control::PayloadTypes {
-                from_caller: !to_callee,
+                from_caller: !from_caller,
                 types,
             });
         }
@@ -405,8 +447,8 @@ fn renegotiated(
     let rewrite = Rewrite {
         origin: req.list("replace").iter().any(|r| r == "origin"),
     };
-    let at = call.local[if to_callee { 1 } else { 0 }];
-    let out = rewrite_sdp(sdp, at, rewrite).context("the re-negotiated SDP")?;
+    let out =
+        rewrite_sdp(sdp, call.facing(from_caller), rewrite).context("the re-negotiated SDP")?;
     Ok(ng::ok([("sdp", Value::str(&out))]))
 }
 
