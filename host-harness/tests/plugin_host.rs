@@ -456,3 +456,54 @@ fn a_running_capture_reports_its_status_without_a_digit() {
     inst.audio(s).flush_samples().unwrap();
     assert!(inst.audio(s).status_of_capture().unwrap().is_none());
 }
+
+/// A recording run through the plugin in one-second frames (what `detect` and `mask` use for
+/// files) comes out exactly as in 20 ms frames: the same masked audio sample for sample, the
+/// same digits at the same times — at 8 kHz µ-law and 16 kHz PCM.
+#[test]
+fn a_recording_in_one_second_frames_comes_out_as_in_20_ms_frames() {
+    use tonemask_harness::run::{run, Options, FILE_FRAME_MS};
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let (ulaw, want) = recording("speech_then_card_ulaw");
+    let (pcm, _) = recording("speech_then_card");
+    // The PCM call at 16 kHz (linear interpolation: the tones lie far below 4 kHz).
+    let x = pcm.pcm16();
+    let wide: Vec<i16> = x
+        .iter()
+        .zip(x.iter().skip(1).chain([&0]))
+        .flat_map(|(&a, &b)| [a, ((i32::from(a) + i32::from(b)) / 2) as i16])
+        .collect();
+    let wide = Wav {
+        format: tonemask_harness::wav::Format::Pcm16,
+        sample_rate: 16000,
+        data: wide.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    for (name, wav) in [("8 kHz µ-law", ulaw), ("16 kHz PCM", wide)] {
+        let settings = CallSettings {
+            mask_mode: MaskMode::Tone,
+            ..default_settings("frames")
+        };
+        let outcome = |opts: &Options| {
+            let mut inst = plugin.instantiate().unwrap();
+            let out = run(&mut inst, &wav, opts, None, |_| {}).unwrap();
+            let digits: Vec<_> = out
+                .events
+                .iter()
+                .map(|e| (shown_digit(e), e.start_ms, e.end_ms, e.detected_ms))
+                .collect();
+            (out.masked.data, digits)
+        };
+        let small = outcome(&Options {
+            settings: settings.clone(),
+            ..Options::default()
+        });
+        let big = outcome(&Options::for_file(settings));
+        assert_eq!(
+            FILE_FRAME_MS,
+            Options::for_file(default_settings("x")).frame_ms
+        );
+        assert_eq!(small.1.len(), want.len(), "{name}: {:?}", small.1);
+        assert!(small.0 == big.0, "{name}: the masked audio differs");
+        assert_eq!(small.1, big.1, "{name}: the digits differ");
+    }
+}

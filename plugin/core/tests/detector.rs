@@ -358,3 +358,53 @@ fn noise_alone_gives_no_digit() {
     let n = noise(8000 * 30, 3000.0, 11);
     assert_eq!(digits(&to_i16(&n), &DetectorConfig::default()), "");
 }
+
+/// However the audio is cut into pushes — a sample at a time, odd sizes that split
+/// half-blocks, 20 ms frames, seconds at once (whole half-blocks are filtered four side by
+/// side) — the detector reports exactly the same transitions, at 8 and 16 kHz.
+#[test]
+fn transitions_do_not_depend_on_how_the_audio_is_pushed() {
+    use tonemask_core::detector::Detector;
+    for rate in [8000u32, 16000] {
+        let mut b = Vec::new();
+        push_silence(&mut b, rate as f32, 13.0);
+        for (i, d) in "1593#".chars().enumerate() {
+            let mut t = Tone::new(d, 45.0 + 10.0 * i as f32);
+            t.dbm0 = -8.0 - 6.0 * i as f32;
+            push_tone(&mut b, rate as f32, &t);
+            push_silence(&mut b, rate as f32, 41.0 + 7.0 * i as f32);
+        }
+        let s = to_i16(&b);
+        let run = |sizes: &[usize]| {
+            let mut det = Detector::new(rate, &DetectorConfig::default(), 480);
+            let (mut at, mut i) = (0, 0);
+            while at < s.len() {
+                let n = sizes[i % sizes.len()].min(s.len() - at);
+                det.push(&s[at..at + n]);
+                at += n;
+                i += 1;
+            }
+            det.finish();
+            std::iter::from_fn(|| det.poll()).collect::<Vec<_>>()
+        };
+        let whole = run(&[s.len()]);
+        assert_eq!(
+            whole
+                .iter()
+                .filter(|t| matches!(t, Transition::Ended { .. }))
+                .count(),
+            5,
+            "{whole:?}"
+        );
+        for sizes in [
+            &[1][..],
+            &[7, 50, 103, 1],
+            &[160],
+            &[320],
+            &[8000],
+            &[51, 52, 204],
+        ] {
+            assert_eq!(run(sizes), whole, "{rate} Hz, pushes of {sizes:?}");
+        }
+    }
+}

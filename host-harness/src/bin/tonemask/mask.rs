@@ -116,10 +116,7 @@ fn mask_wav(
     paths: &Paths,
 ) -> Result<i32> {
     let wav = Wav::parse(bytes).with_context(|| paths.input.display().to_string())?;
-    let opts = Options {
-        settings,
-        ..Options::default()
-    };
+    let opts = Options::for_file(settings);
     let mut inst = plugin.instantiate()?;
     let out = run(
         &mut inst,

@@ -82,12 +82,6 @@ impl History {
         self.half
     }
 
-    /// Whether no half-block was analysed yet.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Appends a half-block; returns its index.
     pub fn push(&mut self, h: Half) -> u64 {
         let index = self.count;

@@ -71,7 +71,7 @@ pub mod tones;
 mod window;
 
 pub use config::{DetectorConfig, Twist};
-pub use goertzel::{Bank, Complex, FREQS};
+pub use goertzel::{Bank, Complex, FREQS, MAX_BLOCKS};
 
 use crate::digit::Digit;
 use alloc::collections::VecDeque;
@@ -289,13 +289,20 @@ impl Default for Tables {
     }
 }
 
+/// Half-blocks filtered together: their filter outputs and energies, the first `n` valid.
+struct Filtered {
+    y: [[Complex; 8]; MAX_BLOCKS],
+    energy: [f32; MAX_BLOCKS],
+    n: usize,
+}
+
 /// A DTMF receiver for one audio stream. Create once per call; no allocation per frame.
 pub struct Detector {
     tables: Arc<Tables>,
     sample_rate: u32,
     history: History,
-    /// The previous half-block (once there is one), then the current one.
-    buf: Vec<f32>,
+    /// Samples of the half-block a push left incomplete.
+    buf: Vec<i16>,
     /// Samples consumed.
     samples: u64,
     strict: Limits,
@@ -340,7 +347,7 @@ impl Detector {
             tables,
             sample_rate,
             history: History::new(half),
-            buf: Vec::with_capacity(2 * half),
+            buf: Vec::with_capacity(half),
             samples: 0,
             strict: Limits {
                 relative_peak: db_to_ratio(strict::RELATIVE_PEAK_DB),
@@ -396,24 +403,53 @@ impl Detector {
     pub fn push(&mut self, samples: &[i16]) {
         let half = self.history.half();
         let mut rest = samples;
-        while !rest.is_empty() {
-            let full = if self.history.is_empty() {
-                half
-            } else {
-                2 * half
-            };
-            let take = (full - self.buf.len()).min(rest.len());
-            self.buf.extend(rest[..take].iter().map(|&s| f32::from(s)));
-            rest = &rest[take..];
-            if self.buf.len() == full {
-                self.analyse_half();
-                if full == 2 * half {
-                    self.buf.copy_within(half.., 0);
-                }
-                self.buf.truncate(half);
-            }
-        }
         self.samples += samples.len() as u64;
+        // Complete the half-block an earlier push began.
+        if !self.buf.is_empty() {
+            let take = (half - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() < half {
+                return;
+            }
+            let filtered = self.filter(&self.buf);
+            self.buf.clear();
+            self.analyse(filtered);
+        }
+        // Whole half-blocks straight from the input, up to `MAX_BLOCKS` filtered together.
+        while rest.len() >= half {
+            let n = (rest.len() / half).min(MAX_BLOCKS);
+            let filtered = self.filter(&rest[..n * half]);
+            rest = &rest[n * half..];
+            self.analyse(filtered);
+        }
+        self.buf.extend_from_slice(rest);
+    }
+
+    /// The whole half-blocks of `x` (at most [`MAX_BLOCKS`]) filtered together, each with
+    /// its energy.
+    fn filter(&self, x: &[i16]) -> Filtered {
+        let half = self.history.half();
+        let mut f = Filtered {
+            y: [[Complex::default(); 8]; MAX_BLOCKS],
+            energy: [0.0; MAX_BLOCKS],
+            n: x.len() / half,
+        };
+        self.tables
+            .at(self.sample_rate)
+            .bank
+            .run_blocks(x, half, &mut f.y);
+        for (block, e) in x.chunks_exact(half).zip(&mut f.energy) {
+            *e = block.iter().map(|&v| f32::from(v) * f32::from(v)).sum();
+        }
+        f
+    }
+
+    /// Analyses filtered half-blocks in order.
+    fn analyse(&mut self, f: Filtered) {
+        for (y, energy) in f.y.into_iter().zip(f.energy).take(f.n) {
+            self.analyse_half(y, energy);
+        }
     }
 
     /// Ends the stream: a digit or masked span still on ends at the last sample seen.
@@ -448,12 +484,10 @@ impl Detector {
         self.last_pair == Some((m.r, m.c)) && m.balance <= self.onset_balance
     }
 
-    fn analyse_half(&mut self) {
-        let half = self.history.half();
-        let current = &self.buf[self.buf.len() - half..];
+    /// One half-block, filtered (`y`) and its energy summed: its window measured (with the
+    /// half before it) and both tracks stepped.
+    fn analyse_half(&mut self, y: [Complex; 8], energy: f32) {
         let analyser = self.tables.at(self.sample_rate);
-        let y = analyser.bank.run(current);
-        let energy = current.iter().map(|v| v * v).sum();
         let index = self.history.push(Half { y, energy });
         let Some(&a) = index.checked_sub(1).and_then(|i| self.history.at(i)) else {
             return;
