@@ -7,7 +7,7 @@ use crate::stream::{Pushed, RtpStream};
 use anyhow::{Context, Result};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// When the call ends: both directions idle, or the maximum duration.
@@ -15,8 +15,8 @@ pub(super) struct Clock {
     pub(super) idle: Duration,
     pub(super) max: Option<Duration>,
     pub(super) start: Instant,
-    /// Last packet in either direction.
-    pub(super) last: Mutex<Option<Instant>>,
+    /// Last packet in either direction: ms since `start`, plus one (0: none yet).
+    pub(super) last: std::sync::atomic::AtomicU64,
     /// Set by whoever ends the call from outside (the media node's `delete`).
     pub(super) stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Where the call's packets are counted as they pass (the node's counters, the call's).
@@ -90,16 +90,24 @@ impl Tap {
 }
 
 impl Clock {
-    pub(super) fn touch(&self) {
-        if let Ok(mut l) = self.last.lock() {
-            *l = Some(Instant::now());
-        }
+    /// Ms since the call started.
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// A packet arrived now.
+    pub(super) fn touch(&self) {
+        let now = self.elapsed_ms().saturating_add(1);
+        self.last.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the call is over: idle, past its maximum duration, or stopped from outside.
     pub(super) fn due(&self) -> bool {
-        let last = self.last.lock().map(|l| *l).unwrap_or(None);
+        let now = self.elapsed_ms();
+        let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+        let idle = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX);
         self.max.is_some_and(|m| self.start.elapsed() >= m)
-            || last.is_some_and(|t| t.elapsed() >= self.idle)
+            || (last > 0 && now.saturating_sub(last - 1) >= idle)
             || self
                 .stop
                 .as_ref()
@@ -114,13 +122,13 @@ pub(super) struct Peer {
     /// The only IP address taken (agent side).
     pub(super) ip: Option<std::net::IpAddr>,
     /// The latched (or given) source.
-    pub(super) addr: Arc<Mutex<Option<SocketAddr>>>,
+    pub(super) addr: Arc<OnceLock<SocketAddr>>,
 }
 
 impl Peer {
     /// The latched source, if any.
     pub(super) fn latched(&self) -> Option<SocketAddr> {
-        self.addr.lock().map(|a| *a).unwrap_or(None)
+        self.addr.get().copied()
     }
 
     /// Whether a datagram from `from` is taken: from the latched source, or — before one is
@@ -133,11 +141,8 @@ impl Peer {
     }
 
     pub(super) fn latch(&self, from: SocketAddr) {
-        if let Ok(mut a) = self.addr.lock() {
-            if a.is_none() {
-                eprintln!("tonemask relay: {} at {from}", self.name);
-                *a = Some(from);
-            }
+        if self.addr.set(from).is_ok() {
+            eprintln!("tonemask relay: {} at {from}", self.name);
         }
     }
 }

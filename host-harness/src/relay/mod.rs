@@ -261,11 +261,8 @@ fn watch_leg(
             other: Some(forward.clone()),
         },
         Box::new(move |p| {
-            match *caller_addr
-                .lock()
-                .map_err(|_| std::io::Error::other("lock"))?
-            {
-                Some(to) => tx.send_to(p, to).map(|_| ()),
+            match caller_addr.get() {
+                Some(&to) => tx.send_to(p, to).map(|_| ()),
                 // Not latched yet: the caller's SDP address, if known.
                 None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
             }
@@ -397,13 +394,12 @@ pub fn reachable(addr: SocketAddr) -> Option<SocketAddr> {
 /// source latched from its first packet (nowhere before that).
 struct Destination {
     given: Option<SocketAddr>,
-    latched: Arc<Mutex<Option<SocketAddr>>>,
+    latched: Arc<std::sync::OnceLock<SocketAddr>>,
 }
 
 impl Destination {
     fn now(&self) -> Option<SocketAddr> {
-        self.given
-            .or_else(|| self.latched.lock().map(|a| *a).unwrap_or(None))
+        self.given.or_else(|| self.latched.get().copied())
     }
 }
 
@@ -415,18 +411,26 @@ fn parties(
     let caller = Arc::new(Peer {
         name: "caller",
         ip: None,
-        addr: Arc::new(Mutex::new(cfg.caller)),
+        addr: Arc::new(
+            cfg.caller
+                .map(std::sync::OnceLock::from)
+                .unwrap_or_default(),
+        ),
     });
     let agent = Peer {
         name: "agent",
         ip: reachable(cfg.agent).map(|a| a.ip()),
-        addr: Arc::new(Mutex::new(cfg.agent_source)),
+        addr: Arc::new(
+            cfg.agent_source
+                .map(std::sync::OnceLock::from)
+                .unwrap_or_default(),
+        ),
     };
     let clock = Arc::new(Clock {
         idle: cfg.idle,
         max: cfg.max_duration,
         start: Instant::now(),
-        last: Mutex::new(None),
+        last: std::sync::atomic::AtomicU64::new(0),
         stop,
         live: cfg.live.clone(),
     });
