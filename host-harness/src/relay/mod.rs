@@ -115,6 +115,9 @@ pub struct RelayConfig {
     pub idle: Duration,
     /// End after this long in any case.
     pub max_duration: Option<Duration>,
+    /// Mask the agent→caller direction too (with the caller→agent settings, unsigned): for
+    /// a call whose roles were inferred, not known — fail closed, whichever side types.
+    pub mask_both: bool,
 }
 
 /// What a relay run did.
@@ -157,20 +160,26 @@ impl RelaySummary {
 }
 
 /// The two directions' sessions: caller→agent masked and signed (a fresh session nonce);
-/// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id.
+/// agent→caller watched — mode `off`, no delay, unsigned, `.agent` after the call id — or,
+/// with `mask_both`, masked like the other direction (still unsigned).
 fn leg_configs(cfg: &RelayConfig, keys: &KeyRing) -> Result<(RtpConfig, RtpConfig)> {
     let forward = cfg.types.rtp_config(CallSettings {
         key: Some(keys.plugin_key()?),
         ..cfg.settings.clone()
     });
+    let (lookahead_ms, mask_mode) = if cfg.mask_both {
+        (cfg.settings.lookahead_ms, cfg.settings.mask_mode)
+    } else {
+        (0, MaskMode::Off)
+    };
     let watch = cfg
         .agent_types
         .as_ref()
         .unwrap_or(&cfg.types)
         .rtp_config(CallSettings {
             call_id: format!("{}.agent", cfg.settings.call_id),
-            lookahead_ms: 0,
-            mask_mode: MaskMode::Off,
+            lookahead_ms,
+            mask_mode,
             key: None,
             ..cfg.settings.clone()
         });

@@ -33,6 +33,8 @@ struct Call {
     caller: Option<Side>,
     /// The callee's side, once its SDP is known (the answer; the offer of a late offer).
     callee: Option<Side>,
+    /// The offer came from the callee (a late offer): the roles were inferred from the tags.
+    late: bool,
     /// Caller-facing and callee-facing sockets, until the relay takes them.
     sockets: Option<[UdpSocket; 2]>,
     /// The RTCP ports above them, held (never read) for as long as the call lives.
@@ -149,7 +151,10 @@ impl Calls {
     /// INVITE had no SDP, the callee's 200 OK has it and the ACK carries the answer — comes
     /// from the callee: Kamailio's and OpenSIPS's modules then send the dialog's To tag as
     /// `from-tag` and its From tag as `to-tag` (an offer for a new dialog has no `to-tag`
-    /// otherwise). The caller is still the dialog's caller: its audio is masked.
+    /// otherwise). The caller is still the dialog's caller: its audio is masked and its tag
+    /// names the events. The same message also comes as the re-INVITE of a call the node
+    /// does not know (it restarted): the roles are then inferred wrongly, so for such calls
+    /// both directions are masked — fail closed, whichever side types.
     pub fn offer(&mut self, req: &Request) -> Result<Value> {
         let call_id = required(req, "call-id")?;
         let from_tag = required(req, "from-tag")?;
@@ -174,6 +179,7 @@ impl Calls {
             created: now_s(),
             caller,
             callee,
+            late: late.is_some(),
             sockets: Some(sockets),
             _rtcp: rtcp,
             local,
@@ -257,6 +263,9 @@ impl Calls {
             caller_hint: reachable(caller.addr),
             idle: cfg.idle,
             max_duration: None,
+            // Roles read from the tags alone (a late offer looks like an offer for a call the
+            // node no longer knows, after a restart): both directions masked.
+            mask_both: call.late,
         };
         let callee_addr = callee.addr;
         let stop = Arc::new(AtomicBool::new(false));

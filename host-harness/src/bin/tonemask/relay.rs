@@ -75,6 +75,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         caller_hint: None,
         idle: seconds(idle_s, "--idle-s")?,
         max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
+        mask_both: false,
     };
     let summary = run_relay(&plugin, &cfg, &keys)?;
     let (up, down) = (summary.caller_to_agent, summary.agent_to_caller);
