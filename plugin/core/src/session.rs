@@ -85,7 +85,6 @@ pub struct Session {
     detector: Detector,
     masker: Masker,
     units: Vec<u16>,
-    pcm: Vec<i16>,
     out_units: Vec<u16>,
     events: VecDeque<Emitted>,
     pending_leak: u64,
@@ -97,6 +96,10 @@ pub struct Session {
     idle_ms: u64,
     phase: Phase,
 }
+
+/// Samples decoded for the detector at a time: whole half-blocks at both rates (16 × 51,
+/// 8 × 102), so a long frame's pieces are filtered four half-blocks side by side.
+const DECODE_CHUNK: usize = 816;
 
 /// What a session waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +130,6 @@ impl Session {
             codec: config.codec,
             sample_rate: config.sample_rate,
             units: Vec::new(),
-            pcm: Vec::new(),
             out_units: Vec::new(),
             events: VecDeque::with_capacity(4),
             pending_leak: 0,
@@ -358,10 +360,15 @@ impl Session {
 
     fn run(&mut self) {
         let codec = self.codec;
-        self.pcm.clear();
-        self.pcm.extend(self.units.iter().map(|&u| codec.decode(u)));
-        self.detector.push(&self.pcm);
-        self.fed += self.pcm.len() as u64;
+        // Decoded a piece at a time on the stack: a session keeps no linear copy of its frame.
+        let mut pcm = [0i16; DECODE_CHUNK];
+        for part in self.units.chunks(DECODE_CHUNK) {
+            for (d, &u) in pcm.iter_mut().zip(part) {
+                *d = codec.decode(u);
+            }
+            self.detector.push(&pcm[..part.len()]);
+        }
+        self.fed += self.units.len() as u64;
         self.drain_transitions();
         self.reporter.tick(self.media_ms());
         self.out_units.clear();
