@@ -47,15 +47,19 @@ impl Codec {
         }
     }
 
-    /// Reads units from the codec's wire bytes (whole samples only; see `bytes_per_sample`).
-    pub(crate) fn read_units(self, bytes: &[u8], out: &mut alloc::vec::Vec<u16>) {
+    /// Reads units `at..at + out.len()` from the codec's wire bytes into `out`.
+    pub(crate) fn units_at(self, bytes: &[u8], at: usize, out: &mut [u16]) {
         match self {
-            Codec::Pcmu | Codec::Pcma => out.extend(bytes.iter().map(|&b| u16::from(b))),
-            Codec::L16 => out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
-            ),
+            Codec::Pcmu | Codec::Pcma => {
+                for (u, &b) in out.iter_mut().zip(&bytes[at..]) {
+                    *u = u16::from(b);
+                }
+            }
+            Codec::L16 => {
+                for (u, c) in out.iter_mut().zip(bytes[2 * at..].chunks_exact(2)) {
+                    *u = u16::from_be_bytes([c[0], c[1]]);
+                }
+            }
         }
     }
 

@@ -169,31 +169,35 @@ impl Masker {
         }
     }
 
-    /// Puts `input` into the line and appends the units that leave it to `out` (as many as
-    /// went in), masked where they fall inside a window.
-    pub fn exchange(&mut self, input: &[u16], out: &mut Vec<u16>) {
-        let base = out.len();
+    /// Puts `input` into the line and writes the units that leave it to `out` (as many as
+    /// went in: `out` is as long as `input`), masked where they fall inside a window.
+    ///
+    /// # Panics
+    ///
+    /// If `out` is not as long as `input`.
+    pub fn exchange(&mut self, input: &[u16], out: &mut [u16]) {
+        assert_eq!(input.len(), out.len(), "exchange: output of another length");
         // Index of the first unit to leave (negative while the initial silence drains).
         let first_exit = self.entered as i64 - self.line.len() as i64;
         let d = self.line.len();
         if d == 0 {
-            out.extend_from_slice(input);
+            out.copy_from_slice(input);
         } else {
             // Swap the input through the ring in at most two contiguous pieces per lap.
-            let mut rest = input;
-            while !rest.is_empty() {
-                let n = rest.len().min(d - self.pos);
-                out.extend_from_slice(&self.line[self.pos..self.pos + n]);
-                self.line[self.pos..self.pos + n].copy_from_slice(&rest[..n]);
+            let mut done = 0;
+            while done < input.len() {
+                let n = (input.len() - done).min(d - self.pos);
+                out[done..done + n].copy_from_slice(&self.line[self.pos..self.pos + n]);
+                self.line[self.pos..self.pos + n].copy_from_slice(&input[done..done + n]);
                 self.pos = (self.pos + n) % d;
-                rest = &rest[n..];
+                done += n;
             }
         }
         self.entered += input.len() as u64;
         if self.windows.is_empty() {
             return;
         }
-        for (k, o) in out[base..].iter_mut().enumerate() {
+        for (k, o) in out.iter_mut().enumerate() {
             let Ok(i) = u64::try_from(first_exit + k as i64) else {
                 continue;
             };
@@ -227,7 +231,7 @@ mod tests {
         let mut m = Masker::new(Codec::L16, 8000, 4, MaskMode::Silence);
         m.open(6);
         m.close(6, 9);
-        let mut out = Vec::new();
+        let mut out = [0u16; 16];
         m.exchange(&(1..=16u16).collect::<Vec<_>>(), &mut out);
         // Four samples of initial silence, then samples 0.. delayed; indices 6, 7, 8 masked.
         assert_eq!(out, [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 10, 11, 12]);
@@ -238,7 +242,7 @@ mod tests {
     fn an_open_window_masks_until_closed() {
         let mut m = Masker::new(Codec::L16, 8000, 0, MaskMode::Silence);
         m.open(2);
-        let mut out = Vec::new();
+        let mut out = [0u16; 6];
         m.exchange(&(1..=6u16).collect::<Vec<_>>(), &mut out);
         assert_eq!(out, [1, 2, 0, 0, 0, 0]);
     }
@@ -248,7 +252,7 @@ mod tests {
         let mut m = Masker::new(Codec::Pcmu, 8000, 2, MaskMode::Off);
         m.open(0);
         m.close(0, 10);
-        let mut out = Vec::new();
+        let mut out = [0u16; 6];
         m.exchange(&(1..=6u16).collect::<Vec<_>>(), &mut out);
         assert_eq!(&out[2..], [1, 2, 3, 4]);
     }

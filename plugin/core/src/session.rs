@@ -84,8 +84,7 @@ pub struct Session {
     reporter: Reporter,
     detector: Detector,
     masker: Masker,
-    units: Vec<u16>,
-    out_units: Vec<u16>,
+
     events: VecDeque<Emitted>,
     pending_leak: u64,
     /// Samples taken in so far (media time).
@@ -97,9 +96,44 @@ pub struct Session {
     phase: Phase,
 }
 
-/// Samples decoded for the detector at a time: whole half-blocks at both rates (16 × 51,
-/// 8 × 102), so a long frame's pieces are filtered four half-blocks side by side.
-const DECODE_CHUNK: usize = 816;
+/// Samples a session handles at a time, on the stack: whole half-blocks at both rates
+/// (16 × 51, 8 × 102), so a long frame's pieces are filtered four half-blocks side by side.
+const CHUNK: usize = 816;
+
+/// A frame's samples as codec units, read a piece at a time.
+#[derive(Clone, Copy)]
+enum Frame<'a> {
+    /// Linear samples (L16).
+    Samples(&'a [i16]),
+    /// The codec's wire bytes (whole samples).
+    Bytes(Codec, &'a [u8]),
+    /// This unit, this many times.
+    Silence(u16, usize),
+}
+
+impl Frame<'_> {
+    /// Samples in the frame.
+    fn len(&self) -> usize {
+        match *self {
+            Frame::Samples(s) => s.len(),
+            Frame::Bytes(c, b) => b.len() / c.bytes_per_sample(),
+            Frame::Silence(_, n) => n,
+        }
+    }
+
+    /// Units `at..at + out.len()` into `out`.
+    fn units(&self, at: usize, out: &mut [u16]) {
+        match *self {
+            Frame::Samples(s) => {
+                for (u, &v) in out.iter_mut().zip(&s[at..]) {
+                    *u = v as u16;
+                }
+            }
+            Frame::Bytes(c, b) => c.units_at(b, at, out),
+            Frame::Silence(unit, _) => out.fill(unit),
+        }
+    }
+}
 
 /// What a session waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,8 +163,7 @@ impl Session {
             reporter: Reporter::new(s.call_id, s.signer, s.digits),
             codec: config.codec,
             sample_rate: config.sample_rate,
-            units: Vec::new(),
-            out_units: Vec::new(),
+
             events: VecDeque::with_capacity(4),
             pending_leak: 0,
             fed: 0,
@@ -162,10 +195,9 @@ impl Session {
             return Err(Misuse::NotLinear.into());
         }
         self.check_open()?;
-        self.units.clear();
-        self.units.extend(input.iter().map(|&s| s as u16));
-        self.run();
-        output.extend(self.out_units.iter().map(|&u| u as i16));
+        self.run(Frame::Samples(input), &mut |units| {
+            output.extend(units.iter().map(|&u| u as i16));
+        });
         Ok(())
     }
 
@@ -176,10 +208,10 @@ impl Session {
         if !input.len().is_multiple_of(self.codec.bytes_per_sample()) {
             return Err(FrameError::PartialSample.into());
         }
-        self.units.clear();
-        self.codec.read_units(input, &mut self.units);
-        self.run();
-        self.codec.write_units(&self.out_units, output);
+        let codec = self.codec;
+        self.run(Frame::Bytes(codec, input), &mut |units| {
+            codec.write_units(units, output);
+        });
         Ok(())
     }
 
@@ -273,16 +305,13 @@ impl Session {
         if self.codec != Codec::L16 {
             return Err(Misuse::NotLinear.into());
         }
-        self.finish()?;
-        output.extend(self.out_units.iter().map(|&u| u as i16));
-        Ok(())
+        self.finish(&mut |units| output.extend(units.iter().map(|&u| u as i16)))
     }
 
     /// Ends the stream: like [`Session::flush_samples`], in the codec's wire bytes.
     pub fn flush_bytes(&mut self, output: &mut Vec<u8>) -> Result<(), Error> {
-        self.finish()?;
-        self.codec.write_units(&self.out_units, output);
-        Ok(())
+        let codec = self.codec;
+        self.finish(&mut |units| codec.write_units(units, output))
     }
 
     /// The digit confirmed and still on (reported once it ends, or at a timeout), if any.
@@ -334,46 +363,56 @@ impl Session {
         }
     }
 
-    fn finish(&mut self) -> Result<(), Error> {
+    /// Closes the stream; the delay line's content goes to `out` (pushed out by silence).
+    fn finish(&mut self, out: &mut dyn FnMut(&[u16])) -> Result<(), Error> {
         self.check_open()?;
         self.phase = Phase::Flushed;
         self.detector.finish();
         self.drain_transitions();
         self.reporter.finish();
         let silence = self.codec.encode(0);
-        self.out_units.clear();
-        self.units.clear();
-        self.units.resize(self.masker.delay(), silence);
-        self.masker.exchange(&self.units, &mut self.out_units);
-        self.withhold_fill();
+        self.exchange(Frame::Silence(silence, self.masker.delay()), out);
         Ok(())
     }
 
-    /// Drops what is still to be withheld from the front of this exchange's output.
-    fn withhold_fill(&mut self) {
-        let n = self.withhold.min(self.out_units.len());
-        if n > 0 {
-            self.out_units.drain(..n);
-            self.withhold -= n;
-        }
-    }
-
-    fn run(&mut self) {
+    /// Takes in a frame: the detector sees all of it first (a piece at a time, decoded on the
+    /// stack: a session keeps no copy of its frames), its transitions reach the masker, then
+    /// the frame passes through the delay line and what leaves goes to `out`.
+    fn run(&mut self, frame: Frame<'_>, out: &mut dyn FnMut(&[u16])) {
         let codec = self.codec;
-        // Decoded a piece at a time on the stack: a session keeps no linear copy of its frame.
-        let mut pcm = [0i16; DECODE_CHUNK];
-        for part in self.units.chunks(DECODE_CHUNK) {
-            for (d, &u) in pcm.iter_mut().zip(part) {
+        let (mut units, mut pcm) = ([0u16; CHUNK], [0i16; CHUNK]);
+        let mut at = 0;
+        while at < frame.len() {
+            let n = (frame.len() - at).min(CHUNK);
+            frame.units(at, &mut units[..n]);
+            for (d, &u) in pcm.iter_mut().zip(&units[..n]) {
                 *d = codec.decode(u);
             }
-            self.detector.push(&pcm[..part.len()]);
+            self.detector.push(&pcm[..n]);
+            at += n;
         }
-        self.fed += self.units.len() as u64;
+        self.fed += frame.len() as u64;
         self.drain_transitions();
         self.reporter.tick(self.media_ms());
-        self.out_units.clear();
-        self.masker.exchange(&self.units, &mut self.out_units);
-        self.withhold_fill();
+        self.exchange(frame, out);
+    }
+
+    /// Passes `frame` through the delay line, a piece at a time; what leaves goes to `out`,
+    /// less what is still withheld ([`Output::Aligned`]: the line's initial fill).
+    fn exchange(&mut self, frame: Frame<'_>, out: &mut dyn FnMut(&[u16])) {
+        let (mut units, mut leaving) = ([0u16; CHUNK], [0u16; CHUNK]);
+        let mut at = 0;
+        while at < frame.len() {
+            let n = (frame.len() - at).min(CHUNK);
+            frame.units(at, &mut units[..n]);
+            self.masker.exchange(&units[..n], &mut leaving[..n]);
+            let skip = self.withhold.min(n);
+            self.withhold -= skip;
+            if skip < n {
+                out(&leaving[skip..n]);
+            }
+            at += n;
+        }
     }
 
     fn drain_transitions(&mut self) {
