@@ -63,6 +63,27 @@ impl Codec {
         }
     }
 
+    /// Decodes samples `at..at + out.len()` of the codec's wire bytes into `out`.
+    pub(crate) fn samples_at(self, bytes: &[u8], at: usize, out: &mut [i16]) {
+        match self {
+            Codec::Pcmu => {
+                for (s, &b) in out.iter_mut().zip(&bytes[at..]) {
+                    *s = crate::g711::ulaw_to_linear(b);
+                }
+            }
+            Codec::Pcma => {
+                for (s, &b) in out.iter_mut().zip(&bytes[at..]) {
+                    *s = crate::g711::alaw_to_linear(b);
+                }
+            }
+            Codec::L16 => {
+                for (s, c) in out.iter_mut().zip(bytes[2 * at..].chunks_exact(2)) {
+                    *s = i16::from_be_bytes([c[0], c[1]]);
+                }
+            }
+        }
+    }
+
     /// Writes units as the codec's wire bytes.
     pub(crate) fn write_units(self, units: &[u16], out: &mut alloc::vec::Vec<u8>) {
         match self {

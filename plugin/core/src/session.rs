@@ -97,8 +97,9 @@ pub struct Session {
 }
 
 /// Samples a session handles at a time, on the stack: whole half-blocks at both rates
-/// (16 × 51, 8 × 102), so a long frame's pieces are filtered four half-blocks side by side.
-const CHUNK: usize = 816;
+/// (4 × 51, 2 × 102) — four filtered side by side at 8 kHz — and small, as the stack
+/// buffers are cleared for every frame (816 cost the RTP path ≈ 4 % at 20 ms packets).
+const CHUNK: usize = 204;
 
 /// A frame's samples as codec units, read a piece at a time.
 #[derive(Clone, Copy)]
@@ -107,8 +108,8 @@ enum Frame<'a> {
     Samples(&'a [i16]),
     /// The codec's wire bytes (whole samples).
     Bytes(Codec, &'a [u8]),
-    /// This unit, this many times.
-    Silence(u16, usize),
+    /// This many samples of silence in this codec.
+    Silence(Codec, usize),
 }
 
 impl Frame<'_> {
@@ -121,6 +122,15 @@ impl Frame<'_> {
         }
     }
 
+    /// Samples `at..at + out.len()`, decoded, into `out`.
+    fn samples(&self, at: usize, out: &mut [i16]) {
+        match *self {
+            Frame::Samples(s) => out.copy_from_slice(&s[at..at + out.len()]),
+            Frame::Bytes(c, b) => c.samples_at(b, at, out),
+            Frame::Silence(..) => out.fill(0),
+        }
+    }
+
     /// Units `at..at + out.len()` into `out`.
     fn units(&self, at: usize, out: &mut [u16]) {
         match *self {
@@ -130,7 +140,7 @@ impl Frame<'_> {
                 }
             }
             Frame::Bytes(c, b) => c.units_at(b, at, out),
-            Frame::Silence(unit, _) => out.fill(unit),
+            Frame::Silence(c, _) => out.fill(c.encode(0)),
         }
     }
 }
@@ -370,8 +380,7 @@ impl Session {
         self.detector.finish();
         self.drain_transitions();
         self.reporter.finish();
-        let silence = self.codec.encode(0);
-        self.exchange(Frame::Silence(silence, self.masker.delay()), out);
+        self.exchange(Frame::Silence(self.codec, self.masker.delay()), out);
         Ok(())
     }
 
@@ -379,15 +388,11 @@ impl Session {
     /// stack: a session keeps no copy of its frames), its transitions reach the masker, then
     /// the frame passes through the delay line and what leaves goes to `out`.
     fn run(&mut self, frame: Frame<'_>, out: &mut dyn FnMut(&[u16])) {
-        let codec = self.codec;
-        let (mut units, mut pcm) = ([0u16; CHUNK], [0i16; CHUNK]);
+        let mut pcm = [0i16; CHUNK];
         let mut at = 0;
         while at < frame.len() {
             let n = (frame.len() - at).min(CHUNK);
-            frame.units(at, &mut units[..n]);
-            for (d, &u) in pcm.iter_mut().zip(&units[..n]) {
-                *d = codec.decode(u);
-            }
+            frame.samples(at, &mut pcm[..n]);
             self.detector.push(&pcm[..n]);
             at += n;
         }

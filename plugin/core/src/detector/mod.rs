@@ -438,10 +438,7 @@ impl Detector {
         self.tables
             .at(self.sample_rate)
             .bank
-            .run_blocks(x, half, &mut f.y);
-        for (block, e) in x.chunks_exact(half).zip(&mut f.energy) {
-            *e = block.iter().map(|&v| f32::from(v) * f32::from(v)).sum();
-        }
+            .run_blocks(x, half, &mut f.y, &mut f.energy);
         f
     }
 
