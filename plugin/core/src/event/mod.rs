@@ -148,7 +148,7 @@ pub struct PressRecord {
 }
 
 /// A digit sealed with HPKE (bound to the call and the record's `seq`: see
-/// [`PressRecord::binding`]).
+/// [`PressRecord::binding_id`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedDigit {
     /// The processor key's id.
