@@ -49,36 +49,30 @@ impl Codec {
 
     /// Reads units `at..at + out.len()` from the codec's wire bytes into `out`.
     pub(crate) fn units_at(self, bytes: &[u8], at: usize, out: &mut [u16]) {
-        match self {
-            Codec::Pcmu | Codec::Pcma => {
-                for (u, &b) in out.iter_mut().zip(&bytes[at..]) {
-                    *u = u16::from(b);
-                }
-            }
-            Codec::L16 => {
-                for (u, c) in out.iter_mut().zip(bytes[2 * at..].chunks_exact(2)) {
-                    *u = u16::from_be_bytes([c[0], c[1]]);
-                }
-            }
-        }
+        self.read_at(bytes, at, out, |u| u);
     }
 
     /// Decodes samples `at..at + out.len()` of the codec's wire bytes into `out`.
     pub(crate) fn samples_at(self, bytes: &[u8], at: usize, out: &mut [i16]) {
+        // One match outside the loop, so each codec's loop decodes without branching.
         match self {
-            Codec::Pcmu => {
-                for (s, &b) in out.iter_mut().zip(&bytes[at..]) {
-                    *s = crate::g711::ulaw_to_linear(b);
-                }
-            }
-            Codec::Pcma => {
-                for (s, &b) in out.iter_mut().zip(&bytes[at..]) {
-                    *s = crate::g711::alaw_to_linear(b);
+            Codec::Pcmu => self.read_at(bytes, at, out, |u| g711::ulaw_to_linear(u as u8)),
+            Codec::Pcma => self.read_at(bytes, at, out, |u| g711::alaw_to_linear(u as u8)),
+            Codec::L16 => self.read_at(bytes, at, out, |u| u as i16),
+        }
+    }
+
+    /// Reads units `at..at + out.len()` of the wire bytes, each converted by `convert`.
+    fn read_at<T>(self, bytes: &[u8], at: usize, out: &mut [T], convert: impl Fn(u16) -> T) {
+        match self {
+            Codec::Pcmu | Codec::Pcma => {
+                for (o, &b) in out.iter_mut().zip(&bytes[at..]) {
+                    *o = convert(u16::from(b));
                 }
             }
             Codec::L16 => {
-                for (s, c) in out.iter_mut().zip(bytes[2 * at..].chunks_exact(2)) {
-                    *s = i16::from_be_bytes([c[0], c[1]]);
+                for (o, c) in out.iter_mut().zip(bytes[2 * at..].chunks_exact(2)) {
+                    *o = convert(u16::from_be_bytes([c[0], c[1]]));
                 }
             }
         }
