@@ -170,6 +170,51 @@ fn every_symbol_at_exactly_each_presets_twist_limit_is_reported() {
     }
 }
 
+/// Where the twist and frequency clauses meet (twist near the limit, both tones over 1 % off),
+/// a pair must last longer before it is a digit: for a moment, two notes of music look like
+/// that. The same pair held for 60 ms is reported, and so is a 32 ms pair off only one way.
+#[test]
+fn a_pair_at_both_the_twist_and_the_frequency_limit_needs_a_longer_tone() {
+    let run = |ms: f32, dev: f32, twist_db: f32, offset: usize| {
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, 20.0 + offset as f32 / 8.0);
+        push_tone(
+            &mut b,
+            8000.0,
+            &Tone {
+                row_dev: dev,
+                col_dev: -dev,
+                twist_db,
+                ..Tone::new('4', ms)
+            },
+        );
+        push_silence(&mut b, 8000.0, 80.0);
+        digits(&to_i16(&b), &DetectorConfig::default())
+    };
+    for offset in (0..51).step_by(5) {
+        assert_eq!(
+            run(32.0, 0.013, 7.5, offset),
+            "",
+            "corner, 32 ms, offset {offset}"
+        );
+        assert_eq!(
+            run(60.0, 0.013, 7.5, offset),
+            "4",
+            "corner, 60 ms, offset {offset}"
+        );
+        assert_eq!(
+            run(32.0, 0.0, 7.5, offset),
+            "4",
+            "twist only, 32 ms, offset {offset}"
+        );
+        assert_eq!(
+            run(32.0, 0.013, 0.0, offset),
+            "4",
+            "frequency only, 32 ms, offset {offset}"
+        );
+    }
+}
+
 fn masked_spans(samples: &[i16]) -> usize {
     detect_all(8000, &DetectorConfig::default(), samples)
         .into_iter()

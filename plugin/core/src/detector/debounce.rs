@@ -3,6 +3,7 @@
 //! | pattern of windows                          | result                                  |
 //! |---------------------------------------------|-----------------------------------------|
 //! | `presence` consecutive hits of one digit    | digit **starts** (edge refined)         |
+//! | … of which two or more weak                 | starts after `weak_presence` hits, single misses bridged |
 //! | `absence` consecutive windows without it    | digit **ends** (edge refined)           |
 //! | fewer misses, then hits again               | dropout bridged                         |
 //! | `presence` consecutive hits of another digit| first digit ends, the other starts      |
@@ -28,6 +29,12 @@ struct Run {
     /// Index of the first half-block of the first hit window.
     first: u64,
     hits: u8,
+    /// Hits that were weak evidence (see [`Debouncer::step`]).
+    weak: u8,
+    /// The last window was a miss, bridged (a run needing `weak_presence` hits may skip
+    /// one window at a time: at the edge of two clauses, a tone's windows fall either side
+    /// of it).
+    gap: bool,
 }
 
 /// A confirmed digit, while it lasts.
@@ -65,6 +72,8 @@ enum State {
 pub struct Debouncer {
     track: Track,
     presence: u8,
+    /// Consecutive hits that confirm a run with two or more weak hits.
+    weak_presence: u8,
     absence: u8,
     edges: EdgeRule,
     state: State,
@@ -78,9 +87,28 @@ impl Debouncer {
         Debouncer {
             track,
             presence,
+            weak_presence: presence,
             absence,
             edges,
             state: State::Idle,
+        }
+    }
+
+    /// The same, but a run with two or more weak hits needs `weak_presence` of them.
+    #[must_use]
+    pub fn with_weak_presence(self, weak_presence: u8) -> Debouncer {
+        Debouncer {
+            weak_presence: weak_presence.max(self.presence),
+            ..self
+        }
+    }
+
+    /// Consecutive hits that confirm `run`.
+    fn needed(&self, run: &Run) -> u8 {
+        if run.weak >= 2 {
+            self.weak_presence
+        } else {
+            self.presence
         }
     }
 
@@ -118,26 +146,36 @@ impl Debouncer {
         }
     }
 
-    /// Advances with the verdict of the window ending at half-block `now`.
+    /// Advances with the verdict of the window ending at half-block `now`; a `weak` hit is
+    /// one near the edge of the acceptance region on more than one clause, which counts
+    /// towards [`Debouncer::with_weak_presence`].
     pub fn step(
         &mut self,
         verdict: Option<Digit>,
+        weak: bool,
         now: u64,
         h: &History,
         out: &mut VecDeque<Transition>,
     ) {
         let extend = |run: Option<Run>, d: Digit| match run {
             Some(r) if r.digit == d => Run {
-                hits: r.hits + 1,
+                hits: r.hits.saturating_add(1),
+                weak: r.weak.saturating_add(u8::from(weak)),
+                gap: false,
                 ..r
             },
             _ => Run {
                 digit: d,
                 first: now - 1,
                 hits: 1,
+                weak: u8::from(weak),
+                gap: false,
             },
         };
         self.state = match (self.state, verdict) {
+            (State::Rising(run), None) if self.needed(&run) > self.presence && !run.gap => {
+                State::Rising(Run { gap: true, ..run })
+            }
             (State::Idle, None) | (State::Rising(_), None) => State::Idle,
             (State::Idle | State::Rising(_), Some(d)) => {
                 let previous = if let State::Rising(run) = self.state {
@@ -146,7 +184,7 @@ impl Debouncer {
                     None
                 };
                 let run = extend(previous, d);
-                if run.hits >= self.presence {
+                if run.hits >= self.needed(&run) {
                     self.start(run, now, h, out)
                 } else {
                     State::Rising(run)
@@ -169,7 +207,7 @@ impl Debouncer {
             (State::Active { on, misses, rival }, verdict) => {
                 let rival = verdict.map(|d| extend(rival, d));
                 match rival {
-                    Some(run) if run.hits >= self.presence => {
+                    Some(run) if run.hits >= self.needed(&run) => {
                         self.end(on, h, out);
                         self.start(run, now, h, out)
                     }
@@ -269,12 +307,35 @@ mod tests {
         h.push(Half::default());
         for hit in 1..=4 {
             let now = h.push(Half::default());
-            d.step(Some(digit), now, &h, &mut out);
+            d.step(Some(digit), false, now, &h, &mut out);
             if !out.is_empty() {
                 return hit;
             }
         }
         0
+    }
+
+    #[test]
+    fn a_run_of_weak_hits_needs_weak_presence_hits() {
+        let digit = Digit::from_indices(1, 1);
+        let starts_after = |weak: [bool; 6]| {
+            let mut h = History::new(51);
+            let mut d = Debouncer::new(Track::Digits, 3, 5, RULE).with_weak_presence(5);
+            let mut out = VecDeque::new();
+            h.push(Half::default());
+            for (hit, w) in (1..).zip(weak) {
+                let now = h.push(Half::default());
+                d.step(Some(digit), w, now, &h, &mut out);
+                if !out.is_empty() {
+                    return hit;
+                }
+            }
+            0
+        };
+        assert_eq!(starts_after([false; 6]), 3);
+        assert_eq!(starts_after([true, false, false, false, false, false]), 3);
+        assert_eq!(starts_after([true; 6]), 5);
+        assert_eq!(starts_after([false, true, true, false, false, false]), 5);
     }
 
     #[test]

@@ -31,7 +31,10 @@
 //!    the talk-off corpus has a 1180 Hz note (−2.4 % from 1209 Hz) over a 935 Hz one.
 //!
 //! A debouncer (`debounce.rs`) then turns per-window verdicts into digits: 3 consecutive hits
-//! (≈ 25 ms) whose tones hold their frequency to 2 % from window to window start a digit ([`Transition::Started`]), 5 consecutive misses end it
+//! (≈ 25 ms) whose tones hold their frequency to 2 % from window to window start a digit
+//! ([`Transition::Started`]) — 5 (≈ 38 ms) when two or more of them sit where the twist and
+//! frequency clauses meet (twist within 1 dB of the limit and a tone over 1 % off: for a
+//! moment, two notes of music look like that) —, 5 consecutive misses end it
 //! ([`Transition::Ended`]), shorter gaps are bridged. A 40 ms tone always spans ≥ 4 fully
 //! covered windows; a 20 ms burst spans at most 2 that pass the balance test; a 40 ms pause
 //! always yields ≥ 7 misses.
@@ -121,6 +124,18 @@ mod strict {
     pub const MAX_DRIFT: f32 = 0.02;
     /// Consecutive hit windows that start a digit.
     pub const PRESENCE_WINDOWS: u8 = 3;
+    /// A hit window is *weak* evidence when it sits in the corner where two of Q.24's clauses
+    /// meet: its twist within this much of the configured limit (dB) …
+    pub const CORNER_TWIST_DB: f32 = 1.0;
+    /// … and a tone more than this far off nominal (fraction). Q.24 asks each clause to
+    /// operate at its limit, for tones of 40 ms; a pair at both limits for about 30 ms is what
+    /// two notes of music look like for a moment (the 16 kHz talk-off music had a '4': four
+    /// hit windows, twist 7.5–8.5 dB, row +1.0…+1.9 %, column −0.6…−1.6 %, both gliding).
+    pub const CORNER_DEVIATION: f32 = 0.01;
+    /// Consecutive hit windows that start a digit whose run holds two or more weak windows
+    /// (≈ 38 ms of tone; a 40 ms tone spans 4–5 fully covered windows, the suite's 60 ms
+    /// corner tones 7–8).
+    pub const WEAK_PRESENCE_WINDOWS: u8 = 5;
     /// Consecutive windows without it that end a digit (≤ 10 ms dropouts always bridged, a
     /// 40 ms pause always separates).
     pub const ABSENCE_WINDOWS: u8 = 5;
@@ -317,6 +332,9 @@ pub struct Detector {
     last_pair: Option<(usize, usize)>,
     /// `permissive::ONSET_BALANCE_DB` as a ratio.
     onset_balance: f32,
+    /// Normal and reverse twist (ratios) from which a strict hit is in the twist corner
+    /// (`strict::CORNER_TWIST_DB` inside the configured limits).
+    corner_twist: [f32; 2],
 }
 
 impl Detector {
@@ -385,7 +403,8 @@ impl Detector {
                 strict::PRESENCE_WINDOWS,
                 strict::ABSENCE_WINDOWS,
                 strict::EDGES,
-            ),
+            )
+            .with_weak_presence(strict::WEAK_PRESENCE_WINDOWS),
             mask: Debouncer::new(
                 Track::Mask,
                 permissive::PRESENCE_WINDOWS,
@@ -396,6 +415,10 @@ impl Detector {
             previous: [None; 2],
             last_pair: None,
             onset_balance: db_to_ratio(permissive::ONSET_BALANCE_DB),
+            corner_twist: [
+                db_to_ratio(config.twist.normal_db - strict::CORNER_TWIST_DB),
+                db_to_ratio(config.twist.reverse_db - strict::CORNER_TWIST_DB),
+            ],
         }
     }
 
@@ -481,6 +504,18 @@ impl Detector {
         self.last_pair == Some((m.r, m.c)) && m.balance <= self.onset_balance
     }
 
+    /// Whether window `m` sits where the twist and frequency clauses meet: weak evidence for a
+    /// digit (see `strict::CORNER_TWIST_DB`).
+    fn in_corner(&self, m: &window::Measure) -> bool {
+        let [pr, pc] = m.power;
+        let twisted = if pc < pr {
+            pr >= pc * self.corner_twist[0]
+        } else {
+            pc >= pr * self.corner_twist[1]
+        };
+        twisted && m.deviation > strict::CORNER_DEVIATION
+    }
+
     /// One half-block, filtered (`y`) and its energy summed: its window measured (with the
     /// half before it) and both tracks stepped.
     fn analyse_half(&mut self, y: [Complex; 8], energy: f32) {
@@ -531,9 +566,11 @@ impl Detector {
                 .then_some(d)
         });
         // Digits first: a digit's end is queued before the masked span around it closes.
+        let weak = m.is_some_and(|m| self.in_corner(&m));
         self.digits
-            .step(reported, index, &self.history, &mut self.out);
-        self.mask.step(loose, index, &self.history, &mut self.out);
+            .step(reported, weak, index, &self.history, &mut self.out);
+        self.mask
+            .step(loose, false, index, &self.history, &mut self.out);
     }
 }
 
