@@ -290,6 +290,33 @@ fn a_pair_that_glides_is_not_masked_while_one_held_still_is() {
     assert_eq!(pair(-0.03, 0.0, 28.0), 1, "held still: masked");
 }
 
+/// Two notes, one swelling through the other's level (a row tone 2.5 % low at −10 dBm0, and
+/// 1336 Hz rising from −26 to −2 dBm0 over 40 ms, ≈ 3.8 dB per 6.4 ms window): the looser
+/// receivers' twist limits hold it for ≈ 30 ms, but a key's two tones keep their level ratio
+/// — so it is not masked, while the same pair held at any level it passes through is.
+#[test]
+fn a_pair_whose_twist_sweeps_is_not_masked_while_one_held_is() {
+    let pair = |from_dbm0: f32, to_dbm0: f32| {
+        let mut b = Vec::new();
+        push_silence(&mut b, 8000.0, 37.0);
+        let amp = tonemask_core::detector::tones::amplitude_of_dbm0;
+        let n = 40 * 8;
+        let (wr, wc) = (697.0 * 0.975, 1336.0);
+        for i in 0..n {
+            let t = i as f32 / 8000.0;
+            let col_dbm0 = from_dbm0 + (to_dbm0 - from_dbm0) * i as f32 / n as f32;
+            let tau = 2.0 * std::f32::consts::PI;
+            b.push(amp(-10.0) * (tau * wr * t).sin() + amp(col_dbm0) * (tau * wc * t).sin());
+        }
+        push_silence(&mut b, 8000.0, 100.0);
+        masked_spans(&to_i16(&b))
+    };
+    assert_eq!(pair(-26.0, -2.0), 0, "swelling: not masked");
+    for held in [-20.0, -14.0, -10.0, -6.0] {
+        assert_eq!(pair(held, held), 1, "held at {held} dBm0: masked");
+    }
+}
+
 #[test]
 fn twist_limits_follow_configuration() {
     let cfg = DetectorConfig { twist: Twist::ETSI };

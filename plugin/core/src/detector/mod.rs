@@ -48,7 +48,9 @@
 //! up to ≈ 3.8 % off) and multimon-ng (the pair ≥ 80 % over 40 ms). The margin: peak 6 dB,
 //! share 75 %, twist 12 dB either way (on the fitted levels or the plain bins, as the
 //! receivers see it), −50 dBm0, 5 % off, no balance test, and — until a span is on — both
-//! tones' frequencies steady to 1 % over the two windows before. Two consecutive harmonics of
+//! tones' frequencies steady to 1 % over the two windows before and the pair's twist to 3 dB
+//! since the window before (a key's tones keep their level ratio; notes swell and fade apart).
+//! Two consecutive harmonics of
 //! one voice or whistle (ratio 2/1, 3/2 or 4/3) are held to the configured twist and an 80 %
 //! share. Masking starts
 //! after 3 consecutive such windows (153 samples of tone + overlap: spandsp itself needs two
@@ -190,6 +192,12 @@ mod permissive {
     /// high-pitched spans 4.5 → 1.8 /h, real speech 0.5 → 0.2, music 4.4 → 4.2, whistling
     /// 5.0 → 0 (with `PLAIN_SHARE_FROM_DEVIATION`).
     pub const MAX_DRIFT: f32 = 0.01;
+    /// Before a masked span is on, a window counts on these limits only when the pair's twist
+    /// moved by at most this much (dB) since the window before (same pair). A key's two tones
+    /// start, last and stop together, so their level ratio holds even across the onset
+    /// windows; two notes of music swell and fade apart (a G5 + E6 chord in Colobot's music
+    /// swept the twist from +9 to −12 dB at 3–4 dB per window and was masked).
+    pub const MAX_TWIST_SWING_DB: f32 = 3.0;
     /// A window whose tones' energy differs by more than this between its halves (dB) holds
     /// an onset or an end: its frequency estimate is not a reference for the steadiness tests
     /// (at 4 dB, a 34 ms tone 3 % off whose onset window read 1 % low went unmasked).
@@ -330,6 +338,10 @@ pub struct Detector {
     previous: [Option<window::Measure>; 2],
     /// The pair (row, column filter) of the previous window, if it measured one.
     last_pair: Option<(usize, usize)>,
+    /// The previous window's twist (row over column fitted power), if it measured a pair.
+    last_twist: f32,
+    /// `permissive::MAX_TWIST_SWING_DB` as a ratio.
+    twist_swing: f32,
     /// `permissive::ONSET_BALANCE_DB` as a ratio.
     onset_balance: f32,
     /// Normal and reverse twist (ratios) from which a strict hit is in the twist corner
@@ -414,6 +426,8 @@ impl Detector {
             out: VecDeque::with_capacity(8),
             previous: [None; 2],
             last_pair: None,
+            last_twist: 1.0,
+            twist_swing: db_to_ratio(permissive::MAX_TWIST_SWING_DB),
             onset_balance: db_to_ratio(permissive::ONSET_BALANCE_DB),
             corner_twist: [
                 db_to_ratio(config.twist.normal_db - strict::CORNER_TWIST_DB),
@@ -531,7 +545,15 @@ impl Detector {
         let strict = m.and_then(|m| m.digit(&self.strict));
         let previous = self.previous;
         self.previous = [self.previous[1], m.filter(|m| self.reference(m))];
+        // The pair's level ratio held since the window before (same pair), or there was none.
+        let twist = m.map_or(1.0, |m| m.power[0] / m.power[1].max(f32::MIN_POSITIVE));
+        let twist_held = m.is_some_and(|m| {
+            self.last_pair != Some((m.r, m.c))
+                || (twist <= self.last_twist * self.twist_swing
+                    && self.last_twist <= twist * self.twist_swing)
+        });
         self.last_pair = m.map(|m| (m.r, m.c));
+        self.last_twist = twist;
         // Steady: moved little since each earlier reference window (of the same pair).
         let steady = |m: &window::Measure, back: &[Option<window::Measure>], drift: f32| {
             back.iter().flatten().all(|p| m.steady_since(p, drift))
@@ -562,8 +584,9 @@ impl Detector {
             // Steadiness decides where a masked span may start; once it is on, the pair
             // holds it on the permissive limits alone (a packet lost or a glitch mid-tone
             // must not open a gap a receiver could decode across).
-            (self.mask.active() == Some(d) || steady(&m, &previous, permissive::MAX_DRIFT))
-                .then_some(d)
+            (self.mask.active() == Some(d)
+                || (twist_held && steady(&m, &previous, permissive::MAX_DRIFT)))
+            .then_some(d)
         });
         // Digits first: a digit's end is queued before the masked span around it closes.
         let weak = m.is_some_and(|m| self.in_corner(&m));
