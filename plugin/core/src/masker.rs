@@ -104,7 +104,7 @@ impl Fill {
 /// Delay line plus masking windows for one stream.
 pub struct Masker {
     codec: Codec,
-    line: Vec<u16>,
+    line: Line,
     pos: usize,
     /// Units that have entered.
     entered: u64,
@@ -119,7 +119,7 @@ impl Masker {
     pub fn new(codec: Codec, sample_rate: u32, delay: usize, mode: MaskMode) -> Masker {
         Masker {
             codec,
-            line: vec![codec.encode(0); delay],
+            line: Line::new(codec, delay),
             pos: 0,
             entered: 0,
             windows: VecDeque::with_capacity(4),
@@ -187,8 +187,8 @@ impl Masker {
             let mut done = 0;
             while done < input.len() {
                 let n = (input.len() - done).min(d - self.pos);
-                out[done..done + n].copy_from_slice(&self.line[self.pos..self.pos + n]);
-                self.line[self.pos..self.pos + n].copy_from_slice(&input[done..done + n]);
+                self.line
+                    .swap(self.pos, &input[done..done + n], &mut out[done..done + n]);
                 self.pos = (self.pos + n) % d;
                 done += n;
             }
@@ -219,6 +219,48 @@ impl Masker {
             }
         }
         false
+    }
+}
+
+/// The delay line's units: a byte each for G.711 (the largest buffer a session keeps, so
+/// half of it matters with thousands of sessions), two for L16.
+enum Line {
+    Bytes(Vec<u8>),
+    Words(Vec<u16>),
+}
+
+impl Line {
+    /// `delay` units of `codec`'s silence.
+    fn new(codec: Codec, delay: usize) -> Line {
+        let silence = codec.encode(0);
+        match codec {
+            Codec::L16 => Line::Words(vec![silence; delay]),
+            Codec::Pcmu | Codec::Pcma => Line::Bytes(vec![silence as u8; delay]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Line::Bytes(l) => l.len(),
+            Line::Words(l) => l.len(),
+        }
+    }
+
+    /// Writes the units at `at..at + input.len()` to `out` and puts `input` in their place.
+    fn swap(&mut self, at: usize, input: &[u16], out: &mut [u16]) {
+        match self {
+            Line::Bytes(l) => {
+                for ((slot, &i), o) in l[at..at + input.len()].iter_mut().zip(input).zip(out) {
+                    *o = u16::from(*slot);
+                    *slot = i as u8;
+                }
+            }
+            Line::Words(l) => {
+                let slots = &mut l[at..at + input.len()];
+                out.copy_from_slice(slots);
+                slots.copy_from_slice(input);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::event::{
 };
 use crate::settings::DigitVisibility;
 use crate::sign::Signer;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
@@ -114,7 +115,9 @@ pub struct Reporter {
     prev: String,
     start: Option<String>,
     end: Option<String>,
-    capture: Option<Active>,
+    /// The capture running, if any (boxed: most calls never capture, and every session
+    /// carries a reporter).
+    capture: Option<Box<Active>>,
     records: VecDeque<CaptureEmitted>,
     /// Media time of the latest press, tick or capture control, ms (capture records carry it).
     last_ms: u64,
@@ -202,7 +205,7 @@ impl Reporter {
         let active = Active::start(req, now_ms)?;
         self.last_ms = self.last_ms.max(now_ms);
         let id = String::from(active.id());
-        self.capture = Some(active);
+        self.capture = Some(Box::new(active));
         self.push_capture(
             &id,
             alloc::vec![("event", crate::event::Item::Text("started".into()))],
@@ -258,7 +261,7 @@ impl Reporter {
     /// The id of the capture running, if any.
     #[must_use]
     pub fn capture_id(&self) -> Option<&str> {
-        self.capture.as_ref().map(Active::id)
+        self.capture.as_deref().map(Active::id)
     }
 
     /// Next capture record, oldest first.
