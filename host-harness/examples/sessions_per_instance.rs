@@ -1,6 +1,7 @@
 //! How many sessions one plugin instance holds, and the linear memory each takes: N audio
 //! sessions (PCMU) in one instance, then N RTP sessions in another, each after one 20 ms
-//! frame or packet (so its buffers have grown to their working size).
+//! frame or packet (so its buffers have grown to their working size) — and N RTP sessions
+//! that have each carried a key press (300 ms of '5', then a second of silence; its event drained).
 //!
 //! `cargo run --release -p tonemask-harness --example sessions_per_instance [N]` (default
 //! 10,000; the plugin from `cargo xtask plugin`)
@@ -21,7 +22,29 @@ fn main() -> anyhow::Result<()> {
             ..Limits::default()
         },
     )?;
-    for kind in ["audio", "rtp"] {
+    // 20 ms µ-law packets: a '5' (770 + 1336 Hz, −10 dBm0 each), then silence.
+    let tone: Vec<Vec<u8>> = (0..15)
+        .map(|k| {
+            (0..160)
+                .map(|i| {
+                    let t = f64::from(k * 160 + i) / 8000.0;
+                    let tau = 2.0 * std::f64::consts::PI;
+                    let x = 2_300.0 * ((tau * 770.0 * t).sin() + (tau * 1336.0 * t).sin());
+                    tonemask_core::g711::linear_to_ulaw(x as i16)
+                })
+                .collect()
+        })
+        .collect();
+    let packet = |seq: u16, payload: &[u8]| {
+        let ts = u32::from(seq) * 160;
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1]);
+        p.extend_from_slice(payload);
+        p
+    };
+    for kind in ["audio", "rtp", "rtp after a key press"] {
         let mut inst = plugin.instantiate()?;
         // One session first: the instance's own start-up and the shared tables.
         let open = |inst: &mut tonemask_harness::plugin::Instance, i: usize| {
@@ -38,12 +61,33 @@ fn main() -> anyhow::Result<()> {
             } else {
                 let config = PayloadTypes::pcmu().rtp_config(settings);
                 let s = inst.create_rtp(&config)?;
-                let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
-                p.extend_from_slice(&[0xFF; 160]);
-                match inst.rtp(s).advance(0, Some(&p))?.refused {
-                    Some(e) => Err(anyhow::anyhow!(tonemask_harness::plugin::refusal(e))),
-                    None => Ok(()),
+                let mut rtp = inst.rtp(s);
+                let mut send = |seq: u16, payload: &[u8]| -> anyhow::Result<()> {
+                    match rtp
+                        .advance(20 * u64::from(seq), Some(&packet(seq, payload)))?
+                        .refused
+                    {
+                        Some(e) => Err(anyhow::anyhow!(tonemask_harness::plugin::refusal(e))),
+                        None => Ok(()),
+                    }
+                };
+                send(0, &[0xFF; 160])?;
+                if kind == "rtp" {
+                    return Ok(());
                 }
+                for (seq, t) in (1..).zip(&tone) {
+                    send(seq, t)?;
+                }
+                for seq in 16..66 {
+                    send(seq, &[0xFF; 160])?;
+                }
+                let events = rtp.drain_events()?;
+                anyhow::ensure!(
+                    events.len() == 1,
+                    "{} presses reported, not 1",
+                    events.len()
+                );
+                Ok(())
             }
         };
         open(&mut inst, 0)?;

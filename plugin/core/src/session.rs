@@ -174,7 +174,7 @@ impl Session {
             codec: config.codec,
             sample_rate: config.sample_rate,
 
-            events: VecDeque::with_capacity(4),
+            events: VecDeque::new(),
             pending_leak: 0,
             fed: 0,
             withhold: match config.output {
@@ -332,7 +332,7 @@ impl Session {
 
     /// Next digit event, oldest first.
     pub fn poll_event(&mut self) -> Option<Emitted> {
-        self.events.pop_front()
+        crate::report::next_event(&mut self.events)
     }
 
     /// Card capture at the session's media time (the samples taken in so far): start one,

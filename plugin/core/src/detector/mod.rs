@@ -423,7 +423,8 @@ impl Detector {
                 permissive::ABSENCE_WINDOWS,
                 mask_edges,
             ),
-            out: VecDeque::with_capacity(8),
+            // A frame of 20 ms queues at most a few (a span and a digit each begin or end).
+            out: VecDeque::with_capacity(4),
             previous: [None; 2],
             last_pair: None,
             last_twist: 1.0,

@@ -54,16 +54,24 @@ impl Merger {
     /// Releases, oldest first, the presses whose window closed before media time `now_ms`
     /// (all of them when `now_ms` is `u64::MAX`).
     pub fn release(&mut self, now_ms: u64, mut out: impl FnMut(Press)) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // In place: this runs for every packet while a press waits (a new list each time
+        // was an allocation per packet).
         self.pending.sort_by_key(|p| p.start_ms);
-        let mut keep = Vec::new();
-        for p in self.pending.drain(..) {
-            if p.end_ms.saturating_add(WINDOW_MS) < now_ms {
-                out(p);
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].end_ms.saturating_add(WINDOW_MS) < now_ms {
+                out(self.pending.remove(i));
             } else {
-                keep.push(p);
+                i += 1;
             }
         }
-        self.pending = keep;
+        if self.pending.is_empty() {
+            // Nothing kept between presses (thousands of sessions share an instance).
+            self.pending = Vec::new();
+        }
     }
 }
 

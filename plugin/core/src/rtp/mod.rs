@@ -149,6 +149,8 @@ impl RtpSession {
     /// sessions (a host with many sessions keeps one [`Tables`]).
     pub fn with_tables(config: RtpConfig, tables: Arc<Tables>) -> Result<RtpSession, ConfigError> {
         config.validate()?;
+        let mut outbox = Outbox::default();
+        outbox.set_red(config.red.is_some());
         Ok(RtpSession {
             tables,
             reporter: Reporter::new(
@@ -160,7 +162,7 @@ impl RtpSession {
             merger: Merger::default(),
             timeline: Timeline::new(config.max_clock()),
             pipeline: None,
-            outbox: Outbox::default(),
+            outbox,
             now_ms: 0,
             phase: Phase::FirstPacket,
             replacer: Replacer::default(),
@@ -206,6 +208,7 @@ impl RtpSession {
                 self.config.red,
             ) = old;
         }
+        self.outbox.set_red(self.config.red.is_some());
         checked
     }
 
@@ -217,7 +220,7 @@ impl RtpSession {
 
     /// Next digit event, oldest first.
     pub fn poll_event(&mut self) -> Option<Emitted> {
-        self.events.pop_front()
+        crate::report::next_event(&mut self.events)
     }
 
     /// How many digit events and capture records wait to be polled (a host that is told

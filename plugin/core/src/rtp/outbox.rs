@@ -61,6 +61,11 @@ impl Outbox {
         self.seq_shift = self.seq_shift.wrapping_add(1);
     }
 
+    /// RED is or is no longer negotiated (the sent audio that refills it is kept only then).
+    pub fn set_red(&mut self, red: bool) {
+        self.sent.set_red(red);
+    }
+
     /// A new source: its sequence numbers are its own.
     pub fn new_source(&mut self) {
         self.seq_shift = 0;

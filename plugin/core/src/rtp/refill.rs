@@ -31,15 +31,26 @@ pub enum Redundant {
 }
 
 /// The masked audio recently sent, ending at an extended timestamp (as far back as a RED
-/// offset reaches: 14 bits).
+/// offset reaches: 14 bits) — kept only while RED is negotiated (≈ 2 s: 16 KiB a session).
 #[derive(Debug, Default)]
 pub struct SentAudio {
     bytes: VecDeque<u8>,
     /// Extended timestamp just after the last byte.
     end: u64,
+    /// Whether RED is negotiated: without it no packet asks for a refill.
+    red: bool,
 }
 
 impl SentAudio {
+    /// RED is (`true`) or is no longer negotiated: audio sent from now on is kept, or
+    /// nothing is.
+    pub fn set_red(&mut self, red: bool) {
+        self.red = red;
+        if !red {
+            self.bytes = VecDeque::new();
+        }
+    }
+
     /// Forgets everything; the next audio is expected at `ext`.
     pub fn restart(&mut self, ext: u64) {
         self.bytes.clear();
@@ -54,6 +65,10 @@ impl SentAudio {
 
     /// Keeps `masked` (`units` samples of `bps` bytes at extended timestamp `ext`), just sent.
     pub fn remember(&mut self, ext: u64, units: usize, masked: &[u8], bps: usize) {
+        if !self.red {
+            self.end = ext.saturating_add(units as u64);
+            return;
+        }
         if ext != self.end {
             self.bytes.clear();
         }
@@ -144,8 +159,26 @@ mod tests {
     };
 
     #[test]
+    fn without_red_nothing_sent_is_kept() {
+        let mut sent = SentAudio::default();
+        sent.restart(1000);
+        sent.remember(1000, 2, &[1, 2, 3, 4], 2);
+        assert_eq!(sent.get(1000, 4, 2), None);
+        sent.set_red(true);
+        sent.remember(1002, 2, &[5, 6, 7, 8], 2);
+        assert_eq!(sent.get(1002, 4, 2), Some(alloc::vec![5, 6, 7, 8]));
+        sent.set_red(false);
+        assert_eq!(
+            sent.get(1002, 4, 2),
+            None,
+            "forgotten when RED is renegotiated away"
+        );
+    }
+
+    #[test]
     fn redundant_audio_is_refilled_from_what_was_sent_or_left_out() {
         let mut sent = SentAudio::default();
+        sent.set_red(true);
         sent.restart(1000);
         sent.remember(1000, 2, &[1, 2, 3, 4], 2);
         sent.remember(1002, 2, &[5, 6, 7, 8], 2);
