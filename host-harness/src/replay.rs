@@ -239,6 +239,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
                 mask_mode: MaskMode::Off,
                 ..default_settings("replay")
             },
+            keep_audio: false,
             ..Options::default()
         },
         None,

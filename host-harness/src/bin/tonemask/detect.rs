@@ -50,7 +50,10 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         return Ok(report_streams(&out));
     }
     let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
-    let opts = Options::for_file(detect_settings(&tuning));
+    let opts = Options {
+        keep_audio: false,
+        ..Options::for_file(detect_settings(&tuning))
+    };
     let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
     let mut stdout = std::io::stdout().lock();
     for e in &out.events {
