@@ -11,21 +11,38 @@ use crate::{capture, codec, error, event, settings, tables, Plugin};
 use core::cell::RefCell;
 use tonemask_core as core_;
 
-/// One direction of an RTP call, and the buffer its packets come out in (reused).
-pub struct RtpSession(RefCell<(core_::RtpSession, core_::rtp::Datagrams)>);
+/// One direction of an RTP call.
+pub struct RtpSession(RefCell<core_::RtpSession>);
+
+std::thread_local! {
+    /// The buffer every session's packets come out in before they are copied into the WIT
+    /// list: one per instance (calls into an instance never overlap), so its capacity is not
+    /// kept once per session.
+    static OUT: RefCell<core_::rtp::Datagrams> = RefCell::new(core_::rtp::Datagrams::new());
+}
+
+/// The session and the instance's cleared output buffer, for `f`.
+fn with_out<T>(
+    session: &RefCell<core_::RtpSession>,
+    f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> T,
+) -> T {
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.clear();
+        f(&mut session.borrow_mut(), &mut out)
+    })
+}
 
 impl RtpSession {
-    /// Runs `f` on the session with a cleared output buffer; the packets it appended, as the
-    /// WIT list.
+    /// Runs `f` on the session; the packets it appended, as the WIT list.
     fn out(
         &self,
         f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
     ) -> Result<Vec<Vec<u8>>, Error> {
-        let mut guard = self.0.borrow_mut();
-        let (s, out) = &mut *guard;
-        out.clear();
-        f(s, out).map_err(error)?;
-        Ok(out.to_vecs())
+        with_out(&self.0, |s, out| {
+            f(s, out).map_err(error)?;
+            Ok(out.to_vecs())
+        })
     }
 
     /// Runs `f` on the session; what it did and left, in one crossing.
@@ -33,18 +50,17 @@ impl RtpSession {
         &self,
         f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
     ) -> RtpOutput {
-        let mut guard = self.0.borrow_mut();
-        let (s, out) = &mut *guard;
-        out.clear();
-        let refused = f(s, out).err().map(error);
-        let (events, captures) = s.waiting();
-        RtpOutput {
-            refused,
-            packets: out.to_vecs(),
-            events: u32::try_from(events).unwrap_or(u32::MAX),
-            captures: u32::try_from(captures).unwrap_or(u32::MAX),
-            next_timeout: s.poll_timeout(),
-        }
+        with_out(&self.0, |s, out| {
+            let refused = f(s, out).err().map(error);
+            let (events, captures) = s.waiting();
+            RtpOutput {
+                refused,
+                packets: out.to_vecs(),
+                events: u32::try_from(events).unwrap_or(u32::MAX),
+                captures: u32::try_from(captures).unwrap_or(u32::MAX),
+                next_timeout: s.poll_timeout(),
+            }
+        })
     }
 }
 
@@ -83,18 +99,15 @@ impl GuestRtpSession for RtpSession {
     fn create(c: RtpConfig) -> Result<RtpSessionHandle, Error> {
         let s = core_::RtpSession::with_tables(rtp_config(c)?, tables())
             .map_err(|e| Error::BadConfig(e.to_string()))?;
-        Ok(RtpSessionHandle::new(RtpSession(RefCell::new((
-            s,
-            core_::rtp::Datagrams::new(),
-        )))))
+        Ok(RtpSessionHandle::new(RtpSession(RefCell::new(s))))
     }
 
     fn poll_timeout(&self) -> Option<u64> {
-        self.0.borrow().0.poll_timeout()
+        self.0.borrow().poll_timeout()
     }
 
     fn drain_events(&self) -> Vec<DigitEvent> {
-        let s = &mut self.0.borrow_mut().0;
+        let s = &mut self.0.borrow_mut();
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
     }
 
@@ -113,49 +126,42 @@ impl GuestRtpSession for RtpSession {
     ) -> Result<(), Error> {
         self.0
             .borrow_mut()
-            .0
             .change_payload_types(audio_types(audio), telephone_event.map(event_type), red)
             .map_err(|e| Error::BadConfig(e.to_string()))
     }
 
     fn start_capture(&self, request: CaptureRequest) -> Result<(), Error> {
-        capture::start(self.0.borrow_mut().0.capture(), request)
+        capture::start(self.0.borrow_mut().capture(), request)
     }
 
     fn cancel_capture(&self) -> bool {
-        self.0.borrow_mut().0.capture().cancel()
+        self.0.borrow_mut().capture().cancel()
     }
 
     fn rerequest_field(&self, field: CaptureField) -> bool {
         self.0
             .borrow_mut()
-            .0
             .capture()
             .rerequest(capture::field(field))
     }
 
     fn note_agent_key(&self) -> bool {
-        self.0.borrow_mut().0.capture().agent_key()
+        self.0.borrow_mut().capture().agent_key()
     }
 
     fn status_of_capture(&self) -> Option<CaptureStatus> {
-        self.0
-            .borrow_mut()
-            .0
-            .capture()
-            .status()
-            .map(capture::status)
+        self.0.borrow_mut().capture().status().map(capture::status)
     }
 
     fn drain_captures(&self) -> Vec<CaptureEvent> {
-        let s = &mut self.0.borrow_mut().0;
+        let s = &mut self.0.borrow_mut();
         core::iter::from_fn(|| s.poll_capture())
             .map(capture::event)
             .collect()
     }
 
     fn stats(&self) -> RtpStats {
-        let s = self.0.borrow().0.stats();
+        let s = self.0.borrow().stats();
         RtpStats {
             received: s.received,
             forwarded: s.forwarded,
@@ -175,10 +181,10 @@ impl GuestRtpSession for RtpSession {
     }
 
     fn start_record(&self) -> Option<String> {
-        self.0.borrow().0.start_record().map(String::from)
+        self.0.borrow().start_record().map(String::from)
     }
 
     fn end_record(&self) -> Option<String> {
-        self.0.borrow().0.end_record().map(String::from)
+        self.0.borrow().end_record().map(String::from)
     }
 }
