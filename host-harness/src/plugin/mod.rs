@@ -163,6 +163,10 @@ impl Plugin {
     pub fn load(path: &Path, limits: Limits) -> Result<Plugin> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        let profiling = profiling();
+        if profiling {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)
             .map_err(|e| anyhow!("{e}"))
             .context("creating the wasmtime engine")?;
@@ -172,7 +176,7 @@ impl Plugin {
                 path.display()
             )
         })?;
-        let component = cache::load_or_compile(&engine, &bytes, || {
+        let compile = || {
             Component::from_binary(&engine, &bytes)
                 .map_err(|e| anyhow!("{e:?}"))
                 .with_context(|| {
@@ -181,7 +185,13 @@ impl Plugin {
                         path.display()
                     )
                 })
-        })?;
+        };
+        // A profiled run compiles afresh: the perf map is written as code is compiled.
+        let component = if profiling {
+            compile()?
+        } else {
+            cache::load_or_compile(&engine, &bytes, compile)?
+        };
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
                 "{} is not a tonemask plugin component for this host (tonemask:plugin@0.5.0): {e}",
@@ -310,6 +320,13 @@ impl Instance {
         r.resource_drop(&mut self.store)
             .map_err(|e| trap(&self.name, what, e))
     }
+}
+
+/// Whether `TONEMASK_PROFILE=perfmap` asks for the guest's code to be named for `perf`
+/// (wasmtime writes `/tmp/perf-PID.map`): `perf record -k mono tonemask …` then shows the
+/// plugin's own functions instead of anonymous JIT code.
+fn profiling() -> bool {
+    std::env::var("TONEMASK_PROFILE").is_ok_and(|v| v == "perfmap")
 }
 
 /// Default settings for call `call_id`: tones replaced by silence, the zero-leak look-ahead,
