@@ -2,13 +2,19 @@
 # Throughput of the plugin inside wasmtime on a long call: builds a one-hour recording from the
 # committed test calls (speech with a typed card number, repeated), then times `tonemask detect`
 # and `tonemask mask` on it — as WAV, and as a pcap of 20 ms PCMU RTP packets through the
-# plugin's RTP path — and prints audio-seconds per CPU-second. Needs sox and python3.
-# Usage: scripts/bench.sh [MINUTES]   (default 60)
+# plugin's RTP path — and spandsp's dtmf_rx (native C, the detector inside FreeSWITCH and
+# rtpengine) on the same hour, in one run. Prints audio-seconds per CPU-second (each command's
+# start-up, measured on a 0.1 s file, subtracted; the best of RUNS runs), each plugin figure
+# as a multiple of spandsp's (issue 14's table), the plugin's size and the memory a session
+# takes in one instance. Needs sox and python3.
+# Usage: scripts/bench.sh [MINUTES] [RUNS]   (defaults 60 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-60}
+runs=${2:-3}
 command -v sox >/dev/null || { echo "bench: needs sox (apt-get install sox)" >&2; exit 1; }
 [ -x target/release/tonemask ] && [ -f target/tonemask-plugin.wasm ] || { echo "bench: run scripts/demo.sh first" >&2; exit 1; }
+cargo build --release -q -p spandsp-ref -p tonemask-harness --example sessions_per_instance
 dir=target/bench
 mkdir -p "$dir"
 src=testdata/calls/speech_then_card.wav
@@ -41,16 +47,43 @@ PY
 fi
 [ -f "$dir/bench.key" ] || target/release/tonemask keygen --kid bench --out "$dir/bench.key"
 secs=$(soxi -D "$long")
-measure() {
-    local label=$1; shift
-    local TIMEFORMAT="%U %S %R" t
-    t=$( { time "$@" > "$dir/out.txt" 2> "$dir/err.txt"; } 2>&1 )
-    awk -v l="$label" -v a="$secs" -v t="$t" 'BEGIN { split(t, x, " "); cpu = x[1] + x[2];
-        printf "%-28s %8.1f s audio  %6.2f s CPU  %6.2f s wall  %9.0f audio-s per CPU-s\n", l, a, cpu, x[3], a / cpu }'
+tiny="$dir/tiny.wav"
+sox "$long" "$tiny" trim 0 0.1
+tiny_ulaw="$dir/tiny_ulaw.wav"
+sox "$dir/long_${minutes}min_ulaw.wav" "$tiny_ulaw" trim 0 0.1
+# CPU seconds (user + system) of a command: the least of $runs runs.
+cpu() {
+    local best="" t TIMEFORMAT="%U %S"
+    for _ in $(seq "$runs"); do
+        t=$( { time "$@" > "$dir/out.txt" 2> "$dir/err.txt"; } 2>&1 ) || { cat "$dir/err.txt" >&2; return 1; }
+        best=$(awk -v t="$t" -v b="$best" 'BEGIN { split(t, x, " "); c = x[1] + x[2];
+            print (b == "" || c < b) ? c : b }')
+    done
+    echo "$best"
 }
-measure "detect (16-bit PCM)" target/release/tonemask detect "$long"
-measure "detect (µ-law)" target/release/tonemask detect "$dir/long_${minutes}min_ulaw.wav"
-measure "mask silence (16-bit PCM)" target/release/tonemask mask "$long" "$dir/masked.wav" --key "$dir/bench.key"
-measure "mask tone (µ-law)" target/release/tonemask mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" --key "$dir/bench.key" --mode tone
-measure "mask capture (PCMU RTP)" target/release/tonemask mask "$pcap" "$dir/masked.pcap" --key "$dir/bench.key"
+T=target/release/tonemask
+K=(--key "$dir/bench.key")
+printf '%-34s %9s %9s %12s %10s\n' "" "CPU s" "start-up" "audio-s/CPU-s" "× spandsp"
+# One row: label, start-up command (on the tiny file) -- the command on the hour.
+declare -A rate
+row() {
+    local label=$1 key=$2; shift 2
+    local start=() ; while [ "$1" != -- ]; do start+=("$1"); shift; done; shift
+    local c0 c1
+    c0=$(cpu "${start[@]}"); c1=$(cpu "$@")
+    rate[$key]=$(awk -v a="$secs" -v c="$c1" -v s="$c0" 'BEGIN { d = c - s; if (d < 0.001) d = 0.001; printf "%.0f", a / d }')
+    awk -v l="$label" -v c="$c1" -v s="$c0" -v r="${rate[$key]}" -v ref="${rate[spandsp]:-}" 'BEGIN {
+        x = (ref == "") ? "" : sprintf("%.2f ×", r / ref);
+        printf "%-34s %9.2f %9.2f %12d %10s\n", l, c, s, r, x }'
+}
+row "spandsp dtmf_rx (native C)" spandsp target/release/spandsp-ref "$tiny" -- target/release/spandsp-ref "$long"
+row "detect (16-bit PCM)" detect $T detect "$tiny" -- $T detect "$long"
+row "detect (PCMU WAV)" detect_ulaw $T detect "$tiny_ulaw" -- $T detect "$dir/long_${minutes}min_ulaw.wav"
+row "detect + mask silence (16-bit PCM)" mask $T mask "$tiny" "$dir/masked_tiny.wav" "${K[@]}" -- $T mask "$long" "$dir/masked.wav" "${K[@]}"
+row "detect + mask tone (PCMU WAV)" mask_ulaw $T mask "$tiny_ulaw" "$dir/masked_tiny.wav" "${K[@]}" --mode tone -- $T mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" "${K[@]}" --mode tone
+row "RTP path (PCMU capture, mask)" rtp $T mask "$tiny" "$dir/masked_tiny.wav" "${K[@]}" -- $T mask "$pcap" "$dir/masked.pcap" "${K[@]}"
 echo "bench: digit events per run: $(grep -c '"digit"' "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
+echo "bench: plugin $(stat -c %s target/tonemask-plugin.wasm) bytes"
+TIMEFORMAT="%R s wall, %U s user"
+echo "bench: start-up to the first frame, compiled plugin cached: $( { time $T detect "$tiny" >/dev/null 2>&1; } 2>&1 )"
+target/release/examples/sessions_per_instance
