@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load on `tonemask serve`: for each number of concurrent calls (default 25 50 100 200), a
-# run of SECONDS (default 10) of 20 ms PCMU calls on loopback, every tenth with key presses,
-# through one node (host-harness/examples/serve_load.rs plays proxy, callers and callees).
+# run of SECONDS (default 10) of 20 ms PCMU calls on loopback — media both ways, each call on
+# its own phase within the 20 ms (MEDIA=one-way: caller → callee only) — every tenth with key
+# presses, through one node (host-harness/examples/serve_load.rs plays proxy, callers and
+# callees).
 # Prints per step: packets lost, forwarding delay p50/p99/max (the 60 ms look-ahead
 # included), the node's CPU share and the calls one CPU core would carry at that rate.
 # Usage: scripts/bench-serve.sh [SECONDS] [CALLS...]
@@ -22,7 +24,7 @@ trap 'kill $node 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "ng on" "$dir/serve.log" && break; sleep 0.1; done
 echo "bench-serve: $(nproc) cores; node pid $node; ${seconds} s per step"
 for n in ${steps[*]}; do
-    target/release/examples/serve_load "$ng" "$node" "$n" "$seconds"
+    target/release/examples/serve_load "$ng" "$node" "$n" "$seconds" "${MEDIA:-both}"
 done
 kill -TERM $node; wait $node || true
 echo "bench-serve: $(grep -c -E '"(digit|press)"' "$dir/events.jsonl" || true) signed press records; node log in $dir/serve.log"
