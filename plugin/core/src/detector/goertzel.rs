@@ -155,13 +155,13 @@ impl Bank {
         let mut b = 0;
         while b < n {
             match n - b {
-                4.. => {
+                4.. if !cfg!(target_arch = "wasm32") => {
                     let (y, e) = self.run_n([block(b), block(b + 1), block(b + 2), block(b + 3)]);
                     out[b..b + 4].copy_from_slice(&y);
                     energy[b..b + 4].copy_from_slice(&e);
                     b += 4;
                 }
-                2 | 3 => {
+                2.. => {
                     let (y, e) = self.run_n([block(b), block(b + 1)]);
                     out[b..b + 2].copy_from_slice(&y);
                     energy[b..b + 2].copy_from_slice(&e);

@@ -89,6 +89,9 @@ use window::{Analyser, Limits};
 /// Half-block length at 8 kHz, in samples (6.375 ms).
 const HALF_8K: usize = 51;
 
+/// The longest half-block: at 16 kHz (the highest rate a session admits).
+const MAX_HALF: usize = 2 * HALF_8K;
+
 /// Strict limits: what is reported as a digit (Q.24).
 mod strict {
     /// Lowest accepted level per tone, in dBm0.
@@ -442,16 +445,23 @@ impl Detector {
         let half = self.history.half();
         let mut rest = samples;
         self.samples += samples.len() as u64;
-        // Complete the half-block an earlier push began.
+        // Complete the half-block an earlier push began — filtered together with up to
+        // `MAX_BLOCKS - 1` whole ones after it, from one copy (alone, it ran one filter chain
+        // at a time: with frames that are not whole half-blocks, every frame).
         if !self.buf.is_empty() {
-            let take = (half - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() < half {
+            let have = self.buf.len();
+            if have + rest.len() < half {
+                self.buf.extend_from_slice(rest);
                 return;
             }
-            let filtered = self.filter(&self.buf);
+            let more = ((rest.len() - (half - have)) / half).min(MAX_BLOCKS - 1);
+            let n = half * (1 + more);
+            let mut joined = [0i16; MAX_BLOCKS * MAX_HALF];
+            joined[..have].copy_from_slice(&self.buf);
+            joined[have..n].copy_from_slice(&rest[..n - have]);
+            rest = &rest[n - have..];
             self.buf.clear();
+            let filtered = self.filter(&joined[..n]);
             self.analyse(filtered);
         }
         // Whole half-blocks straight from the input, up to `MAX_BLOCKS` filtered together.
@@ -547,7 +557,9 @@ impl Detector {
         let previous = self.previous;
         self.previous = [self.previous[1], m.filter(|m| self.reference(m))];
         // The pair's level ratio held since the window before (same pair), or there was none.
-        let twist = m.map_or(1.0, |m| m.power[0] / m.power[1].max(f32::MIN_POSITIVE));
+        let twist = m.map_or(1.0, |m| {
+            m.power[0] / window::larger(m.power[1], f32::MIN_POSITIVE)
+        });
         let twist_held = m.is_some_and(|m| {
             self.last_pair != Some((m.r, m.c))
                 || (twist <= self.last_twist * self.twist_swing

@@ -173,7 +173,7 @@ impl Analyser {
         if plain_peak < loosest.relative_peak / EARLY_PEAK_SLACK {
             return None;
         }
-        let window_power = ((a.energy + b.energy) / n).max(f32::MIN_POSITIVE);
+        let window_power = larger((a.energy + b.energy) / n, f32::MIN_POSITIVE);
         // A tone of power P has |X|² = P·N²/2 in its own bin.
         let plain_power = [2.0 * energy[r] / (n * n), 2.0 * energy[c] / (n * n)];
         // Levels from the least-squares fit of the pair (leakage and images removed).
@@ -187,7 +187,10 @@ impl Analyser {
         for (group, best, other, alpha) in [(0..4, r, c, ac), (4..8, c, r, ar)] {
             for k in group.filter(|&k| k != best) {
                 let rest = (full[k] - self.fit_full.leak(other, k, alpha)).norm_sqr();
-                relative_peak = relative_peak.min(energy[best] / rest.max(f32::MIN_POSITIVE));
+                relative_peak = smaller(
+                    relative_peak,
+                    energy[best] / larger(rest, f32::MIN_POSITIVE),
+                );
             }
         }
         if relative_peak < loosest.relative_peak {
@@ -205,9 +208,12 @@ impl Analyser {
         let mut offset = [0.0f32; 2];
         for (i, k) in [r, c].into_iter().enumerate() {
             let (ea, eb) = (fa[i].norm_sqr(), fb[i].norm_sqr());
-            balance = balance.max(ea.max(eb) / ea.min(eb).max(f32::MIN_POSITIVE));
+            balance = larger(
+                balance,
+                larger(ea, eb) / larger(smaller(ea, eb), f32::MIN_POSITIVE),
+            );
             let df = (fb[i].mul_conj(fa[i]) * self.bank.shift[k]).arg() * self.bank.hz_per_radian;
-            deviation = deviation.max(df.abs() / FREQS[k]);
+            deviation = larger(deviation, libm::fabsf(df) / FREQS[k]);
             offset[i] = df / FREQS[k];
             hz[i] = FREQS[k] + df;
         }
@@ -237,7 +243,7 @@ fn harmonic_distance(hz: [f32; 2]) -> f32 {
             let k = k as f32;
             libm::fabsf(hz[1] * k - hz[0] * (k + 1.0)) / (hz[1] * k)
         })
-        .fold(f32::INFINITY, f32::min)
+        .fold(f32::INFINITY, smaller)
 }
 
 /// How far below the loosest relative peak the plain bins may be before the fit is skipped
@@ -249,7 +255,7 @@ fn plain_relative_peak(energy: &[f32; 8], r: usize, c: usize) -> f32 {
     let mut peak = f32::INFINITY;
     for (group, best) in [(0..4, r), (4..8, c)] {
         for k in group.filter(|&k| k != best) {
-            peak = peak.min(energy[best] / energy[k].max(f32::MIN_POSITIVE));
+            peak = smaller(peak, energy[best] / larger(energy[k], f32::MIN_POSITIVE));
         }
     }
     peak
@@ -263,4 +269,25 @@ fn argmax(v: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// The larger of two numbers that are not NaN. `f32::max` is a libm call in wasm (its NaN
+/// rule is not the instruction's): this compiles to a compare and select.
+#[inline]
+pub(super) fn larger(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two numbers that are not NaN (see [`larger`]).
+#[inline]
+pub(super) fn smaller(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }
