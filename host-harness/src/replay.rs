@@ -190,7 +190,7 @@ fn check(plugin: &Plugin, manifest_path: &Path, r: &mut CallResult) -> Result<()
     };
     let bytes =
         std::fs::read(&audio).with_context(|| format!("cannot read {}", audio.display()))?;
-    let wav = Wav::parse(&bytes).with_context(|| audio.display().to_string())?;
+    let wav = Wav::from_file_bytes(bytes).with_context(|| audio.display().to_string())?;
     r.format = format!("{} {} Hz", wav.format.name(), wav.sample_rate);
     r.seconds = wav.seconds();
 

@@ -245,6 +245,29 @@ impl Wav {
 
     /// Parses a WAV file's bytes; refuses what tonemask cannot process.
     pub fn parse(bytes: &[u8]) -> Result<Wav, WavError> {
+        let (format, sample_rate, data) = Wav::locate(bytes)?;
+        Ok(Wav {
+            format,
+            sample_rate,
+            data: bytes[data].to_vec(),
+        })
+    }
+
+    /// As [`Wav::parse`], taking the file's bytes: the samples stay in the buffer they were
+    /// read into (a long file is not copied a second time).
+    pub fn from_file_bytes(mut bytes: Vec<u8>) -> Result<Wav, WavError> {
+        let (format, sample_rate, data) = Wav::locate(&bytes)?;
+        bytes.truncate(data.end);
+        bytes.drain(..data.start);
+        Ok(Wav {
+            format,
+            sample_rate,
+            data: bytes,
+        })
+    }
+
+    /// The format, the rate and where the samples are in a WAV file's bytes.
+    fn locate(bytes: &[u8]) -> Result<(Format, u32, core::ops::Range<usize>), WavError> {
         if bytes.is_empty() {
             return err("the file is empty");
         }
@@ -253,7 +276,7 @@ impl Wav {
         }
         let mut at = 12;
         let mut fmt: Option<Fmt> = None;
-        let mut found: Option<Wav> = None;
+        let mut found = None;
         while at + 8 <= bytes.len() {
             let id = &bytes[at..at + 4];
             let size = u32le(bytes, at + 4) as usize;
@@ -271,11 +294,7 @@ impl Wav {
                     };
                     let format = f.format()?;
                     let len = data_len(bytes, body, size, f.bits)?;
-                    found = Some(Wav {
-                        format,
-                        sample_rate: f.rate,
-                        data: bytes[body..body + len].to_vec(),
-                    });
+                    found = Some((format, f.rate, body..body + len));
                     at = body + len + (len & 1);
                     continue;
                 }
@@ -406,6 +425,10 @@ mod tests {
         list.extend_from_slice(&4u32.to_le_bytes());
         list.extend_from_slice(b"INFO");
         assert_eq!(Wav::parse(&list).unwrap().len(), 100);
+        // The no-copy reader gives the same, and the same refusals.
+        for bytes in [&list[..], &two, &full[..150], &stereo, b"RIFF"] {
+            assert_eq!(Wav::from_file_bytes(bytes.to_vec()), Wav::parse(bytes));
+        }
         assert!(Wav::parse(b"hello world, not audio")
             .unwrap_err()
             .0

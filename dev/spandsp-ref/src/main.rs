@@ -12,8 +12,9 @@ fn main() -> Result<()> {
         std::process::exit(2);
     }
     for f in files {
-        let wav = Wav::parse(&std::fs::read(&f).with_context(|| format!("cannot read {f}"))?)
-            .with_context(|| f.clone())?;
+        let wav =
+            Wav::from_file_bytes(std::fs::read(&f).with_context(|| format!("cannot read {f}"))?)
+                .with_context(|| f.clone())?;
         println!("{f}: {:?}", spandsp_ref::digits(&wav.linear()));
     }
     Ok(())

@@ -68,8 +68,8 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         bail!("--at must be between 0 and 86400 seconds (got {})", args.at);
     }
     let keys = KeyRing::load(&args.key)?;
-    let wav =
-        Wav::parse(&read_file(&args.call)?).with_context(|| args.call.display().to_string())?;
+    let wav = Wav::from_file_bytes(read_file(&args.call)?)
+        .with_context(|| args.call.display().to_string())?;
     let opts = Options {
         settings: args.call_args.settings()?,
         capture: Some(CapturePlan {

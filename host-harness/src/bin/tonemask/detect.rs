@@ -49,7 +49,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         }
         return Ok(report_streams(&out));
     }
-    let wav = Wav::parse(&bytes).with_context(|| call.display().to_string())?;
+    let wav = Wav::from_file_bytes(bytes).with_context(|| call.display().to_string())?;
     let opts = Options {
         keep_audio: false,
         ..Options::for_file(detect_settings(&tuning))

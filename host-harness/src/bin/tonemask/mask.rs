@@ -73,7 +73,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         };
         return mask_capture(&plugin, &bytes, &opts, &keys, &paths);
     }
-    mask_wav(&plugin, &bytes, settings, &call, &keys, &paths)
+    mask_wav(&plugin, bytes, settings, &call, &keys, &paths)
 }
 
 /// A capture: every caller→agent stream masked, written back as pcap.
@@ -109,13 +109,13 @@ fn mask_capture(
 /// A WAV recording: written in its own format, aligned with the input.
 fn mask_wav(
     plugin: &Plugin,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     settings: CallSettings,
     call: &CallArgs,
     keys: &KeyRing,
     paths: &Paths,
 ) -> Result<i32> {
-    let wav = Wav::parse(bytes).with_context(|| paths.input.display().to_string())?;
+    let wav = Wav::from_file_bytes(bytes).with_context(|| paths.input.display().to_string())?;
     let opts = Options::for_file(settings);
     let mut inst = plugin.instantiate()?;
     let out = run(
