@@ -217,9 +217,26 @@ impl Bank {
         let mut s1: [[v128; 2]; N] = [[zero; 2]; N];
         let mut s2: [[v128; 2]; N] = [[zero; 2]; N];
         let mut energy = [0.0f32; N];
-        for i in 0..len {
+        // Two samples a turn, the states trading places instead of moving: the loop carries
+        // each state in one register (moved at the loop's end, Cranelift kept them on the
+        // stack, a store and a load in every sample's chain).
+        let pairs = len / 2;
+        for i in 0..pairs {
             for b in 0..N {
-                let x = f32::from(xs[b][i]);
+                let (x0, x1) = (f32::from(xs[b][2 * i]), f32::from(xs[b][2 * i + 1]));
+                energy[b] += x0 * x0;
+                energy[b] += x1 * x1;
+                let (v0, v1) = (f32x4_splat(x0), f32x4_splat(x1));
+                for h in 0..2 {
+                    let (p1, p2) = (&mut s1[b][h], &mut s2[b][h]);
+                    *p2 = f32x4_sub(f32x4_add(v0, f32x4_mul(coef[h], *p1)), *p2);
+                    *p1 = f32x4_sub(f32x4_add(v1, f32x4_mul(coef[h], *p2)), *p1);
+                }
+            }
+        }
+        if len % 2 == 1 {
+            for b in 0..N {
+                let x = f32::from(xs[b][len - 1]);
                 energy[b] += x * x;
                 let v = f32x4_splat(x);
                 for h in 0..2 {
