@@ -306,7 +306,7 @@ mod tests {
         let digit = Digit::from_indices(1, 1);
         h.push(Half::default());
         for hit in 1..=4 {
-            let now = h.push(Half::default());
+            let (now, _) = h.push(Half::default());
             d.step(Some(digit), false, now, &h, &mut out);
             if !out.is_empty() {
                 return hit;
@@ -324,7 +324,7 @@ mod tests {
             let mut out = VecDeque::new();
             h.push(Half::default());
             for (hit, w) in (1..).zip(weak) {
-                let now = h.push(Half::default());
+                let (now, _) = h.push(Half::default());
                 d.step(Some(digit), w, now, &h, &mut out);
                 if !out.is_empty() {
                     return hit;

@@ -56,9 +56,14 @@ impl Level {
     }
 }
 
-/// A ring of recent half-blocks.
+/// A ring of recent half-blocks: each filter's power (all the edges read), and the latest
+/// half-block in full (the next window's first half). Powers rather than the complex outputs
+/// halve what a session carries for it (a host keeps thousands of sessions).
 pub struct History {
-    ring: [Half; LEN],
+    /// |y|² of the eight filters, per half-block, in a ring.
+    powers: [[f32; 8]; LEN],
+    /// The latest half-block (valid once `count` > 0).
+    latest: Half,
     /// Half-blocks analysed so far.
     count: u64,
     /// Samples per half-block.
@@ -70,7 +75,8 @@ impl History {
     #[must_use]
     pub fn new(half: usize) -> History {
         History {
-            ring: [Half::default(); LEN],
+            powers: [[0.0; 8]; LEN],
+            latest: Half::default(),
             count: 0,
             half,
         }
@@ -82,27 +88,24 @@ impl History {
         self.half
     }
 
-    /// Appends a half-block; returns its index.
-    pub fn push(&mut self, h: Half) -> u64 {
+    /// Appends a half-block; returns its index and the half-block before it, if any.
+    pub fn push(&mut self, h: Half) -> (u64, Option<Half>) {
         let index = self.count;
-        self.ring[(index % LEN as u64) as usize] = h;
+        let before = (index > 0).then_some(self.latest);
+        self.powers[(index % LEN as u64) as usize] = h.y.map(Complex::norm_sqr);
+        self.latest = h;
         self.count += 1;
-        index
+        (index, before)
     }
 
-    /// Half-block `index`, if still kept.
-    #[must_use]
-    pub fn at(&self, index: u64) -> Option<&Half> {
-        (index < self.count && index + LEN as u64 >= self.count)
-            .then(|| &self.ring[(index % LEN as u64) as usize])
-    }
-
-    /// Energies of `digit`'s two tones in half-block `index`.
+    /// Energies of `digit`'s two tones in half-block `index`, if still kept.
     #[must_use]
     pub fn tone_energy(&self, index: u64, digit: Digit) -> Option<[f32; 2]> {
         let (r, c) = digit.indices();
-        self.at(index)
-            .map(|h| [h.y[r].norm_sqr(), h.y[4 + c].norm_sqr()])
+        (index < self.count && index + LEN as u64 >= self.count).then(|| {
+            let p = &self.powers[(index % LEN as u64) as usize];
+            [p[r], p[4 + c]]
+        })
     }
 
     /// `digit`'s level over half-blocks `first..=last`.

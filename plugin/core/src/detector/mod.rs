@@ -545,11 +545,9 @@ impl Detector {
     /// half before it) and both tracks stepped.
     fn analyse_half(&mut self, y: [Complex; 8], energy: f32) {
         let analyser = self.tables.at(self.sample_rate);
-        let index = self.history.push(Half { y, energy });
-        let Some(&a) = index.checked_sub(1).and_then(|i| self.history.at(i)) else {
-            return;
-        };
-        let Some(&b) = self.history.at(index) else {
+        let b = Half { y, energy };
+        let (index, before) = self.history.push(b);
+        let Some(a) = before else {
             return;
         };
         let m = analyser.measure(&a, &b, &self.permissive);
