@@ -36,8 +36,8 @@ const SPARE_BUFFERS: usize = 64;
 #[derive(Debug, Default)]
 pub struct Outbox {
     queue: VecDeque<Queued>,
-    /// Masked output bytes not yet placed in a packet.
-    ready: VecDeque<u8>,
+    /// Masked output bytes not yet placed in a packet (the masker writes here directly).
+    ready: Vec<u8>,
     /// Masked audio already sent (for RED refill).
     sent: SentAudio,
     /// Packets dropped so far on this source: later sequence numbers move down by this much.
@@ -45,8 +45,6 @@ pub struct Outbox {
     /// Emptied buffers of packets already sent, reused for the next ones: no allocation per
     /// packet once the stream runs.
     spare: Vec<Vec<u8>>,
-    /// The masked audio of the packet being sent.
-    masked: Vec<u8>,
 }
 
 impl Outbox {
@@ -131,9 +129,19 @@ impl Outbox {
         self.queue.push_back(Queued::Gap { units, bps });
     }
 
-    /// Masked audio released by the masker.
+    /// Masked audio released by the masker (tests; the pipeline uses [`Outbox::release_with`]).
+    #[cfg(test)]
     pub fn released(&mut self, bytes: &[u8]) {
-        self.ready.extend(bytes);
+        self.ready.extend_from_slice(bytes);
+    }
+
+    /// Masked audio the masker appends in place (`fill`, which says whether it succeeded:
+    /// if not, what it appended is dropped) — no buffer in between.
+    pub fn release_with(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> bool) {
+        let before = self.ready.len();
+        if !fill(&mut self.ready) {
+            self.ready.truncate(before);
+        }
     }
 
     /// A new masker starts at extended timestamp `ext`.
@@ -149,17 +157,19 @@ impl Outbox {
 
     /// Appends to `out`, in order, every packet whose audio has been released.
     pub fn drain(&mut self, out: &mut Datagrams, stats: &mut RtpStats) {
+        // Released audio placed in packets: dropped from `ready` once, at the end.
+        let mut used = 0;
         while let Some(front) = self.queue.front() {
             let needed = match front {
                 Queued::Pass(_) => 0,
                 Queued::Gap { units, bps } => units * bps,
                 Queued::Audio { audio, units, .. } => units * audio.codec.bytes_per_sample(),
             };
-            if self.ready.len() < needed {
-                return;
+            if self.ready.len() - used < needed {
+                break;
             }
             let Some(q) = self.queue.pop_front() else {
-                return;
+                break;
             };
             match q {
                 Queued::Pass(bytes) => {
@@ -167,8 +177,8 @@ impl Outbox {
                     out.push(&bytes);
                     self.recycle(bytes);
                 }
-                Queued::Gap { units, bps } => {
-                    self.ready.drain(..units * bps);
+                Queued::Gap { units, .. } => {
+                    used += needed;
                     self.sent.skip(units);
                 }
                 Queued::Audio {
@@ -180,23 +190,23 @@ impl Outbox {
                     red,
                 } => {
                     let bps = audio.codec.bytes_per_sample();
-                    let mut masked = core::mem::take(&mut self.masked);
-                    masked.clear();
-                    masked.extend(self.ready.drain(..units * bps));
+                    let masked = &self.ready[used..used + needed];
+                    used += needed;
+                    let sent = &mut self.sent;
                     out.push_with(|bytes| match red {
-                        None => packet::write(&header, seq, &masked, bytes),
+                        None => packet::write(&header, seq, masked, bytes),
                         Some(redundant) => {
                             packet::write(&header, seq, &[], bytes);
-                            self.sent.rebuild(ext, audio, &redundant, &masked, bytes);
+                            sent.rebuild(ext, audio, &redundant, masked, bytes);
                         }
                     });
-                    self.sent.remember(ext, units, &masked, bps);
-                    self.masked = masked;
+                    sent.remember(ext, units, masked, bps);
                     self.recycle(header);
                     stats.forwarded += 1;
                 }
             }
         }
+        self.ready.drain(..used);
     }
 
     /// The masker is gone: what it did not release is dropped — audio packets counted as

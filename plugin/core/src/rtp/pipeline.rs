@@ -8,7 +8,6 @@ use crate::digit::Digit;
 use crate::report::Emitted;
 use crate::session::{Session, SessionConfig};
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 /// One run of audio of one type, from its first packet until a restart or the end.
 pub struct Pipeline {
@@ -19,7 +18,6 @@ pub struct Pipeline {
     pub ts_origin: u64,
     /// Extended timestamp expected next.
     pub next: u64,
-    scratch: Vec<u8>,
 }
 
 impl Pipeline {
@@ -41,25 +39,18 @@ impl Pipeline {
             audio,
             ts_origin: ext,
             next: ext,
-            scratch: Vec::new(),
         })
     }
 
     /// Runs `input` (whole samples, checked by the caller) through the masker; what it
     /// releases goes to `outbox`.
     pub fn feed(&mut self, input: &[u8], outbox: &mut Outbox) {
-        self.scratch.clear();
-        if self.session.process_bytes(input, &mut self.scratch).is_ok() {
-            outbox.released(&self.scratch);
-        }
+        outbox.release_with(|ready| self.session.process_bytes(input, ready).is_ok());
     }
 
     /// Ends the audio: everything still delayed goes to `outbox`.
     pub fn flush(&mut self, outbox: &mut Outbox) {
-        self.scratch.clear();
-        if self.session.flush_bytes(&mut self.scratch).is_ok() {
-            outbox.released(&self.scratch);
-        }
+        outbox.release_with(|ready| self.session.flush_bytes(ready).is_ok());
     }
 
     /// Media fed so far, ms (rounded down, as event times are).
