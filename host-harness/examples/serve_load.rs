@@ -13,7 +13,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonemask_harness::ng::{Client, Value};
 use tonemask_harness::sdp::parse_sdp;
 
@@ -85,12 +85,15 @@ struct Direction {
 /// Receives one direction's packets on `sock` until `done` and half a second of quiet: each
 /// packet's delay since it was sent, and whether it was among its call's last three (which
 /// leave when the call goes quiet — idle timeout or delete — by design: not a forwarding
-/// delay).
+/// delay). The socket is drained every millisecond rather than waited on: a thread blocked
+/// in `recv` is woken by every packet, and on loopback that wake-up is work the node's
+/// `sendto` does (about a sixth of its CPU) which real, remote phones never cost it. Each
+/// packet's time is the kernel's receive time stamp, so draining late adds no delay.
 fn receive(
     sock: Arc<UdpSocket>,
     sent: Arc<Vec<AtomicU64>>,
     packets: usize,
-    t0: Instant,
+    clock: Clock,
     done: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<(u64, bool)>> {
     std::thread::spawn(move || {
@@ -100,7 +103,7 @@ fn receive(
         loop {
             match sock.recv(&mut buf) {
                 Ok(len) if len >= 12 => {
-                    let now = t0.elapsed().as_nanos() as u64;
+                    let now = clock.received(&sock);
                     let seq = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
                     let call = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
                     if let Some(s) = sent.get(call * packets + seq) {
@@ -111,17 +114,52 @@ fn receive(
                     }
                     quiet_since = None;
                 }
-                _ => {
+                Ok(_) => {}
+                Err(_) => {
                     if done.load(Ordering::Relaxed) {
                         let q = *quiet_since.get_or_insert_with(Instant::now);
                         if q.elapsed() > Duration::from_millis(500) {
                             return delays;
                         }
                     }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         }
     })
+}
+
+/// The run's time line: ns since its start, on the monotonic clock (send times) and from the
+/// kernel's receive time stamps (wall clock, taken at the same start).
+#[derive(Clone, Copy)]
+struct Clock {
+    t0: Instant,
+    wall0: SystemTime,
+}
+
+impl Clock {
+    fn now(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    /// When the kernel received the packet `sock` last returned (now, if it cannot say).
+    fn received(&self, sock: &UdpSocket) -> u64 {
+        use std::os::fd::AsRawFd;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        /// Linux's `SIOCGSTAMPNS` (include/uapi/linux/sockios.h; not in the libc crate).
+        const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+        // SAFETY: SIOCGSTAMPNS writes one timespec to the pointer given, which is valid.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSTAMPNS, &mut ts) };
+        if rc != 0 {
+            return self.now();
+        }
+        let at = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        at.duration_since(self.wall0)
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
 }
 
 /// A UDP socket on loopback with a deep receive buffer (one socket takes every call's
@@ -129,7 +167,7 @@ fn receive(
 /// kernel caps it at rmem_max).
 fn socket() -> anyhow::Result<Arc<UdpSocket>> {
     let s = UdpSocket::bind("127.0.0.1:0")?;
-    s.set_read_timeout(Some(Duration::from_millis(100)))?;
+    s.set_nonblocking(true)?;
     grow_receive_buffer(&s, 16 << 20);
     Ok(Arc::new(s))
 }
@@ -194,7 +232,11 @@ fn main() -> anyhow::Result<()> {
         });
     }
     let done = Arc::new(AtomicBool::new(false));
-    let t0 = Instant::now();
+    let clock = Clock {
+        t0: Instant::now(),
+        wall0: SystemTime::now(),
+    };
+    let t0 = clock.t0;
     let receivers: Vec<_> = [&callees, &callers]
         .into_iter()
         .zip(&directions)
@@ -203,7 +245,7 @@ fn main() -> anyhow::Result<()> {
                 Arc::clone(sock),
                 Arc::clone(&d.sent),
                 packets,
-                t0,
+                clock,
                 Arc::clone(&done),
             )
         })
@@ -233,7 +275,7 @@ fn main() -> anyhow::Result<()> {
                 p.extend_from_slice(&((160 * k) as u32).to_be_bytes());
                 p.extend_from_slice(&(c as u32).to_be_bytes());
                 p.extend_from_slice(&payload);
-                d.sent[c * packets + k].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                d.sent[c * packets + k].store(clock.now(), Ordering::Relaxed);
                 d.from.send_to(&p, d.to[c])?;
             }
         }
