@@ -169,20 +169,37 @@ fn invalid_configurations_are_refused_with_the_field_named() {
         .contains("flushed"));
 }
 
+/// A frame far over any budget of [`flat_budget`]: 67 minutes of audio in one call, which
+/// the plugin needs ≈ 215 ms for on the development machine. (It was 4 M samples once; when the
+/// detector got faster they took 27 ms and slipped under a 20–30 ms budget.)
+const POISON_SAMPLES: usize = 32_000_000;
+
+/// Memory that holds the poison frame going in and coming out.
+const POISON_MEMORY: usize = 256 << 20;
+
+/// A flat time budget of `ms` per call (rounded up to whole 10 ms epoch ticks, plus one) and
+/// room for the poison frame.
+fn flat_budget(ms: u64) -> Limits {
+    Limits {
+        time_per_call: std::time::Duration::from_millis(ms),
+        time_per_sample: std::time::Duration::ZERO,
+        memory_bytes: POISON_MEMORY,
+    }
+}
+
 #[test]
 fn a_call_over_its_time_budget_traps_instead_of_running_on() {
-    // 10 ms for 4 M samples: the plugin needs ≥ 100 ms for them, on any machine we know.
-    let tight = Limits {
-        time_per_call: std::time::Duration::from_millis(10),
-        time_per_sample: std::time::Duration::ZERO,
-        ..Limits::default()
-    };
-    let plugin = Plugin::load(&plugin_path(), tight).unwrap();
+    let plugin = Plugin::load(&plugin_path(), flat_budget(10)).unwrap();
     let mut inst = plugin.instantiate().unwrap();
     let s = inst.create_audio(&config("c", Codec::L16)).unwrap();
-    let frame = vec![1000i16; 4_000_000];
-    // With the default budget the same frame goes through: the trap below is the time limit.
-    let roomy = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let frame = vec![1000i16; POISON_SAMPLES];
+    // With the default time budget the same frame goes through: the trap below is the time
+    // limit.
+    let roomy = Limits {
+        memory_bytes: POISON_MEMORY,
+        ..Limits::default()
+    };
+    let roomy = Plugin::load(&plugin_path(), roomy).unwrap();
     let mut ok = roomy.instantiate().unwrap();
     let t = ok.create_audio(&config("c", Codec::L16)).unwrap();
     assert_eq!(
@@ -219,13 +236,8 @@ fn memory_is_capped() {
 /// instance for the next call is ready in a few milliseconds.
 #[test]
 fn one_trapping_call_never_takes_the_others_with_it() {
-    // Two ticks per call: ordinary 20 ms frames take microseconds, the poison frame ≥ 100 ms.
-    let limits = Limits {
-        time_per_call: std::time::Duration::from_millis(20),
-        time_per_sample: std::time::Duration::ZERO,
-        ..Limits::default()
-    };
-    let plugin = Plugin::load(&plugin_path(), limits).unwrap();
+    // Ordinary 20 ms frames take microseconds, far inside the budget.
+    let plugin = Plugin::load(&plugin_path(), flat_budget(20)).unwrap();
     let (wav, want) = recording("card_visa_-3dbm0");
     let pcm = wav.pcm16();
     let mut calls: Vec<_> = (0..8)
@@ -245,7 +257,7 @@ fn one_trapping_call_never_takes_the_others_with_it() {
             }
             let r = if i == poisoned && n == 100 {
                 inst.audio(*s)
-                    .process_samples(&vec![1000i16; 4_000_000])
+                    .process_samples(&vec![1000i16; POISON_SAMPLES])
                     .map(|_| ())
             } else {
                 inst.audio(*s)
