@@ -8,8 +8,10 @@
 //! - [`check_private`] refuses a key file that group or others can read (as ssh does);
 //! - [`read_input`] reads a call or capture: its first bytes must be a WAV or capture header
 //!   (else it stops there); regular files up to [`MAX_INPUT_BYTES`], anything else (a pipe, a
-//!   device such as `/dev/zero`) cut at [`MAX_STREAM_BYTES`] with a warning.
+//!   device such as `/dev/zero`) cut at [`MAX_STREAM_BYTES`] with a warning; [`open_input`]
+//!   opens a regular WAV file as a stream instead.
 
+use crate::wav::WavReader;
 use anyhow::{bail, Context, Result};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -27,23 +29,68 @@ pub const PUBLIC: u32 = 0o644;
 
 /// Writes `bytes` to `path` with permissions `mode`, all or nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let tmp = temp_name(path)?;
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
+    let mut f = AtomicFile::create(path, mode)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+/// A file written in parts that appears whole or not at all: written to a temporary file
+/// (created exclusively, never following a planted link, with an unpredictable name next to
+/// the target), synced and renamed over the target by [`AtomicFile::commit`]; removed if it is
+/// dropped before that, or on any failure.
+pub struct AtomicFile {
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`, with permissions `mode` once it is there.
+    pub fn create(path: &Path, mode: u32) -> Result<AtomicFile> {
+        let tmp = temp_name(path)?;
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .custom_flags(libc_nofollow())
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(AtomicFile {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        })
     }
-    Ok(())
+
+    /// Appends `bytes`.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// Puts the file in place: everything written, synced, then renamed over the target.
+    pub fn commit(mut self) -> Result<()> {
+        let placed = (|| -> std::io::Result<()> {
+            self.file.flush()?;
+            self.file.get_ref().sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        placed.with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    /// An unfinished file is removed.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// `.NAME.RANDOM.tmp` in the target's directory.
@@ -104,6 +151,33 @@ pub fn check_private(path: &Path, what: &str) -> Result<()> {
 /// after 12 bytes; a regular file larger than [`MAX_INPUT_BYTES`] is refused; anything else
 /// is read up to [`MAX_STREAM_BYTES`], with a warning when it was cut.
 pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let (f, meta, head) = open_input_file(path)?;
+    read_rest(f, &meta, head, path)
+}
+
+/// A call or capture, opened by [`open_input`].
+pub enum Input {
+    /// A WAV file (a regular file), its headers checked, to be read as it is processed.
+    Wav(WavReader),
+    /// Anything else, read whole as [`read_input`] reads it.
+    Bytes(Vec<u8>),
+}
+
+/// As [`read_input`], except that a regular file holding a WAV recording is opened as a
+/// stream ([`WavReader`]: its chunk headers checked now, its samples read as they are
+/// processed) rather than read into memory.
+pub fn open_input(path: &Path) -> Result<Input> {
+    let (f, meta, head) = open_input_file(path)?;
+    if meta.is_file() && head.starts_with(b"RIFF") {
+        let wav = WavReader::open(f, meta.size()).with_context(|| path.display().to_string())?;
+        return Ok(Input::Wav(wav));
+    }
+    read_rest(f, &meta, head, path).map(Input::Bytes)
+}
+
+/// Opens an input: not a directory, a regular file within [`MAX_INPUT_BYTES`], and its first
+/// 12 bytes (fewer if it is shorter) those of a WAV file or a capture.
+fn open_input_file(path: &Path) -> Result<(std::fs::File, std::fs::Metadata, Vec<u8>)> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let meta = f
@@ -119,26 +193,36 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
             meta.size()
         );
     }
-    let limit = if meta.is_file() {
-        MAX_INPUT_BYTES
-    } else {
-        MAX_STREAM_BYTES
-    };
-    let mut bytes = Vec::new();
-    let read = |f: &mut std::fs::File, n: u64, bytes: &mut Vec<u8>| {
-        f.take(n)
-            .read_to_end(bytes)
-            .with_context(|| format!("cannot read {}", path.display()))
-    };
-    read(&mut f, 12, &mut bytes)?;
-    let wav = bytes.starts_with(b"RIFF");
-    if !bytes.is_empty() && !wav && !tonemask_capture::is_capture(&bytes) {
+    let mut head = Vec::new();
+    (&mut f)
+        .take(12)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let wav = head.starts_with(b"RIFF");
+    if !head.is_empty() && !wav && !tonemask_capture::is_capture(&head) {
         bail!(
             "{}: not a WAV file (RIFF/WAVE) or a packet capture (pcap, pcapng)",
             path.display()
         );
     }
-    read(&mut f, limit + 1 - 12, &mut bytes)?;
+    Ok((f, meta, head))
+}
+
+/// The rest of an input opened by [`open_input_file`], after its first bytes `head`.
+fn read_rest(
+    f: std::fs::File,
+    meta: &std::fs::Metadata,
+    mut bytes: Vec<u8>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let limit = if meta.is_file() {
+        MAX_INPUT_BYTES
+    } else {
+        MAX_STREAM_BYTES
+    };
+    f.take(limit + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() as u64 > limit {
         bytes.truncate(limit as usize);
         eprintln!(
@@ -169,6 +253,24 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         assert!(open_append_private(&link).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
+    #[test]
+    fn a_file_written_in_parts_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("masked.wav");
+        std::fs::write(&out, "old").unwrap();
+        let mut f = AtomicFile::create(&out, PUBLIC).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f); // a failure on the way: the target keeps what it had, nothing else is left
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut f = AtomicFile::create(&out, PUBLIC).unwrap();
+        f.write_all(b"whole ").unwrap();
+        f.write_all(b"file").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "whole file");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

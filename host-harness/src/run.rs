@@ -5,8 +5,9 @@ use crate::plugin::{
     default_settings, CallSettings, CaptureEvent, CaptureRequest, Codec, DigitEvent, Instance,
     SessionConfig,
 };
-use crate::wav::{Format, Wav};
+use crate::wav::{Format, Wav, WavReader};
 use anyhow::{bail, Result};
+use std::io::Read;
 
 /// How to run a call.
 #[derive(Clone, Debug)]
@@ -107,9 +108,87 @@ pub fn run(
     wav: &Wav,
     opts: &Options,
     keys: Option<&KeyRing>,
+    progress: impl FnMut(f64),
+) -> Result<Outcome> {
+    // The masked audio kept (as the file's bytes) only when it is wanted — a whole-file copy
+    // cost an hour's `detect` more in page faults than the plugin spent detecting.
+    let keep = opts.keep_audio;
+    let mut data = Vec::with_capacity(if keep { wav.data.len() } else { 0 });
+    let audio = Audio::from(wav);
+    let sink = |masked: &[u8]| {
+        if keep {
+            data.extend_from_slice(masked);
+        }
+        Ok(())
+    };
+    let out = run_stream(instance, audio, opts, keys, sink, progress)?;
+    Ok(Outcome {
+        masked: Wav { data, ..out.masked },
+        ..out
+    })
+}
+
+/// A recording's audio as [`run_stream`] takes it.
+pub struct Audio<'a> {
+    /// Encoding.
+    pub format: Format,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Length of the data in bytes.
+    pub len: usize,
+    /// The data (PCM: little-endian pairs): exactly `len` bytes.
+    pub data: Box<dyn Read + 'a>,
+}
+
+impl<'a> From<&'a Wav> for Audio<'a> {
+    /// A recording in memory.
+    fn from(wav: &'a Wav) -> Audio<'a> {
+        Audio {
+            format: wav.format,
+            sample_rate: wav.sample_rate,
+            len: wav.data.len(),
+            data: Box::new(&wav.data[..]),
+        }
+    }
+}
+
+impl From<WavReader> for Audio<'static> {
+    /// A recording read from its file as it is processed.
+    fn from(wav: WavReader) -> Audio<'static> {
+        Audio {
+            format: wav.format,
+            sample_rate: wav.sample_rate,
+            len: wav.data_len(),
+            data: Box::new(wav),
+        }
+    }
+}
+
+impl Audio<'_> {
+    /// Duration in seconds.
+    #[must_use]
+    pub fn seconds(&self) -> f64 {
+        let width = match self.format {
+            Format::Pcm16 => 2,
+            Format::Ulaw | Format::Alaw => 1,
+        };
+        (self.len / width) as f64 / f64::from(self.sample_rate)
+    }
+}
+
+/// As [`run`], reading the audio as it goes and handing the masked audio (as the file's
+/// bytes, aligned with the input) to `sink` frame by frame: a long recording is never held
+/// in memory. [`Outcome::masked`] holds no samples; [`Options::keep_audio`] is not used. A
+/// read that ends before `len` bytes is an error.
+pub fn run_stream(
+    instance: &mut Instance,
+    audio: Audio<'_>,
+    opts: &Options,
+    keys: Option<&KeyRing>,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
     mut progress: impl FnMut(f64),
 ) -> Result<Outcome> {
-    let codec = match wav.format {
+    let codec = match audio.format {
         Format::Pcm16 => Codec::L16,
         Format::Ulaw => Codec::Pcmu,
         Format::Alaw => Codec::Pcma,
@@ -120,7 +199,7 @@ pub fn run(
             ..opts.settings.clone()
         },
         codec,
-        sample_rate: wav.sample_rate,
+        sample_rate: audio.sample_rate,
         // A file: the plugin withholds the look-ahead's fill, output lines up with input.
         aligned: true,
     };
@@ -128,7 +207,7 @@ pub fn run(
     let delay = instance.audio(session).delay_samples()? as usize;
     let start_record = instance.audio(session).start_record()?;
     let frame_ms = opts.frame_ms.max(1);
-    let frame = (wav.sample_rate * frame_ms / 1000) as usize;
+    let frame = ((audio.sample_rate * frame_ms / 1000) as usize).max(1);
     let mut r = Frames {
         inst: instance,
         session,
@@ -138,50 +217,60 @@ pub fn run(
         captures: Vec::new(),
         capturing: false,
     };
-    // Frame by frame: samples converted into one reused buffer, and the masked audio kept
-    // (as the file's bytes) only when it is wanted — a whole-file copy per step cost an hour's
-    // `detect` more in page faults than the plugin spent detecting.
-    let keep = opts.keep_audio;
-    let mut data = Vec::with_capacity(if keep { wav.data.len() } else { 0 });
-    let mut produced = 0;
-    match wav.format {
-        Format::Pcm16 => {
-            let len = wav.data.len() / 2;
-            let mut samples = Vec::with_capacity(frame);
-            let mut take = |masked: Vec<i16>| {
-                produced += masked.len();
-                if keep {
-                    data.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
-                }
-            };
-            for (i, bytes) in wav.data[..2 * len].chunks(2 * frame.max(1)).enumerate() {
+    // Frame by frame, through buffers reused for every frame.
+    let width = match audio.format {
+        Format::Pcm16 => 2,
+        Format::Ulaw | Format::Alaw => 1,
+    };
+    let Audio {
+        len,
+        data: mut input,
+        ..
+    } = audio;
+    let mut bytes = vec![0u8; frame * width];
+    let mut samples = Vec::with_capacity(frame);
+    let mut out = Vec::with_capacity(frame * width);
+    let (mut read, mut produced) = (0, 0);
+    let frames = len.div_ceil(frame * width);
+    for i in 0..=frames {
+        let n = (len - read).min(frame * width);
+        let got = if i < frames {
+            fill(&mut input, &mut bytes[..n])?;
+            read += n;
+            &bytes[..n]
+        } else {
+            &[][..]
+        };
+        let last = i == frames;
+        // The flush counts as the frame after the last whole one (as when frames were cut
+        // from a buffer), for a capture's timing.
+        let at = if last { len / (frame * width) } else { i };
+        match audio.format {
+            Format::Pcm16 => {
                 samples.clear();
                 samples.extend(
-                    bytes
-                        .chunks_exact(2)
+                    got.chunks_exact(2)
                         .map(|c| i16::from_le_bytes([c[0], c[1]])),
                 );
-                take(r.step(i, |a| a.process_samples(&samples))?);
-                progress((i * frame) as f64 / len as f64);
+                let masked = r.step(at, |a| {
+                    if last {
+                        a.flush_samples()
+                    } else {
+                        a.process_samples(&samples)
+                    }
+                })?;
+                out.clear();
+                out.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
             }
-            take(r.step(len / frame.max(1), |a| a.flush_samples())?);
-            same_length(produced, len, delay)?;
-        }
-        Format::Ulaw | Format::Alaw => {
-            let mut take = |masked: Vec<u8>| {
-                produced += masked.len();
-                if keep {
-                    data.extend_from_slice(&masked);
-                }
-            };
-            for (i, chunk) in wav.data.chunks(frame.max(1)).enumerate() {
-                take(r.step(i, |a| a.process(chunk))?);
-                progress((i * frame) as f64 / wav.data.len() as f64);
+            Format::Ulaw | Format::Alaw => {
+                out = r.step(at, |a| if last { a.flush() } else { a.process(got) })?;
             }
-            take(r.step(wav.data.len() / frame.max(1), |a| a.flush())?);
-            same_length(produced, wav.data.len(), delay)?;
         }
+        produced += out.len();
+        sink(&out)?;
+        progress(read as f64 / len.max(1) as f64);
     }
+    same_length(produced / width, len / width, delay)?;
     r.drain()?;
     let Frames {
         events, captures, ..
@@ -191,14 +280,26 @@ pub fn run(
     progress(1.0);
     Ok(Outcome {
         masked: Wav {
-            format: wav.format,
-            sample_rate: wav.sample_rate,
-            data,
+            format: audio.format,
+            sample_rate: audio.sample_rate,
+            data: Vec::new(),
         },
         events,
         captures,
         start_record,
         end_record,
+    })
+}
+
+/// Fills `buf` from `input`; the input ending first is an error (the file changed while it
+/// was read).
+fn fill(input: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
+    input.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            anyhow::anyhow!("the recording ended before its data chunk did (was the file changed while it was read?)")
+        } else {
+            anyhow::Error::new(e).context("cannot read the recording")
+        }
     })
 }
 

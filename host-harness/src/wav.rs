@@ -79,13 +79,17 @@ struct Fmt {
 }
 
 impl Fmt {
-    /// The fmt chunk of `size` bytes at `body` (WAVE_FORMAT_EXTENSIBLE resolved to its
-    /// sub-format).
-    fn parse(bytes: &[u8], body: usize, size: usize) -> Result<Fmt, WavError> {
-        if size < 16 || body + size > bytes.len() {
+    /// The fmt chunk of `size` bytes at `body` of `src` (WAVE_FORMAT_EXTENSIBLE resolved to
+    /// its sub-format).
+    fn parse(src: &(impl Source + ?Sized), body: usize, size: usize) -> Result<Fmt, WavError> {
+        if size < 16 || body + size > src.size() {
             return err("truncated WAV: the fmt chunk is cut short");
         }
-        let mut tag = u16le(bytes, body);
+        // The fields read: the first 40 bytes at most (the extensible form's end).
+        let mut b = [0u8; 40];
+        let b = &mut b[..size.min(40)];
+        src.read_at(body, b)?;
+        let mut tag = u16le(b, 0);
         if tag == 0xFFFE {
             if size < 40 {
                 return err("truncated WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short");
@@ -93,18 +97,18 @@ impl Fmt {
             // The sub-format GUID: the format tag, then the fixed base
             // 0000-0010-8000-00AA00389B71 of the standard formats.
             const BASE: [u8; 14] = [0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71];
-            if bytes[body + 26..body + 40] != BASE {
+            if b[26..40] != BASE {
                 return err(
                     "unknown WAVE_FORMAT_EXTENSIBLE sub-format: use 16-bit PCM, µ-law or A-law",
                 );
             }
-            tag = u16le(bytes, body + 24);
+            tag = u16le(b, 24);
         }
         Ok(Fmt {
             tag,
-            channels: u16le(bytes, body + 2),
-            rate: u32le(bytes, body + 4),
-            bits: u16le(bytes, body + 14),
+            channels: u16le(b, 2),
+            rate: u32le(b, 4),
+            bits: u16le(b, 14),
         })
     }
 
@@ -152,9 +156,9 @@ impl Fmt {
 }
 
 /// The data chunk's length in bytes (a streaming writer's unset size means "to the end"),
-/// checked against the file and the sample width.
-fn data_len(bytes: &[u8], body: usize, size: usize, bits: u16) -> Result<usize, WavError> {
-    let available = bytes.len() - body;
+/// checked against the file's length `total` and the sample width.
+fn data_len(total: usize, body: usize, size: usize, bits: u16) -> Result<usize, WavError> {
+    let available = total - body;
     // Writers that stream sometimes leave the size unset (0 or 0xFFFFFFFF).
     let len = if size == 0 || size == 0xFFFF_FFFF {
         available
@@ -173,6 +177,102 @@ fn data_len(bytes: &[u8], body: usize, size: usize, bits: u16) -> Result<usize, 
         ));
     }
     Ok(len)
+}
+
+/// Where [`locate`] reads a WAV file's chunk headers: the file's bytes in memory, or the
+/// open file itself (only the headers are read, wherever they are).
+trait Source {
+    /// The file's length in bytes.
+    fn size(&self) -> usize;
+    /// Fills `buf` from offset `at` (the caller keeps `at + buf.len()` within the size).
+    fn read_at(&self, at: usize, buf: &mut [u8]) -> Result<(), WavError>;
+}
+
+impl Source for [u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+
+    fn read_at(&self, at: usize, buf: &mut [u8]) -> Result<(), WavError> {
+        buf.copy_from_slice(&self[at..at + buf.len()]);
+        Ok(())
+    }
+}
+
+/// An open file of a known size, read in place.
+struct FileSource<'a> {
+    file: &'a std::fs::File,
+    size: usize,
+}
+
+impl Source for FileSource<'_> {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn read_at(&self, at: usize, buf: &mut [u8]) -> Result<(), WavError> {
+        use std::os::unix::fs::FileExt as _;
+        self.file
+            .read_exact_at(buf, at as u64)
+            .map_err(|e| WavError(format!("cannot read the WAV file: {e}")))
+    }
+}
+
+/// The format, the rate and where the samples are in a WAV file: every chunk header is
+/// walked, so what cannot be processed whole (a second data chunk, a truncated one) is refused
+/// before any audio is.
+fn locate(
+    src: &(impl Source + ?Sized),
+) -> Result<(Format, u32, core::ops::Range<usize>), WavError> {
+    let total = src.size();
+    if total == 0 {
+        return err("the file is empty");
+    }
+    let mut head = [0u8; 12];
+    if total >= 12 {
+        src.read_at(0, &mut head)?;
+    }
+    if total < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return err("not a WAV file (no RIFF/WAVE header)");
+    }
+    let mut at = 12;
+    let mut fmt: Option<Fmt> = None;
+    let mut found = None;
+    while at + 8 <= total {
+        let mut chunk = [0u8; 8];
+        src.read_at(at, &mut chunk)?;
+        let id = &chunk[..4];
+        let size = u32le(&chunk, 4) as usize;
+        let body = at + 8;
+        match id {
+            b"fmt " => fmt = Some(Fmt::parse(src, body, size)?),
+            b"data" if found.is_some() => {
+                return err(
+                    "malformed WAV: a second data chunk (tonemask would mask only the first)",
+                );
+            }
+            b"data" => {
+                let Some(f) = fmt else {
+                    return err("malformed WAV: data chunk before the fmt chunk");
+                };
+                let format = f.format()?;
+                let len = data_len(total, body, size, f.bits)?;
+                found = Some((format, f.rate, body..body + len));
+                at = body + len + (len & 1);
+                continue;
+            }
+            _ => {}
+        }
+        at = body.saturating_add(size).saturating_add(size & 1);
+    }
+    if let Some(w) = found {
+        return Ok(w);
+    }
+    if fmt.is_none() {
+        err("malformed or truncated WAV: no fmt chunk")
+    } else {
+        err("malformed or truncated WAV: no data chunk")
+    }
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, WavError> {
@@ -245,7 +345,7 @@ impl Wav {
 
     /// Parses a WAV file's bytes; refuses what tonemask cannot process.
     pub fn parse(bytes: &[u8]) -> Result<Wav, WavError> {
-        let (format, sample_rate, data) = Wav::locate(bytes)?;
+        let (format, sample_rate, data) = locate(bytes)?;
         Ok(Wav {
             format,
             sample_rate,
@@ -256,7 +356,7 @@ impl Wav {
     /// As [`Wav::parse`], taking the file's bytes: the samples stay in the buffer they were
     /// read into (a long file is not copied a second time).
     pub fn from_file_bytes(mut bytes: Vec<u8>) -> Result<Wav, WavError> {
-        let (format, sample_rate, data) = Wav::locate(&bytes)?;
+        let (format, sample_rate, data) = locate(&bytes[..])?;
         bytes.truncate(data.end);
         bytes.drain(..data.start);
         Ok(Wav {
@@ -266,92 +366,125 @@ impl Wav {
         })
     }
 
-    /// The format, the rate and where the samples are in a WAV file's bytes.
-    fn locate(bytes: &[u8]) -> Result<(Format, u32, core::ops::Range<usize>), WavError> {
-        if bytes.is_empty() {
-            return err("the file is empty");
-        }
-        if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-            return err("not a WAV file (no RIFF/WAVE header)");
-        }
-        let mut at = 12;
-        let mut fmt: Option<Fmt> = None;
-        let mut found = None;
-        while at + 8 <= bytes.len() {
-            let id = &bytes[at..at + 4];
-            let size = u32le(bytes, at + 4) as usize;
-            let body = at + 8;
-            match id {
-                b"fmt " => fmt = Some(Fmt::parse(bytes, body, size)?),
-                b"data" if found.is_some() => {
-                    return err(
-                        "malformed WAV: a second data chunk (tonemask would mask only the first)",
-                    );
-                }
-                b"data" => {
-                    let Some(f) = fmt else {
-                        return err("malformed WAV: data chunk before the fmt chunk");
-                    };
-                    let format = f.format()?;
-                    let len = data_len(bytes, body, size, f.bits)?;
-                    found = Some((format, f.rate, body..body + len));
-                    at = body + len + (len & 1);
-                    continue;
-                }
-                _ => {}
-            }
-            at = body.saturating_add(size).saturating_add(size & 1);
-        }
-        if let Some(w) = found {
-            return Ok(w);
-        }
-        if fmt.is_none() {
-            err("malformed or truncated WAV: no fmt chunk")
-        } else {
-            err("malformed or truncated WAV: no data chunk")
-        }
-    }
-
     /// The file's bytes (canonical header: fmt, plus fact for G.711, then data).
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let width = u32::from(self.format.bits() / 8);
-        let pcm = self.format == Format::Pcm16;
-        let fmt_len: u32 = if pcm { 16 } else { 18 };
-        let fact = if pcm { 0 } else { 12 };
-        let data_len = self.data.len() as u32;
-        let mut b = Vec::with_capacity(self.data.len() + 64);
-        b.extend_from_slice(b"RIFF");
-        b.extend_from_slice(
-            &(4 + 8 + fmt_len + fact + 8 + data_len + (data_len & 1)).to_le_bytes(),
-        );
-        b.extend_from_slice(b"WAVEfmt ");
-        b.extend_from_slice(&fmt_len.to_le_bytes());
-        b.extend_from_slice(&self.format.tag().to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&self.sample_rate.to_le_bytes());
-        b.extend_from_slice(&(self.sample_rate * width).to_le_bytes());
-        b.extend_from_slice(&(width as u16).to_le_bytes());
-        b.extend_from_slice(&self.format.bits().to_le_bytes());
-        if !pcm {
-            b.extend_from_slice(&0u16.to_le_bytes());
-            b.extend_from_slice(b"fact");
-            b.extend_from_slice(&4u32.to_le_bytes());
-            b.extend_from_slice(&(self.len() as u32).to_le_bytes());
-        }
-        b.extend_from_slice(b"data");
-        b.extend_from_slice(&data_len.to_le_bytes());
+        let mut b = header(self.format, self.sample_rate, self.data.len());
+        b.reserve(self.data.len() + 1);
         b.extend_from_slice(&self.data);
-        if data_len & 1 == 1 {
-            b.push(0);
-        }
+        b.extend_from_slice(padding(self.data.len()));
         b
+    }
+}
+
+/// The canonical header of a file of `data_len` bytes of `format` samples at `sample_rate`
+/// (fmt, plus fact for G.711, then the data chunk's header): the data and its
+/// [`padding`] follow.
+#[must_use]
+pub fn header(format: Format, sample_rate: u32, data_len: usize) -> Vec<u8> {
+    let width = u32::from(format.bits() / 8);
+    let pcm = format == Format::Pcm16;
+    let fmt_len: u32 = if pcm { 16 } else { 18 };
+    let fact = if pcm { 0 } else { 12 };
+    let len = data_len as u32;
+    let mut b = Vec::with_capacity(64);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(4 + 8 + fmt_len + fact + 8 + len + (len & 1)).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&fmt_len.to_le_bytes());
+    b.extend_from_slice(&format.tag().to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&sample_rate.to_le_bytes());
+    b.extend_from_slice(&(sample_rate * width).to_le_bytes());
+    b.extend_from_slice(&(width as u16).to_le_bytes());
+    b.extend_from_slice(&format.bits().to_le_bytes());
+    if !pcm {
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(b"fact");
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&(len / width).to_le_bytes());
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// What follows `data_len` bytes of data: a pad byte when it is odd (RIFF chunks are
+/// word-aligned).
+#[must_use]
+pub fn padding(data_len: usize) -> &'static [u8] {
+    if data_len & 1 == 1 {
+        &[0]
+    } else {
+        &[]
+    }
+}
+
+/// A WAV file read as a stream: every chunk header is checked when it is opened (as
+/// [`Wav::parse`] does, with the same refusals), then its samples are read frame by frame —
+/// a long recording is never held in memory.
+pub struct WavReader {
+    /// Encoding.
+    pub format: Format,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// The data chunk's length in bytes.
+    len: usize,
+    data: std::io::Take<std::io::BufReader<std::fs::File>>,
+}
+
+impl WavReader {
+    /// Opens the WAV file `file` of `size` bytes (its length when opened: the caller's bound
+    /// on what it reads).
+    pub fn open(file: std::fs::File, size: u64) -> Result<WavReader, WavError> {
+        use std::io::{Read as _, Seek as _};
+        let size = usize::try_from(size).map_err(|_| WavError("the file is too large".into()))?;
+        let (format, sample_rate, data) = locate(&FileSource { file: &file, size })?;
+        let mut file = std::io::BufReader::with_capacity(1 << 16, file);
+        file.seek(std::io::SeekFrom::Start(data.start as u64))
+            .map_err(|e| WavError(format!("cannot read the WAV file: {e}")))?;
+        Ok(WavReader {
+            format,
+            sample_rate,
+            len: data.len(),
+            data: file.take(data.len() as u64),
+        })
+    }
+
+    /// The data chunk's length in bytes.
+    #[must_use]
+    pub fn data_len(&self) -> usize {
+        self.len
+    }
+}
+
+impl std::io::Read for WavReader {
+    /// Reads the data chunk's bytes, and nothing after it.
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.data.read(buf)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `bytes` written to a file and read back by [`WavReader`].
+    fn streamed(dir: &std::path::Path, bytes: &[u8]) -> Result<Wav, WavError> {
+        use std::io::Read as _;
+        let path = dir.join("x.wav");
+        std::fs::write(&path, bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut r = WavReader::open(file, bytes.len() as u64)?;
+        let mut data = Vec::new();
+        r.read_to_end(&mut data).unwrap();
+        assert_eq!(data.len(), r.data_len());
+        Ok(Wav {
+            format: r.format,
+            sample_rate: r.sample_rate,
+            data,
+        })
+    }
 
     #[test]
     fn round_trips_every_format() {
@@ -362,6 +495,18 @@ mod tests {
                 data: (0..=255u8).collect(),
             };
             assert_eq!(Wav::parse(&w.to_bytes()).unwrap(), w);
+            // Odd lengths are padded, and read back without the pad.
+            let odd = Wav {
+                data: (0..=254u8).collect(),
+                ..w
+            };
+            if format != Format::Pcm16 {
+                let bytes = odd.to_bytes();
+                assert_eq!(bytes.len() % 2, 0);
+                assert_eq!(Wav::parse(&bytes).unwrap(), odd);
+                let dir = tempfile::tempdir().unwrap();
+                assert_eq!(streamed(dir.path(), &bytes).unwrap(), odd);
+            }
         }
     }
 
@@ -425,9 +570,20 @@ mod tests {
         list.extend_from_slice(&4u32.to_le_bytes());
         list.extend_from_slice(b"INFO");
         assert_eq!(Wav::parse(&list).unwrap().len(), 100);
-        // The no-copy reader gives the same, and the same refusals.
-        for bytes in [&list[..], &two, &full[..150], &stereo, b"RIFF"] {
-            assert_eq!(Wav::from_file_bytes(bytes.to_vec()), Wav::parse(bytes));
+        // The no-copy reader and the streaming one give the same, and the same refusals.
+        let dir = tempfile::tempdir().unwrap();
+        for bytes in [
+            &list[..],
+            &two,
+            &full[..150],
+            &full[..30],
+            &stereo,
+            b"RIFF",
+            &cd,
+        ] {
+            let parsed = Wav::parse(bytes);
+            assert_eq!(Wav::from_file_bytes(bytes.to_vec()), parsed);
+            assert_eq!(streamed(dir.path(), bytes), parsed);
         }
         assert!(Wav::parse(b"hello world, not audio")
             .unwrap_err()

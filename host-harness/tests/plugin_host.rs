@@ -519,3 +519,81 @@ fn a_recording_in_one_second_frames_comes_out_as_in_20_ms_frames() {
         assert_eq!(small.1, big.1, "{name}: the digits differ");
     }
 }
+
+/// `detect` and `mask` read a WAV file as they process it (`run_stream`): the masked audio
+/// handed out frame by frame and the digits are exactly those of the recording run from
+/// memory; a file that ends before its data chunk does (changed while it was read) is an
+/// error, not a shorter output.
+#[test]
+fn a_recording_streamed_from_its_file_comes_out_as_from_memory() {
+    use std::io::Read as _;
+    use tonemask_harness::run::{run, run_stream, Audio, Options};
+    use tonemask_harness::wav::WavReader;
+    let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["speech_then_card_ulaw", "speech_then_card"] {
+        let (wav, want) = recording(name);
+        let opts = Options::for_file(CallSettings {
+            mask_mode: MaskMode::Tone,
+            ..default_settings("stream")
+        });
+        let from_memory = run(
+            &mut plugin.instantiate().unwrap(),
+            &wav,
+            &opts,
+            None,
+            |_| {},
+        )
+        .unwrap();
+        let path = dir.path().join(format!("{name}.wav"));
+        std::fs::write(&path, wav.to_bytes()).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let size = file.metadata().unwrap().len();
+        let reader = WavReader::open(file, size).unwrap();
+        let mut masked = Vec::new();
+        let streamed = run_stream(
+            &mut plugin.instantiate().unwrap(),
+            reader.into(),
+            &opts,
+            None,
+            |b| {
+                masked.extend_from_slice(b);
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(from_memory.events.len(), want.len(), "{name}");
+        assert!(
+            masked == from_memory.masked.data,
+            "{name}: masked audio differs"
+        );
+        assert!(streamed.masked.data.is_empty());
+        let times = |o: &tonemask_harness::run::Outcome| -> Vec<_> {
+            o.events
+                .iter()
+                .map(|e| (shown_digit(e), e.start_ms, e.end_ms, e.detected_ms))
+                .collect()
+        };
+        assert_eq!(times(&streamed), times(&from_memory), "{name}");
+        // The data ends 1,000 bytes early: refused, whatever was handed out before.
+        let short = &wav.data[..wav.data.len() - 1000];
+        let audio = Audio {
+            format: wav.format,
+            sample_rate: wav.sample_rate,
+            len: wav.data.len(),
+            data: Box::new(short.chain(&[][..])),
+        };
+        let Err(e) = run_stream(
+            &mut plugin.instantiate().unwrap(),
+            audio,
+            &opts,
+            None,
+            |_| Ok(()),
+            |_| {},
+        ) else {
+            panic!("{name}: a short file was taken");
+        };
+        assert!(format!("{e:#}").contains("ended before"), "{e:#}");
+    }
+}

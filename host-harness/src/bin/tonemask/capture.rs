@@ -85,7 +85,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         &wav,
         &opts,
         Some(&keys),
-        progress_for(&wav, "capture"),
+        progress_for(wav.seconds(), "capture"),
     )?;
     show(&args, &out);
     let lines = out.signed_lines();

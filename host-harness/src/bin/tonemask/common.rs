@@ -6,7 +6,6 @@ use tonemask_harness::capture::Capture;
 use tonemask_harness::files;
 use tonemask_harness::packets::CaptureOutcome;
 use tonemask_harness::plugin::{Limits, Plugin};
-use tonemask_harness::wav::Wav;
 
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     tonemask_harness::files::read_input(path)
@@ -100,9 +99,9 @@ pub fn report_streams(out: &CaptureOutcome) -> i32 {
 }
 
 /// Progress on stderr (when it is a terminal) for recordings longer than a minute.
-pub fn progress_for(wav: &Wav, what: &str) -> impl FnMut(f64) {
+pub fn progress_for(seconds: f64, what: &str) -> impl FnMut(f64) {
     use std::io::IsTerminal as _;
-    let long = wav.seconds() > 60.0 && std::io::stderr().is_terminal();
+    let long = seconds > 60.0 && std::io::stderr().is_terminal();
     let what = what.to_string();
     let mut last = -1i64;
     move |f: f64| {

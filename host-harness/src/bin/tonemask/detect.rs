@@ -4,11 +4,12 @@ use crate::args::*;
 use crate::common::*;
 use anyhow::{Context, Result};
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tonemask_harness::capture::{self, Capture};
+use tonemask_harness::files::{open_input, Input};
 use tonemask_harness::packets::{run_capture, CaptureOptions};
-use tonemask_harness::plugin::{CallSettings, MaskMode};
-use tonemask_harness::run::{event_json, run, Options};
+use tonemask_harness::plugin::{CallSettings, MaskMode, Plugin};
+use tonemask_harness::run::{event_json, run_stream, Audio, Options};
 use tonemask_harness::wav::Wav;
 
 /// Arguments of `tonemask detect`.
@@ -25,41 +26,58 @@ pub struct Args {
 /// Runs `tonemask detect`; returns the exit status.
 pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let Args { call, tuning, rtp } = args;
-    let bytes = read_file(&call)?;
+    let input = open_input(&call)?;
     let plugin = load_plugin(plugin)?;
-    let mut inst = plugin.instantiate()?;
-    if capture::is_capture(&bytes) {
-        let cap = Capture::parse(&bytes).with_context(|| call.display().to_string())?;
-        warn_truncated(&cap, &call);
-        let opts = CaptureOptions {
-            settings: detect_settings(&tuning),
-            fallback: rtp.fallback(),
-            capture: None,
-        };
-        let out = run_capture(&plugin, &cap, &opts, None)?;
-        let mut stdout = std::io::stdout().lock();
-        for s in &out.streams {
-            for e in &s.events {
-                let mut j = event_json(e);
-                j["direction"] = s.direction.name().into();
-                j["src"] = s.src.to_string().into();
-                j["dst"] = s.dst.to_string().into();
-                writeln!(stdout, "{j}")?;
-            }
+    let wav;
+    let audio: Audio = match input {
+        Input::Wav(reader) => reader.into(),
+        Input::Bytes(bytes) if capture::is_capture(&bytes) => {
+            return detect_capture(&plugin, &bytes, &call, &tuning, &rtp);
         }
-        return Ok(report_streams(&out));
-    }
-    let wav = Wav::from_file_bytes(bytes).with_context(|| call.display().to_string())?;
-    let opts = Options {
-        keep_audio: false,
-        ..Options::for_file(detect_settings(&tuning))
+        Input::Bytes(bytes) => {
+            wav = Wav::from_file_bytes(bytes).with_context(|| call.display().to_string())?;
+            (&wav).into()
+        }
     };
-    let out = run(&mut inst, &wav, &opts, None, progress_for(&wav, "detect"))?;
+    let opts = Options::for_file(detect_settings(&tuning));
+    let progress = progress_for(audio.seconds(), "detect");
+    let mut inst = plugin.instantiate()?;
+    // Only the digits are wanted: the masked audio goes nowhere.
+    let out = run_stream(&mut inst, audio, &opts, None, |_| Ok(()), progress)?;
     let mut stdout = std::io::stdout().lock();
     for e in &out.events {
         writeln!(stdout, "{}", event_json(e))?;
     }
     Ok(0)
+}
+
+/// A capture: the digits of every stream, each line with its direction and addresses.
+fn detect_capture(
+    plugin: &Plugin,
+    bytes: &[u8],
+    call: &Path,
+    tuning: &Tuning,
+    rtp: &RtpArgs,
+) -> Result<i32> {
+    let cap = Capture::parse(bytes).with_context(|| call.display().to_string())?;
+    warn_truncated(&cap, call);
+    let opts = CaptureOptions {
+        settings: detect_settings(tuning),
+        fallback: rtp.fallback(),
+        capture: None,
+    };
+    let out = run_capture(plugin, &cap, &opts, None)?;
+    let mut stdout = std::io::stdout().lock();
+    for s in &out.streams {
+        for e in &s.events {
+            let mut j = event_json(e);
+            j["direction"] = s.direction.name().into();
+            j["src"] = s.src.to_string().into();
+            j["dst"] = s.dst.to_string().into();
+            writeln!(stdout, "{j}")?;
+        }
+    }
+    Ok(report_streams(&out))
 }
 
 /// Settings for `detect`: nothing replaced, unsigned, the default look-ahead (as `mask`

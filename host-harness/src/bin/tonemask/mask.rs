@@ -6,11 +6,12 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum as _;
 use std::path::PathBuf;
 use tonemask_harness::capture::{self, Capture};
+use tonemask_harness::files::{self, open_input, AtomicFile, Input};
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::packets::{run_capture, CaptureOptions};
 use tonemask_harness::plugin::{CallSettings, Plugin};
-use tonemask_harness::run::{run, Options};
-use tonemask_harness::wav::Wav;
+use tonemask_harness::run::{run_stream, Audio, Options};
+use tonemask_harness::wav::{self, Wav};
 
 /// Arguments of `tonemask mask`.
 #[derive(clap::Args)]
@@ -56,7 +57,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         );
     }
     let keys = KeyRing::load(&key)?;
-    let bytes = read_file(&input)?;
+    let opened = open_input(&input)?;
     let plugin = load_plugin(plugin)?;
     let events = events.unwrap_or_else(|| output.with_extension("events.jsonl"));
     check_events_path(&events, &[&input, &output])?;
@@ -65,15 +66,23 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         output,
         events,
     };
-    if capture::is_capture(&bytes) {
-        let opts = CaptureOptions {
-            settings,
-            fallback: rtp.fallback(),
-            capture: None,
-        };
-        return mask_capture(&plugin, &bytes, &opts, &keys, &paths);
-    }
-    mask_wav(&plugin, bytes, settings, &call, &keys, &paths)
+    let wav;
+    let audio: Audio = match opened {
+        Input::Wav(reader) => reader.into(),
+        Input::Bytes(bytes) if capture::is_capture(&bytes) => {
+            let opts = CaptureOptions {
+                settings,
+                fallback: rtp.fallback(),
+                capture: None,
+            };
+            return mask_capture(&plugin, &bytes, &opts, &keys, &paths);
+        }
+        Input::Bytes(bytes) => {
+            wav = Wav::from_file_bytes(bytes).with_context(|| paths.input.display().to_string())?;
+            (&wav).into()
+        }
+    };
+    mask_wav(&plugin, audio, settings, &call, &keys, &paths)
 }
 
 /// A capture: every caller→agent stream masked, written back as pcap.
@@ -106,27 +115,33 @@ fn mask_capture(
     Ok(report_streams(&out))
 }
 
-/// A WAV recording: written in its own format, aligned with the input.
+/// A WAV recording: written in its own format, aligned with the input, as it is masked
+/// (the output file appears only once it is whole).
 fn mask_wav(
     plugin: &Plugin,
-    bytes: Vec<u8>,
+    audio: Audio<'_>,
     settings: CallSettings,
     call: &CallArgs,
     keys: &KeyRing,
     paths: &Paths,
 ) -> Result<i32> {
-    let wav = Wav::from_file_bytes(bytes).with_context(|| paths.input.display().to_string())?;
     let opts = Options::for_file(settings);
     let mut inst = plugin.instantiate()?;
-    let out = run(
+    let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
+    let len = audio.len;
+    file.write_all(&wav::header(audio.format, audio.sample_rate, len))?;
+    let progress = progress_for(audio.seconds(), "mask");
+    let out = run_stream(
         &mut inst,
-        &wav,
+        audio,
         &opts,
         Some(keys),
-        progress_for(&wav, "mask"),
+        |masked| file.write_all(masked),
+        progress,
     )?;
+    file.write_all(wav::padding(len))?;
+    file.commit()?;
     let lines = out.signed_lines();
-    write_atomic(&paths.output, &out.masked.to_bytes())?;
     write_events(&paths.events, lines.as_bytes())?;
     let leaked: u64 = out.events.iter().map(|e| e.leaked_samples).sum();
     eprintln!(
