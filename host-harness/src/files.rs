@@ -30,7 +30,7 @@ pub const PUBLIC: u32 = 0o644;
 /// Writes `bytes` to `path` with permissions `mode`, all or nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut f = AtomicFile::create(path, mode)?;
-    f.write_all(bytes)?;
+    f.append(bytes)?;
     f.commit()
 }
 
@@ -64,8 +64,8 @@ impl AtomicFile {
         })
     }
 
-    /// Appends `bytes`.
-    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Appends `bytes` (an error names the file).
+    pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all(bytes)
             .with_context(|| format!("cannot write {}", self.path.display()))
@@ -81,6 +81,17 @@ impl AtomicFile {
         placed.with_context(|| format!("cannot write {}", self.path.display()))?;
         self.done = true;
         Ok(())
+    }
+}
+
+impl std::io::Write for AtomicFile {
+    /// Appends (for writers that take a `Write`: their errors do not name the file).
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -261,13 +272,13 @@ mod tests {
         let out = dir.path().join("masked.wav");
         std::fs::write(&out, "old").unwrap();
         let mut f = AtomicFile::create(&out, PUBLIC).unwrap();
-        f.write_all(b"half").unwrap();
+        f.append(b"half").unwrap();
         drop(f); // a failure on the way: the target keeps what it had, nothing else is left
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let mut f = AtomicFile::create(&out, PUBLIC).unwrap();
-        f.write_all(b"whole ").unwrap();
-        f.write_all(b"file").unwrap();
+        f.append(b"whole ").unwrap();
+        std::io::Write::write_all(&mut f, b"file").unwrap();
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "whole file");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

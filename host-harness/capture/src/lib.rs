@@ -24,7 +24,7 @@ use reassembly::reassemble;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use write::ones_complement;
-pub use write::write_pcap;
+pub use write::{write_pcap, write_pcap_to};
 
 /// One captured frame.
 #[derive(Clone, Debug)]
@@ -367,7 +367,9 @@ impl Frame {
     /// recomputed.
     #[must_use]
     pub fn with_payload(&self, dg: &Datagram<'_>, payload: &[u8]) -> Frame {
-        let mut d = self.data[..dg.udp_offset + 8].to_vec();
+        let head = &self.data[..dg.udp_offset + 8];
+        let mut d = Vec::with_capacity(head.len() + payload.len());
+        d.extend_from_slice(head);
         d.extend_from_slice(payload);
         let udp_len = 8 + payload.len();
         let ip = dg.ip_offset;
@@ -386,25 +388,30 @@ impl Frame {
         let u = dg.udp_offset;
         d[u + 4..u + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         d[u + 6..u + 8].copy_from_slice(&[0, 0]);
-        let mut pseudo = Vec::with_capacity(40);
-        match (dg.src.ip(), dg.dst.ip()) {
+        // The pseudo-header: addresses, protocol and UDP length (RFC 768, RFC 8200 § 8.1).
+        let mut pseudo = [0u8; 40];
+        let pseudo = match (dg.src.ip(), dg.dst.ip()) {
             (IpAddr::V4(s), IpAddr::V4(t)) => {
-                pseudo.extend_from_slice(&s.octets());
-                pseudo.extend_from_slice(&t.octets());
-                pseudo.extend_from_slice(&[0, 17]);
-                pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
+                pseudo[..4].copy_from_slice(&s.octets());
+                pseudo[4..8].copy_from_slice(&t.octets());
+                pseudo[8..10].copy_from_slice(&[0, 17]);
+                pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+                &pseudo[..12]
             }
             (s, t) => {
+                let mut at = 0;
                 for a in [s, t] {
                     if let IpAddr::V6(a) = a {
-                        pseudo.extend_from_slice(&a.octets());
+                        pseudo[at..at + 16].copy_from_slice(&a.octets());
+                        at += 16;
                     }
                 }
-                pseudo.extend_from_slice(&(udp_len as u32).to_be_bytes());
-                pseudo.extend_from_slice(&[0, 0, 0, 17]);
+                pseudo[at..at + 4].copy_from_slice(&(udp_len as u32).to_be_bytes());
+                pseudo[at + 4..at + 8].copy_from_slice(&[0, 0, 0, 17]);
+                &pseudo[..at + 8]
             }
-        }
-        let sum = ones_complement(&d[u..], ones_complement(&pseudo, 0));
+        };
+        let sum = ones_complement(&d[u..], ones_complement(pseudo, 0));
         let check = match !sum {
             0 => 0xFFFF,
             c => c,

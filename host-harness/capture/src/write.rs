@@ -3,12 +3,21 @@
 
 use super::*;
 
-/// The ones'-complement sum of `bytes` (as big-endian 16-bit words) added to `start`.
+/// The ones'-complement sum of `bytes` (as big-endian 16-bit words; an odd last byte padded
+/// with zero) added to `start`. The words are summed wide and the carries folded back once at
+/// the end (RFC 1071): the same sum as folding after every word, without a dependency from
+/// each word to the next.
 pub(crate) fn ones_complement(bytes: &[u8], start: u16) -> u16 {
-    let mut sum = u32::from(start);
-    for c in bytes.chunks(2) {
-        let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
-        sum += u32::from(w);
+    let mut words = bytes.chunks_exact(2);
+    let mut sum: u64 = words
+        .by_ref()
+        .map(|c| u64::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum::<u64>()
+        + u64::from(start);
+    if let [last] = words.remainder() {
+        sum += u64::from(*last) << 8;
+    }
+    while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
     sum as u16
@@ -17,6 +26,11 @@ pub(crate) fn ones_complement(bytes: &[u8], start: u16) -> u16 {
 /// Writes `frames` as a classic pcap file (all frames must share one link type); a frame cut
 /// short keeps its original length.
 pub fn write_pcap(frames: &[Frame]) -> Result<Vec<u8>> {
+    write_pcap_to(frames, Vec::new())
+}
+
+/// As [`write_pcap`], into `out` (returned when written).
+pub fn write_pcap_to<W: std::io::Write>(frames: &[Frame], out: W) -> Result<W> {
     let link = frames.first().map_or(DataLink::ETHERNET, |f| f.link);
     if let Some(f) = frames.iter().find(|f| f.link != link) {
         bail!(
@@ -30,11 +44,52 @@ pub fn write_pcap(frames: &[Frame]) -> Result<Vec<u8>> {
         snaplen: 262_144,
         ..PcapHeader::default()
     };
-    let mut w = PcapWriter::with_header(Vec::new(), header).context("writing pcap header")?;
+    let mut w = PcapWriter::with_header(out, header).context("writing pcap header")?;
     for f in frames {
         let len = u32::try_from(f.orig_len.max(f.data.len())).context("frame too large")?;
         w.write_packet(&PcapPacket::new(f.ts, len, &f.data))
             .context("writing pcap record")?;
     }
     Ok(w.into_writer())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ones_complement;
+
+    /// The definition: fold after every word.
+    fn word_by_word(bytes: &[u8], start: u16) -> u16 {
+        let mut sum = u32::from(start);
+        for c in bytes.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    #[test]
+    fn folding_once_at_the_end_gives_the_word_by_word_sum() {
+        let mut x: u32 = 0x1234_5678;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            for start in [0, 1, 0x8000, 0xFFFE, 0xFFFF] {
+                assert_eq!(
+                    ones_complement(&bytes, start),
+                    word_by_word(&bytes, start),
+                    "{len} bytes from {start:#x}"
+                );
+            }
+        }
+        // All ones, all zeros: the two representations of zero stay apart.
+        for b in [[0xFFu8; 64], [0u8; 64]] {
+            assert_eq!(ones_complement(&b, 0), word_by_word(&b, 0));
+        }
+    }
 }

@@ -103,7 +103,10 @@ fn mask_capture(
         .collect();
     let digits: usize = masked.iter().map(|s| s.events.len()).sum();
     let lines: String = masked.iter().map(|s| s.signed_lines()).collect();
-    write_atomic(&paths.output, &capture::write_pcap(&out.masked)?)?;
+    let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
+    capture::write_pcap_to(&out.masked, &mut file)
+        .with_context(|| format!("cannot write {}", paths.output.display()))?;
+    file.commit()?;
     write_events(&paths.events, lines.as_bytes())?;
     eprintln!(
         "tonemask: {} digit(s) masked in {} stream(s) → {}; events → {}",
@@ -129,17 +132,17 @@ fn mask_wav(
     let mut inst = plugin.instantiate()?;
     let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
     let len = audio.len;
-    file.write_all(&wav::header(audio.format, audio.sample_rate, len))?;
+    file.append(&wav::header(audio.format, audio.sample_rate, len))?;
     let progress = progress_for(audio.seconds(), "mask");
     let out = run_stream(
         &mut inst,
         audio,
         &opts,
         Some(keys),
-        |masked| file.write_all(masked),
+        |masked| file.append(masked),
         progress,
     )?;
-    file.write_all(wav::padding(len))?;
+    file.append(wav::padding(len))?;
     file.commit()?;
     let lines = out.signed_lines();
     write_events(&paths.events, lines.as_bytes())?;
