@@ -1,5 +1,6 @@
-//! `tonemask serve` behind a real SIP proxy: Debian's Kamailio (testdata/kamailio) with its
-//! `rtpengine` module pointed at the node, between a SIPp caller and a SIPp agent. Kamailio
+//! `tonemask serve` behind a real SIP proxy: Debian's Kamailio (testdata/kamailio; or
+//! OpenSIPS, see [`proxy`]) with its `rtpengine` module pointed at the node, between a SIPp
+//! caller and a SIPp agent. Kamailio
 //! sends the INVITE's offer, the 200 OK's answer and the BYE's delete over the ng protocol;
 //! the caller's SDP and the agent's never name each other's media address, so the audio only
 //! flows through the node. The agent's media address is this test's socket: it must receive
@@ -15,25 +16,63 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tonemask_harness::wav::Format;
 
-/// Kamailio (killed when dropped).
+/// The SIP proxy (killed when dropped).
 struct Kamailio(Child);
 
 impl Drop for Kamailio {
+    /// SIGTERM, so the main process ends its workers (OpenSIPS's outlive a SIGKILL and keep
+    /// the port); SIGKILL after 3 s.
     fn drop(&mut self) {
+        let pid = libc::pid_t::try_from(self.0.id()).unwrap();
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..30 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// Kamailio on `sip`, relaying every call to the agent on `agent`, its rtpengine module
-/// pointed at the media nodes listening for ng on `nodes` (one set).
+/// The proxy these tests run: Debian's Kamailio, or — with
+/// `TONEMASK_SIP_PROXY=opensips:/path/to/opensips` — an OpenSIPS build (not packaged by
+/// Debian 12, so CI runs Kamailio) with testdata/opensips/opensips.cfg, its modules next to
+/// the binary's tree (`modules/NAME/NAME.so`, as a source build leaves them).
+enum Proxy {
+    Kamailio,
+    OpenSips(std::path::PathBuf),
+}
+
+fn proxy() -> Proxy {
+    match std::env::var("TONEMASK_SIP_PROXY") {
+        Ok(v) if v.starts_with("opensips:") => Proxy::OpenSips(v["opensips:".len()..].into()),
+        Ok(v) if v != "kamailio" && !v.is_empty() => {
+            panic!("TONEMASK_SIP_PROXY={v}: use kamailio or opensips:/path/to/opensips")
+        }
+        _ => Proxy::Kamailio,
+    }
+}
+
+/// Kamailio (or OpenSIPS: see [`proxy`]) on `sip`, relaying every call to the agent on
+/// `agent`, its rtpengine module pointed at the media nodes listening for ng on `nodes` (one
+/// set). Its log goes to `kamailio.log` in `dir`.
 fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, nodes: &[u16]) -> Kamailio {
-    let which = Command::new("kamailio").arg("-v").output();
-    assert!(
-        which.is_ok(),
-        "kamailio is not installed (apt-get install kamailio; scripts/setup.sh --test does it)"
-    );
-    let cfg = std::fs::read_to_string(root().join("testdata/kamailio/kamailio.cfg"))
+    let proxy = proxy();
+    let (program, template) = match &proxy {
+        Proxy::Kamailio => {
+            let which = Command::new("kamailio").arg("-v").output();
+            assert!(
+                which.is_ok(),
+                "kamailio is not installed (apt-get install kamailio; scripts/setup.sh --test does it)"
+            );
+            ("kamailio".into(), "testdata/kamailio/kamailio.cfg")
+        }
+        Proxy::OpenSips(bin) => (bin.clone(), "testdata/opensips/opensips.cfg"),
+    };
+    let mut cfg = std::fs::read_to_string(root().join(template))
         .unwrap()
         .replace("SIP_PORT", &sip.to_string())
         .replace("AGENT_PORT", &agent.to_string())
@@ -45,14 +84,33 @@ fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, nodes: &[u16]) ->
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+    let mut command = Command::new(&program);
+    if let Proxy::OpenSips(bin) = &proxy {
+        // A source tree's modules, gathered into one directory for `mpath`.
+        let modules = dir.join("opensips-modules");
+        std::fs::create_dir_all(&modules).unwrap();
+        let tree = bin.parent().unwrap().join("modules");
+        for m in std::fs::read_dir(&tree).unwrap().flatten() {
+            let so = m
+                .path()
+                .join(format!("{}.so", m.file_name().to_string_lossy()));
+            if so.exists() {
+                std::fs::copy(&so, modules.join(so.file_name().unwrap())).unwrap();
+            }
+        }
+        cfg = cfg.replace("MODULES", &format!("{}/", modules.display()));
+        command.args(["-F", "-m", "32", "-M", "8", "-w"]).arg(dir);
+    } else {
+        command
+            .args(["-DD", "-E", "-m", "32", "-M", "8", "-w"])
+            .arg(dir);
+    }
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, cfg).unwrap();
     let kamailio = Kamailio(
-        Command::new("kamailio")
+        command
             .arg("-f")
             .arg(&path)
-            .args(["-DD", "-E", "-m", "32", "-M", "8", "-w"])
-            .arg(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
             .spawn()
@@ -66,7 +124,8 @@ fn start_kamailio(dir: &std::path::Path, sip: u16, agent: u16, nodes: &[u16]) ->
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!(
-        "kamailio did not start:\n{}",
+        "{} did not start:\n{}",
+        program.display(),
         std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
     );
 }
