@@ -115,12 +115,12 @@ pub fn run(
     let keep = opts.keep_audio;
     let mut data = Vec::with_capacity(if keep { wav.data.len() } else { 0 });
     let audio = Audio::from(wav);
-    let sink = |masked: &[u8]| {
-        if keep {
-            data.extend_from_slice(masked);
-        }
+    let mut keep_it = |masked: &[u8]| {
+        data.extend_from_slice(masked);
         Ok(())
     };
+    let sink: Option<&mut dyn FnMut(&[u8]) -> Result<()>> =
+        if keep { Some(&mut keep_it) } else { None };
     let out = run_stream(instance, audio, opts, keys, sink, progress)?;
     Ok(Outcome {
         masked: Wav { data, ..out.masked },
@@ -177,7 +177,8 @@ impl Audio<'_> {
 }
 
 /// As [`run`], reading the audio as it goes and handing the masked audio (as the file's
-/// bytes, aligned with the input) to `sink` frame by frame: a long recording is never held
+/// bytes, aligned with the input) to `sink` frame by frame — or, without a sink, only
+/// checking its length (for runs that want the events alone): a long recording is never held
 /// in memory. [`Outcome::masked`] holds no samples; [`Options::keep_audio`] is not used. A
 /// read that ends before `len` bytes is an error.
 pub fn run_stream(
@@ -185,7 +186,7 @@ pub fn run_stream(
     audio: Audio<'_>,
     opts: &Options,
     keys: Option<&KeyRing>,
-    mut sink: impl FnMut(&[u8]) -> Result<()>,
+    mut sink: Option<&mut dyn FnMut(&[u8]) -> Result<()>>,
     mut progress: impl FnMut(f64),
 ) -> Result<Outcome> {
     let codec = match audio.format {
@@ -259,15 +260,21 @@ pub fn run_stream(
                         a.process_samples(&samples)
                     }
                 })?;
-                out.clear();
-                out.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
+                produced += 2 * masked.len();
+                if let Some(sink) = sink.as_mut() {
+                    out.clear();
+                    out.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
+                    sink(&out)?;
+                }
             }
             Format::Ulaw | Format::Alaw => {
                 out = r.step(at, |a| if last { a.flush() } else { a.process(got) })?;
+                produced += out.len();
+                if let Some(sink) = sink.as_mut() {
+                    sink(&out)?;
+                }
             }
         }
-        produced += out.len();
-        sink(&out)?;
         progress(read as f64 / len.max(1) as f64);
     }
     same_length(produced / width, len / width, delay)?;

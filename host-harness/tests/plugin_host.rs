@@ -556,10 +556,10 @@ fn a_recording_streamed_from_its_file_comes_out_as_from_memory() {
             reader.into(),
             &opts,
             None,
-            |b| {
+            Some(&mut |b: &[u8]| {
                 masked.extend_from_slice(b);
                 Ok(())
-            },
+            }),
             |_| {},
         )
         .unwrap();
@@ -589,7 +589,7 @@ fn a_recording_streamed_from_its_file_comes_out_as_from_memory() {
             audio,
             &opts,
             None,
-            |_| Ok(()),
+            None,
             |_| {},
         ) else {
             panic!("{name}: a short file was taken");

@@ -43,7 +43,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let progress = progress_for(audio.seconds(), "detect");
     let mut inst = plugin.instantiate()?;
     // Only the digits are wanted: the masked audio goes nowhere.
-    let out = run_stream(&mut inst, audio, &opts, None, |_| Ok(()), progress)?;
+    let out = run_stream(&mut inst, audio, &opts, None, None, progress)?;
     let mut stdout = std::io::stdout().lock();
     for e in &out.events {
         writeln!(stdout, "{}", event_json(e))?;

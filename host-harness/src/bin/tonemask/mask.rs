@@ -139,7 +139,7 @@ fn mask_wav(
         audio,
         &opts,
         Some(keys),
-        |masked| file.append(masked),
+        Some(&mut |masked: &[u8]| file.append(masked)),
         progress,
     )?;
     file.append(wav::padding(len))?;
