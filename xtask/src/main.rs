@@ -100,6 +100,7 @@ fn plugin(audio_only: bool) -> Result<()> {
         .validate(true)
         .encode()
         .context("encoding the component")?;
+    let component = without_names(&component)?;
     let name = if audio_only {
         "tonemask-plugin-audio.wasm"
     } else {
@@ -114,4 +115,34 @@ fn plugin(audio_only: bool) -> Result<()> {
         module.len()
     );
     Ok(())
+}
+
+/// `component` without its top-level `component-name` section: the names of its instances,
+/// functions and types (6.4 KB), which nothing needs to run it — as the core module's own
+/// symbol names are stripped by the `plugin` profile. Every other section is kept byte for
+/// byte (the top level is a header, then sections: an id byte, a LEB128 size, the contents;
+/// nested modules and components lie inside their sections' contents), and the result is
+/// validated.
+fn without_names(component: &[u8]) -> Result<Vec<u8>> {
+    let mut out = component.get(..8).context("not a component")?.to_vec();
+    let mut reader = wasmparser::BinaryReader::new(&component[8..], 8);
+    while !reader.eof() {
+        let start = reader.original_position() as usize;
+        let id = reader.read_u8()?;
+        let size = reader.read_var_u32()? as usize;
+        let contents = reader.original_position() as usize;
+        let body = reader.read_bytes(size)?;
+        let end = contents + size;
+        let names = id == 0
+            && wasmparser::BinaryReader::new(body, contents as u64)
+                .read_string()
+                .is_ok_and(|n| n == "component-name");
+        if !names {
+            out.extend_from_slice(&component[start..end]);
+        }
+    }
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&out)
+        .context("the component without its names does not validate")?;
+    Ok(out)
 }
