@@ -119,14 +119,16 @@ pub fn run(
         data.extend_from_slice(masked);
         Ok(())
     };
-    let sink: Option<&mut dyn FnMut(&[u8]) -> Result<()>> =
-        if keep { Some(&mut keep_it) } else { None };
+    let sink: Option<Sink<'_>> = if keep { Some(&mut keep_it) } else { None };
     let out = run_stream(instance, audio, opts, keys, sink, progress)?;
     Ok(Outcome {
         masked: Wav { data, ..out.masked },
         ..out
     })
 }
+
+/// Where [`run_stream`] hands the masked audio, frame by frame (the file's bytes).
+pub type Sink<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
 
 /// A recording's audio as [`run_stream`] takes it.
 pub struct Audio<'a> {
@@ -177,16 +179,16 @@ impl Audio<'_> {
 }
 
 /// As [`run`], reading the audio as it goes and handing the masked audio (as the file's
-/// bytes, aligned with the input) to `sink` frame by frame — or, without a sink, only
-/// checking its length (for runs that want the events alone): a long recording is never held
-/// in memory. [`Outcome::masked`] holds no samples; [`Options::keep_audio`] is not used. A
+/// bytes, aligned with the input) to `sink` frame by frame — or, without a sink, having the
+/// plugin detect only (the same events, no audio out: for runs that want the events alone):
+/// a long recording is never held in memory. [`Outcome::masked`] holds no samples; [`Options::keep_audio`] is not used. A
 /// read that ends before `len` bytes is an error.
 pub fn run_stream(
     instance: &mut Instance,
     audio: Audio<'_>,
     opts: &Options,
     keys: Option<&KeyRing>,
-    mut sink: Option<&mut dyn FnMut(&[u8]) -> Result<()>>,
+    mut sink: Option<Sink<'_>>,
     mut progress: impl FnMut(f64),
 ) -> Result<Outcome> {
     let codec = match audio.format {
@@ -246,13 +248,29 @@ pub fn run_stream(
         // The flush counts as the frame after the last whole one (as when frames were cut
         // from a buffer), for a capture's timing.
         let at = if last { len / (frame * width) } else { i };
-        match audio.format {
-            Format::Pcm16 => {
-                samples.clear();
-                samples.extend(
-                    got.chunks_exact(2)
-                        .map(|c| i16::from_le_bytes([c[0], c[1]])),
-                );
+        match (audio.format, sink.as_mut()) {
+            // Only the digits wanted: frames go to the plugin for detection only.
+            (Format::Pcm16, None) => {
+                to_samples(got, &mut samples);
+                r.step(at, |a| {
+                    if last {
+                        a.flush_samples().map(drop)
+                    } else {
+                        a.detect_samples(&samples)
+                    }
+                })?;
+            }
+            (_, None) => {
+                r.step(at, |a| {
+                    if last {
+                        a.flush().map(drop)
+                    } else {
+                        a.detect(got)
+                    }
+                })?;
+            }
+            (Format::Pcm16, Some(sink)) => {
+                to_samples(got, &mut samples);
                 let masked = r.step(at, |a| {
                     if last {
                         a.flush_samples()
@@ -261,23 +279,21 @@ pub fn run_stream(
                     }
                 })?;
                 produced += 2 * masked.len();
-                if let Some(sink) = sink.as_mut() {
-                    out.clear();
-                    out.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
-                    sink(&out)?;
-                }
+                out.clear();
+                out.extend(masked.iter().flat_map(|s| s.to_le_bytes()));
+                sink(&out)?;
             }
-            Format::Ulaw | Format::Alaw => {
+            (Format::Ulaw | Format::Alaw, Some(sink)) => {
                 out = r.step(at, |a| if last { a.flush() } else { a.process(got) })?;
                 produced += out.len();
-                if let Some(sink) = sink.as_mut() {
-                    sink(&out)?;
-                }
+                sink(&out)?;
             }
         }
         progress(read as f64 / len.max(1) as f64);
     }
-    same_length(produced / width, len / width, delay)?;
+    if sink.is_some() {
+        same_length(produced / width, len / width, delay)?;
+    }
     r.drain()?;
     let Frames {
         events, captures, ..
@@ -296,6 +312,16 @@ pub fn run_stream(
         start_record,
         end_record,
     })
+}
+
+/// Little-endian 16-bit PCM bytes as samples, into `samples` (cleared first).
+fn to_samples(bytes: &[u8], samples: &mut Vec<i16>) {
+    samples.clear();
+    samples.extend(
+        bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]])),
+    );
 }
 
 /// Fills `buf` from `input`; the input ending first is an error (the file changed while it

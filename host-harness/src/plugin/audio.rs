@@ -59,6 +59,26 @@ impl AudioSession<'_> {
             .map_err(plugin_error)
     }
 
+    /// Takes a frame of wire bytes for detection only: the same digit events as
+    /// [`AudioSession::process`], no audio back. A session detects only or processes (its
+    /// first frame decides), and one that detects only gives no audio when flushed.
+    pub fn detect(&mut self, frame: &[u8]) -> Result<()> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("detect", frame.len(), |g, st| g.call_detect(st, s, frame))?
+            .map_err(plugin_error)
+    }
+
+    /// As [`AudioSession::detect`], for a frame of linear samples.
+    pub fn detect_samples(&mut self, frame: &[i16]) -> Result<()> {
+        let s = self.handle.0;
+        self.inst
+            .masking_call("detect-samples", frame.len(), |g, st| {
+                g.call_detect_samples(st, s, frame)
+            })?
+            .map_err(plugin_error)
+    }
+
     /// Processes a frame of wire bytes that arrived at host time `now_ms` (a live host's
     /// clock, ms; only differences matter), so that [`AudioSession::handle_timeout`] can
     /// complete a press when frames stop.

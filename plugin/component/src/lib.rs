@@ -173,6 +173,14 @@ impl GuestSession for Session {
         Ok(out)
     }
 
+    fn detect(&self, frame: Vec<u8>) -> Result<(), Error> {
+        self.0.borrow_mut().detect_bytes(&frame).map_err(error)
+    }
+
+    fn detect_samples(&self, frame: Vec<i16>) -> Result<(), Error> {
+        self.0.borrow_mut().detect_samples(&frame).map_err(error)
+    }
+
     fn process_at(&self, now_ms: u64, frame: Vec<u8>) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(frame.len());
         self.0

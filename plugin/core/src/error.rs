@@ -72,6 +72,8 @@ pub enum Misuse {
     Finished,
     /// Linear samples were given to a G.711 session (pass the codec's bytes instead).
     NotLinear,
+    /// Audio to process in a session used for detection only, or the other way round.
+    DetectOnly,
 }
 
 impl fmt::Display for Misuse {
@@ -80,6 +82,9 @@ impl fmt::Display for Misuse {
             Misuse::Finished => "the session was flushed and takes no more input",
             Misuse::NotLinear => {
                 "this session's codec is G.711: pass encoded bytes, not linear samples"
+            }
+            Misuse::DetectOnly => {
+                "a session either detects only or processes audio: it cannot switch"
             }
         })
     }

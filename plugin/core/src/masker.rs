@@ -169,6 +169,22 @@ impl Masker {
         }
     }
 
+    /// Counts `n` samples as having gone through without moving any (a session that detects
+    /// only): the exit index — and so [`Masker::leaked_before`] — moves on as with
+    /// [`Masker::exchange`], windows the exit has passed are dropped, nothing is replaced.
+    pub fn pass(&mut self, n: usize) {
+        self.entered += n as u64;
+        let Some(exit) = self.exit_index() else {
+            return;
+        };
+        while let Some(&Window::Closed { end, .. }) = self.windows.front() {
+            if end > exit {
+                break;
+            }
+            self.windows.pop_front();
+        }
+    }
+
     /// Puts `input` into the line and writes the units that leave it to `out` (as many as
     /// went in: `out` is as long as `input`), masked where they fall inside a window.
     ///

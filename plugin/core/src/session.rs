@@ -94,6 +94,22 @@ pub struct Session {
     /// Host time without a frame after which the stream counts as idle, ms.
     idle_ms: u64,
     phase: Phase,
+    /// How frames are taken: not yet known, audio processed, or detection only.
+    usage: Usage,
+}
+
+/// Where the units leaving the delay line go.
+type Units<'a> = &'a mut dyn FnMut(&[u16]);
+
+/// How a session's frames are taken (fixed by the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Usage {
+    /// No frame yet.
+    Unset,
+    /// Frames go through the delay line and out.
+    Process,
+    /// Frames are only detected in: nothing comes out ([`Session::detect_bytes`]).
+    DetectOnly,
 }
 
 /// Samples a session handles at a time, on the stack: whole half-blocks at both rates
@@ -183,6 +199,7 @@ impl Session {
             },
             idle_ms: s.lookahead.idle_ms(),
             phase: Phase::Audio { last_input: None },
+            usage: Usage::Unset,
         })
     }
 
@@ -201,13 +218,15 @@ impl Session {
     /// Processes a frame of linear samples (L16 sessions); appends as many output samples
     /// (fewer at the start of an [`Output::Aligned`] session).
     pub fn process_samples(&mut self, input: &[i16], output: &mut Vec<i16>) -> Result<(), Error> {
-        if self.codec != Codec::L16 {
-            return Err(Misuse::NotLinear.into());
-        }
+        self.check_linear()?;
         self.check_open()?;
-        self.run(Frame::Samples(input), &mut |units| {
-            output.extend(units.iter().map(|&u| u as i16));
-        });
+        self.settle(Usage::Process)?;
+        self.run(
+            Frame::Samples(input),
+            Some(&mut |units| {
+                output.extend(units.iter().map(|&u| u as i16));
+            }),
+        );
         Ok(())
     }
 
@@ -215,14 +234,68 @@ impl Session {
     /// start of an [`Output::Aligned`] session).
     pub fn process_bytes(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), Error> {
         self.check_open()?;
-        if !input.len().is_multiple_of(self.codec.bytes_per_sample()) {
-            return Err(FrameError::PartialSample.into());
-        }
+        self.check_whole(input)?;
+        self.settle(Usage::Process)?;
         let codec = self.codec;
-        self.run(Frame::Bytes(codec, input), &mut |units| {
-            codec.write_units(units, output);
-        });
+        self.run(
+            Frame::Bytes(codec, input),
+            Some(&mut |units| {
+                codec.write_units(units, output);
+            }),
+        );
         Ok(())
+    }
+
+    /// Takes a frame of linear samples (L16 sessions) for **detection only**: the digits
+    /// and events are exactly those [`Session::process_samples`] gives, but no audio comes
+    /// out — for tools that want the digits of a recording and not its masked copy. A
+    /// session that detects only cannot process audio (nor the other way round: the first
+    /// frame decides), and its flush gives no audio.
+    pub fn detect_samples(&mut self, input: &[i16]) -> Result<(), Error> {
+        self.check_linear()?;
+        self.check_open()?;
+        self.settle(Usage::DetectOnly)?;
+        self.run(Frame::Samples(input), None);
+        Ok(())
+    }
+
+    /// As [`Session::detect_samples`], for a frame in the codec's wire bytes.
+    pub fn detect_bytes(&mut self, input: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.check_whole(input)?;
+        self.settle(Usage::DetectOnly)?;
+        self.run(Frame::Bytes(self.codec, input), None);
+        Ok(())
+    }
+
+    /// Refuses linear samples for a G.711 session.
+    fn check_linear(&self) -> Result<(), Error> {
+        if self.codec == Codec::L16 {
+            Ok(())
+        } else {
+            Err(Misuse::NotLinear.into())
+        }
+    }
+
+    /// Refuses bytes that are not whole samples.
+    fn check_whole(&self, input: &[u8]) -> Result<(), Error> {
+        if input.len().is_multiple_of(self.codec.bytes_per_sample()) {
+            Ok(())
+        } else {
+            Err(FrameError::PartialSample.into())
+        }
+    }
+
+    /// Fixes how frames are taken at the first; refuses the other way after it.
+    fn settle(&mut self, usage: Usage) -> Result<(), Error> {
+        match self.usage {
+            Usage::Unset => {
+                self.usage = usage;
+                Ok(())
+            }
+            u if u == usage => Ok(()),
+            _ => Err(Misuse::DetectOnly.into()),
+        }
     }
 
     /// As [`Session::process_samples`], for a frame that arrived at host time `now` (ms on
@@ -312,9 +385,7 @@ impl Session {
     /// Ends the stream (L16): closes a digit still on and appends the look-ahead's worth of
     /// samples still in the delay line.
     pub fn flush_samples(&mut self, output: &mut Vec<i16>) -> Result<(), Error> {
-        if self.codec != Codec::L16 {
-            return Err(Misuse::NotLinear.into());
-        }
+        self.check_linear()?;
         self.finish(&mut |units| output.extend(units.iter().map(|&u| u as i16)))
     }
 
@@ -380,14 +451,17 @@ impl Session {
         self.detector.finish();
         self.drain_transitions();
         self.reporter.finish();
-        self.exchange(Frame::Silence(self.codec, self.masker.delay()), out);
+        if self.usage != Usage::DetectOnly {
+            self.exchange(Frame::Silence(self.codec, self.masker.delay()), out);
+        }
         Ok(())
     }
 
     /// Takes in a frame: the detector sees all of it first (a piece at a time, decoded on the
     /// stack: a session keeps no copy of its frames), its transitions reach the masker, then
-    /// the frame passes through the delay line and what leaves goes to `out`.
-    fn run(&mut self, frame: Frame<'_>, out: &mut dyn FnMut(&[u16])) {
+    /// the frame passes through the delay line and what leaves goes to `out` — or, detecting
+    /// only (no `out`), the masker only counts it (its leak accounting stays exact).
+    fn run(&mut self, frame: Frame<'_>, out: Option<Units<'_>>) {
         let mut pcm = [0i16; CHUNK];
         let mut at = 0;
         while at < frame.len() {
@@ -399,7 +473,10 @@ impl Session {
         self.fed += frame.len() as u64;
         self.drain_transitions();
         self.reporter.tick(self.media_ms());
-        self.exchange(frame, out);
+        match out {
+            Some(out) => self.exchange(frame, out),
+            None => self.masker.pass(frame.len()),
+        }
     }
 
     /// Passes `frame` through the delay line, a piece at a time; what leaves goes to `out`,

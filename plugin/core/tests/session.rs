@@ -340,3 +340,106 @@ fn hidden_and_sealed_digits_leave_only_as_press_records() {
         }
     }
 }
+
+/// Everything a session reports, in order: its events (digit, times, source, leak, signed
+/// line) and its end record.
+fn reported(s: &mut Session) -> (Vec<String>, Option<String>) {
+    let mut events = Vec::new();
+    while let Some(e) = s.poll_event() {
+        events.push(format!(
+            "{:?} leak {} line {:?}",
+            e.event, e.leaked_samples, e.line
+        ));
+    }
+    (events, s.end_record().map(String::from))
+}
+
+#[test]
+fn detecting_only_reports_exactly_what_processing_reports_and_nothing_comes_out() {
+    let (pcm, _) = card(8000.0);
+    let ulaw: Vec<u8> = pcm
+        .iter()
+        .map(|&v| tonemask_core::g711::linear_to_ulaw(v))
+        .collect();
+    let key = Key::new("k1", &[7; 32]).unwrap();
+    // Signed and unsigned, masking or not, and a look-ahead so short that onsets leak (the
+    // leak is counted the same way when nothing leaves).
+    for (codec, mode, ms, signed) in [
+        (Codec::L16, MaskMode::Off, 60, false),
+        (Codec::L16, MaskMode::Tone, 5, true),
+        (Codec::Pcmu, MaskMode::Silence, 60, true),
+        (Codec::Pcmu, MaskMode::Off, 0, false),
+    ] {
+        let session = || {
+            let mut cfg = SessionConfig::new("call-d", codec);
+            cfg.settings.mask_mode = mode;
+            cfg.settings.lookahead = tonemask_core::Lookahead::from_ms(ms);
+            if signed {
+                cfg.settings.signer = Some(Signer::new(key.clone(), [0x5A; 16]).unwrap());
+            }
+            Session::new(cfg).unwrap()
+        };
+        let (mut processed, mut detected) = (session(), session());
+        let mut out = Vec::new();
+        for (i, frame) in [160usize, 7, 1000].iter().cycle().enumerate().take(10_000) {
+            let at = i * 389 % pcm.len();
+            let end = (at + frame).min(pcm.len());
+            if codec == Codec::L16 {
+                processed
+                    .process_samples(&pcm[at..end], &mut Vec::new())
+                    .unwrap();
+                detected.detect_samples(&pcm[at..end]).unwrap();
+            } else {
+                processed.process_bytes(&ulaw[at..end], &mut out).unwrap();
+                detected.detect_bytes(&ulaw[at..end]).unwrap();
+            }
+        }
+        let mut rest = Vec::new();
+        if codec == Codec::L16 {
+            let mut rest16 = Vec::new();
+            detected.flush_samples(&mut rest16).unwrap();
+            assert!(
+                rest16.is_empty(),
+                "a detecting session's flush gives no audio"
+            );
+            processed.flush_samples(&mut Vec::new()).unwrap();
+        } else {
+            detected.flush_bytes(&mut rest).unwrap();
+            assert!(
+                rest.is_empty(),
+                "a detecting session's flush gives no audio"
+            );
+            processed.flush_bytes(&mut out).unwrap();
+        }
+        let want = reported(&mut processed);
+        assert!(want.0.len() >= 16, "{codec:?} {mode:?}: {:?}", want.0);
+        if ms < 10 && mode != MaskMode::Off {
+            assert!(want.0.iter().any(|e| !e.contains("leak 0 ")), "{want:?}");
+        }
+        assert_eq!(reported(&mut detected), want, "{codec:?} {mode:?} {ms} ms");
+    }
+}
+
+#[test]
+fn a_session_detects_only_or_processes_and_cannot_switch() {
+    let (pcm, _) = card(8000.0);
+    let mut s = Session::new(SessionConfig::new("c", Codec::L16)).unwrap();
+    s.detect_samples(&pcm[..160]).unwrap();
+    let e = s
+        .process_samples(&pcm[160..320], &mut Vec::new())
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot switch"), "{e}");
+    s.detect_samples(&pcm[160..320]).unwrap();
+    let mut s = Session::new(SessionConfig::new("c", Codec::Pcmu)).unwrap();
+    s.process_bytes(&[0xFF; 160], &mut Vec::new()).unwrap();
+    assert!(s.detect_bytes(&[0xFF; 160]).is_err());
+    // The usual refusals hold for detection too.
+    assert!(s.detect_samples(&pcm[..10]).is_err());
+    s.flush_bytes(&mut Vec::new()).unwrap();
+    let mut d = Session::new(SessionConfig::new("c", Codec::Pcmu)).unwrap();
+    d.flush_bytes(&mut Vec::new()).unwrap();
+    assert!(
+        d.detect_bytes(&[0xFF; 160]).is_err(),
+        "detecting after the flush"
+    );
+}
