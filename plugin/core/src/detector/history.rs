@@ -88,14 +88,19 @@ impl History {
         self.half
     }
 
-    /// Appends a half-block; returns its index and the half-block before it, if any.
-    pub fn push(&mut self, h: Half) -> (u64, Option<Half>) {
+    /// The latest half-block, if any.
+    #[must_use]
+    pub fn latest(&self) -> Option<&Half> {
+        (self.count > 0).then_some(&self.latest)
+    }
+
+    /// Appends a half-block; returns its index.
+    pub fn push(&mut self, h: Half) -> u64 {
         let index = self.count;
-        let before = (index > 0).then_some(self.latest);
         self.powers[(index % LEN as u64) as usize] = h.y.map(Complex::norm_sqr);
         self.latest = h;
         self.count += 1;
-        (index, before)
+        index
     }
 
     /// Energies of `digit`'s two tones in half-block `index`, if still kept.

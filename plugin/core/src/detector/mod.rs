@@ -546,11 +546,31 @@ impl Detector {
     fn analyse_half(&mut self, y: [Complex; 8], energy: f32) {
         let analyser = self.tables.at(self.sample_rate);
         let b = Half { y, energy };
-        let (index, before) = self.history.push(b);
-        let Some(a) = before else {
+        // The window of the half-block before and this one (measured in place, before this
+        // one replaces it as the latest); the first half-block has none.
+        let Some(m) = self
+            .history
+            .latest()
+            .map(|a| analyser.measure(a, &b, &self.permissive))
+        else {
+            self.history.push(b);
             return;
         };
-        let m = analyser.measure(&a, &b, &self.permissive);
+        let index = self.history.push(b);
+        let Some(measured) = m else {
+            // Most windows: nothing DTMF-like, no verdict on either track, no reference for
+            // the next (the same as the general case below with nothing measured, without
+            // moving the measurements around).
+            self.previous[0] = self.previous[1].take();
+            self.last_pair = None;
+            self.last_twist = 1.0;
+            self.digits
+                .step(None, false, index, &self.history, &mut self.out);
+            self.mask
+                .step(None, false, index, &self.history, &mut self.out);
+            return;
+        };
+        let m = Some(measured);
         let strict = m.and_then(|m| m.digit(&self.strict));
         let previous = self.previous;
         self.previous = [self.previous[1], m.filter(|m| self.reference(m))];

@@ -153,6 +153,14 @@ impl Analyser {
     /// end there, before the fits.
     #[must_use]
     pub fn measure(&self, a: &Half, b: &Half, loosest: &Limits) -> Option<Measure> {
+        let n = (2 * self.half) as f32;
+        let floor = loosest.min_power * n * n / 4.0;
+        // No bin of an N-sample window holds more than N·Σx² (Cauchy–Schwarz): a window too
+        // quiet for any tone to reach the floor ends here, before the bins are formed (0.1 %
+        // margin for rounding; the test below would refuse it too).
+        if n * (a.energy + b.energy) * 1.001 < floor {
+            return None;
+        }
         let mut full = [Complex::default(); 8];
         let mut energy = [0.0f32; 8];
         for k in 0..8 {
@@ -163,8 +171,6 @@ impl Analyser {
         let c = 4 + argmax(&energy[4..]);
         // A tone of power P has |X|² ≈ P·N²/2 in its bin; half of that leaves room for
         // tones off the bin centre and for the fit.
-        let n = (2 * self.half) as f32;
-        let floor = loosest.min_power * n * n / 4.0;
         if energy[r] < floor || energy[c] < floor {
             return None;
         }
