@@ -463,13 +463,19 @@ impl Session {
     /// the frame passes through the delay line and what leaves goes to `out` — or, detecting
     /// only (no `out`), the masker only counts it (its leak accounting stays exact).
     fn run(&mut self, frame: Frame<'_>, out: Option<Units<'_>>) {
-        let mut pcm = [0i16; CHUNK];
-        let mut at = 0;
-        while at < frame.len() {
-            let n = (frame.len() - at).min(CHUNK);
-            frame.samples(at, &mut pcm[..n]);
-            self.detector.push(&pcm[..n]);
-            at += n;
+        if let Frame::Samples(samples) = frame {
+            // Linear samples need no decoding: the detector takes them where they are (it is
+            // sample-exact, so how a frame is cut changes nothing).
+            self.detector.push(samples);
+        } else {
+            let mut pcm = [0i16; CHUNK];
+            let mut at = 0;
+            while at < frame.len() {
+                let n = (frame.len() - at).min(CHUNK);
+                frame.samples(at, &mut pcm[..n]);
+                self.detector.push(&pcm[..n]);
+                at += n;
+            }
         }
         self.fed += frame.len() as u64;
         self.drain_transitions();
