@@ -24,7 +24,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(rtp_packet rtp_session rtp_stream capture wav events keys sip ng card)
+    targets=(rtp_packet rtp_session rtp_stream audio_session capture wav events keys sip ng card)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 

@@ -40,18 +40,23 @@ pub fn rtp_packet(data: &[u8]) {
     let _ = Packet::is_rtcp(data);
 }
 
+/// The codec and rate a configuration byte's two low bits pick.
+fn codec_of(cfg: u8) -> (Codec, u32) {
+    match cfg & 3 {
+        0 => (Codec::Pcmu, 8000),
+        1 => (Codec::Pcma, 8000),
+        2 => (Codec::L16, 8000),
+        _ => (Codec::L16, 16000),
+    }
+}
+
 /// A stream of packets through an RTP session. The first byte picks the configuration
 /// (codec, mask mode, look-ahead); then each packet is a length byte and that many bytes.
 pub fn rtp_session(data: &[u8]) {
     let Some((&cfg, mut rest)) = data.split_first() else {
         return;
     };
-    let (codec, rate) = match cfg & 3 {
-        0 => (Codec::Pcmu, 8000),
-        1 => (Codec::Pcma, 8000),
-        2 => (Codec::L16, 8000),
-        _ => (Codec::L16, 16000),
-    };
+    let (codec, rate) = codec_of(cfg);
     let mut config = RtpConfig {
         telephone_event: Some(EventType {
             pt: 96,
@@ -85,6 +90,83 @@ pub fn rtp_session(data: &[u8]) {
     }
     s.flush(&mut out).expect("first flush succeeds");
     while s.poll_event().is_some() {}
+}
+
+/// One audio stream through two sessions of the same configuration, one processing and one
+/// detecting only: they must report the same events (digits, times, leaks, signed lines) and
+/// end records, the processing one must give back as many samples as went in, and the
+/// detecting one none. Input: a configuration byte, then frames of length-prefixed audio (in
+/// the codec's wire bytes; big-endian for L16).
+pub fn audio_session(data: &[u8]) {
+    use tonemask_core::{Session, SessionConfig, Signer};
+    let Some((&cfg, mut rest)) = data.split_first() else {
+        return;
+    };
+    let (codec, rate) = codec_of(cfg);
+    let mut config = SessionConfig::new("fuzz", codec);
+    config.sample_rate = rate;
+    config.settings.mask_mode = match (cfg >> 2) & 3 {
+        0 => MaskMode::Silence,
+        1 => MaskMode::Tone,
+        2 => MaskMode::Noise,
+        _ => MaskMode::Off,
+    };
+    config.settings.lookahead = Lookahead::from_ms(u32::from(cfg >> 5) * 10);
+    config.settings.signer =
+        Some(Signer::new(Key::new("k", &[7; 32]).expect("key"), [1; 16]).expect("signer"));
+    let (Ok(mut processing), Ok(mut detecting)) =
+        (Session::new(config.clone()), Session::new(config))
+    else {
+        return;
+    };
+    let reported = |s: &mut Session| {
+        let mut v = Vec::new();
+        while let Some(e) = s.poll_event() {
+            v.push(format!("{:?} {} {:?}", e.event, e.leaked_samples, e.line));
+        }
+        v
+    };
+    let (mut fed, mut took, mut out) = (0usize, false, Vec::new());
+    let (mut processed, mut detected) = (Vec::new(), Vec::new());
+    while let Some((&len, tail)) = rest.split_first() {
+        // Frames up to 1,020 bytes: the length byte counts units of four.
+        let n = (usize::from(len) * 4).min(tail.len());
+        let frame = &tail[..n];
+        let a = processing.process_bytes(frame, &mut out);
+        let b = detecting.detect_bytes(frame);
+        assert_eq!(
+            a.is_ok(),
+            b.is_ok(),
+            "one session refused a frame the other took"
+        );
+        if a.is_ok() {
+            fed += frame.len();
+            took = true;
+        }
+        processed.extend(reported(&mut processing));
+        detected.extend(reported(&mut detecting));
+        rest = &tail[n..];
+    }
+    processing.flush_bytes(&mut out).expect("first flush");
+    let mut nothing = Vec::new();
+    detecting.flush_bytes(&mut nothing).expect("first flush");
+    // (A session that took no frame has not become a detecting one: its flush gives the
+    // delay line's silence, as any session's would.)
+    assert!(
+        !took || nothing.is_empty(),
+        "a detecting session gave audio"
+    );
+    assert_eq!(
+        out.len(),
+        fed + processing.delay_samples() * codec.bytes_per_sample()
+    );
+    processed.extend(reported(&mut processing));
+    detected.extend(reported(&mut detecting));
+    assert_eq!(
+        processed, detected,
+        "detecting reported otherwise than processing"
+    );
+    assert_eq!(processing.end_record(), detecting.end_record());
 }
 
 /// A capture file through the reader, every frame through the datagram finder, and every

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 10] = [
+const TARGETS: [(&str, Target); 11] = [
     ("rtp_packet", tonemask_fuzz::rtp_packet),
+    ("audio_session", tonemask_fuzz::audio_session),
     ("rtp_session", tonemask_fuzz::rtp_session),
     ("rtp_stream", tonemask_fuzz::rtp_stream),
     ("capture", tonemask_fuzz::capture),
@@ -99,7 +100,7 @@ fn mutations_of_the_corpus_run_cleanly() {
     for (target, run) in TARGETS {
         let kept = inputs(target);
         let rounds = match target {
-            "rtp_session" | "rtp_stream" => 300,
+            "rtp_session" | "rtp_stream" | "audio_session" => 300,
             "capture" | "wav" => 1000,
             _ => 3000,
         };
