@@ -186,12 +186,14 @@ impl Masker {
     }
 
     /// Puts `input` into the line and writes the units that leave it to `out` (as many as
-    /// went in: `out` is as long as `input`), masked where they fall inside a window.
+    /// went in: `out` is as long as `input`), masked where they fall inside a window. Units
+    /// come as the caller holds them ([`Unit`]): G.711 bytes go through without a
+    /// conversion pass.
     ///
     /// # Panics
     ///
     /// If `out` is not as long as `input`.
-    pub fn exchange(&mut self, input: &[u16], out: &mut [u16]) {
+    pub fn exchange<U: Unit>(&mut self, input: &[U], out: &mut [U]) {
         assert_eq!(input.len(), out.len(), "exchange: output of another length");
         // Index of the first unit to leave (negative while the initial silence drains).
         let first_exit = self.entered as i64 - self.line.len() as i64;
@@ -211,37 +213,106 @@ impl Masker {
         }
         self.entered += input.len() as u64;
         // The samples leaving, by index (those from before the stream began are never masked),
-        // walked window by window: each masked stretch replaced in one go, past windows dropped.
+        // walked window by window: each masked stretch replaced in one go.
         let end = first_exit + out.len() as i64;
-        let Ok(mut i) = u64::try_from(first_exit.max(0)) else {
-            return;
-        };
         let Ok(end) = u64::try_from(end) else {
             return;
         };
-        while i < end {
+        let mut i = first_exit.max(0) as u64;
+        let mut codes = [0u16; 64];
+        while let Some((from, to)) = self.next_stretch(first_exit, &mut i, end) {
+            for piece in out[from..to].chunks_mut(codes.len()) {
+                let codes = &mut codes[..piece.len()];
+                self.replacement(codes);
+                for (o, &c) in piece.iter_mut().zip(codes.iter()) {
+                    *o = U::from_code(c);
+                }
+            }
+            self.masked += (to - from) as u64;
+        }
+    }
+}
+
+impl Masker {
+    /// The next stretch to mask among the samples leaving, `i..end` by index (`i` moves past
+    /// it; windows the exit has passed are dropped), as a range of the output whose first
+    /// sample has index `first_exit`; `None` when nothing more is masked. Out of line and not
+    /// generic: one copy serves every [`Unit`].
+    #[inline(never)]
+    fn next_stretch(&mut self, first_exit: i64, i: &mut u64, end: u64) -> Option<(usize, usize)> {
+        while *i < end {
             let (start, until) = match self.windows.front() {
-                None => return,
-                Some(&Window::Closed { end: e, .. }) if i >= e => {
+                None => return None,
+                Some(&Window::Closed { end: e, .. }) if *i >= e => {
                     self.windows.pop_front();
                     continue;
                 }
                 Some(&Window::Closed { start, end: e }) => (start, e),
                 Some(&Window::Waiting { start }) => (start, u64::MAX),
             };
-            let (from, to) = (start.max(i), until.min(end));
+            let (from, to) = (start.max(*i), until.min(end));
+            // A window going on past these samples ends the walk; else its end has come and
+            // it is dropped on the next turn.
+            *i = if until > end { end } else { until };
             if from < to {
                 let at = |j: u64| (j as i64 - first_exit) as usize;
-                for o in &mut out[at(from)..at(to)] {
-                    *o = self.codec.encode(self.fill.sample());
-                }
-                self.masked += to - from;
+                return Some((at(from), at(to)));
             }
-            if until > end {
-                return; // the front window goes on past these samples
-            }
-            i = until; // its end has come: dropped on the next turn
         }
+        None
+    }
+
+    /// The next replacement units, as codec codes (out of line: one copy serves every
+    /// [`Unit`] the masker is used with).
+    #[inline(never)]
+    fn replacement(&mut self, codes: &mut [u16]) {
+        for c in codes {
+            *c = self.codec.encode(self.fill.sample());
+        }
+    }
+}
+
+/// A codec unit as a caller holds it: a G.711 byte (`u8`, the wire form itself) or any
+/// codec's unit (`u16`, an L16 sample's bits). A delay line of the same width moves them as
+/// plain copies.
+pub trait Unit: Copy + Default {
+    /// The unit for a codec code (a G.711 code fits in a byte).
+    fn from_code(code: u16) -> Self;
+    /// Writes `slots` to `out` and puts `input` in their place (all three as long).
+    fn swap_bytes(slots: &mut [u8], input: &[Self], out: &mut [Self]);
+    /// As [`Unit::swap_bytes`], for a line of words.
+    fn swap_words(slots: &mut [u16], input: &[Self], out: &mut [Self]);
+}
+
+impl Unit for u8 {
+    fn from_code(code: u16) -> u8 {
+        code as u8
+    }
+    fn swap_bytes(slots: &mut [u8], input: &[u8], out: &mut [u8]) {
+        out.copy_from_slice(slots);
+        slots.copy_from_slice(input);
+    }
+    fn swap_words(slots: &mut [u16], input: &[u8], out: &mut [u8]) {
+        for ((slot, &i), o) in slots.iter_mut().zip(input).zip(out) {
+            *o = *slot as u8;
+            *slot = u16::from(i);
+        }
+    }
+}
+
+impl Unit for u16 {
+    fn from_code(code: u16) -> u16 {
+        code
+    }
+    fn swap_bytes(slots: &mut [u8], input: &[u16], out: &mut [u16]) {
+        for ((slot, &i), o) in slots.iter_mut().zip(input).zip(out) {
+            *o = u16::from(*slot);
+            *slot = i as u8;
+        }
+    }
+    fn swap_words(slots: &mut [u16], input: &[u16], out: &mut [u16]) {
+        out.copy_from_slice(slots);
+        slots.copy_from_slice(input);
     }
 }
 
@@ -270,19 +341,10 @@ impl Line {
     }
 
     /// Writes the units at `at..at + input.len()` to `out` and puts `input` in their place.
-    fn swap(&mut self, at: usize, input: &[u16], out: &mut [u16]) {
+    fn swap<U: Unit>(&mut self, at: usize, input: &[U], out: &mut [U]) {
         match self {
-            Line::Bytes(l) => {
-                for ((slot, &i), o) in l[at..at + input.len()].iter_mut().zip(input).zip(out) {
-                    *o = u16::from(*slot);
-                    *slot = i as u8;
-                }
-            }
-            Line::Words(l) => {
-                let slots = &mut l[at..at + input.len()];
-                out.copy_from_slice(slots);
-                slots.copy_from_slice(input);
-            }
+            Line::Bytes(l) => U::swap_bytes(&mut l[at..at + input.len()], input, out),
+            Line::Words(l) => U::swap_words(&mut l[at..at + input.len()], input, out),
         }
     }
 }
@@ -341,19 +403,21 @@ mod tests {
                 let delay = 1 + next(500) as usize;
                 let mut a = Masker::new(codec, 8000, delay, mode);
                 let mut b = Masker::new(codec, 8000, delay, mode);
+                // G.711 also as the bytes themselves: the same units must leave.
+                let mut c = Masker::new(codec, 8000, delay, mode);
                 let mut fed = 0u64;
                 for _ in 0..400 {
                     // Windows open at, before or after the samples leaving, some closed at
                     // once, some later, some empty or reversed (never sent; still harmless).
                     if next(3) == 0 {
                         let start = (fed + u64::from(next(900))).saturating_sub(600);
-                        for m in [&mut a, &mut b] {
+                        for m in [&mut a, &mut b, &mut c] {
                             m.open(start);
                         }
                         if next(2) == 0 {
                             let end = (start + u64::from(next(700)))
                                 .saturating_sub(u64::from(next(2)) * 50);
-                            for m in [&mut a, &mut b] {
+                            for m in [&mut a, &mut b, &mut c] {
                                 m.close(start, end);
                             }
                         }
@@ -361,8 +425,9 @@ mod tests {
                     if next(4) == 0 {
                         if let Some(&Window::Waiting { start }) = a.windows.back() {
                             let end = start + u64::from(next(800));
-                            a.close(start, end);
-                            b.close(start, end);
+                            for m in [&mut a, &mut b, &mut c] {
+                                m.close(start, end);
+                            }
                         }
                     }
                     let n = next(400) as usize;
@@ -373,6 +438,13 @@ mod tests {
                     assert_eq!(oa, ob, "{mode:?} {codec:?} at {fed}");
                     assert_eq!(a.masked, b.masked);
                     assert_eq!(a.windows, b.windows);
+                    if codec != Codec::L16 {
+                        let bytes: Vec<u8> = input.iter().map(|&u| u as u8).collect();
+                        let mut oc = vec![0u8; n];
+                        c.exchange(&bytes, &mut oc);
+                        assert!(oc.iter().zip(&oa).all(|(&c, &a)| u16::from(c) == a));
+                        assert_eq!((c.masked, &c.windows), (a.masked, &a.windows));
+                    }
                     fed += n as u64;
                 }
                 assert!(a.masked > 0);

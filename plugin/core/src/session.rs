@@ -5,7 +5,7 @@ use crate::detector::{Detector, Tables, Transition};
 use crate::digit::Digit;
 use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
-use crate::masker::Masker;
+use crate::masker::{Masker, Unit};
 pub use crate::report::Emitted;
 use crate::report::{CaptureControl, CaptureEmitted, Press, Reporter};
 use crate::settings::CallSettings;
@@ -97,9 +97,6 @@ pub struct Session {
     /// How frames are taken: not yet known, audio processed, or detection only.
     usage: Usage,
 }
-
-/// Where the units leaving the delay line go.
-type Units<'a> = &'a mut dyn FnMut(&[u16]);
 
 /// How a session's frames are taken (fixed by the first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,12 +219,10 @@ impl Session {
         self.check_linear()?;
         self.check_open()?;
         self.settle(Usage::Process)?;
-        self.run(
-            Frame::Samples(input),
-            Some(&mut |units| {
-                output.extend(units.iter().map(|&u| u as i16));
-            }),
-        );
+        self.take_in(Frame::Samples(input));
+        self.exchange(Frame::Samples(input), &mut |units| {
+            output.extend(units.iter().map(|&u| u as i16));
+        });
         Ok(())
     }
 
@@ -238,12 +233,16 @@ impl Session {
         self.check_whole(input)?;
         self.settle(Usage::Process)?;
         let codec = self.codec;
-        self.run(
-            Frame::Bytes(codec, input),
-            Some(&mut |units| {
+        self.take_in(Frame::Bytes(codec, input));
+        match codec {
+            // A G.711 byte is its unit: the line takes and gives the wire bytes as they are.
+            Codec::Pcmu | Codec::Pcma => self.exchange_into(input, output),
+            // L16's wire form is big-endian: read into units and written back a piece at a
+            // time.
+            Codec::L16 => self.exchange(Frame::Bytes(codec, input), &mut |units| {
                 codec.write_units(units, output);
             }),
-        );
+        }
         Ok(())
     }
 
@@ -256,7 +255,8 @@ impl Session {
         self.check_linear()?;
         self.check_open()?;
         self.settle(Usage::DetectOnly)?;
-        self.run(Frame::Samples(input), None);
+        self.take_in(Frame::Samples(input));
+        self.masker.pass(input.len());
         Ok(())
     }
 
@@ -265,7 +265,9 @@ impl Session {
         self.check_open()?;
         self.check_whole(input)?;
         self.settle(Usage::DetectOnly)?;
-        self.run(Frame::Bytes(self.codec, input), None);
+        let frame = Frame::Bytes(self.codec, input);
+        self.take_in(frame);
+        self.masker.pass(frame.len());
         Ok(())
     }
 
@@ -458,11 +460,12 @@ impl Session {
         Ok(())
     }
 
-    /// Takes in a frame: the detector sees all of it first (a piece at a time, decoded on the
-    /// stack: a session keeps no copy of its frames), its transitions reach the masker, then
-    /// the frame passes through the delay line and what leaves goes to `out` — or, detecting
-    /// only (no `out`), the masker only counts it (its leak accounting stays exact).
-    fn run(&mut self, frame: Frame<'_>, out: Option<Units<'_>>) {
+    /// Takes in a frame: the detector sees all of it (a piece at a time, decoded on the stack:
+    /// a session keeps no copy of its frames) and its transitions reach the masker. The caller
+    /// then passes the frame through the delay line ([`Session::exchange_into`],
+    /// [`Session::exchange`]) — or, detecting only, has the masker count it
+    /// ([`Masker::pass`]: its leak accounting stays exact).
+    fn take_in(&mut self, frame: Frame<'_>) {
         if let Frame::Samples(samples) = frame {
             // Linear samples need no decoding: the detector takes them where they are (it is
             // sample-exact, so how a frame is cut changes nothing).
@@ -480,9 +483,18 @@ impl Session {
         self.fed += frame.len() as u64;
         self.drain_transitions();
         self.reporter.tick(self.media_ms());
-        match out {
-            Some(out) => self.exchange(frame, out),
-            None => self.masker.pass(frame.len()),
+    }
+
+    /// Passes `input`, units as the caller holds them, through the delay line straight into
+    /// `output`, less what is still withheld ([`Output::Aligned`]: the line's initial fill).
+    fn exchange_into<U: Unit>(&mut self, input: &[U], output: &mut Vec<U>) {
+        let len = output.len();
+        output.resize(len + input.len(), U::default());
+        self.masker.exchange(input, &mut output[len..]);
+        let skip = self.withhold.min(input.len());
+        if skip > 0 {
+            self.withhold -= skip;
+            output.drain(len..len + skip);
         }
     }
 
