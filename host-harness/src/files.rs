@@ -231,6 +231,12 @@ fn read_rest(
     } else {
         MAX_STREAM_BYTES
     };
+    if meta.is_file() {
+        // Read in one go into room of the file's size (growing by doubling copied the bytes
+        // read so far over and over).
+        let rest = meta.size().min(limit).saturating_sub(bytes.len() as u64);
+        bytes.reserve_exact(usize::try_from(rest).unwrap_or(0) + 1);
+    }
     f.take(limit + 1 - bytes.len() as u64)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;

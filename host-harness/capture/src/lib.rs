@@ -24,7 +24,7 @@ use reassembly::reassemble;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use write::ones_complement;
-pub use write::{write_pcap, write_pcap_to};
+pub use write::{write_pcap, write_pcap_to, PcapOut};
 
 /// One captured frame.
 #[derive(Clone, Debug)]

@@ -33,29 +33,110 @@ pub fn write_pcap(frames: &[Frame]) -> Result<Vec<u8>> {
 pub fn write_pcap_to<W: std::io::Write>(frames: &[Frame], out: W) -> Result<W> {
     let link = frames.first().map_or(DataLink::ETHERNET, |f| f.link);
     if let Some(f) = frames.iter().find(|f| f.link != link) {
-        bail!(
-            "the capture mixes link types ({:?} and {:?}); a pcap file holds one",
-            link,
-            f.link
-        );
+        bail!("{}", mixed(link, f.link));
     }
-    let header = PcapHeader {
-        datalink: link,
-        snaplen: 262_144,
-        ..PcapHeader::default()
-    };
-    let mut w = PcapWriter::with_header(out, header).context("writing pcap header")?;
+    let mut w = PcapOut::new(out);
     for f in frames {
+        w.write(f)?;
+    }
+    w.finish()
+}
+
+fn mixed(a: DataLink, b: DataLink) -> String {
+    format!("the capture mixes link types ({a:?} and {b:?}); a pcap file holds one")
+}
+
+/// A classic pcap file written frame by frame, as the frames come: the file header (with the
+/// first frame's link type) before the first, a frame of another link type refused.
+pub struct PcapOut<W: std::io::Write> {
+    /// The output, until the header is written.
+    out: Option<W>,
+    /// The writer and its link type, once it is.
+    writer: Option<(PcapWriter<W>, DataLink)>,
+}
+
+impl<W: std::io::Write> PcapOut<W> {
+    /// A pcap file to be written into `out`.
+    pub fn new(out: W) -> PcapOut<W> {
+        PcapOut {
+            out: Some(out),
+            writer: None,
+        }
+    }
+
+    /// Appends `f` (a frame cut short keeps its original length).
+    pub fn write(&mut self, f: &Frame) -> Result<()> {
         let len = u32::try_from(f.orig_len.max(f.data.len())).context("frame too large")?;
+        let (w, link) = self.started(f.link)?;
+        if f.link != *link {
+            bail!("{}", mixed(*link, f.link));
+        }
         w.write_packet(&PcapPacket::new(f.ts, len, &f.data))
             .context("writing pcap record")?;
+        Ok(())
     }
-    Ok(w.into_writer())
+
+    /// The writer, its file header written (for frames of link type `link` if not yet).
+    fn started(&mut self, link: DataLink) -> Result<&mut (PcapWriter<W>, DataLink)> {
+        if let Some(out) = self.out.take() {
+            let header = PcapHeader {
+                datalink: link,
+                snaplen: 262_144,
+                ..PcapHeader::default()
+            };
+            let w = PcapWriter::with_header(out, header).context("writing pcap header")?;
+            self.writer = Some((w, link));
+        }
+        self.writer
+            .as_mut()
+            .ok_or_else(|| anyhow!("the pcap header could not be written"))
+    }
+
+    /// Ends the file (a file without frames is a header for Ethernet); returns the output.
+    pub fn finish(mut self) -> Result<W> {
+        self.started(DataLink::ETHERNET)?;
+        let (w, _) = self
+            .writer
+            .ok_or_else(|| anyhow!("the pcap header could not be written"))?;
+        Ok(w.into_writer())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ones_complement;
+    use super::*;
+
+    fn frame(link: DataLink, n: u8) -> Frame {
+        Frame {
+            ts: Duration::from_millis(u64::from(n) * 20),
+            link,
+            data: vec![n; 60],
+            orig_len: 60,
+        }
+    }
+
+    #[test]
+    fn frame_by_frame_writes_the_file_write_pcap_writes_and_refuses_a_second_link_type() {
+        let frames: Vec<Frame> = (1..5).map(|n| frame(DataLink::RAW, n)).collect();
+        let mut out = PcapOut::new(Vec::new());
+        for f in &frames {
+            out.write(f).unwrap();
+        }
+        let streamed = out.finish().unwrap();
+        assert_eq!(streamed, write_pcap(&frames).unwrap());
+        let back = Capture::parse(&streamed).unwrap();
+        assert_eq!(back.frames.len(), 4);
+        assert_eq!(back.frames[3].data, frames[3].data);
+
+        let mut out = PcapOut::new(Vec::new());
+        out.write(&frames[0]).unwrap();
+        let e = out.write(&frame(DataLink::ETHERNET, 9)).unwrap_err();
+        assert!(e.to_string().contains("mixes link types"), "{e}");
+        // Nothing written is a header alone.
+        let empty = PcapOut::new(Vec::new()).finish().unwrap();
+        assert_eq!(empty, write_pcap(&[]).unwrap());
+        assert!(Capture::parse(&empty).unwrap().frames.is_empty());
+    }
 
     /// The definition: fold after every word.
     fn word_by_word(bytes: &[u8], start: u16) -> u16 {

@@ -197,14 +197,48 @@ fn merge_types<'a>(all: impl Iterator<Item = &'a PayloadTypes>) -> Option<Payloa
     merged
 }
 
+/// Where the frames of the masked capture go, in order.
+pub trait FrameSink {
+    /// Takes the next frame.
+    fn put(&mut self, frame: Frame) -> Result<()>;
+}
+
+impl FrameSink for Vec<Frame> {
+    fn put(&mut self, frame: Frame) -> Result<()> {
+        self.push(frame);
+        Ok(())
+    }
+}
+
+impl<F: FnMut(Frame) -> Result<()>> FrameSink for F {
+    fn put(&mut self, frame: Frame) -> Result<()> {
+        self(frame)
+    }
+}
+
 /// Runs every RTP stream of `capture` through a session of `plugin` (one per direction of a
 /// call, each in its own instance); see the module documentation for what is kept, masked,
-/// watched and dropped.
+/// watched and dropped. The masked capture is [`CaptureOutcome::masked`].
 pub fn run_capture(
     plugin: &Plugin,
     capture: &Capture,
     opts: &CaptureOptions,
     keys: Option<&KeyRing>,
+) -> Result<CaptureOutcome> {
+    let mut masked = Vec::with_capacity(capture.frames.len());
+    let out = run_capture_into(plugin, capture, opts, keys, &mut masked)?;
+    Ok(CaptureOutcome { masked, ..out })
+}
+
+/// As [`run_capture`], the masked capture's frames handed to `sink` as they are made (none is
+/// kept: [`CaptureOutcome::masked`] is empty) — a capture of any length is masked in the
+/// memory of its input. An error of the sink ends the run.
+pub fn run_capture_into(
+    plugin: &Plugin,
+    capture: &Capture,
+    opts: &CaptureOptions,
+    keys: Option<&KeyRing>,
+    sink: &mut dyn FrameSink,
 ) -> Result<CaptureOutcome> {
     let mut run = CaptureRun {
         plugin,
@@ -229,18 +263,29 @@ pub fn run_capture(
             )
         }),
         last_ms: 0,
-        masked: Vec::with_capacity(capture.frames.len()),
+        sink,
+        routes: HashMap::new(),
         dropped: BTreeMap::new(),
         audio_frames_dropped: 0,
     };
     for (fi, frame) in capture.frames.iter().enumerate() {
         let now_ms = u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
-        run.tick(now_ms);
+        run.tick(now_ms)?;
         run.frame(fi, frame, now_ms)?;
         run.start_capture(now_ms)?;
         run.note_agent_keys(now_ms);
     }
-    Ok(run.finish())
+    run.finish()
+}
+
+/// Where the packets sent to one address go: what the signalling says of them (it is read
+/// whole before the first packet, so this is fixed per address) and, once opened, their
+/// session's stream.
+struct Route {
+    key: SessionKey,
+    direction: Direction,
+    types: PayloadTypes,
+    stream: Option<usize>,
 }
 
 /// One capture going through the plugin, frame by frame.
@@ -257,8 +302,10 @@ struct CaptureRun<'a> {
     plan: Option<(u64, &'a CapturePlan)>,
     /// The latest frame's time.
     last_ms: u64,
-    /// The output capture so far.
-    masked: Vec<Frame>,
+    /// Where the output capture goes.
+    sink: &'a mut dyn FrameSink,
+    /// Each destination address's route, found at its first packet.
+    routes: HashMap<SocketAddr, Route>,
     dropped: BTreeMap<&'static str, u64>,
     audio_frames_dropped: u64,
 }
@@ -266,17 +313,22 @@ struct CaptureRun<'a> {
 impl CaptureRun<'_> {
     /// Capture time has reached `now_ms`: each stream's timer fires as a live host's would,
     /// and what it releases goes out with the time it was released.
-    fn tick(&mut self, now_ms: u64) {
+    fn tick(&mut self, now_ms: u64) -> Result<()> {
         for s in &mut self.streams {
+            let released = s.tick(now_ms);
+            if released.is_empty() {
+                continue;
+            }
             let template = &self.capture.frames[s.template];
             if let Some(dg) = template.datagram() {
-                for (t, p) in s.tick(now_ms) {
+                for (t, p) in released {
                     let mut f = template.with_payload(&dg, &p);
                     f.ts = std::time::Duration::from_millis(t);
-                    self.masked.push(f);
+                    self.sink.put(f)?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Starts the planned card capture once its time has come and the first masked stream
@@ -343,38 +395,58 @@ impl CaptureRun<'_> {
             if msg.carries_dtmf() {
                 self.drop_frame("sip-dtmf", false);
             } else {
-                self.masked.push(frame.clone());
+                self.sink.put(frame.clone())?;
             }
             return Ok(());
         }
-        let (key, direction, types) = classify(&self.media, dg.dst, &self.opts.fallback);
+        let (media, fallback) = (&self.media, &self.opts.fallback);
+        let route = self.routes.entry(dg.dst).or_insert_with(|| {
+            let (key, direction, types) = classify(media, dg.dst, fallback);
+            Route {
+                key,
+                direction,
+                types,
+                stream: None,
+            }
+        });
         if !looks_like_rtp(dg.payload) {
-            match key {
+            match route.key {
                 SessionKey::Call(..) => self.drop_frame("not-rtp-to-media-address", true),
                 SessionKey::Receiver(_) => self.drop_frame("not-rtp", false),
             }
             return Ok(());
         }
-        let si = match self.index.get(&key) {
-            Some(&i) => i,
+        let si = match route.stream {
+            Some(i) => i,
             None => {
-                // Numbered per kind: call, call.2, ... and call.agent1, call.agent2, ...
-                let same = |s: &Stream| s.outcome.direction.masked() == direction.masked();
-                let n = self.streams.iter().filter(|s| same(s)).count() + 1;
-                let (opts, keys) = (self.opts, self.keys);
-                let s = open_stream(
-                    self.plugin,
-                    (dg.src, dg.dst),
-                    key.clone(),
-                    direction,
-                    types,
-                    (opts, keys),
-                    fi,
-                    n,
-                )?;
-                self.streams.push(s);
-                self.index.insert(key, self.streams.len() - 1);
-                self.streams.len() - 1
+                let (key, direction, types) =
+                    (route.key.clone(), route.direction, route.types.clone());
+                let si = match self.index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        // Numbered per kind: call, call.2, ... and call.agent1, call.agent2, ...
+                        let same = |s: &Stream| s.outcome.direction.masked() == direction.masked();
+                        let n = self.streams.iter().filter(|s| same(s)).count() + 1;
+                        let (opts, keys) = (self.opts, self.keys);
+                        let s = open_stream(
+                            self.plugin,
+                            (dg.src, dg.dst),
+                            key.clone(),
+                            direction,
+                            types,
+                            (opts, keys),
+                            fi,
+                            n,
+                        )?;
+                        self.streams.push(s);
+                        self.index.insert(key, self.streams.len() - 1);
+                        self.streams.len() - 1
+                    }
+                };
+                if let Some(route) = self.routes.get_mut(&dg.dst) {
+                    route.stream = Some(si);
+                }
+                si
             }
         };
         let s = &mut self.streams[si];
@@ -383,29 +455,29 @@ impl CaptureRun<'_> {
             s.flows.push((dg.src, dg.dst));
         }
         for p in s.push(now_ms, dg.payload) {
-            self.masked.push(frame.with_payload(&dg, &p));
+            self.sink.put(frame.with_payload(&dg, &p))?;
         }
         Ok(())
     }
 
     /// The end of the capture: every stream flushed.
-    fn finish(mut self) -> CaptureOutcome {
+    fn finish(mut self) -> Result<CaptureOutcome> {
         for s in &mut self.streams {
             let out = s.finish(self.last_ms);
             let frame = &self.capture.frames[s.template];
             if let Some(dg) = frame.datagram() {
                 for p in out {
-                    self.masked.push(frame.with_payload(&dg, &p));
+                    self.sink.put(frame.with_payload(&dg, &p))?;
                 }
             }
             s.outcome.flows = s.flows.len();
         }
-        CaptureOutcome {
+        Ok(CaptureOutcome {
             streams: self.streams.into_iter().map(|s| s.outcome).collect(),
-            masked: self.masked,
+            masked: Vec::new(),
             dropped: self.dropped,
             audio_frames_dropped: self.audio_frames_dropped,
-        }
+        })
     }
 }
 

@@ -5,10 +5,10 @@ use crate::common::*;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum as _;
 use std::path::PathBuf;
-use tonemask_harness::capture::{self, Capture};
+use tonemask_harness::capture::{self, Capture, PcapOut};
 use tonemask_harness::files::{self, open_input, AtomicFile, Input};
 use tonemask_harness::keys::KeyRing;
-use tonemask_harness::packets::{run_capture, CaptureOptions};
+use tonemask_harness::packets::{run_capture_into, CaptureOptions};
 use tonemask_harness::plugin::{CallSettings, Plugin};
 use tonemask_harness::run::{run_stream, Audio, Options};
 use tonemask_harness::wav::{self, Wav};
@@ -95,7 +95,12 @@ fn mask_capture(
 ) -> Result<i32> {
     let cap = Capture::parse(bytes).with_context(|| paths.input.display().to_string())?;
     warn_truncated(&cap, &paths.input);
-    let out = run_capture(plugin, &cap, opts, Some(keys))?;
+    let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
+    let mut pcap = PcapOut::new(&mut file);
+    let cannot = || format!("cannot write {}", paths.output.display());
+    let mut write = |f: capture::Frame| pcap.write(&f).with_context(cannot);
+    let out = run_capture_into(plugin, &cap, opts, Some(keys), &mut write)?;
+    pcap.finish().with_context(cannot)?;
     let masked: Vec<_> = out
         .streams
         .iter()
@@ -103,9 +108,6 @@ fn mask_capture(
         .collect();
     let digits: usize = masked.iter().map(|s| s.events.len()).sum();
     let lines: String = masked.iter().map(|s| s.signed_lines()).collect();
-    let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
-    capture::write_pcap_to(&out.masked, &mut file)
-        .with_context(|| format!("cannot write {}", paths.output.display()))?;
     file.commit()?;
     write_events(&paths.events, lines.as_bytes())?;
     eprintln!(
