@@ -170,19 +170,15 @@ impl Audio<'_> {
     /// Duration in seconds.
     #[must_use]
     pub fn seconds(&self) -> f64 {
-        let width = match self.format {
-            Format::Pcm16 => 2,
-            Format::Ulaw | Format::Alaw => 1,
-        };
-        (self.len / width) as f64 / f64::from(self.sample_rate)
+        (self.len / self.format.width()) as f64 / f64::from(self.sample_rate)
     }
 }
 
 /// As [`run`], reading the audio as it goes and handing the masked audio (as the file's
 /// bytes, aligned with the input) to `sink` frame by frame — or, without a sink, having the
 /// plugin detect only (the same events, no audio out: for runs that want the events alone):
-/// a long recording is never held in memory. [`Outcome::masked`] holds no samples; [`Options::keep_audio`] is not used. A
-/// read that ends before `len` bytes is an error.
+/// a long recording is never held in memory. [`Outcome::masked`] holds no samples;
+/// [`Options::keep_audio`] is not used. A read that ends before `len` bytes is an error.
 pub fn run_stream(
     instance: &mut Instance,
     audio: Audio<'_>,
@@ -221,10 +217,7 @@ pub fn run_stream(
         capturing: false,
     };
     // Frame by frame, through buffers reused for every frame.
-    let width = match audio.format {
-        Format::Pcm16 => 2,
-        Format::Ulaw | Format::Alaw => 1,
-    };
+    let width = audio.format.width();
     let Audio {
         len,
         data: mut input,

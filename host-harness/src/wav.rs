@@ -44,6 +44,12 @@ impl Format {
             Format::Ulaw | Format::Alaw => 8,
         }
     }
+
+    /// Bytes per sample.
+    #[must_use]
+    pub fn width(self) -> usize {
+        usize::from(self.bits() / 8)
+    }
 }
 
 /// A mono call recording.
@@ -291,7 +297,7 @@ impl Wav {
     /// Number of samples.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.data.len() / usize::from(self.format.bits() / 8)
+        self.data.len() / self.format.width()
     }
 
     /// Whether there are no samples.
@@ -382,7 +388,7 @@ impl Wav {
 /// [`padding`] follow.
 #[must_use]
 pub fn header(format: Format, sample_rate: u32, data_len: usize) -> Vec<u8> {
-    let width = u32::from(format.bits() / 8);
+    let width = format.width() as u32;
     let pcm = format == Format::Pcm16;
     let fmt_len: u32 = if pcm { 16 } else { 18 };
     let fact = if pcm { 0 } else { 12 };
