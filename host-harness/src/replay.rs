@@ -291,7 +291,7 @@ fn check_events(keys: &KeyRing, events: &[DigitEvent], lines: &str, r: &mut Call
 
 fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cap = Capture::parse(&bytes).with_context(|| path.display().to_string())?;
+    let cap = Capture::parse_bytes(bytes.into()).with_context(|| path.display().to_string())?;
     r.format = format!("{} {} frames", cap.format, cap.frames.len());
     if cap.truncated {
         r.failures

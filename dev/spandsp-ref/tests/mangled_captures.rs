@@ -125,7 +125,9 @@ fn agent_moves(frames: &[Frame], port: u16) -> Vec<Frame> {
                 let d = f.datagram().unwrap();
                 let mut g = f.with_payload(&d, d.payload);
                 let at = d.ip_offset() + if d.dst.is_ipv4() { 20 } else { 40 } + 2;
-                g.data[at..at + 2].copy_from_slice(&port.to_be_bytes());
+                let mut data = g.data.to_vec();
+                data[at..at + 2].copy_from_slice(&port.to_be_bytes());
+                g.data = data.into();
                 // The UDP checksum is recomputed from the new port.
                 let d2 = g.datagram().unwrap();
                 out.push(g.with_payload(&d2, d2.payload));
@@ -177,7 +179,7 @@ fn fragmented(frames: &[Frame]) -> Vec<Frame> {
                 ts: f.ts,
                 link: f.link,
                 orig_len: data.len(),
-                data,
+                data: data.into(),
             });
         }
     }
@@ -391,7 +393,9 @@ fn a_call_that_changes_ports_keeps_one_event_numbering() {
             let d = f.datagram().unwrap();
             let mut g = f.clone();
             let at = d.ip_offset() + 20;
-            g.data[at..at + 2].copy_from_slice(&6002u16.to_be_bytes());
+            let mut data = g.data.to_vec();
+            data[at..at + 2].copy_from_slice(&6002u16.to_be_bytes());
+            g.data = data.into();
             let d2 = g.datagram().unwrap();
             g.with_payload(&d2, d2.payload)
         })

@@ -12,13 +12,14 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgParser};
 pub use pcap_file::DataLink;
 
 mod reassembly;
 mod write;
 
+pub use bytes::Bytes;
 use pcap_file::TsResolution;
 use reassembly::reassemble;
 use std::net::{IpAddr, SocketAddr};
@@ -33,8 +34,9 @@ pub struct Frame {
     pub ts: Duration,
     /// Link-layer type of the interface it was captured on.
     pub link: DataLink,
-    /// The bytes, from the link-layer header on.
-    pub data: Vec<u8>,
+    /// The bytes, from the link-layer header on (a capture's frames share its file's buffer:
+    /// [`Capture::parse_bytes`]).
+    pub data: Bytes,
     /// Length of the packet on the wire (more than `data` when the capture cut it short).
     pub orig_len: usize,
 }
@@ -95,6 +97,16 @@ pub struct Capture {
 }
 
 /// Whether a reader error means the file simply ends early.
+/// `data` (read from `file`) as a view into `file` — or, should a parser have handed out bytes
+/// of its own, a copy.
+fn view(file: &Bytes, data: &[u8]) -> Bytes {
+    let (base, at) = (file.as_ptr() as usize, data.as_ptr() as usize);
+    match at.checked_sub(base) {
+        Some(start) if start + data.len() <= file.len() => file.slice(start..start + data.len()),
+        _ => Bytes::copy_from_slice(data),
+    }
+}
+
 fn is_truncation(e: &pcap_file::PcapError) -> bool {
     match e {
         pcap_file::PcapError::IncompleteBuffer => true,
@@ -139,14 +151,21 @@ impl Capture {
     /// Reads a pcap or pcapng file's bytes. A truncated last record ends the capture (as
     /// tcpdump and tshark do); any other damage is an error naming it.
     pub fn parse(bytes: &[u8]) -> Result<Capture> {
-        if bytes.len() >= 4 && bytes[..4] == PCAPNG_MAGIC {
-            return Self::pcapng(bytes);
+        Capture::parse_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    /// As [`Capture::parse`], taking the file's bytes: the frames are views into them (no
+    /// frame is copied out).
+    pub fn parse_bytes(file: Bytes) -> Result<Capture> {
+        if file.len() >= 4 && file[..4] == PCAPNG_MAGIC {
+            return Self::pcapng(&file);
         }
-        if !is_capture(bytes) {
+        if !is_capture(&file) {
             bail!("not a pcap or pcapng capture (unknown magic number)");
         }
-        let mut r = PcapReader::new(bytes).map_err(|e| anyhow!("bad pcap header: {e}"))?;
-        let header = r.header();
+        let (mut rest, parser) =
+            PcapParser::new(&file).map_err(|e| anyhow!("bad pcap header: {e}"))?;
+        let header = parser.header();
         let link = header.datalink;
         let nanos_per_frac = match header.ts_resolution {
             TsResolution::MicroSecond => 1000,
@@ -156,15 +175,18 @@ impl Capture {
         let mut truncated = false;
         // Raw records: a packet longer than the snap length is standard (it was cut), not an
         // error; its original length says it is incomplete.
-        while let Some(p) = r.next_raw_packet() {
-            match p {
-                Ok(p) => frames.push(Frame {
-                    ts: Duration::from_secs(u64::from(p.ts_sec))
-                        + Duration::from_nanos(u64::from(p.ts_frac) * nanos_per_frac),
-                    link,
-                    orig_len: (p.orig_len as usize).max(p.data.len()),
-                    data: p.data.into_owned(),
-                }),
+        while !rest.is_empty() {
+            match parser.next_raw_packet(rest) {
+                Ok((after, p)) => {
+                    rest = after;
+                    frames.push(Frame {
+                        ts: Duration::from_secs(u64::from(p.ts_sec))
+                            + Duration::from_nanos(u64::from(p.ts_frac) * nanos_per_frac),
+                        link,
+                        orig_len: (p.orig_len as usize).max(p.data.len()),
+                        data: view(&file, &p.data),
+                    });
+                }
                 Err(e) if is_truncation(&e) => {
                     truncated = true;
                     break;
@@ -175,13 +197,17 @@ impl Capture {
         Ok(Capture::assemble("pcap", frames, truncated))
     }
 
-    fn pcapng(bytes: &[u8]) -> Result<Capture> {
-        let mut r = PcapNgReader::new(bytes).map_err(|e| anyhow!("bad pcapng header: {e}"))?;
+    fn pcapng(file: &Bytes) -> Result<Capture> {
+        let (mut rest, mut parser) =
+            PcapNgParser::new(file).map_err(|e| anyhow!("bad pcapng header: {e}"))?;
         let mut frames = Vec::new();
         let mut truncated = false;
-        while let Some(b) = r.next_block() {
-            let b = match b {
-                Ok(b) => b,
+        while !rest.is_empty() {
+            let b = match parser.next_block(rest) {
+                Ok((after, b)) => {
+                    rest = after;
+                    b
+                }
                 Err(e) if is_truncation(&e) => {
                     truncated = true;
                     break;
@@ -191,19 +217,19 @@ impl Capture {
             let (ts, data, orig_len, interface) = match b {
                 Block::EnhancedPacket(p) => (
                     p.timestamp,
-                    p.data.into_owned(),
+                    view(file, &p.data),
                     p.original_len as usize,
                     p.interface_id,
                 ),
                 Block::SimplePacket(p) => (
                     Duration::ZERO,
-                    p.data.into_owned(),
+                    view(file, &p.data),
                     p.original_len as usize,
                     0,
                 ),
                 _ => continue,
             };
-            let link = r
+            let link = parser
                 .interfaces()
                 .get(interface as usize)
                 .map(|i| i.linktype)
@@ -358,7 +384,7 @@ impl Frame {
             ts: self.ts,
             link: self.link,
             orig_len: d.len(),
-            data: d,
+            data: d.into(),
         })
     }
 
@@ -421,7 +447,7 @@ impl Frame {
             ts: self.ts,
             link: self.link,
             orig_len: d.len(),
-            data: d,
+            data: d.into(),
         }
     }
 }
@@ -447,7 +473,7 @@ mod tests {
             ts: Duration::from_millis(5),
             link: DataLink::ETHERNET,
             orig_len: d.len(),
-            data: d,
+            data: d.into(),
         }
     }
 
@@ -492,7 +518,7 @@ mod tests {
                     ts: f.ts,
                     link: f.link,
                     orig_len: d.len(),
-                    data: d,
+                    data: d.into(),
                 }
             })
             .collect()
@@ -562,7 +588,7 @@ mod tests {
                     ts: Duration::ZERO,
                     link: DataLink::ETHERNET,
                     orig_len: d.len(),
-                    data: d,
+                    data: d.into(),
                 }
             })
             .collect()
@@ -608,13 +634,17 @@ mod tests {
         f.link = DataLink::IEEE802_11;
         assert_eq!(f.classify().unwrap_err(), Skip::LinkType);
         let mut tcp = ipv4_udp_frame(&[1; 20]);
-        tcp.data[14 + 9] = 6;
+        let mut d = tcp.data.to_vec();
+        d[14 + 9] = 6;
+        tcp.data = d.into();
         assert!(matches!(
             tcp.classify().unwrap_err(),
             Skip::NotUdp | Skip::Malformed
         ));
         let mut arp = ipv4_udp_frame(&[1; 20]);
-        arp.data[12..14].copy_from_slice(&[0x08, 0x06]);
+        let mut d = arp.data.to_vec();
+        d[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp.data = d.into();
         assert!(matches!(
             arp.classify().unwrap_err(),
             Skip::NotIp | Skip::Malformed

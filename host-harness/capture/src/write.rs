@@ -110,7 +110,7 @@ mod tests {
         Frame {
             ts: Duration::from_millis(u64::from(n) * 20),
             link,
-            data: vec![n; 60],
+            data: vec![n; 60].into(),
             orig_len: 60,
         }
     }

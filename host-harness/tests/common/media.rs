@@ -408,7 +408,7 @@ pub fn speech_and_events(speech: &[u8], card: &str) -> Vec<u8> {
                 ts: Duration::from_millis(20 * t as u64),
                 link: tonemask_harness::capture::DataLink::ETHERNET,
                 orig_len: d.len(),
-                data: d,
+                data: d.into(),
             }
         })
         .collect();

@@ -32,7 +32,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let audio: Audio = match input {
         Input::Wav(reader) => reader.into(),
         Input::Bytes(bytes) if capture::is_capture(&bytes) => {
-            return detect_capture(&plugin, &bytes, &call, &tuning, &rtp);
+            return detect_capture(&plugin, bytes, &call, &tuning, &rtp);
         }
         Input::Bytes(bytes) => {
             wav = Wav::from_file_bytes(bytes).with_context(|| call.display().to_string())?;
@@ -54,12 +54,12 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
 /// A capture: the digits of every stream, each line with its direction and addresses.
 fn detect_capture(
     plugin: &Plugin,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     call: &Path,
     tuning: &Tuning,
     rtp: &RtpArgs,
 ) -> Result<i32> {
-    let cap = Capture::parse(bytes).with_context(|| call.display().to_string())?;
+    let cap = Capture::parse_bytes(bytes.into()).with_context(|| call.display().to_string())?;
     warn_truncated(&cap, call);
     let opts = CaptureOptions {
         settings: detect_settings(tuning),

@@ -75,7 +75,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
                 fallback: rtp.fallback(),
                 capture: None,
             };
-            return mask_capture(&plugin, &bytes, &opts, &keys, &paths);
+            return mask_capture(&plugin, bytes, &opts, &keys, &paths);
         }
         Input::Bytes(bytes) => {
             wav = Wav::from_file_bytes(bytes).with_context(|| paths.input.display().to_string())?;
@@ -88,12 +88,13 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
 /// A capture: every caller→agent stream masked, written back as pcap.
 fn mask_capture(
     plugin: &Plugin,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     opts: &CaptureOptions,
     keys: &KeyRing,
     paths: &Paths,
 ) -> Result<i32> {
-    let cap = Capture::parse(bytes).with_context(|| paths.input.display().to_string())?;
+    let cap =
+        Capture::parse_bytes(bytes.into()).with_context(|| paths.input.display().to_string())?;
     warn_truncated(&cap, &paths.input);
     let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
     let mut pcap = PcapOut::new(&mut file);
