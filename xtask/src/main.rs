@@ -94,13 +94,14 @@ fn plugin(audio_only: bool) -> Result<()> {
         .join("tonemask_component.wasm");
     let module =
         std::fs::read(&core_path).with_context(|| format!("reading {}", core_path.display()))?;
+    let module = without_custom(&module, &["producers"])?;
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
         .context("reading the core module's component type")?
         .validate(true)
         .encode()
         .context("encoding the component")?;
-    let component = without_names(&component)?;
+    let component = without_custom(&component, &["component-name", "producers"])?;
     let name = if audio_only {
         "tonemask-plugin-audio.wasm"
     } else {
@@ -117,14 +118,18 @@ fn plugin(audio_only: bool) -> Result<()> {
     Ok(())
 }
 
-/// `component` without its top-level `component-name` section: the names of its instances,
-/// functions and types (6.4 KB), which nothing needs to run it — as the core module's own
-/// symbol names are stripped by the `plugin` profile. Every other section is kept byte for
-/// byte (the top level is a header, then sections: an id byte, a LEB128 size, the contents;
-/// nested modules and components lie inside their sections' contents), and the result is
-/// validated.
-fn without_names(component: &[u8]) -> Result<Vec<u8>> {
-    let mut out = component.get(..8).context("not a component")?.to_vec();
+/// A module or component without its top-level custom sections named in `names`: the
+/// component's `component-name` (the names of its instances, functions and types, 6.4 KB)
+/// and the `producers` records (which toolchain built it) — nothing needs them to run it, as
+/// the core module's own symbol names are stripped by the `plugin` profile. Every other
+/// section is kept byte for byte (the top level is a header, then sections: an id byte, a
+/// LEB128 size, the contents; nested modules and components lie inside their sections'
+/// contents), and the result is validated.
+fn without_custom(component: &[u8], names: &[&str]) -> Result<Vec<u8>> {
+    let mut out = component
+        .get(..8)
+        .context("not a WebAssembly binary")?
+        .to_vec();
     let mut reader = wasmparser::BinaryReader::new(&component[8..], 8);
     while !reader.eof() {
         let start = reader.original_position() as usize;
@@ -133,16 +138,16 @@ fn without_names(component: &[u8]) -> Result<Vec<u8>> {
         let contents = reader.original_position() as usize;
         let body = reader.read_bytes(size)?;
         let end = contents + size;
-        let names = id == 0
+        let dropped = id == 0
             && wasmparser::BinaryReader::new(body, contents as u64)
                 .read_string()
-                .is_ok_and(|n| n == "component-name");
-        if !names {
+                .is_ok_and(|n| names.contains(&n));
+        if !dropped {
             out.extend_from_slice(&component[start..end]);
         }
     }
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(&out)
-        .context("the component without its names does not validate")?;
+        .context("the binary without its custom sections does not validate")?;
     Ok(out)
 }

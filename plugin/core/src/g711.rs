@@ -24,16 +24,46 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     (((segment << 4) | mantissa) as u8) ^ mask
 }
 
-/// Decodes one µ-law code to a 16-bit linear sample.
+/// Decodes one µ-law code to a 16-bit linear sample (its magnitude from a table: the decoder
+/// runs on every sample of a PCMU stream).
 #[must_use]
 pub fn ulaw_to_linear(code: u8) -> i16 {
     let c = !code;
-    let segment = i32::from((c >> 4) & 0x07);
-    let mantissa = i32::from(c & 0x0F);
-    // Table 2a: decoder output = ((2·mantissa + 33) << segment) − 33, in 14-bit units.
-    let magnitude = (((2 * mantissa + ULAW_BIAS) << segment) - ULAW_BIAS) << 2;
-    let value = if c & 0x80 != 0 { -magnitude } else { magnitude };
-    value as i16
+    let magnitude = ULAW_MAGNITUDE[usize::from(c & 0x7F)];
+    if c & 0x80 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// The magnitudes of the µ-law codes (bits inverted back, sign bit clear), built at compile
+/// time from G.711 Table 2a: ((2·mantissa + 33) << segment) − 33, in 14-bit units.
+static ULAW_MAGNITUDE: [i16; 128] = magnitudes(false);
+
+/// The magnitudes of the 128 codes of µ-law (`alaw` false) or A-law (bits restored, sign bit
+/// clear), by code.
+const fn magnitudes(alaw: bool) -> [i16; 128] {
+    let mut t = [0i16; 128];
+    let mut code = 0;
+    while code < 128 {
+        let segment = (code >> 4) as i32;
+        let mantissa = (code & 0x0F) as i32;
+        t[code] = (if alaw {
+            // Table 1a: segment 0 spans 0..32 in steps of 2, segment s ≥ 1 spans
+            // 2^(s+4)..2^(s+5).
+            let steps = if segment == 0 {
+                (mantissa << 1) + 1
+            } else {
+                ((mantissa << 1) + 33) << (segment - 1)
+            };
+            steps << 3
+        } else {
+            (((2 * mantissa + ULAW_BIAS) << segment) - ULAW_BIAS) << 2
+        }) as i16;
+        code += 1;
+    }
+    t
 }
 
 /// Encodes one 16-bit linear sample as an A-law code (even bits inverted, as transmitted).
@@ -56,21 +86,21 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     (code as u8) ^ mask
 }
 
-/// Decodes one A-law code to a 16-bit linear sample.
+/// Decodes one A-law code to a 16-bit linear sample (its magnitude from a table).
 #[must_use]
 pub fn alaw_to_linear(code: u8) -> i16 {
     let c = code ^ 0x55;
-    let segment = i32::from((c >> 4) & 0x07);
-    let mantissa = i32::from(c & 0x0F);
-    // Table 1a: segment 0 spans 0..32 in steps of 2, segment s ≥ 1 spans 2^(s+4)..2^(s+5).
-    let magnitude = if segment == 0 {
-        (mantissa << 1) + 1
+    let magnitude = ALAW_MAGNITUDE[usize::from(c & 0x7F)];
+    if c & 0x80 != 0 {
+        magnitude
     } else {
-        ((mantissa << 1) + 33) << (segment - 1)
-    } << 3;
-    let value = if c & 0x80 != 0 { magnitude } else { -magnitude };
-    value as i16
+        -magnitude
+    }
 }
+
+/// The magnitudes of the A-law codes (even bits restored, sign bit clear), built at compile
+/// time from G.711 Table 1a.
+static ALAW_MAGNITUDE: [i16; 128] = magnitudes(true);
 
 #[cfg(test)]
 mod tests {
