@@ -24,22 +24,37 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     (((segment << 4) | mantissa) as u8) ^ mask
 }
 
-/// Decodes one µ-law code to a 16-bit linear sample (its magnitude from a table: the decoder
-/// runs on every sample of a PCMU stream).
+/// Decodes one µ-law code to a 16-bit linear sample (a table lookup: the decoder runs on
+/// every sample of a PCMU stream).
 #[must_use]
 pub fn ulaw_to_linear(code: u8) -> i16 {
-    let c = !code;
-    let magnitude = ULAW_MAGNITUDE[usize::from(c & 0x7F)];
-    if c & 0x80 != 0 {
-        -magnitude
-    } else {
-        magnitude
-    }
+    ULAW_TO_LINEAR[usize::from(code)]
 }
+
+/// Every µ-law code decoded (sign from the code's top bit, inverted as transmitted).
+static ULAW_TO_LINEAR: [i16; 256] = signed(&ULAW_MAGNITUDE, 0xFF, false);
 
 /// The magnitudes of the µ-law codes (bits inverted back, sign bit clear), built at compile
 /// time from G.711 Table 2a: ((2·mantissa + 33) << segment) − 33, in 14-bit units.
 static ULAW_MAGNITUDE: [i16; 128] = magnitudes(false);
+
+/// The 256 codes decoded: each code `c` is transmitted as `c ^ invert`; its magnitude is
+/// `magnitude[c & 0x7F]`, positive when its top bit is `set_positive`.
+const fn signed(magnitude: &[i16; 128], invert: u8, set_positive: bool) -> [i16; 256] {
+    let mut t = [0i16; 256];
+    let mut code = 0;
+    while code < 256 {
+        let c = (code as u8) ^ invert;
+        let m = magnitude[(c & 0x7F) as usize];
+        t[code] = if (c & 0x80 != 0) == set_positive {
+            m
+        } else {
+            -m
+        };
+        code += 1;
+    }
+    t
+}
 
 /// The magnitudes of the 128 codes of µ-law (`alaw` false) or A-law (bits restored, sign bit
 /// clear), by code.
@@ -86,17 +101,14 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     (code as u8) ^ mask
 }
 
-/// Decodes one A-law code to a 16-bit linear sample (its magnitude from a table).
+/// Decodes one A-law code to a 16-bit linear sample (a table lookup).
 #[must_use]
 pub fn alaw_to_linear(code: u8) -> i16 {
-    let c = code ^ 0x55;
-    let magnitude = ALAW_MAGNITUDE[usize::from(c & 0x7F)];
-    if c & 0x80 != 0 {
-        magnitude
-    } else {
-        -magnitude
-    }
+    ALAW_TO_LINEAR[usize::from(code)]
 }
+
+/// Every A-law code decoded (even bits inverted as transmitted; the top bit set is positive).
+static ALAW_TO_LINEAR: [i16; 256] = signed(&ALAW_MAGNITUDE, 0x55, true);
 
 /// The magnitudes of the A-law codes (even bits restored, sign bit clear), built at compile
 /// time from G.711 Table 1a.

@@ -106,8 +106,15 @@ impl RtpConfig {
                 allowed: "0 to 127",
             });
         }
-        pts.sort_unstable();
-        if pts.windows(2).any(|w| w[0] == w[1]) {
+        // Each payload type once: a set of the 128 as one bit each (no sort).
+        let mut seen = 0u128;
+        let twice = pts.iter().any(|&pt| {
+            let bit = 1u128 << pt;
+            let again = seen & bit != 0;
+            seen |= bit;
+            again
+        });
+        if twice {
             return Err(ConfigError::OutOfRange {
                 field: "payload types",
                 allowed: "each used once",
@@ -125,5 +132,45 @@ impl RtpConfig {
             self.session(*a).validate()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(audio: &[u8], event: Option<u8>, red: Option<u8>) -> RtpConfig {
+        RtpConfig {
+            settings: CallSettings::new("call"),
+            audio: audio
+                .iter()
+                .map(|&pt| AudioType {
+                    pt,
+                    codec: Codec::Pcmu,
+                    rate: 8000,
+                })
+                .collect(),
+            telephone_event: event.map(|pt| EventType { pt, clock: 8000 }),
+            red,
+        }
+    }
+
+    #[test]
+    fn a_payload_type_named_twice_is_refused_wherever_it_appears() {
+        let refused = |c: RtpConfig| {
+            matches!(
+                c.validate(),
+                Err(ConfigError::OutOfRange {
+                    field: "payload types",
+                    ..
+                })
+            )
+        };
+        assert!(config(&[0, 8], Some(101), Some(96)).validate().is_ok());
+        assert!(config(&[127, 0], Some(126), None).validate().is_ok());
+        assert!(refused(config(&[0, 0], None, None)));
+        assert!(refused(config(&[0], Some(0), None)));
+        assert!(refused(config(&[0], Some(101), Some(101))));
+        assert!(refused(config(&[127, 8], None, Some(127))));
     }
 }
