@@ -58,8 +58,16 @@ impl Merger {
             return;
         }
         // In place: this runs for every packet while a press waits (a new list each time
-        // was an allocation per packet).
-        self.pending.sort_by_key(|p| p.start_ms);
+        // was an allocation per packet). A stable insertion sort by start: a handful of
+        // presses, and no library sort in the plugin for it (3 KB of code).
+        let p = &mut self.pending;
+        for i in 1..p.len() {
+            let mut j = i;
+            while j > 0 && p[j - 1].start_ms > p[j].start_ms {
+                p.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         let mut i = 0;
         while i < self.pending.len() {
             if self.pending[i].end_ms.saturating_add(WINDOW_MS) < now_ms {
@@ -110,6 +118,19 @@ mod tests {
             (v[0].source, v[0].start_ms, v[0].end_ms),
             (Source::Both, 1000, 1080)
         );
+    }
+
+    #[test]
+    fn presses_leave_in_order_of_start_and_equal_starts_in_order_of_arrival() {
+        let mut m = Merger::default();
+        for (c, start) in [('3', 900), ('1', 100), ('2', 500), ('4', 100), ('5', 500)] {
+            m.add(press(c, start, start + 60, Source::Inband));
+        }
+        let order: Vec<char> = released(&mut m, u64::MAX)
+            .iter()
+            .map(|p| p.digit.to_char())
+            .collect();
+        assert_eq!(order, ['1', '4', '2', '5', '3']);
     }
 
     #[test]
