@@ -17,6 +17,7 @@
 //! Audio outside every window leaves as the same units it entered with.
 
 use crate::codec::Codec;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -60,20 +61,32 @@ pub struct Fill {
     amplitude: f32,
     rng: u32,
     noise_scale: f32,
+    /// Tone mode: the tone's samples over a whole number of its periods, repeated (the sine
+    /// is computed once per session, not per masked sample), and where it stands in them.
+    /// `None` for the other modes, or a rate whose repeat would be long (the running phase).
+    tone: Option<(Box<[i16]>, usize)>,
 }
+
+/// The longest repeat of the neutral tone kept as samples (8 kHz: 20, 16 kHz: 40).
+const MAX_TONE_REPEAT: u32 = 480;
 
 impl Fill {
     /// A generator for `mode` at `sample_rate`.
     #[must_use]
     pub fn new(mode: MaskMode, sample_rate: u32) -> Fill {
         let rms = crate::detector::tones::amplitude_of_dbm0(NOISE_DBM0) / core::f32::consts::SQRT_2;
+        let amplitude = crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0);
         Fill {
             mode,
             phase: 0.0,
             step: core::f32::consts::TAU * NEUTRAL_TONE_HZ / sample_rate as f32,
-            amplitude: crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0),
+            amplitude,
             rng: 0x9E37_79B9,
             noise_scale: rms * libm::sqrtf(3.0),
+            tone: (mode == MaskMode::Tone)
+                .then(|| tone_repeat(sample_rate, amplitude))
+                .flatten()
+                .map(|t| (t, 0)),
         }
     }
 
@@ -81,6 +94,14 @@ impl Fill {
     pub fn sample(&mut self) -> i16 {
         match self.mode {
             MaskMode::Silence | MaskMode::Off => 0,
+            MaskMode::Tone if self.tone.is_some() => {
+                let Some((t, at)) = &mut self.tone else {
+                    return 0;
+                };
+                let v = t[*at];
+                *at = (*at + 1) % t.len();
+                v
+            }
             MaskMode::Tone => {
                 let v = self.amplitude * libm::sinf(self.phase);
                 self.phase += self.step;
@@ -101,6 +122,30 @@ impl Fill {
     }
 }
 
+/// The neutral tone at `sample_rate` over the fewest samples that hold a whole number of its
+/// periods (`sample_rate / gcd(sample_rate, 400)`), each sample's phase taken exactly from
+/// its index; `None` when that is more than [`MAX_TONE_REPEAT`] samples.
+fn tone_repeat(sample_rate: u32, amplitude: f32) -> Option<Box<[i16]>> {
+    let hz = NEUTRAL_TONE_HZ as u32;
+    let (mut a, mut b) = (sample_rate, hz);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let len = sample_rate.checked_div(a)?;
+    if len == 0 || len > MAX_TONE_REPEAT {
+        return None;
+    }
+    Some(
+        (0..len)
+            .map(|k| {
+                let turn = (u64::from(k) * u64::from(hz) % u64::from(sample_rate)) as f32
+                    / sample_rate as f32;
+                (amplitude * libm::sinf(core::f32::consts::TAU * turn)) as i16
+            })
+            .collect(),
+    )
+}
+
 /// Delay line plus masking windows for one stream.
 pub struct Masker {
     codec: Codec,
@@ -110,6 +155,9 @@ pub struct Masker {
     entered: u64,
     windows: VecDeque<Window>,
     fill: Fill,
+    /// Tone mode: the fill's repeat of the tone, encoded once in the codec, and where it
+    /// stands (the fill gives it up: its samples leave only from here).
+    tone: Option<(Box<[u16]>, usize)>,
     masked: u64,
 }
 
@@ -117,13 +165,19 @@ impl Masker {
     /// A masker delaying by `delay` samples, filled initially with the codec's silence.
     #[must_use]
     pub fn new(codec: Codec, sample_rate: u32, delay: usize, mode: MaskMode) -> Masker {
+        let mut fill = Fill::new(mode, sample_rate);
+        let tone = fill
+            .tone
+            .take()
+            .map(|(t, _)| (t.iter().map(|&v| codec.encode(v)).collect(), 0));
         Masker {
             codec,
             line: Line::new(codec, delay),
             pos: 0,
             entered: 0,
             windows: VecDeque::with_capacity(4),
-            fill: Fill::new(mode, sample_rate),
+            fill,
+            tone,
             masked: 0,
         }
     }
@@ -266,6 +320,18 @@ impl Masker {
     /// [`Unit`] the masker is used with).
     #[inline(never)]
     fn replacement(&mut self, codes: &mut [u16]) {
+        if matches!(self.fill.mode, MaskMode::Silence | MaskMode::Off) {
+            // Digital silence: one code, no generator to run.
+            codes.fill(self.codec.encode(0));
+            return;
+        }
+        if let Some((repeat, at)) = &mut self.tone {
+            for c in codes {
+                *c = repeat[*at];
+                *at = (*at + 1) % repeat.len();
+            }
+            return;
+        }
         for c in codes {
             *c = self.codec.encode(self.fill.sample());
         }
@@ -383,7 +449,9 @@ mod tests {
                 }
             };
             if masks {
-                *o = m.codec.encode(m.fill.sample());
+                let mut code = [0u16];
+                m.replacement(&mut code);
+                *o = code[0];
                 m.masked += 1;
             }
         }
@@ -450,6 +518,30 @@ mod tests {
                 assert!(a.masked > 0);
             }
         }
+    }
+
+    #[test]
+    fn the_tone_from_its_repeat_is_the_running_sine_and_repeats_exactly() {
+        for (rate, repeat) in [(8000, 20), (16000, 40)] {
+            let mut table = Fill::new(MaskMode::Tone, rate);
+            assert_eq!(table.tone.as_ref().map(|t| t.0.len()), Some(repeat));
+            // The running phase, as the generator computes it without a repeat.
+            let mut running = Fill::new(MaskMode::Tone, rate);
+            running.tone = None;
+            let a: Vec<i16> = (0..rate).map(|_| table.sample()).collect();
+            let b: Vec<i16> = (0..rate).map(|_| running.sample()).collect();
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs())
+                .max();
+            assert!(worst <= Some(4), "{rate} Hz: {worst:?}");
+            assert!(a.iter().zip(&a[repeat..]).all(|(x, y)| x == y));
+            assert!(a.iter().any(|&v| v > 2000), "the tone is there");
+        }
+        // A rate with no short repeat keeps the running phase.
+        assert!(Fill::new(MaskMode::Tone, 44_099).tone.is_none());
+        assert!(Fill::new(MaskMode::Silence, 8000).tone.is_none());
     }
 
     #[test]
