@@ -469,11 +469,12 @@ fn a_running_capture_reports_its_status_without_a_digit() {
     assert!(inst.audio(s).status_of_capture().unwrap().is_none());
 }
 
-/// A recording run through the plugin in one-second frames (what `detect` and `mask` use for
-/// files) comes out exactly as in 20 ms frames: the same masked audio sample for sample, the
-/// same digits at the same times — at 8 kHz µ-law and 16 kHz PCM.
+/// A recording run through the plugin in the frames `detect` and `mask` use for files
+/// ([`FILE_FRAME_MS`](tonemask_harness::run::FILE_FRAME_MS)) comes out exactly as in 20 ms
+/// frames: the same masked audio sample for sample, the same digits at the same times — at
+/// 8 kHz µ-law and 16 kHz PCM.
 #[test]
-fn a_recording_in_one_second_frames_comes_out_as_in_20_ms_frames() {
+fn a_recording_in_file_frames_comes_out_as_in_20_ms_frames() {
     use tonemask_harness::run::{run, Options, FILE_FRAME_MS};
     let plugin = Plugin::load(&plugin_path(), Limits::default()).unwrap();
     let (ulaw, want) = recording("speech_then_card_ulaw");
