@@ -760,3 +760,31 @@ fn capture_shows_the_agent_no_card_digit_and_open_recovers_the_sealed_card() {
     assert_eq!(w.status.code(), Some(1));
     assert!(stdout(&w).contains("does not open"), "{}", stdout(&w));
 }
+
+/// `detect` into a pipe whose reader has gone (`tonemask detect … | head -1` once `head` is
+/// done): the lines stop quietly — no error message, the run's own exit status — for a
+/// recording and for a capture alike.
+#[test]
+fn detect_into_a_closed_pipe_ends_quietly() {
+    let wav = calls().join("fast_10cps.wav");
+    let pcap = root().join("testdata/captures/capture_inband_ipv4.pcap");
+    for input in [wav, pcap] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write now fails with a broken pipe
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tonemask"))
+            .arg("--plugin")
+            .arg(plugin_path())
+            .args(["detect", input.to_str().unwrap()])
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("error"), "{}: {err}", input.display());
+        assert!(
+            matches!(o.status.code(), Some(0 | 3)),
+            "{}: {err}",
+            input.display()
+        );
+    }
+}

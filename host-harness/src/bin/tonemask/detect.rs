@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::files::{open_input, Input};
-use tonemask_harness::packets::{run_capture, CaptureOptions};
+use tonemask_harness::packets::{run_capture_into, CaptureOptions};
 use tonemask_harness::plugin::{CallSettings, MaskMode, Plugin};
 use tonemask_harness::run::{event_json, run_stream, Audio, Options};
 use tonemask_harness::wav::Wav;
@@ -44,11 +44,40 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let mut inst = plugin.instantiate()?;
     // Only the digits are wanted: the masked audio goes nowhere.
     let out = run_stream(&mut inst, audio, &opts, None, None, progress)?;
-    let mut stdout = std::io::stdout().lock();
+    let mut lines = Lines::stdout();
     for e in &out.events {
-        writeln!(stdout, "{}", event_json(e))?;
+        lines.print(&event_json(e))?;
     }
     Ok(0)
+}
+
+/// Standard output, one JSON line per digit. When its reader goes away (`… | head -1`) the
+/// lines stop quietly: the run itself is whole, and its exit status stands.
+struct Lines {
+    out: std::io::StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Lines {
+    fn stdout() -> Lines {
+        Lines {
+            out: std::io::stdout().lock(),
+            closed: false,
+        }
+    }
+
+    fn print(&mut self, line: &impl std::fmt::Display) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match writeln!(self.out, "{line}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            r => r.context("cannot write the digits to standard output"),
+        }
+    }
 }
 
 /// A capture: the digits of every stream, each line with its direction and addresses.
@@ -66,15 +95,16 @@ fn detect_capture(
         fallback: rtp.fallback(),
         capture: None,
     };
-    let out = run_capture(plugin, &cap, &opts, None)?;
-    let mut stdout = std::io::stdout().lock();
+    // Only the digits are wanted: the masked frames go nowhere (none is kept).
+    let out = run_capture_into(plugin, &cap, &opts, None, &mut |_| Ok(()))?;
+    let mut lines = Lines::stdout();
     for s in &out.streams {
         for e in &s.events {
             let mut j = event_json(e);
             j["direction"] = s.direction.name().into();
             j["src"] = s.src.to_string().into();
             j["dst"] = s.dst.to_string().into();
-            writeln!(stdout, "{j}")?;
+            lines.print(&j)?;
         }
     }
     Ok(report_streams(&out))
