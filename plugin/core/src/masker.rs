@@ -62,9 +62,28 @@ pub struct Fill {
     rng: u32,
     noise_scale: f32,
     /// Tone mode: the tone's samples over a whole number of its periods, repeated (the sine
-    /// is computed once per session, not per masked sample), and where it stands in them.
-    /// `None` for the other modes, or a rate whose repeat would be long (the running phase).
-    tone: Option<(Box<[i16]>, usize)>,
+    /// is computed once per session, not per masked sample). `None` for the other modes, or
+    /// a rate whose repeat would be long (the running phase).
+    tone: Option<Repeat<i16>>,
+}
+
+/// A sequence played over and over, from its start.
+struct Repeat<T> {
+    items: Box<[T]>,
+    at: usize,
+}
+
+impl<T: Copy> Repeat<T> {
+    fn new(items: Box<[T]>) -> Repeat<T> {
+        Repeat { items, at: 0 }
+    }
+
+    /// The next item (`items` is never empty).
+    fn next(&mut self) -> T {
+        let v = self.items[self.at];
+        self.at = (self.at + 1) % self.items.len();
+        v
+    }
 }
 
 /// The longest repeat of the neutral tone kept as samples (8 kHz: 20, 16 kHz: 40).
@@ -86,7 +105,7 @@ impl Fill {
             tone: (mode == MaskMode::Tone)
                 .then(|| tone_repeat(sample_rate, amplitude))
                 .flatten()
-                .map(|t| (t, 0)),
+                .map(Repeat::new),
         }
     }
 
@@ -94,15 +113,10 @@ impl Fill {
     pub fn sample(&mut self) -> i16 {
         match self.mode {
             MaskMode::Silence | MaskMode::Off => 0,
-            MaskMode::Tone if self.tone.is_some() => {
-                let Some((t, at)) = &mut self.tone else {
-                    return 0;
-                };
-                let v = t[*at];
-                *at = (*at + 1) % t.len();
-                v
-            }
             MaskMode::Tone => {
+                if let Some(tone) = &mut self.tone {
+                    return tone.next();
+                }
                 let v = self.amplitude * libm::sinf(self.phase);
                 self.phase += self.step;
                 if self.phase > core::f32::consts::TAU {
@@ -157,7 +171,7 @@ pub struct Masker {
     fill: Fill,
     /// Tone mode: the fill's repeat of the tone, encoded once in the codec, and where it
     /// stands (the fill gives it up: its samples leave only from here).
-    tone: Option<(Box<[u16]>, usize)>,
+    tone: Option<Repeat<u16>>,
     masked: u64,
 }
 
@@ -169,7 +183,7 @@ impl Masker {
         let tone = fill
             .tone
             .take()
-            .map(|(t, _)| (t.iter().map(|&v| codec.encode(v)).collect(), 0));
+            .map(|t| Repeat::new(t.items.iter().map(|&v| codec.encode(v)).collect()));
         Masker {
             codec,
             line: Line::new(codec, delay),
@@ -285,9 +299,7 @@ impl Masker {
             self.masked += (to - from) as u64;
         }
     }
-}
 
-impl Masker {
     /// The next stretch to mask among the samples leaving, `i..end` by index (`i` moves past
     /// it; windows the exit has passed are dropped), as a range of the output whose first
     /// sample has index `first_exit`; `None` when nothing more is masked. Out of line and not
@@ -325,11 +337,8 @@ impl Masker {
             codes.fill(self.codec.encode(0));
             return;
         }
-        if let Some((repeat, at)) = &mut self.tone {
-            for c in codes {
-                *c = repeat[*at];
-                *at = (*at + 1) % repeat.len();
-            }
+        if let Some(tone) = &mut self.tone {
+            codes.fill_with(|| tone.next());
             return;
         }
         for c in codes {
@@ -524,7 +533,7 @@ mod tests {
     fn the_tone_from_its_repeat_is_the_running_sine_and_repeats_exactly() {
         for (rate, repeat) in [(8000, 20), (16000, 40)] {
             let mut table = Fill::new(MaskMode::Tone, rate);
-            assert_eq!(table.tone.as_ref().map(|t| t.0.len()), Some(repeat));
+            assert_eq!(table.tone.as_ref().map(|t| t.items.len()), Some(repeat));
             // The running phase, as the generator computes it without a repeat.
             let mut running = Fill::new(MaskMode::Tone, rate);
             running.tone = None;
