@@ -4,9 +4,12 @@
 
 use super::config::AudioType;
 use super::datagrams::Datagrams;
+use super::merge::Merger;
 use super::packet::Packet;
 use super::pipeline::Pipeline;
 use super::refill::Redundant;
+use super::stall::Stall;
+use super::timeline::Timeline;
 use super::{RtpError, RtpSession, MAX_GAP_S};
 use crate::error::FrameError;
 use crate::event::Source;
@@ -104,7 +107,13 @@ impl RtpSession {
     pub(super) fn end_pipeline(&mut self, out: &mut Datagrams, end: End) {
         if let Some(mut pl) = self.pipeline.take() {
             pl.flush(&mut self.outbox);
-            self.collect_inband(&mut pl, end);
+            collect_inband(
+                &mut pl,
+                &self.timeline,
+                &mut self.stall,
+                &mut self.merger,
+                end,
+            );
             self.outbox.drain(out, &mut self.stats);
         }
         if end == End::Final {
@@ -116,41 +125,46 @@ impl RtpSession {
         self.outbox.abandon(out, &mut self.stats);
     }
 
-    /// Runs `input` through the pipeline's masker.
+    /// Runs `input` through the pipeline's masker (in place: the pipeline is large, and
+    /// moving it out and back cost two copies of it per packet).
     pub(super) fn feed(&mut self, input: &[u8]) {
-        let Some(mut pl) = self.pipeline.take() else {
+        let Some(pl) = self.pipeline.as_mut() else {
             return;
         };
         pl.feed(input, &mut self.outbox);
-        self.collect_inband(&mut pl, End::Running);
         let merger = &mut self.merger;
+        collect_inband(pl, &self.timeline, &mut self.stall, merger, End::Running);
         self.stall
             .settle(pl.fed_ms(), pl.digit_on(), |p| merger.add(p));
-        self.pipeline = Some(pl);
     }
+}
 
-    /// Moves the pipeline's in-band digits to the merger, in media time (a continuation of a
-    /// press cut by a stall joins it; a press cut by the idle flush `end` waits for its own).
-    fn collect_inband(&mut self, pl: &mut Pipeline, end: End) {
-        let origin = self.timeline.ms_at(pl.ts_origin, pl.audio.rate);
-        let merger = &mut self.merger;
-        while let Some(e) = pl.poll_event() {
-            let press = self.stall.inband(
-                Press {
-                    digit: e.event.digit,
-                    start_ms: origin.saturating_add(e.event.start_ms),
-                    end_ms: origin.saturating_add(e.event.end_ms),
-                    detected_ms: origin.saturating_add(e.event.detected_ms),
-                    source: Source::Inband,
-                    leaked_samples: e.leaked_samples,
-                },
-                |p| merger.add(p),
-            );
-            if end == End::Idle && e.event.end_ms >= pl.fed_ms() {
-                self.stall.hold(press, pl.next, |p| merger.add(p));
-            } else {
-                merger.add(press);
-            }
+/// Moves the pipeline's in-band digits to the merger, in media time (a continuation of a
+/// press cut by a stall joins it; a press cut by the idle flush `end` waits for its own).
+fn collect_inband(
+    pl: &mut Pipeline,
+    timeline: &Timeline,
+    stall: &mut Stall,
+    merger: &mut Merger,
+    end: End,
+) {
+    let origin = timeline.ms_at(pl.ts_origin, pl.audio.rate);
+    while let Some(e) = pl.poll_event() {
+        let press = stall.inband(
+            Press {
+                digit: e.event.digit,
+                start_ms: origin.saturating_add(e.event.start_ms),
+                end_ms: origin.saturating_add(e.event.end_ms),
+                detected_ms: origin.saturating_add(e.event.detected_ms),
+                source: Source::Inband,
+                leaked_samples: e.leaked_samples,
+            },
+            |p| merger.add(p),
+        );
+        if end == End::Idle && e.event.end_ms >= pl.fed_ms() {
+            stall.hold(press, pl.next, |p| merger.add(p));
+        } else {
+            merger.add(press);
         }
     }
 }
