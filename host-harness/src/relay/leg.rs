@@ -1,6 +1,7 @@
 //! One direction of the relay: when the call ends, which source a side takes, and the
 //! receive → admit → push → send loop around an [`RtpStream`].
 
+use super::inbox::{Inbox, SLOTS};
 use super::Control;
 use crate::plugin::{CaptureEvent, DigitEvent, RtpStats};
 use crate::stream::{Pushed, RtpStream};
@@ -90,23 +91,25 @@ impl Tap {
 }
 
 impl Clock {
-    /// Ms since the call started.
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// Ms from the call's start to `now`.
+    fn elapsed_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// A packet arrived now.
-    pub(super) fn touch(&self) {
-        let now = self.elapsed_ms().saturating_add(1);
+    /// A packet arrived at `now`.
+    pub(super) fn touch(&self, now: Instant) {
+        let now = self.elapsed_ms(now).saturating_add(1);
         self.last.store(now, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether the call is over: idle, past its maximum duration, or stopped from outside.
-    pub(super) fn due(&self) -> bool {
-        let now = self.elapsed_ms();
+    /// Whether the call is over at `now`: idle, past its maximum duration, or stopped from
+    /// outside.
+    pub(super) fn due(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.start);
+        let now = self.elapsed_ms(now);
         let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
         let idle = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX);
-        self.max.is_some_and(|m| self.start.elapsed() >= m)
+        self.max.is_some_and(|m| elapsed >= m)
             || (last > 0 && now.saturating_sub(last - 1) >= idle)
             || self
                 .stop
@@ -177,22 +180,6 @@ fn warn_first(count: &mut u64, message: impl FnOnce() -> String) {
     *count += 1;
     if *count <= 5 {
         eprintln!("tonemask relay: warning: {}", message());
-    }
-}
-
-/// The next datagram, or `None` when the read timed out.
-fn receive(rx: &mio::net::UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, SocketAddr)>> {
-    match rx.recv_from(buf) {
-        Ok(x) => Ok(Some(x)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e).context("receiving RTP"),
     }
 }
 
@@ -267,6 +254,9 @@ pub(super) struct Pump {
     pub(super) rx: mio::net::UdpSocket,
     clock: Arc<Clock>,
     peer: Arc<Peer>,
+    /// The peer's latched source once known (it never changes): read here, not through
+    /// `peer`, on every packet.
+    latched: Option<SocketAddr>,
     commands: Commands,
     send: SendFn,
     on_out: OutFn,
@@ -298,6 +288,7 @@ impl Pump {
             tap,
             rx: mio::net::UdpSocket::from_std(rx),
             clock,
+            latched: peer.latched(),
             peer,
             commands,
             send,
@@ -343,8 +334,9 @@ impl Pump {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// Host time for the session at `now`.
+    fn ms_at(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn sent(&mut self, p: &[u8]) {
@@ -354,12 +346,39 @@ impl Pump {
         }
     }
 
+    /// A datagram from `from` (`None`: an address no peer has) that arrived by `woke`:
+    /// dropped unless from the peer's source, else pushed and what it releases sent.
+    fn take(&mut self, packet: &[u8], from: Option<SocketAddr>, woke: Instant) {
+        let Some(from) =
+            from.filter(|&f| admitted(&self.peer, &mut self.latched, f, &mut self.warned))
+        else {
+            self.tap.dropped(super::live::FOREIGN_SOURCE, 1);
+            return;
+        };
+        self.clock.touch(woke);
+        let now = self.ms_at(woke);
+        let out = arrive(
+            &mut self.call,
+            &self.tap,
+            (&self.peer, &mut self.latched),
+            from,
+            packet,
+            now,
+            &mut self.warned,
+        );
+        for p in out {
+            self.sent(&p);
+        }
+    }
+
     /// One wake (`readable`: its socket signalled data): the commands, then the packets
     /// waiting in the socket (always when the call is over) — pushed before the timer fires, so a relay that was itself
     /// held up never takes its own delay for the sender going quiet — then what fell due.
-    pub(super) fn wake(&mut self, readable: bool, buf: &mut [u8]) -> Result<Next> {
+    pub(super) fn wake(&mut self, readable: bool, inbox: &mut Inbox) -> Result<Next> {
+        // One reading of the clock serves the whole wake (a burst takes microseconds).
+        let woke = Instant::now();
         // The call's end still takes what arrived before it.
-        let over = self.clock.due();
+        let over = self.clock.due(woke);
         let commands: Vec<Control> = self.commands.inbox.try_iter().collect();
         for c in commands {
             self.apply(c);
@@ -367,32 +386,21 @@ impl Pump {
         let mut more = false;
         if readable || over {
             more = true;
-            for _ in 0..BURST {
-                let Some((n, from)) = receive(&self.rx, buf)? else {
+            let mut taken = 0;
+            while taken < BURST {
+                let n = inbox.fill(&self.rx).context("receiving RTP")?;
+                for i in 0..n {
+                    let (packet, from) = inbox.get(i);
+                    self.take(packet, from, woke);
+                }
+                taken += n;
+                if n < SLOTS {
                     more = false;
                     break;
-                };
-                if !admitted(&self.peer, from, &mut self.warned) {
-                    self.tap.dropped(super::live::FOREIGN_SOURCE, 1);
-                } else {
-                    self.clock.touch();
-                    let now = self.now_ms();
-                    let out = arrive(
-                        &mut self.call,
-                        &self.tap,
-                        &self.peer,
-                        from,
-                        &buf[..n],
-                        now,
-                        &mut self.warned,
-                    );
-                    for p in out {
-                        self.sent(&p);
-                    }
                 }
             }
         }
-        let now = self.now_ms();
+        let now = self.ms_at(woke);
         for (_, p) in self.call.tick(now) {
             self.sent(&p);
         }
@@ -401,12 +409,11 @@ impl Pump {
         if over {
             return Ok(Next::Over);
         }
-        if self.published.1.elapsed() >= PUBLISH_EVERY {
+        if woke.saturating_duration_since(self.published.1) >= PUBLISH_EVERY {
             self.publish(None);
         }
         // Wake for the stream's own deadline (a press timing out, held audio leaving when
         // the sender goes quiet), and at least every 50 ms to check the call's end.
-        let now = self.now_ms();
         let wait = self
             .call
             .next_timeout()
@@ -457,9 +464,17 @@ struct Warned {
 }
 
 /// Whether a datagram from `from` may be pushed: it comes from the peer's source (or the
-/// peer has not latched yet).
-fn admitted(peer: &Peer, from: SocketAddr, warned: &mut Warned) -> bool {
-    let ok = peer.admits(peer.latched(), from);
+/// peer has not latched yet). `latched`: the peer's source as last read.
+fn admitted(
+    peer: &Peer,
+    latched: &mut Option<SocketAddr>,
+    from: SocketAddr,
+    warned: &mut Warned,
+) -> bool {
+    if latched.is_none() {
+        *latched = peer.latched();
+    }
+    let ok = peer.admits(*latched, from);
     if !ok {
         warn_first(&mut warned.foreign, || {
             format!("packet from {from} dropped: not the {}'s source", peer.name)
@@ -473,7 +488,7 @@ fn admitted(peer: &Peer, from: SocketAddr, warned: &mut Warned) -> bool {
 fn arrive(
     call: &mut RtpStream,
     tap: &Tap,
-    peer: &Peer,
+    (peer, latched): (&Peer, &mut Option<SocketAddr>),
     from: SocketAddr,
     packet: &[u8],
     now_ms: u64,
@@ -484,8 +499,9 @@ fn arrive(
     tap.received(begun.elapsed());
     match pushed {
         Pushed::Forward(out) => {
-            if peer.latched().is_none() {
+            if latched.is_none() {
                 peer.latch(from);
+                *latched = peer.latched();
             }
             out
         }

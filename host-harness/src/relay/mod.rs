@@ -30,6 +30,7 @@
 //! runs is passed to the caller→agent session, which records it (`agent-dtmf`: the fraud
 //! signal).
 
+mod inbox;
 mod leg;
 mod live;
 mod reactor;
@@ -214,10 +215,19 @@ fn forward_leg(
         clock,
         caller,
         commands,
-        Box::new(move |p| match to.now() {
-            Some(a) => tx.send_to(p, a).map(|_| ()),
-            None => Ok(()),
-        }),
+        {
+            // Once known, the agent's address never changes: kept here, not read per packet.
+            let mut known = None;
+            Box::new(move |p| {
+                if known.is_none() {
+                    known = to.now();
+                }
+                match known {
+                    Some(a) => tx.send_to(p, a).map(|_| ()),
+                    None => Ok(()),
+                }
+            })
+        },
         Box::new(move |out| match out {
             Out::Digit(e) => {
                 if let Some(line) = &e.signed {
@@ -269,13 +279,20 @@ fn watch_leg(
             inbox,
             other: Some(forward.clone()),
         },
-        Box::new(move |p| {
-            match caller_addr.get() {
-                Some(&to) => tx.send_to(p, to).map(|_| ()),
-                // Not latched yet: the caller's SDP address, if known.
-                None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
-            }
-        }),
+        {
+            // Once latched, the caller's source never changes: kept here, not read per packet.
+            let mut known = None;
+            Box::new(move |p| {
+                if known.is_none() {
+                    known = caller_addr.get().copied();
+                }
+                match known {
+                    Some(to) => tx.send_to(p, to).map(|_| ()),
+                    // Not latched yet: the caller's SDP address, if known.
+                    None => hint.map_or(Ok(()), |to| tx.send_to(p, to).map(|_| ())),
+                }
+            })
+        },
         Box::new(move |out| {
             let Out::Digit(e) = out else {
                 return;

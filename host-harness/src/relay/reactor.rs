@@ -8,6 +8,7 @@
 //! spread over the workers in turn. A leg whose code panics ends alone — its call reports
 //! the error — and the worker goes on with the others.
 
+use super::inbox::Inbox;
 use super::leg::{Leg, Next, Pump};
 use anyhow::{anyhow, Result};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -96,7 +97,7 @@ struct Worker {
     /// Legs whose socket may hold more than their last wake took.
     again: Vec<usize>,
     next_token: usize,
-    buf: Vec<u8>,
+    inbox: Inbox,
 }
 
 impl Worker {
@@ -108,7 +109,7 @@ impl Worker {
             timers: BinaryHeap::new(),
             again: Vec::new(),
             next_token: 1,
-            buf: vec![0; 65_536],
+            inbox: Inbox::new(),
         }
     }
 
@@ -179,8 +180,8 @@ impl Worker {
         let Some(e) = self.legs.get_mut(&id) else {
             return;
         };
-        let buf = &mut self.buf;
-        let next = catch_unwind(AssertUnwindSafe(|| e.pump.wake(readable, buf)));
+        let inbox = &mut self.inbox;
+        let next = catch_unwind(AssertUnwindSafe(|| e.pump.wake(readable, inbox)));
         let at = match next {
             Ok(Ok(Next::At(at))) => at,
             Ok(Ok(Next::More(at))) => {
