@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Load on `tonemask serve`: for each number of concurrent calls (default 25 50 100 200), a
 # run of SECONDS (default 10) of 20 ms PCMU calls on loopback — media both ways, each call on
-# its own phase within the 20 ms (MEDIA=one-way: caller → callee only) — every tenth with key
-# presses, through one node (host-harness/examples/serve_load.rs plays proxy, callers and
-# callees).
+# its own phase within the 20 ms and its callee half a period from its caller (MEDIA=one-way:
+# caller → callee only) — every tenth with key presses, through one node
+# (host-harness/examples/serve_load.rs plays proxy, callers and callees).
 # Prints per step: packets lost, forwarding delay p50/p99/max (the 60 ms look-ahead
 # included), the node's CPU share and the calls one CPU core would carry at that rate.
 # Usage: scripts/bench-serve.sh [SECONDS] [CALLS...]

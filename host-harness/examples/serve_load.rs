@@ -1,6 +1,7 @@
 //! Load on a running `tonemask serve`: N concurrent calls of 20 ms PCMU packets on loopback,
 //! both ways (or caller → callee only), every tenth carrying a key press, for S seconds; each
-//! call sends on its own phase within the 20 ms. Plays the SIP proxy (ng offer/answer/
+//! call sends on its own phase within the 20 ms, its callee half a period from its caller (as
+//! two independent phones do). Plays the SIP proxy (ng offer/answer/
 //! delete), all callers (one socket) and all callees (one socket; calls told apart by SSRC).
 //! Prints one line: calls, packets sent and received, lost, the forwarding delay per
 //! direction (p50, p99, max — towards the callee the look-ahead included, towards the caller
@@ -265,6 +266,10 @@ fn main() -> anyhow::Result<()> {
             // Every tenth call has a 100 ms key press every 2 s (the caller's side).
             let tone = c % 10 == 0 && k % 100 >= 50 && k % 100 < 55;
             for (i, d) in directions.iter().enumerate() {
+                // The callee's phone keeps its own time too: its direction of call c runs
+                // half a period away from the caller's (both legs of a call in step would
+                // find the call's state in cache for the second, which real calls do not).
+                let c = if i == 0 { c } else { (c + calls / 2) % calls };
                 let payload = if tone && i == 0 {
                     frame(true, k)
                 } else {
