@@ -1069,3 +1069,72 @@ fn a_late_offer_from_the_callee_still_masks_the_caller() {
         "{by_call:?}"
     );
 }
+
+/// A node started with a low soft open-files limit raises it to the hard one (systemd gives
+/// services 1,024); when even the hard limit is spent, an offer is refused with an error that
+/// says the node is out of file descriptors — not "no free pair of media ports".
+#[test]
+fn the_node_raises_its_open_files_limit_and_names_running_out() {
+    const NG4: u16 = 17_985;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 9);
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -S -n 40 && ulimit -H -n 100 && exec \"$0\" \"$@\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_tonemask"))
+        .arg("--plugin")
+        .arg(plugin_path())
+        .args(["serve", "--listen-ng", &format!("127.0.0.1:{NG4}")])
+        .args([
+            "--interface",
+            "127.0.0.1",
+            "--port-min",
+            "17600",
+            "--port-max",
+            "17699",
+        ])
+        .arg("--key")
+        .arg(&key)
+        .arg("--events")
+        .arg(dir.path().join("events.jsonl"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed however the test ends (a node left running would hold its ports and the
+    // test runner's output pipe).
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let _node = Kill(child);
+    let mut log = String::new();
+    while !log.contains("tonemask serve: open files limit") {
+        let n = std::io::BufRead::read_line(&mut err, &mut log).unwrap();
+        assert!(n > 0, "serve ended before it was ready: {log}");
+    }
+    assert!(log.contains("open files limit 100:"), "{log}");
+    let mut proxy = Proxy::at(NG4);
+    let mut refused = None;
+    for i in 0..40 {
+        let r = proxy.send(vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(&format!("fd-{i}"))),
+            ("from-tag", Value::str("ft")),
+            ("sdp", Value::str(&sdp(40_000 + i))),
+        ]);
+        if text(&r, "result") != "ok" {
+            refused = Some((i, text(&r, "error-reason")));
+            break;
+        }
+    }
+    let (i, why) = refused.expect("100 descriptors cannot hold 40 offers of 4 sockets");
+    assert!(i > 5, "offer {i} refused too soon: {why}");
+    assert!(why.contains("out of file descriptors"), "{why}");
+    assert!(!why.contains("no free pair"), "{why}");
+}

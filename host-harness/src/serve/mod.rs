@@ -69,6 +69,31 @@ pub struct ServeConfig {
     pub processor_key: Option<(String, [u8; 32])>,
 }
 
+/// File descriptors one call holds: four media sockets (each side's RTP port and the RTCP
+/// port above it), the two legs' sending handles, its events file.
+pub const FDS_PER_CALL: u64 = 7;
+
+/// Raises the process's open-files limit to its hard limit — systemd starts services at
+/// 1,024 (hard 524,288) and expects a program that needs more to raise it; a call holds
+/// [`FDS_PER_CALL`] — and returns the limit now in force (`None`: unlimited or unknown).
+pub fn raise_open_files() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let now = getrlimit(Resource::Nofile);
+    let current = now.current?;
+    // An unlimited hard limit cannot be the soft one (the kernel's nr_open caps it).
+    let wanted = now.maximum.unwrap_or(1 << 20);
+    if wanted > current {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: now.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return Some(wanted);
+        }
+    }
+    Some(current)
+}
+
 /// Serves until `shutdown` is set, then ends every call (their delayed packets are sent).
 pub fn serve(
     plugin: Arc<Plugin>,
@@ -86,6 +111,7 @@ pub fn serve(
             .with_context(|| format!("cannot serve /metrics on {addr}"))?;
         eprintln!("tonemask serve: /metrics and /health on http://{at}");
     }
+    let open_files = raise_open_files();
     let mut calls = Calls::new(plugin, keys, cfg.clone(), ports, Arc::clone(&metrics));
     eprintln!(
         "tonemask serve: ng on {}, media on {} ports {}–{}",
@@ -94,6 +120,12 @@ pub fn serve(
         cfg.port_min,
         cfg.port_max
     );
+    if let Some(limit) = open_files {
+        eprintln!(
+            "tonemask serve: open files limit {limit}: room for about {} calls ({FDS_PER_CALL} descriptors each)",
+            limit.saturating_sub(64) / FDS_PER_CALL
+        );
+    }
     notify_systemd(std::env::var_os("NOTIFY_SOCKET").as_deref(), "READY=1");
     let mut buf = vec![0u8; 65_536];
     while !shutdown.load(Ordering::Relaxed) {

@@ -7,7 +7,7 @@
 //! on those ports is absorbed, not forwarded: nothing leaves the node that the plugin did not
 //! inspect (RTCP multiplexed on the RTP port passes through the plugin as before).
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 /// The node's media port range, handed out round-robin in even/odd pairs.
@@ -54,7 +54,8 @@ impl Ports {
     }
 
     /// Sockets on the next even port and the one above it, both free (a port in use, by
-    /// this node or another program, is skipped).
+    /// this node or another program, is skipped). Any other failure ends the search at once,
+    /// named: out of file descriptors, an address not on this host, a port not allowed.
     fn take(&mut self) -> Result<(UdpSocket, UdpSocket)> {
         let pairs = (self.max - self.min).div_ceil(2);
         for _ in 0..pairs {
@@ -64,8 +65,14 @@ impl Ports {
             } else {
                 self.next + 2
             };
-            let bind = |p: u16| UdpSocket::bind(SocketAddr::new(self.ip, p));
-            if let (Ok(rtp), Ok(rtcp)) = (bind(port), bind(port + 1)) {
+            let bind = |p: u16| -> Result<Option<UdpSocket>> {
+                match UdpSocket::bind(SocketAddr::new(self.ip, p)) {
+                    Ok(s) => Ok(Some(s)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Ok(None),
+                    Err(e) => Err(bind_error(e, self.ip, p)),
+                }
+            };
+            if let (Some(rtp), Some(rtcp)) = (bind(port)?, bind(port + 1)?) {
                 return Ok((rtp, rtcp));
             }
         }
@@ -76,6 +83,18 @@ impl Ports {
             self.max
         )
     }
+}
+
+/// Why a media port could not be bound, when it is not merely in use.
+fn bind_error(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => format!(
+            " — the node is out of file descriptors: each call holds {} (raise LimitNOFILE or `ulimit -n`)",
+            super::FDS_PER_CALL
+        ),
+        _ => String::new(),
+    };
+    anyhow!("cannot bind media port {port} on {ip}: {e}{hint}")
 }
 
 #[cfg(test)]
@@ -101,5 +120,19 @@ mod tests {
             Ports::new(ip, 24_100, 24_102).is_err(),
             "no room for a call"
         );
+    }
+
+    /// A port that cannot be bound for another reason than being in use is an error that
+    /// says so, not a search of the whole range ending in "no free pair".
+    #[test]
+    fn an_address_not_on_this_host_is_named_not_searched() {
+        let ip: IpAddr = [192, 0, 2, 1].into(); // TEST-NET-1: on no interface here
+        let mut p = Ports::new(ip, 24_200, 24_299).unwrap();
+        let e = p.pair().err().expect("192.0.2.1 is not local").to_string();
+        assert!(
+            e.contains("cannot bind media port 24200 on 192.0.2.1"),
+            "{e}"
+        );
+        assert!(!e.contains("no free pair"), "{e}");
     }
 }
