@@ -114,11 +114,12 @@ pub fn serve(
     let open_files = raise_open_files();
     let mut calls = Calls::new(plugin, keys, cfg.clone(), ports, Arc::clone(&metrics));
     eprintln!(
-        "tonemask serve: ng on {}, media on {} ports {}–{}",
+        "tonemask serve: ng on {}, media on {} ports {}–{} (room for {} calls: each takes two even ports and the odd ones above them)",
         control.local_addr()?,
         cfg.interface,
         cfg.port_min,
-        cfg.port_max
+        cfg.port_max,
+        ports::calls_in(cfg.port_min, cfg.port_max)
     );
     if let Some(limit) = open_files {
         eprintln!(

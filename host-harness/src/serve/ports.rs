@@ -85,6 +85,12 @@ impl Ports {
     }
 }
 
+/// How many calls the ports `min..=max` hold at once (two even/odd pairs each).
+pub fn calls_in(min: u16, max: u16) -> u32 {
+    let first = u32::from(min) + u32::from(min % 2);
+    (u32::from(max) + 1).saturating_sub(first) / 4
+}
+
 /// Why a media port could not be bound, when it is not merely in use.
 fn bind_error(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
     let hint = match e.raw_os_error() {
@@ -120,6 +126,14 @@ mod tests {
             Ports::new(ip, 24_100, 24_102).is_err(),
             "no room for a call"
         );
+        // The room a range gives, as the start-up line says: 12 ports are three calls.
+        assert_eq!(calls_in(24_099, 24_111), 3);
+        assert_eq!(calls_in(24_100, 24_103), 1);
+        assert_eq!(calls_in(30_000, 40_000), 2_500);
+        let mut all = Ports::new(ip, 24_120, 24_131).unwrap();
+        let held: Vec<_> = (0..3).map(|_| all.pair().unwrap()).collect();
+        assert!(all.pair().is_err(), "a fourth call does not fit");
+        drop(held);
     }
 
     /// A port that cannot be bound for another reason than being in use is an error that
