@@ -281,6 +281,23 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(ids, ["call-A@test", "call-B@test"]);
+    // rtpengine's `limit` (default 32): as an integer or as text; below 0 refused.
+    for limit in [Value::Int(1), Value::str("1")] {
+        let one = proxy.send(vec![("command", Value::str("list")), ("limit", limit)]);
+        assert_eq!(
+            one.get("calls")
+                .and_then(Value::as_list)
+                .map(<[Value]>::len),
+            Some(1),
+            "{one:?}"
+        );
+    }
+    let bad = proxy.send(vec![
+        ("command", Value::str("list")),
+        ("limit", Value::Int(-1)),
+    ]);
+    assert_eq!(text(&bad, "result"), "error", "{bad:?}");
+    assert_eq!(text(&bad, "error-reason"), "invalid limit, must be >= 0");
     let q = proxy.send(vec![
         ("command", Value::str("query")),
         ("call-id", Value::str("call-A@test")),
@@ -532,7 +549,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         "tonemask_digits_total 20",
         "tonemask_security_signals_total 0",
         "tonemask_plugin_traps_total 0",
-        "tonemask_ng_errors_total 5",
+        "tonemask_ng_errors_total 6", // the refusals above, the bad `limit` among them
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -1137,4 +1154,39 @@ fn the_node_raises_its_open_files_limit_and_names_running_out() {
     assert!(i > 5, "offer {i} refused too soon: {why}");
     assert!(why.contains("out of file descriptors"), "{why}");
     assert!(!why.contains("no free pair"), "{why}");
+}
+
+/// A reply that would not fit one datagram (`list` of every call, their Call-IDs long) is
+/// answered with an error saying so — the proxy is never left waiting for a reply that could
+/// not be sent — and the default `list` (32 calls) still fits.
+#[test]
+fn a_reply_too_large_for_a_datagram_is_an_error_not_silence() {
+    let (_dir, _key, _events, _node, mut proxy) = plain_node(17_984, (18_000, 19_299));
+    let long = "x".repeat(240);
+    for i in 0..300 {
+        let r = proxy.send(vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(&format!("{long}-{i:03}"))),
+            ("from-tag", Value::str("ft")),
+            ("sdp", Value::str(&sdp(40_000 + i))),
+        ]);
+        assert_eq!(text(&r, "result"), "ok", "offer {i}: {r:?}");
+    }
+    let all = proxy.send(vec![
+        ("command", Value::str("list")),
+        ("limit", Value::Int(1_000)),
+    ]);
+    assert_eq!(text(&all, "result"), "error", "{all:?}");
+    assert!(
+        text(&all, "error-reason").contains("does not fit one datagram"),
+        "{all:?}"
+    );
+    let some = proxy.send(vec![("command", Value::str("list"))]);
+    assert_eq!(
+        some.get("calls")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(32),
+        "{some:?}"
+    );
 }

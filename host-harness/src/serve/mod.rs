@@ -211,8 +211,39 @@ fn answer(
             ng::error(&format!("{e:#}"))
         }
     };
-    Some(ng::reply(&req.cookie, &body))
+    let out = ng::reply(&req.cookie, &body);
+    if out.len() > MAX_REPLY {
+        eprintln!(
+            "tonemask serve: {command} from {from}: the reply ({} bytes) does not fit a datagram",
+            out.len()
+        );
+        return Some(ng::reply(
+            &req.cookie,
+            &ng::error("the reply does not fit one datagram (for list: ask for a smaller limit)"),
+        ));
+    }
+    Some(out)
 }
+
+/// Calls `list` names at most unless the request's `limit` says otherwise (rtpengine's
+/// default: a node's every Call-ID would not fit one datagram).
+const LIST_LIMIT: usize = 32;
+
+/// The `limit` of a `list` request: an integer (or its digits as text) of at least 0.
+fn list_limit(req: &Request) -> Result<usize> {
+    let n = match req.body.get("limit") {
+        None => return Ok(LIST_LIMIT),
+        Some(Value::Int(n)) => Some(*n),
+        Some(v) => v.as_str().and_then(|t| t.trim().parse::<i64>().ok()),
+    };
+    match n {
+        Some(n) if n >= 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        _ => anyhow::bail!("invalid limit, must be >= 0"),
+    }
+}
+
+/// The largest UDP payload over IPv4: a reply longer than this cannot be sent.
+const MAX_REPLY: usize = 65_507;
 
 /// Acts on one request.
 fn handle(calls: &mut Calls, command: &str, req: &Request) -> Result<Value> {
@@ -231,7 +262,14 @@ fn handle(calls: &mut Calls, command: &str, req: &Request) -> Result<Value> {
         }
         "list" => Ok(ng::ok([(
             "calls",
-            Value::List(calls.ids().into_iter().map(|c| Value::str(&c)).collect()),
+            Value::List(
+                calls
+                    .ids()
+                    .into_iter()
+                    .take(list_limit(req)?)
+                    .map(|c| Value::str(&c))
+                    .collect(),
+            ),
         )])),
         "" => anyhow::bail!("no command"),
         other => anyhow::bail!("Unrecognized command '{other}'"),
