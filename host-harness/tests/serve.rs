@@ -1190,3 +1190,75 @@ fn a_reply_too_large_for_a_datagram_is_an_error_not_silence() {
         "{some:?}"
     );
 }
+
+/// An offer never answered (a proxy that lost the call never sends its delete) is dropped
+/// after `--offer-timeout-s` and its ports go back to the range; an answered call stays.
+#[test]
+fn an_offer_never_answered_is_dropped_and_its_ports_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "node", 5);
+    let events = dir.path().join("events.jsonl");
+    // Room for two calls (eight ports).
+    let _node = start_serve(
+        dir.path(),
+        &key,
+        &events,
+        17_983,
+        (17_580, 17_587),
+        &[
+            "--offer-timeout-s",
+            "0.6",
+            "--listen-http",
+            "127.0.0.1:17982",
+        ],
+    );
+    let mut proxy = Proxy::at(17_983);
+    let offer = |proxy: &mut Proxy, id: &str| {
+        proxy.send(vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(id)),
+            ("from-tag", Value::str("ft-1")),
+            ("sdp", Value::str(&sdp(40_000))),
+        ])
+    };
+    let answered = set_up(&mut proxy, "answered");
+    assert_eq!(text(&offer(&mut proxy, "lost-1"), "result"), "ok");
+    let full = offer(&mut proxy, "lost-2");
+    assert_eq!(
+        text(&full, "result"),
+        "error",
+        "the range holds two calls: {full:?}"
+    );
+    // The answered call keeps its media going; the unanswered offer times out.
+    for i in 0..10u16 {
+        answered
+            .caller
+            .send_to(
+                &rtp(0, i, 160 * u32::from(i), 0xA, &[0xFF; 160]),
+                answered.to_node_from_caller,
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ids = |proxy: &mut Proxy| -> Vec<String> {
+        let l = proxy.send(vec![("command", Value::str("list"))]);
+        l.get("calls")
+            .and_then(Value::as_list)
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(ids(&mut proxy), ["answered"]);
+    let metrics = http_get("127.0.0.1:17982", "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tonemask_calls_unanswered_total 1"),
+        "{metrics}"
+    );
+    // Its ports are free again.
+    assert_eq!(text(&offer(&mut proxy, "next"), "result"), "ok");
+    delete(&mut proxy, "answered");
+}

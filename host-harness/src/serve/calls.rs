@@ -29,6 +29,8 @@ struct Call {
     /// The caller's From tag (events carry it).
     caller_tag: String,
     created: u64,
+    /// When the offer came (an offer never answered is dropped after the offer timeout).
+    offered: std::time::Instant,
     /// The caller's side, once its SDP is known (the offer; the answer of a late offer).
     caller: Option<Side>,
     /// The callee's side, once its SDP is known (the answer; the offer of a late offer).
@@ -177,6 +179,7 @@ impl Calls {
         let call = Call {
             caller_tag: late.unwrap_or(from_tag).to_string(),
             created: now_s(),
+            offered: std::time::Instant::now(),
             caller,
             callee,
             late: late.is_some(),
@@ -373,6 +376,22 @@ impl Calls {
     /// Finishes the deleted calls whose relay is done, and removes the calls whose relay
     /// ended by itself (media idle, or the plugin trapped).
     pub fn reap(&mut self) {
+        // Offers never answered (the proxy lost the call, or its delete): their ports back.
+        let limit = self.cfg.offer_timeout;
+        let stale: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.relay.is_none() && c.offered.elapsed() >= limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.calls.remove(&id);
+            self.metrics.call_unanswered();
+            eprintln!(
+                "tonemask serve: call {id}: not answered within {} s: dropped, its ports released",
+                limit.as_secs_f64()
+            );
+        }
         let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ending)
             .into_iter()
             .partition(|(_, c)| c.relay.as_ref().is_none_or(|(_, h)| h.is_finished()));

@@ -21,6 +21,7 @@ pub struct Metrics {
     calls_started: AtomicU64,
     calls_ended: AtomicU64,
     calls_failed: AtomicU64,
+    calls_unanswered: AtomicU64,
     ng_commands: AtomicU64,
     ng_errors: AtomicU64,
     /// Counted by the calls as their packets pass.
@@ -52,6 +53,11 @@ impl Metrics {
     /// A call was answered and its media started.
     pub fn call_started(&self) {
         add(&self.calls_started, 1);
+    }
+
+    /// An offer was never answered: its call was dropped after the offer timeout.
+    pub fn call_unanswered(&self) {
+        add(&self.calls_unanswered, 1);
     }
 
     /// A call ended, with what its relay did (`None`: it failed or its thread panicked).
@@ -208,7 +214,7 @@ type Single = (
 );
 
 /// Every metric with one value, in the order `/metrics` shows them.
-const SINGLE: [Single; 15] = [
+const SINGLE: [Single; 16] = [
     ("calls_active", "gauge", "Calls with media running.", |m| {
         get(&m.calls_started).saturating_sub(get(&m.calls_ended))
     }),
@@ -229,6 +235,12 @@ const SINGLE: [Single; 15] = [
         "counter",
         "Calls whose media could not run (their relay failed).",
         |m| get(&m.calls_failed),
+    ),
+    (
+        "calls_unanswered_total",
+        "counter",
+        "Offers never answered, dropped after the offer timeout (their ports released).",
+        |m| get(&m.calls_unanswered),
     ),
     (
         "ng_commands_total",

@@ -62,6 +62,9 @@ pub struct ServeConfig {
     pub dtmf_log_dest: Option<SocketAddr>,
     /// A call whose media stops for this long ends.
     pub idle: Duration,
+    /// An offer not answered within this long is dropped and its ports released (rtpengine's
+    /// `offer-timeout`, one hour by default there too).
+    pub offer_timeout: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere.
     pub listen_http: Option<SocketAddr>,
     /// The processor key (id, X25519 public key) card captures are sealed to; without one

@@ -43,6 +43,10 @@ pub struct Args {
     /// End a call whose media has stopped for this many seconds
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     idle_s: f64,
+    /// Drop a call whose offer has not been answered within this many seconds, releasing its
+    /// ports (a proxy that lost the call never sends its delete)
+    #[arg(long, default_value_t = 3600.0, value_name = "S")]
+    offer_timeout_s: f64,
     #[command(flatten)]
     call: CallArgs,
 }
@@ -133,6 +137,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         events_url: args.sink.events_url,
         dtmf_log_dest: args.sink.dtmf_log_dest,
         idle: seconds(args.idle_s, "--idle-s")?,
+        offer_timeout: seconds(args.offer_timeout_s, "--offer-timeout-s")?,
         listen_http: args.listen_http,
         processor_key: args
             .processor_key
