@@ -1262,3 +1262,27 @@ fn an_offer_never_answered_is_dropped_and_its_ports_reused() {
     assert_eq!(text(&offer(&mut proxy, "next"), "result"), "ok");
     delete(&mut proxy, "answered");
 }
+
+/// A command the proxy sends again under the same cookie (its reply was lost) gets the same
+/// reply, as from rtpengine's cookie cache — the command is not carried out twice (a second
+/// `delete` would answer "Call-ID not found").
+#[test]
+fn a_command_sent_again_gets_the_same_reply_not_a_second_run() {
+    let (_dir, _key, _events, _node, mut proxy) = plain_node(17_981, (17_560, 17_579));
+    let _leg = set_up(&mut proxy, "again");
+    let delete = b"rt1 d7:command6:delete7:call-id5:againe";
+    let first = proxy.raw(delete).expect("a reply");
+    let body = bencode::decode(first.strip_prefix(b"rt1 ").unwrap()).unwrap();
+    assert_eq!(text(&body, "result"), "ok", "{body:?}");
+    assert_eq!(proxy.raw(delete).expect("the same reply"), first);
+    // Under a new cookie the command runs again: the call is gone by now.
+    let again = proxy
+        .raw(b"rt2 d7:command6:delete7:call-id5:againe")
+        .unwrap();
+    let body = bencode::decode(again.strip_prefix(b"rt2 ").unwrap()).unwrap();
+    assert_eq!(text(&body, "result"), "error", "{body:?}");
+    assert!(
+        text(&body, "error-reason").contains("not found"),
+        "{body:?}"
+    );
+}

@@ -28,6 +28,7 @@ mod metrics;
 pub use calls::event_call_id;
 pub use metrics::Metrics;
 mod ports;
+mod replies;
 
 use crate::keys::KeyRing;
 use crate::ng::{self, Request, Value};
@@ -132,6 +133,7 @@ pub fn serve(
     }
     notify_systemd(std::env::var_os("NOTIFY_SOCKET").as_deref(), "READY=1");
     let mut buf = vec![0u8; 65_536];
+    let mut replies = replies::Replies::default();
     while !shutdown.load(Ordering::Relaxed) {
         calls.reap();
         let (n, from) = match control.recv_from(&mut buf) {
@@ -148,7 +150,21 @@ pub fn serve(
             }
             Err(e) => return Err(e).context("receiving an ng command"),
         };
-        if let Some(out) = answer(&mut calls, &metrics, &buf[..n], from) {
+        let datagram = &buf[..n];
+        let now = std::time::Instant::now();
+        let cookie = replies::cookie_of(datagram);
+        // A command sent again (its reply was lost): the same reply, not the command twice.
+        if let Some(again) = cookie.and_then(|c| replies.get(from, c, now)) {
+            eprintln!("tonemask serve: a command from {from} came again: its reply resent");
+            if let Err(e) = control.send_to(again, from) {
+                eprintln!("tonemask serve: warning: cannot reply to {from}: {e}");
+            }
+            continue;
+        }
+        if let Some(out) = answer(&mut calls, &metrics, datagram, from) {
+            if let Some(c) = cookie {
+                replies.put(from, c, &out, now);
+            }
             if let Err(e) = control.send_to(&out, from) {
                 eprintln!("tonemask serve: warning: cannot reply to {from}: {e}");
             }
