@@ -1286,3 +1286,28 @@ fn a_command_sent_again_gets_the_same_reply_not_a_second_run() {
         "{body:?}"
     );
 }
+
+/// SIGHUP (the terminal the node ran in was closed) ends the calls as SIGTERM does — their
+/// delayed packets sent, each call's end logged — instead of killing the node mid-call.
+#[test]
+fn a_hangup_ends_the_calls_cleanly() {
+    let (_dir, _key, _events, node, mut proxy) = plain_node(17_980, (17_540, 17_559));
+    let leg = set_up(&mut proxy, "hup");
+    for i in 0..5u16 {
+        leg.caller
+            .send_to(
+                &rtp(0, i, 160 * u32::from(i), 0xA, &[0xFF; 160]),
+                leg.to_node_from_caller,
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, err) = node.signal("HUP");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("shutting down: ending 1 call(s)"), "{err}");
+    assert!(
+        err.contains("call hup: ended; caller→callee 5 in, 5 out"),
+        "{err}"
+    );
+}

@@ -263,8 +263,15 @@ pub struct Served {
 
 impl Served {
     /// Stops it with SIGTERM; returns its exit status and everything it logged.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.signal("TERM")
+    }
+
+    /// Stops it with signal `name` (`TERM`, `HUP`, …); returns its exit status and everything
+    /// it logged.
+    pub fn signal(mut self, name: &str) -> (std::process::ExitStatus, String) {
         let _ = Command::new("kill")
+            .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
             .status();
         let status = wait(

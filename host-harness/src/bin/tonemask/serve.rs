@@ -117,7 +117,8 @@ pub fn expand_config(
     Ok(out)
 }
 
-/// Runs `tonemask serve` until SIGTERM or SIGINT; returns the exit status.
+/// Runs `tonemask serve` until SIGTERM, SIGINT or SIGHUP (a closed terminal: every call is
+/// still ended cleanly, not cut off); returns the exit status.
 pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     args.sink.check()?;
     if args.call.call_id.is_some() {
@@ -146,7 +147,11 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
             .transpose()?,
     };
     let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("installing the signal handler")?;
     }
