@@ -14,7 +14,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One side of a call as its SDP described it.
 struct Side {
@@ -70,6 +70,8 @@ pub struct Calls {
     /// [`Calls::reap`] once it is done, so a `delete` never holds up the control loop.
     ending: Vec<(String, Call)>,
     metrics: Arc<Metrics>,
+    /// When unanswered offers are next looked for.
+    next_sweep: std::time::Instant,
 }
 
 fn now_s() -> u64 {
@@ -133,6 +135,7 @@ impl Calls {
             ports,
             calls: BTreeMap::new(),
             ending: Vec::new(),
+            next_sweep: std::time::Instant::now(),
             metrics,
         }
     }
@@ -377,13 +380,21 @@ impl Calls {
     /// ended by itself (media idle, or the plugin trapped).
     pub fn reap(&mut self) {
         // Offers never answered (the proxy lost the call, or its delete): their ports back.
+        // Looked for once a second, not on every command (the node may hold many calls).
+        let now = std::time::Instant::now();
         let limit = self.cfg.offer_timeout;
-        let stale: Vec<String> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.relay.is_none() && c.offered.elapsed() >= limit)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let stale: Vec<String> = if now >= self.next_sweep {
+            self.next_sweep = now + Duration::from_secs(1).min(limit);
+            self.calls
+                .iter()
+                .filter(|(_, c)| {
+                    c.relay.is_none() && now.saturating_duration_since(c.offered) >= limit
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for id in stale {
             self.calls.remove(&id);
             self.metrics.call_unanswered();
