@@ -304,3 +304,39 @@ fn a_silent_caller_a_dead_collector_and_empty_packets_neither_end_the_call_nor_s
     );
     assert!(err.contains("not delivered over HTTP"), "{err}");
 }
+
+/// SIGTERM ends a relayed call as going idle does — the delayed packets sent, the summary
+/// printed, exit status 0 — instead of killing the relay mid-call.
+#[test]
+fn sigterm_ends_the_call_cleanly() {
+    let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    agent
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let r = relay(agent.local_addr().unwrap(), &[], false);
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..5u16 {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&i.to_be_bytes());
+        p.extend_from_slice(&(160 * u32::from(i)).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 7]);
+        p.extend_from_slice(&[0xFF; 160]);
+        caller.send_to(&p, r.caller_side).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Well inside the 1 s idle time: the signal, not the silence, ends the call.
+    std::thread::sleep(Duration::from_millis(50));
+    Command::new("kill")
+        .arg(r.child.id().to_string())
+        .status()
+        .unwrap();
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("caller→agent 5 packets in, 5 out"), "{err}");
+    let mut got = 0;
+    let mut buf = [0u8; 512];
+    while agent.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 5, "the delayed packets reach the agent");
+}

@@ -321,14 +321,20 @@ fn outcome() -> (Done, Receiver<Result<Leg>>) {
     )
 }
 
-/// Runs the relay until both directions go idle or the maximum duration passes.
-pub fn run_relay(plugin: &Plugin, cfg: &RelayConfig, keys: &KeyRing) -> Result<RelaySummary> {
+/// Runs the relay until both directions go idle, the maximum duration passes or `stop` is set
+/// (a signal handler's flag): then it sends what is still delayed and delivers its events.
+pub fn run_relay(
+    plugin: &Plugin,
+    cfg: &RelayConfig,
+    keys: &KeyRing,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<RelaySummary> {
     let caller_sock = UdpSocket::bind(cfg.caller_bind)
         .with_context(|| format!("cannot bind the caller side to {}", cfg.caller_bind))?;
     let agent_sock = UdpSocket::bind(cfg.agent_bind)
         .with_context(|| format!("cannot bind the agent side to {}", cfg.agent_bind))?;
     announce(cfg);
-    run_relay_on(plugin, cfg, keys, [caller_sock, agent_sock], None, None)
+    run_relay_on(plugin, cfg, keys, [caller_sock, agent_sock], stop, None)
 }
 
 /// As [`run_relay`], on sockets already bound (caller side, agent side; `cfg`'s bind

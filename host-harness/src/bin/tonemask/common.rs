@@ -127,6 +127,22 @@ pub fn write_events(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// A number of seconds from the command line: positive, finite, at most a year.
+/// A flag set by SIGTERM, SIGINT or SIGHUP (a closed terminal): the long-running commands
+/// end their calls on it as they would at their natural end — delayed packets sent, events
+/// delivered — instead of dying mid-call by the signals' default action.
+pub fn stop_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+            .map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
+    }
+    Ok(stop)
+}
+
 pub fn seconds(s: f64, what: &str) -> Result<std::time::Duration> {
     const YEAR: f64 = 365.0 * 86_400.0;
     if s.is_finite() && s > 0.0 && s <= YEAR {

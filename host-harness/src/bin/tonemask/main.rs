@@ -62,7 +62,8 @@ enum Command {
     /// press completes. Agent→caller packets pass unchanged; digits in them are reported on
     /// stderr as a security signal. Each side's source is latched from its first valid RTP
     /// packet (or given); packets from other sources are dropped. Ends when both directions
-    /// have been idle for --idle-s (or after --max-s), then sends what is still delayed.
+    /// have been idle for --idle-s (or after --max-s, or on SIGTERM, SIGINT or SIGHUP), then
+    /// sends what is still delayed.
     /// Exit status 3 when digits were seen towards the caller, 4 when caller audio had to be
     /// dropped, 5 for both.
     Relay(relay::Args),

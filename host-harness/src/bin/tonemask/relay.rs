@@ -77,7 +77,8 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
         max_duration: max_s.map(|s| seconds(s, "--max-s")).transpose()?,
         mask_both: false,
     };
-    let summary = run_relay(&plugin, &cfg, &keys)?;
+    // A signal ends the call as going idle does, and the summary is still printed.
+    let summary = run_relay(&plugin, &cfg, &keys, Some(stop_on_signals()?))?;
     let (up, down) = (summary.caller_to_agent, summary.agent_to_caller);
     eprintln!(
         "tonemask relay: caller→agent {} packets in, {} out, {} event packet(s) dropped, {} replaced by audio, {} digit(s); agent→caller {} in, {} out, {} digit(s)",

@@ -4,7 +4,6 @@ use crate::args::*;
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tonemask_harness::keys::KeyRing;
 use tonemask_harness::serve::{serve, ServeConfig};
@@ -146,15 +145,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
             .map(tonemask_harness::card::load_public)
             .transpose()?,
     };
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&shutdown))
-            .context("installing the signal handler")?;
-    }
+    let shutdown = stop_on_signals()?;
     serve(plugin, keys, &cfg, &shutdown)?;
     Ok(0)
 }
