@@ -41,6 +41,21 @@ impl Proxy {
     }
 }
 
+/// The Call-IDs a `list` (with `limit`, if given) names; its reply must be `ok`.
+fn listed(proxy: &mut Proxy, limit: Option<Value>) -> Vec<String> {
+    let mut command = vec![("command", Value::str("list"))];
+    command.extend(limit.map(|l| ("limit", l)));
+    let r = proxy.send(command);
+    assert_eq!(text(&r, "result"), "ok", "{r:?}");
+    r.get("calls")
+        .and_then(Value::as_list)
+        .expect("a calls list")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
+}
+
 fn text(v: &Value, key: &str) -> String {
     v.get(key)
         .and_then(Value::as_str)
@@ -272,25 +287,10 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
     a.callee
         .send_to(&[0x80, 200, 0, 1, 0, 0, 0, 0xC], rtcp_port)
         .unwrap();
-    let list = proxy.send(vec![("command", Value::str("list"))]);
-    let ids: Vec<&str> = list
-        .get("calls")
-        .and_then(Value::as_list)
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(ids, ["call-A@test", "call-B@test"]);
+    assert_eq!(listed(&mut proxy, None), ["call-A@test", "call-B@test"]);
     // rtpengine's `limit` (default 32): as an integer or as text; below 0 refused.
     for limit in [Value::Int(1), Value::str("1")] {
-        let one = proxy.send(vec![("command", Value::str("list")), ("limit", limit)]);
-        assert_eq!(
-            one.get("calls")
-                .and_then(Value::as_list)
-                .map(<[Value]>::len),
-            Some(1),
-            "{one:?}"
-        );
+        assert_eq!(listed(&mut proxy, Some(limit)), ["call-A@test"]);
     }
     let bad = proxy.send(vec![
         ("command", Value::str("list")),
@@ -532,13 +532,7 @@ fn two_calls_through_the_node_reach_their_callees_without_dtmf_and_are_reported_
         datagrams, lines,
         "--dtmf-log-dest got other lines than --events"
     );
-    let list = proxy.send(vec![("command", Value::str("list"))]);
-    assert_eq!(
-        list.get("calls")
-            .and_then(Value::as_list)
-            .map(<[Value]>::len),
-        Some(0)
-    );
+    assert!(listed(&mut proxy, None).is_empty());
 
     // What Prometheus and a load balancer see.
     let metrics = http_get("127.0.0.1:17996", "/metrics");
@@ -1181,14 +1175,7 @@ fn a_reply_too_large_for_a_datagram_is_an_error_not_silence() {
         text(&all, "error-reason").contains("does not fit one datagram"),
         "{all:?}"
     );
-    let some = proxy.send(vec![("command", Value::str("list"))]);
-    assert_eq!(
-        some.get("calls")
-            .and_then(Value::as_list)
-            .map(<[Value]>::len),
-        Some(32),
-        "{some:?}"
-    );
+    assert_eq!(listed(&mut proxy, None).len(), 32);
 }
 
 /// An offer never answered (a proxy that lost the call never sends its delete) is dropped
@@ -1240,17 +1227,7 @@ fn an_offer_never_answered_is_dropped_and_its_ports_reused() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
-    let ids = |proxy: &mut Proxy| -> Vec<String> {
-        let l = proxy.send(vec![("command", Value::str("list"))]);
-        l.get("calls")
-            .and_then(Value::as_list)
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .map(String::from)
-            .collect()
-    };
-    assert_eq!(ids(&mut proxy), ["answered"]);
+    assert_eq!(listed(&mut proxy, None), ["answered"]);
     let metrics = http_get("127.0.0.1:17982", "/metrics");
     assert!(
         metrics
