@@ -41,6 +41,17 @@ impl Proxy {
     }
 }
 
+/// The node's reply to a caller's `offer` for call `id` (its SDP naming `port`), with no
+/// answer to follow.
+fn offer_only(proxy: &mut Proxy, id: &str, port: u16) -> Value {
+    proxy.send(vec![
+        ("command", Value::str("offer")),
+        ("call-id", Value::str(id)),
+        ("from-tag", Value::str("ft")),
+        ("sdp", Value::str(&sdp(port))),
+    ])
+}
+
 /// The Call-IDs a `list` (with `limit`, if given) names; its reply must be `ok`.
 fn listed(proxy: &mut Proxy, limit: Option<Value>) -> Vec<String> {
     let mut command = vec![("command", Value::str("list"))];
@@ -1133,12 +1144,7 @@ fn the_node_raises_its_open_files_limit_and_names_running_out() {
     let mut proxy = Proxy::at(NG4);
     let mut refused = None;
     for i in 0..40 {
-        let r = proxy.send(vec![
-            ("command", Value::str("offer")),
-            ("call-id", Value::str(&format!("fd-{i}"))),
-            ("from-tag", Value::str("ft")),
-            ("sdp", Value::str(&sdp(40_000 + i))),
-        ]);
+        let r = offer_only(&mut proxy, &format!("fd-{i}"), 40_000 + i);
         if text(&r, "result") != "ok" {
             refused = Some((i, text(&r, "error-reason")));
             break;
@@ -1158,12 +1164,7 @@ fn a_reply_too_large_for_a_datagram_is_an_error_not_silence() {
     let (_dir, _key, _events, _node, mut proxy) = plain_node(17_984, (18_000, 19_299));
     let long = "x".repeat(240);
     for i in 0..300 {
-        let r = proxy.send(vec![
-            ("command", Value::str("offer")),
-            ("call-id", Value::str(&format!("{long}-{i:03}"))),
-            ("from-tag", Value::str("ft")),
-            ("sdp", Value::str(&sdp(40_000 + i))),
-        ]);
+        let r = offer_only(&mut proxy, &format!("{long}-{i:03}"), 40_000 + i);
         assert_eq!(text(&r, "result"), "ok", "offer {i}: {r:?}");
     }
     let all = proxy.send(vec![
@@ -1200,17 +1201,12 @@ fn an_offer_never_answered_is_dropped_and_its_ports_reused() {
         ],
     );
     let mut proxy = Proxy::at(17_983);
-    let offer = |proxy: &mut Proxy, id: &str| {
-        proxy.send(vec![
-            ("command", Value::str("offer")),
-            ("call-id", Value::str(id)),
-            ("from-tag", Value::str("ft-1")),
-            ("sdp", Value::str(&sdp(40_000))),
-        ])
-    };
     let answered = set_up(&mut proxy, "answered");
-    assert_eq!(text(&offer(&mut proxy, "lost-1"), "result"), "ok");
-    let full = offer(&mut proxy, "lost-2");
+    assert_eq!(
+        text(&offer_only(&mut proxy, "lost-1", 40_000), "result"),
+        "ok"
+    );
+    let full = offer_only(&mut proxy, "lost-2", 40_000);
     assert_eq!(
         text(&full, "result"),
         "error",
@@ -1236,7 +1232,10 @@ fn an_offer_never_answered_is_dropped_and_its_ports_reused() {
         "{metrics}"
     );
     // Its ports are free again.
-    assert_eq!(text(&offer(&mut proxy, "next"), "result"), "ok");
+    assert_eq!(
+        text(&offer_only(&mut proxy, "next", 40_000), "result"),
+        "ok"
+    );
     delete(&mut proxy, "answered");
 }
 
