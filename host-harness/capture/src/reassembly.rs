@@ -20,6 +20,9 @@ type FragKey = (IpAddr, IpAddr, u32, u8);
 /// frame holding the whole datagram (at the place of the piece that completed it). Pieces
 /// that overlap, or whose datagram never completes, stay as they are.
 pub(crate) fn reassemble(frames: Vec<Frame>) -> (Vec<Frame>, usize) {
+    if !frames.iter().any(|f| fragment_of(f, 0).is_some()) {
+        return (frames, 0);
+    }
     let mut pending: std::collections::HashMap<FragKey, Vec<Piece>> = Default::default();
     let mut out: Vec<(usize, Frame)> = Vec::with_capacity(frames.len());
     let mut complete = 0;
@@ -81,7 +84,7 @@ fn whole_payload(pieces: &mut [Piece]) -> Option<Vec<u8>> {
 
 /// The fragment this frame carries, if it is one.
 fn fragment_of(frame: &Frame, position: usize) -> Option<(FragKey, Piece)> {
-    if frame.orig_len > frame.data.len() {
+    if frame.orig_len > frame.data.len() || frame.ethernet_ipv4_udp().is_some() {
         return None;
     }
     let sliced = frame.sliced().ok()?;

@@ -53,6 +53,8 @@ pub struct PcapOut<W: std::io::Write> {
     out: Option<W>,
     /// The writer and its link type, once it is.
     writer: Option<(PcapWriter<W>, DataLink)>,
+    /// The frame [`PcapOut::write_with_payload`] builds, reused.
+    scratch: Vec<u8>,
 }
 
 impl<W: std::io::Write> PcapOut<W> {
@@ -61,17 +63,46 @@ impl<W: std::io::Write> PcapOut<W> {
         PcapOut {
             out: Some(out),
             writer: None,
+            scratch: Vec::new(),
         }
     }
 
     /// Appends `f` (a frame cut short keeps its original length).
     pub fn write(&mut self, f: &Frame) -> Result<()> {
-        let len = u32::try_from(f.orig_len.max(f.data.len())).context("frame too large")?;
-        let (w, link) = self.started(f.link)?;
-        if f.link != *link {
-            bail!("{}", mixed(*link, f.link));
+        self.write_bytes(f.link, f.ts, f.orig_len, &f.data)
+    }
+
+    /// Appends `frame` with the UDP payload of `dg` (found in it) replaced by `payload`,
+    /// captured at `ts` — the frame [`Frame::with_payload`] makes, built in a buffer this
+    /// writer reuses (no frame allocated per record).
+    pub fn write_with_payload(
+        &mut self,
+        frame: &Frame,
+        dg: &Datagram<'_>,
+        payload: &[u8],
+        ts: Duration,
+    ) -> Result<()> {
+        let mut d = std::mem::take(&mut self.scratch);
+        frame.rewrite_into(dg, payload, &mut d);
+        let written = self.write_bytes(frame.link, ts, d.len(), &d);
+        self.scratch = d;
+        written
+    }
+
+    /// One record: `data`, captured at `ts`, of a packet `orig_len` bytes long on the wire.
+    fn write_bytes(
+        &mut self,
+        link: DataLink,
+        ts: Duration,
+        orig_len: usize,
+        data: &[u8],
+    ) -> Result<()> {
+        let len = u32::try_from(orig_len.max(data.len())).context("frame too large")?;
+        let (w, first) = self.started(link)?;
+        if link != *first {
+            bail!("{}", mixed(*first, link));
         }
-        w.write_packet(&PcapPacket::new(f.ts, len, &f.data))
+        w.write_packet(&PcapPacket::new(ts, len, data))
             .context("writing pcap record")?;
         Ok(())
     }
@@ -136,6 +167,35 @@ mod tests {
         let empty = PcapOut::new(Vec::new()).finish().unwrap();
         assert_eq!(empty, write_pcap(&[]).unwrap());
         assert!(Capture::parse(&empty).unwrap().frames.is_empty());
+    }
+
+    #[test]
+    fn a_payload_replaced_in_place_writes_the_record_with_payload_makes() {
+        let v4 = [
+            0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let udp = [0x9C, 0x40, 0x9C, 0x42, 0, 12, 0, 0, 1, 2, 3, 4];
+        let f = Frame {
+            ts: Duration::from_millis(20),
+            link: DataLink::RAW,
+            data: [&v4[..], &udp[..]].concat().into(),
+            orig_len: 32,
+        };
+        let dg = f.classify().unwrap();
+        let (mut whole, mut in_place) = (PcapOut::new(Vec::new()), PcapOut::new(Vec::new()));
+        for (n, ts) in [(60, 40), (3, 60), (0, 80)] {
+            let payload = vec![0xA5; n];
+            let mut g = f.with_payload(&dg, &payload);
+            g.ts = Duration::from_millis(ts);
+            whole.write(&g).unwrap();
+            let at = Duration::from_millis(ts);
+            in_place.write_with_payload(&f, &dg, &payload, at).unwrap();
+        }
+        let bytes = in_place.finish().unwrap();
+        assert_eq!(bytes, whole.finish().unwrap());
+        let back = Capture::parse(&bytes).unwrap();
+        let sizes: Vec<usize> = back.frames.iter().map(|g| g.data.len()).collect();
+        assert_eq!(sizes, [88, 31, 28]);
     }
 
     /// The definition: fold after every word.

@@ -26,7 +26,7 @@
 //! it leaves from then on — its later packets are dropped and counted
 //! ([`StreamOutcome::trap`]) — while every other session carries on untouched.
 
-use crate::capture::{Capture, Frame};
+use crate::capture::{Capture, Datagram, Frame, PcapOut};
 use crate::keys::KeyRing;
 use crate::plugin::{default_settings, no_stats, CallSettings, MaskMode, Plugin};
 use crate::run::CapturePlan;
@@ -36,6 +36,7 @@ use crate::stream::{Pushed, RtpStream};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 mod outcome;
 pub use outcome::{CaptureOutcome, Direction, StreamOutcome};
@@ -201,6 +202,56 @@ fn merge_types<'a>(all: impl Iterator<Item = &'a PayloadTypes>) -> Option<Payloa
 pub trait FrameSink {
     /// Takes the next frame.
     fn put(&mut self, frame: Frame) -> Result<()>;
+
+    /// Takes the next frame: `frame` with the UDP payload of `dg` (found in it) replaced by
+    /// `payload`, captured at `ts` ([`Frame::with_payload`] by default; a writer may build it
+    /// in place instead).
+    fn put_with_payload(
+        &mut self,
+        frame: &Frame,
+        dg: &Datagram<'_>,
+        payload: &[u8],
+        ts: Duration,
+    ) -> Result<()> {
+        let mut f = frame.with_payload(dg, payload);
+        f.ts = ts;
+        self.put(f)
+    }
+}
+
+/// A sink that keeps nothing (only the digits are wanted): no frame is even built.
+pub struct Discard;
+
+impl FrameSink for Discard {
+    fn put(&mut self, _: Frame) -> Result<()> {
+        Ok(())
+    }
+
+    fn put_with_payload(
+        &mut self,
+        _: &Frame,
+        _: &Datagram<'_>,
+        _: &[u8],
+        _: Duration,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> FrameSink for PcapOut<W> {
+    fn put(&mut self, frame: Frame) -> Result<()> {
+        self.write(&frame)
+    }
+
+    fn put_with_payload(
+        &mut self,
+        frame: &Frame,
+        dg: &Datagram<'_>,
+        payload: &[u8],
+        ts: Duration,
+    ) -> Result<()> {
+        self.write_with_payload(frame, dg, payload, ts)
+    }
 }
 
 impl FrameSink for Vec<Frame> {
@@ -322,9 +373,8 @@ impl CaptureRun<'_> {
             let template = &self.capture.frames[s.template];
             if let Some(dg) = template.datagram() {
                 for (t, p) in released {
-                    let mut f = template.with_payload(&dg, &p);
-                    f.ts = std::time::Duration::from_millis(t);
-                    self.sink.put(f)?;
+                    let ts = Duration::from_millis(t);
+                    self.sink.put_with_payload(template, &dg, &p, ts)?;
                 }
             }
         }
@@ -455,7 +505,7 @@ impl CaptureRun<'_> {
             s.flows.push((dg.src, dg.dst));
         }
         for p in s.push(now_ms, dg.payload) {
-            self.sink.put(frame.with_payload(&dg, &p))?;
+            self.sink.put_with_payload(frame, &dg, &p, frame.ts)?;
         }
         Ok(())
     }
@@ -467,7 +517,7 @@ impl CaptureRun<'_> {
             let frame = &self.capture.frames[s.template];
             if let Some(dg) = frame.datagram() {
                 for p in out {
-                    self.sink.put(frame.with_payload(&dg, &p))?;
+                    self.sink.put_with_payload(frame, &dg, &p, frame.ts)?;
                 }
             }
             s.outcome.flows = s.flows.len();

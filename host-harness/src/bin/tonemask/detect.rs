@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tonemask_harness::capture::{self, Capture};
 use tonemask_harness::files::{open_input, Input};
-use tonemask_harness::packets::{run_capture_into, CaptureOptions};
+use tonemask_harness::packets::{run_capture_into, CaptureOptions, Discard};
 use tonemask_harness::plugin::{CallSettings, MaskMode, Plugin};
 use tonemask_harness::run::{event_json, run_stream, Audio, Options};
 use tonemask_harness::wav::Wav;
@@ -96,7 +96,7 @@ fn detect_capture(
         capture: None,
     };
     // Only the digits are wanted: the masked frames go nowhere (none is kept).
-    let out = run_capture_into(plugin, &cap, &opts, None, &mut |_| Ok(()))?;
+    let out = run_capture_into(plugin, &cap, &opts, None, &mut Discard)?;
     let mut lines = Lines::stdout();
     for s in &out.streams {
         for e in &s.events {

@@ -4,11 +4,11 @@ use crate::args::*;
 use crate::common::*;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tonemask_harness::capture::{self, Capture, PcapOut};
 use tonemask_harness::files::{self, open_input, AtomicFile, Input};
 use tonemask_harness::keys::KeyRing;
-use tonemask_harness::packets::{run_capture_into, CaptureOptions};
+use tonemask_harness::packets::{run_capture_into, CaptureOptions, FrameSink};
 use tonemask_harness::plugin::{CallSettings, Plugin};
 use tonemask_harness::run::{run_stream, Audio, Options};
 use tonemask_harness::wav::{self, Wav};
@@ -85,6 +85,30 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     mask_wav(&plugin, audio, settings, &call, &keys, &paths)
 }
 
+/// The masked capture's pcap, a failure to write it naming the file.
+struct NamedPcap<'a, W: std::io::Write> {
+    pcap: PcapOut<W>,
+    path: &'a Path,
+}
+
+impl<W: std::io::Write> FrameSink for NamedPcap<'_, W> {
+    fn put(&mut self, frame: capture::Frame) -> Result<()> {
+        let written = self.pcap.put(frame);
+        written.with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    fn put_with_payload(
+        &mut self,
+        frame: &capture::Frame,
+        dg: &capture::Datagram<'_>,
+        payload: &[u8],
+        ts: std::time::Duration,
+    ) -> Result<()> {
+        let written = self.pcap.put_with_payload(frame, dg, payload, ts);
+        written.with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
 /// A capture: every caller→agent stream masked, written back as pcap.
 fn mask_capture(
     plugin: &Plugin,
@@ -97,11 +121,13 @@ fn mask_capture(
         Capture::parse_bytes(bytes.into()).with_context(|| paths.input.display().to_string())?;
     warn_truncated(&cap, &paths.input);
     let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
-    let mut pcap = PcapOut::new(&mut file);
+    let mut pcap = NamedPcap {
+        pcap: PcapOut::new(&mut file),
+        path: &paths.output,
+    };
+    let out = run_capture_into(plugin, &cap, opts, Some(keys), &mut pcap)?;
     let cannot = || format!("cannot write {}", paths.output.display());
-    let mut write = |f: capture::Frame| pcap.write(&f).with_context(cannot);
-    let out = run_capture_into(plugin, &cap, opts, Some(keys), &mut write)?;
-    pcap.finish().with_context(cannot)?;
+    pcap.pcap.finish().with_context(cannot)?;
     let masked: Vec<_> = out
         .streams
         .iter()
