@@ -189,15 +189,16 @@ impl Analyser {
         // Relative peak with the *other* group's tone taken out of each bin: a strong row tone
         // leaks into the column bins (941 Hz into 1209 Hz at −20 dB), which with 10 dB of twist
         // is as loud as the weak column tone's rivals should be allowed to get.
+        // The smallest ratio is the best over the largest rival: one division per group
+        // (correctly rounded division is monotonic in the divisor, so bit for bit the same).
         let mut relative_peak = f32::INFINITY;
         for (group, best, other, alpha) in [(0..4, r, c, ac), (4..8, c, r, ar)] {
+            let mut rival = f32::MIN_POSITIVE;
             for k in group.filter(|&k| k != best) {
                 let rest = (full[k] - self.fit_full.leak(other, k, alpha)).norm_sqr();
-                relative_peak = smaller(
-                    relative_peak,
-                    energy[best] / larger(rest, f32::MIN_POSITIVE),
-                );
+                rival = larger(rest, rival);
             }
+            relative_peak = smaller(relative_peak, energy[best] / rival);
         }
         if relative_peak < loosest.relative_peak {
             return None;
@@ -256,13 +257,15 @@ fn harmonic_distance(hz: [f32; 2]) -> f32 {
 /// (the fit's correction for the other tone's leakage gains a few dB at most).
 const EARLY_PEAK_SLACK: f32 = 4.0;
 
-/// The smaller of the two groups' best-to-runner-up ratios of plain bin energies.
+/// The smaller of the two groups' best-to-runner-up ratios of plain bin energies (one
+/// division per group, as for the fitted relative peak).
 fn plain_relative_peak(energy: &[f32; 8], r: usize, c: usize) -> f32 {
     let mut peak = f32::INFINITY;
     for (group, best) in [(0..4, r), (4..8, c)] {
-        for k in group.filter(|&k| k != best) {
-            peak = smaller(peak, energy[best] / larger(energy[k], f32::MIN_POSITIVE));
-        }
+        let rival = group
+            .filter(|&k| k != best)
+            .fold(f32::MIN_POSITIVE, |m, k| larger(energy[k], m));
+        peak = smaller(peak, energy[best] / rival);
     }
     peak
 }
@@ -295,5 +298,47 @@ pub(super) fn smaller(a: f32, b: f32) -> f32 {
         a
     } else {
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ratio as first written: each rival divided into the best, the smallest kept.
+    fn ratio_per_rival(energy: &[f32; 8], r: usize, c: usize) -> f32 {
+        let mut peak = f32::INFINITY;
+        for (group, best) in [(0..4, r), (4..8, c)] {
+            for k in group.filter(|&k| k != best) {
+                peak = smaller(peak, energy[best] / larger(energy[k], f32::MIN_POSITIVE));
+            }
+        }
+        peak
+    }
+
+    #[test]
+    fn one_division_per_group_gives_the_smallest_ratio_bit_for_bit() {
+        let mut x: u32 = 0x9E37_79B9;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..200_000 {
+            // Energies from zero and subnormal to a full-scale tone's, rivals often equal.
+            let energy: [f32; 8] = core::array::from_fn(|_| match next() % 8 {
+                0 => 0.0,
+                1 => f32::MIN_POSITIVE / 4.0,
+                2 => 1e6,
+                _ => f32::from_bits(next() % 0x5600_0000),
+            });
+            let (r, c) = (argmax(&energy[..4]), 4 + argmax(&energy[4..]));
+            let (got, want) = (
+                plain_relative_peak(&energy, r, c),
+                ratio_per_rival(&energy, r, c),
+            );
+            assert_eq!(got.to_bits(), want.to_bits(), "{energy:?}");
+        }
     }
 }
