@@ -56,8 +56,8 @@ impl Codec {
     pub(crate) fn samples_at(self, bytes: &[u8], at: usize, out: &mut [i16]) {
         // One match outside the loop, so each codec's loop decodes without branching.
         match self {
-            Codec::Pcmu => self.read_at(bytes, at, out, |u| g711::ulaw_to_linear(u as u8)),
-            Codec::Pcma => self.read_at(bytes, at, out, |u| g711::alaw_to_linear(u as u8)),
+            Codec::Pcmu => g711::decode_ulaw(&bytes[at..], out),
+            Codec::Pcma => g711::decode_alaw(&bytes[at..], out),
             Codec::L16 => self.read_at(bytes, at, out, |u| u as i16),
         }
     }
