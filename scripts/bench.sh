@@ -5,8 +5,9 @@
 # plugin's RTP path — and spandsp's dtmf_rx (native C, the detector inside FreeSWITCH and
 # rtpengine) on the same hour, in one run. Prints audio-seconds per CPU-second (each command's
 # start-up, measured on a 0.1 s file, subtracted; the best of RUNS runs), each plugin figure
-# as a multiple of spandsp's (issue 14's table), the plugin's size and the memory a session
-# takes in one instance. Needs sox and python3.
+# as a multiple of spandsp's (issue 14's table) — the RTP path also without its files (the
+# packets through the session in memory, examples/rtp_in_memory.rs) —, the plugin's size and
+# the memory a session takes in one instance. Needs sox and python3.
 # Usage: scripts/bench.sh [MINUTES] [RUNS]   (defaults 60 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ minutes=${1:-60}
 runs=${2:-3}
 command -v sox >/dev/null || { echo "bench: needs sox (apt-get install sox)" >&2; exit 1; }
 [ -x target/release/tonemask ] && [ -f target/tonemask-plugin.wasm ] || { echo "bench: run scripts/demo.sh first" >&2; exit 1; }
-cargo build --release -q -p spandsp-ref -p tonemask-harness --example sessions_per_instance
+cargo build --release -q -p spandsp-ref -p tonemask-harness --example sessions_per_instance --example rtp_in_memory
 dir=target/bench
 mkdir -p "$dir"
 src=testdata/calls/speech_then_card.wav
@@ -82,6 +83,11 @@ row "detect (PCMU WAV)" detect_ulaw $T detect "$tiny_ulaw" -- $T detect "$dir/lo
 row "detect + mask silence (16-bit PCM)" mask $T mask "$tiny" "$dir/masked_tiny.wav" "${K[@]}" -- $T mask "$long" "$dir/masked.wav" "${K[@]}"
 row "detect + mask tone (PCMU WAV)" mask_ulaw $T mask "$tiny_ulaw" "$dir/masked_tiny.wav" "${K[@]}" --mode tone -- $T mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" "${K[@]}" --mode tone
 row "RTP path (PCMU capture, mask)" rtp $T mask "$tiny" "$dir/masked_tiny.wav" "${K[@]}" -- $T mask "$pcap" "$dir/masked.pcap" "${K[@]}"
+# The same packets through the plugin's RTP session without the pcap files (read, parsed and
+# written in the row above): the loop's time on its own, best of $runs (wall clock of one thread).
+mem=$(target/release/examples/rtp_in_memory "$pcap" "$runs" | awk '{print $1}')
+awk -v a="$secs" -v c="$mem" -v ref="${rate[spandsp]}" 'BEGIN { r = a / c;
+    printf "%-34s %9.2f %9s %12d %10s\n", "RTP path, packets in memory", c, "(loop)", r, sprintf("%.2f ×", r / ref) }'
 echo "bench: digit events per run: $(grep -c '"digit"' "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
 echo "bench: plugin $(stat -c %s target/tonemask-plugin.wasm) bytes"
 TIMEFORMAT="%R s wall, %U s user"
