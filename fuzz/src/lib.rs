@@ -234,21 +234,52 @@ fn header(pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
 /// jumps, raw bytes, re-negotiations (ops 252–255: new payload types mid-stream). The first
 /// byte picks the configuration as in [`rtp_session`].
 pub fn rtp_stream(data: &[u8]) {
-    let mut c = Choices(data);
-    let Some(cfg) = c.byte() else {
+    let Some((&cfg, rest)) = data.split_first() else {
         return;
     };
     let (config, bps) = stream_config(cfg);
-    let Ok(mut s) = RtpSession::new(config) else {
+    let Ok(mut s) = RtpSession::new(config.clone()) else {
         return;
     };
+    let ops = stream_ops(rest, bps);
+    let mut out = Datagrams::new();
+    for op in &ops {
+        match op {
+            Op::Renegotiate(b) => renegotiate(&mut s, *b),
+            Op::Time(now) => time_passes(&mut s, *now),
+            Op::Packet(now, packet) => {
+                let _ = s.push(*now, packet, &mut out);
+                out.clear();
+                while s.poll_event().is_some() {}
+            }
+        }
+    }
+    s.flush(&mut out).expect("first flush succeeds");
+    while s.poll_event().is_some() {}
+    let _ = s.end_record();
+    steps_agree(config, &ops, usize::from(cfg.rotate_left(3)) + 1);
+}
+
+/// What the host does next in [`rtp_stream`].
+enum Op {
+    /// A packet arrives at host time `.0`.
+    Packet(u64, Vec<u8>),
+    /// Host time reaches `.0` without a packet.
+    Time(u64),
+    /// New payload types ([`renegotiate`]).
+    Renegotiate(u8),
+}
+
+/// The operations [`rtp_stream`]'s input (after its configuration byte) picks.
+fn stream_ops(data: &[u8], bps: usize) -> Vec<Op> {
+    let mut c = Choices(data);
     let (mut seq, mut ts, mut ssrc) = (1000u16, 5000u32, 0x1234_5678u32);
     // Host time, ms: moves forward only, as a monotonic clock does.
     let mut now = 0u64;
-    let mut out = Datagrams::new();
+    let mut ops = Vec::new();
     while let Some(op) = c.byte() {
         if op >= 252 {
-            renegotiate(&mut s, c.byte().unwrap_or(0));
+            ops.push(Op::Renegotiate(c.byte().unwrap_or(0)));
             continue;
         }
         let packet = match op % 9 {
@@ -297,19 +328,98 @@ pub fn rtp_stream(data: &[u8]) {
             }
             _ => {
                 now = now.saturating_add(u64::from(c.u16().unwrap_or(20)));
-                time_passes(&mut s, now);
+                ops.push(Op::Time(now));
                 continue;
             }
         };
         seq = seq.wrapping_add(1);
         now = now.saturating_add(u64::from(c.byte().unwrap_or(20) & 0x1F));
-        let _ = s.push(now, &packet, &mut out);
-        out.clear();
-        while s.poll_event().is_some() {}
+        ops.push(Op::Packet(now, packet));
     }
-    s.flush(&mut out).expect("first flush succeeds");
-    while s.poll_event().is_some() {}
-    let _ = s.end_record();
+    ops
+}
+
+/// A packet out, as a host sees it: the step it left at, the deadline that released it
+/// (none: the step's packet did), its bytes.
+type Left = (usize, Option<u64>, Vec<u8>);
+
+/// The same operations through two sessions — one step at a time (each deadline due by a
+/// step's time handled at its own time, then the step's packet) and in batches of `chunk`
+/// steps ([`RtpSession::advance`], again after a refused packet, split at re-negotiations):
+/// the same packets must leave at the same steps, released by the same deadlines, with the
+/// same refusals, events and counters.
+fn steps_agree(config: RtpConfig, ops: &[Op], chunk: usize) {
+    let (Ok(mut one), Ok(mut many)) = (RtpSession::new(config.clone()), RtpSession::new(config))
+    else {
+        return;
+    };
+    let (mut a, mut b): (Vec<Left>, Vec<Left>) = (Vec::new(), Vec::new());
+    let (mut refused_a, mut refused_b) = (Vec::new(), Vec::new());
+    let mut steps: Vec<(u64, Option<&[u8]>)> = Vec::new();
+    let mut first = 0;
+    for op in ops.iter().chain([&Op::Renegotiate(u8::MAX)]) {
+        let step = match op {
+            Op::Packet(now, p) => (*now, (!p.is_empty()).then_some(&p[..])),
+            Op::Time(now) => (*now, None),
+            Op::Renegotiate(r) => {
+                // The batches so far, then the same new types for both.
+                let mut at = 0;
+                while at < steps.len() {
+                    let end = (at + chunk).min(steps.len());
+                    let mut batch = tonemask_core::rtp::Batch::new();
+                    let taken = many.advance(steps[at..end].iter().copied(), &mut batch);
+                    assert!(taken.steps >= 1 && at + taken.steps <= end, "steps taken");
+                    assert_eq!(batch.counts.len(), taken.steps, "a count per step");
+                    let counted: u32 = batch.counts.iter().flatten().sum();
+                    let timed: u32 = batch.counts.iter().map(|c| c[0]).sum();
+                    assert_eq!(counted as usize, batch.out.len(), "a packet per count");
+                    assert_eq!(timed as usize, batch.dues.len(), "a deadline per count");
+                    b.extend(
+                        batch
+                            .iter()
+                            .map(|(k, due, p)| (first + at + k, due, p.to_vec())),
+                    );
+                    if taken.refused.is_some() {
+                        refused_b.push(first + at + taken.steps - 1);
+                    }
+                    at += taken.steps;
+                }
+                first += steps.len();
+                steps.clear();
+                if *r != u8::MAX {
+                    renegotiate(&mut one, *r);
+                    renegotiate(&mut many, *r);
+                }
+                continue;
+            }
+        };
+        let i = first + steps.len();
+        let mut out = Datagrams::new();
+        while let Some(due) = one.poll_timeout().filter(|&t| t <= step.0) {
+            one.handle_timeout(due, &mut out).expect("not flushed");
+            a.extend(out.iter().map(|p| (i, Some(due), p.to_vec())));
+            out.clear();
+            if one.poll_timeout() == Some(due) {
+                break;
+            }
+        }
+        if let Some(p) = step.1 {
+            match one.push(step.0, p, &mut out) {
+                Ok(()) => a.extend(out.iter().map(|p| (i, None, p.to_vec()))),
+                Err(_) => refused_a.push(i),
+            }
+        }
+        steps.push(step);
+    }
+    assert_eq!(a, b, "the same packets at the same steps");
+    assert_eq!(refused_a, refused_b, "the same refusals");
+    assert_eq!(one.stats(), many.stats(), "the same counters");
+    loop {
+        match (one.poll_event(), many.poll_event()) {
+            (None, None) => break,
+            (x, y) => assert_eq!(x.map(|e| e.event), y.map(|e| e.event), "the same events"),
+        }
+    }
 }
 
 /// A re-negotiation in the middle of the stream: new payload types picked by `b` (codec and

@@ -63,10 +63,9 @@ fn main() -> anyhow::Result<()> {
                 let s = inst.create_rtp(&config)?;
                 let mut rtp = inst.rtp(s);
                 let mut send = |seq: u16, payload: &[u8]| -> anyhow::Result<()> {
-                    match rtp
-                        .advance(20 * u64::from(seq), Some(&packet(seq, payload)))?
-                        .refused
-                    {
+                    let p = packet(seq, payload);
+                    let length = u32::try_from(p.len())?;
+                    match rtp.advance(&[20 * u64::from(seq)], &[length], &p)?.refused {
                         Some(e) => Err(anyhow::anyhow!(tonemask_harness::plugin::refusal(e))),
                         None => Ok(()),
                     }

@@ -55,13 +55,15 @@
 //! let leg = inst.create_rtp(&PayloadTypes::pcmu().rtp_config(default_settings("call-2")))?;
 //! let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
 //! packet.extend([0xFF; 160]);
-//! let out = inst.rtp(leg).advance(20, Some(&packet))?; // one crossing per packet
+//! // One step: host time 20 ms, this packet (a capture may pass many steps at once).
+//! let out = inst.rtp(leg).advance(&[20], &[packet.len() as u32], &packet)?;
 //! assert!(out.refused.is_none(), "a well-formed packet");
 //! assert!(out.packets.is_empty(), "held for the look-ahead");
 //! if out.events > 0 {
 //!     let _presses = inst.rtp(leg).drain_events()?;
 //! }
-//! // Nothing more by out.next_timeout? Then: inst.rtp(leg).advance(due, None)?
+//! // Nothing more by out.next_timeout? Then a step without a packet (length 0):
+//! // inst.rtp(leg).advance(&[due], &[0], &[])?
 //! let rest = inst.rtp(leg).flush()?;
 //! assert_eq!(rest.len(), 1, "the held packet leaves, masked");
 //! inst.rtp(leg).close()?;

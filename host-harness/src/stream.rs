@@ -82,6 +82,75 @@ pub struct Ended {
     pub end_record: Option<String>,
 }
 
+/// What [`RtpStream::advance`] released: packets in order, each with its step.
+#[derive(Debug, Default)]
+pub struct Released {
+    bytes: Vec<u8>,
+    /// Per packet: its step, the deadline that released it (none: its step's packet did),
+    /// where it ends in `bytes`.
+    packets: Vec<(usize, Option<u64>, usize)>,
+    /// The steps whose packets were refused, with the plugin's reason.
+    pub refused: Vec<(usize, String)>,
+}
+
+impl Released {
+    /// The packets in order: step, the deadline that released it (none: the step's packet
+    /// did), bytes.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Option<u64>, &[u8])> + '_ {
+        let mut start = 0;
+        self.packets.iter().map(move |&(step, due, end)| {
+            let p = &self.bytes[start..end];
+            start = end;
+            (step, due, p)
+        })
+    }
+
+    /// Adds one crossing's output, its steps numbered from `first`; an output that does not
+    /// add up (lengths, counts and packets) is an error, and nothing of it is added.
+    fn add(&mut self, first: usize, out: &mut RtpOutput) -> Result<()> {
+        let bad = || anyhow::anyhow!("the plugin returned a batch that does not add up");
+        let (mut lengths, mut dues) = (out.lengths.iter(), out.dues.iter());
+        let mut packets = Vec::with_capacity(out.lengths.len());
+        let mut end = self.bytes.len();
+        for (i, pair) in out.counts.chunks(2).enumerate() {
+            let &[timed, pushed] = pair else {
+                return Err(bad());
+            };
+            for j in 0..timed.saturating_add(pushed) {
+                let due = if j < timed {
+                    Some(*dues.next().ok_or_else(bad)?)
+                } else {
+                    None
+                };
+                end += usize::try_from(*lengths.next().ok_or_else(bad)?)?;
+                packets.push((first + i, due, end));
+            }
+        }
+        if lengths.next().is_some()
+            || dues.next().is_some()
+            || end - self.bytes.len() != out.packets.len()
+        {
+            return Err(bad());
+        }
+        if self.bytes.is_empty() {
+            self.bytes = std::mem::take(&mut out.packets);
+        } else {
+            self.bytes.extend_from_slice(&out.packets);
+        }
+        self.packets.extend(packets);
+        Ok(())
+    }
+
+    /// Forgets the packets of steps `from` on (lost in a trap).
+    fn truncate_from(&mut self, from: usize) {
+        let keep = self.packets.partition_point(|&(step, _, _)| step < from);
+        self.packets.truncate(keep);
+        self.bytes
+            .truncate(self.packets.last().map_or(0, |&(_, _, end)| end));
+        self.refused.retain(|&(step, _)| step < from);
+    }
+}
+
 /// An RTP session in a plugin instance of its own.
 pub struct RtpStream {
     /// `None` once it trapped (or finished).
@@ -123,59 +192,110 @@ impl RtpStream {
         self.start_record.as_deref()
     }
 
-    /// Pushes one packet that arrived at host time `now_ms` (monotonic ms).
+    /// Pushes one packet that arrived at host time `now_ms` (monotonic ms); deadlines due by
+    /// then are handled first (what they release comes first). An empty datagram is no RTP
+    /// packet: refused here.
     pub fn push(&mut self, now_ms: u64, packet: &[u8]) -> Pushed {
-        let h = self.handle;
-        let Some(inst) = self.instance.as_mut() else {
-            self.trap_dropped += 1;
-            return Pushed::Dropped;
+        let length = match u32::try_from(packet.len()) {
+            Ok(0) => return Pushed::Refused(String::from("an empty datagram is no RTP packet")),
+            Ok(n) => n,
+            Err(_) => return Pushed::Refused(String::from("a datagram over 4 GiB")),
         };
-        match inst.rtp(h).advance(now_ms, Some(packet)) {
-            Ok(mut out) => {
-                let refused = out.refused.take();
-                let packets = self.take(out);
-                if self.instance.is_none() {
-                    // Draining what it left trapped: nothing of it leaves.
-                    self.trap_dropped += 1;
-                    return Pushed::Dropped;
-                }
-                match refused {
-                    None => Pushed::Forward(packets),
-                    Some(e) => Pushed::Refused(crate::plugin::refusal(e)),
-                }
-            }
-            Err(trap) => {
-                self.fail(&trap);
-                self.trap_dropped += 1;
-                Pushed::Dropped
-            }
+        let was_up = self.instance.is_some();
+        let mut out = self.advance(&[now_ms], &[length], packet);
+        if !was_up || self.instance.is_none() {
+            return Pushed::Dropped;
+        }
+        match out.refused.pop() {
+            Some((_, reason)) => Pushed::Refused(reason),
+            None => Pushed::Forward(out.iter().map(|(_, _, p)| p.to_vec()).collect()),
         }
     }
 
-    /// Drains what a crossing said waits and keeps its next deadline; returns its packets
-    /// (none when draining trapped: the stream has failed).
-    fn take(&mut self, out: RtpOutput) -> Vec<Vec<u8>> {
-        self.next = out.next_timeout;
+    /// Drains the events and capture records a crossing said wait and keeps the deadline it
+    /// gave; `false` when draining trapped (the stream has failed) or had already.
+    fn drain_waiting(&mut self, events: u32, captures: u32, next: Option<u64>) -> bool {
+        self.next = next;
         let h = self.handle;
         let Some(inst) = self.instance.as_mut() else {
-            return Vec::new();
+            return false;
         };
         let drained = (|| -> Result<()> {
-            if out.events > 0 {
+            if events > 0 {
                 self.events.extend(inst.rtp(h).drain_events()?);
             }
-            if out.captures > 0 {
+            if captures > 0 {
                 self.captures.extend(inst.rtp(h).drain_captures()?);
             }
             Ok(())
         })();
         match drained {
-            Ok(()) => out.packets,
+            Ok(()) => true,
             Err(trap) => {
                 self.fail(&trap);
-                Vec::new()
+                false
             }
         }
+    }
+
+    /// Many steps of the stream in one crossing (a capture's packets read ahead): step i at
+    /// host time `times[i]` with the packet of `lengths[i]` bytes taken next from `packets`
+    /// (0: no packet, only time passes). Each step is what [`RtpStream::tick`] then
+    /// [`RtpStream::push`] at its time do — the same calls into the session, so the same
+    /// packets, each marked with its step and, when a deadline released it, that deadline
+    /// ([`Released`]). A refused packet is recorded and the steps after it go on. A trap
+    /// fails the stream: what the crossing it trapped in would have released is lost, and
+    /// its packets count as dropped (as does every packet once the stream has failed).
+    pub fn advance(&mut self, times: &[u64], lengths: &[u32], packets: &[u8]) -> Released {
+        let mut released = Released::default();
+        let (mut step, mut at) = (0, 0);
+        while step < times.len() {
+            let h = self.handle;
+            let carried = |from: usize| lengths[from..].iter().filter(|&&n| n > 0).count();
+            let Some(inst) = self.instance.as_mut() else {
+                self.trap_dropped += carried(step) as u64;
+                break;
+            };
+            let crossing = inst
+                .rtp(h)
+                .advance(&times[step..], &lengths[step..], &packets[at..])
+                .and_then(|mut out| {
+                    let taken = usize::try_from(out.taken)
+                        .ok()
+                        .filter(|&n| (1..=times.len() - step).contains(&n))
+                        .ok_or_else(|| anyhow::anyhow!("the plugin took no step of a batch"))?;
+                    let refused = out.refused.take();
+                    released.add(step, &mut out)?;
+                    Ok((taken, refused, out))
+                });
+            match crossing {
+                Ok((taken, refused, out)) => {
+                    if let Some(e) = refused {
+                        released
+                            .refused
+                            .push((step + taken - 1, crate::plugin::refusal(e)));
+                    }
+                    if !self.drain_waiting(out.events, out.captures, out.next_timeout) {
+                        released.truncate_from(step);
+                        self.trap_dropped += carried(step) as u64;
+                        break;
+                    }
+                    let bytes: u64 = lengths[step..step + taken]
+                        .iter()
+                        .map(|&n| u64::from(n))
+                        .sum();
+                    at += usize::try_from(bytes).unwrap_or(usize::MAX);
+                    step += taken;
+                }
+                Err(trap) => {
+                    self.fail(&trap);
+                    released.truncate_from(step);
+                    self.trap_dropped += carried(step) as u64;
+                    break;
+                }
+            }
+        }
+        released
     }
 
     /// When the session next wants [`RtpStream::tick`] (host ms); `None` when nothing waits
@@ -188,24 +308,13 @@ impl RtpStream {
     /// Host time has reached `now_ms`: does everything that fell due until then, each at its
     /// own time; returns the packets released, with the time each was due.
     pub fn tick(&mut self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
-        let h = self.handle;
-        let mut released = Vec::new();
-        while let Some(due) = self.next_timeout().filter(|&t| t <= now_ms) {
-            let Some(inst) = self.instance.as_mut() else {
-                break;
-            };
-            match inst.rtp(h).advance(due, None) {
-                Ok(out) => released.extend(self.take(out).into_iter().map(|p| (due, p))),
-                Err(trap) => {
-                    self.fail(&trap);
-                    break;
-                }
-            }
-            if self.next == Some(due) {
-                break; // Nothing more can fall due at the same time.
-            }
+        if self.next_timeout().is_none_or(|t| t > now_ms) {
+            return Vec::new();
         }
-        released
+        let out = self.advance(&[now_ms], &[0], &[]);
+        out.iter()
+            .map(|(_, due, p)| (due.unwrap_or(now_ms), p.to_vec()))
+            .collect()
     }
 
     /// The session's counters so far (`None` once its instance trapped or it finished).

@@ -39,6 +39,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod outcome;
+#[cfg(test)]
+mod tests;
+mod window;
 pub use outcome::{CaptureOutcome, Direction, StreamOutcome};
 
 /// How to run a capture.
@@ -83,15 +86,21 @@ impl Stream {
         let out = match self.call.push(now_ms, payload) {
             Pushed::Forward(out) => out,
             Pushed::Refused(reason) => {
-                if self.outcome.refused.len() < 5 && !self.outcome.refused.contains(&reason) {
-                    self.outcome.refused.push(reason);
-                }
+                self.refuse(&reason);
                 Vec::new()
             }
             Pushed::Dropped => Vec::new(),
         };
         self.collect(now_ms);
         out
+    }
+
+    /// A packet was refused for `reason`: the first five reasons are kept.
+    fn refuse(&mut self, reason: &str) {
+        let refused = &mut self.outcome.refused;
+        if refused.len() < 5 && !refused.iter().any(|r| r == reason) {
+            refused.push(reason.to_string());
+        }
     }
 
     /// The session's new digit events and capture records (these stamped `now_ms`).
@@ -291,6 +300,19 @@ pub fn run_capture_into(
     keys: Option<&KeyRing>,
     sink: &mut dyn FrameSink,
 ) -> Result<CaptureOutcome> {
+    run_windows(plugin, capture, opts, keys, sink, window::FRAMES)
+}
+
+/// [`run_capture_into`], `window_frames` frames at a time (1: frame by frame, as with a
+/// card capture planned; see [`window`]).
+fn run_windows(
+    plugin: &Plugin,
+    capture: &Capture,
+    opts: &CaptureOptions,
+    keys: Option<&KeyRing>,
+    sink: &mut dyn FrameSink,
+    window_frames: usize,
+) -> Result<CaptureOutcome> {
     let mut run = CaptureRun {
         plugin,
         capture,
@@ -316,17 +338,48 @@ pub fn run_capture_into(
         last_ms: 0,
         sink,
         routes: HashMap::new(),
+        last_flow: None,
         dropped: BTreeMap::new(),
         audio_frames_dropped: 0,
     };
-    for (fi, frame) in capture.frames.iter().enumerate() {
-        let now_ms = u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
-        run.tick(now_ms)?;
-        run.frame(fi, frame, now_ms)?;
-        run.start_capture(now_ms)?;
-        run.note_agent_keys(now_ms);
+    let frames = capture.frames.iter().enumerate();
+    let at = |frame: &Frame| u64::try_from(frame.ts.as_millis()).unwrap_or(u64::MAX);
+    if opts.capture.is_some() || window_frames == 1 {
+        // Frame by frame: the agent's key presses reach the caller's session in time.
+        for (fi, frame) in frames {
+            let now_ms = at(frame);
+            run.tick(now_ms)?;
+            run.frame(fi, frame, now_ms)?;
+            run.start_capture(now_ms)?;
+            run.note_agent_keys(now_ms);
+        }
+    } else {
+        let mut window = Vec::with_capacity(window_frames);
+        let mut start = run.window_start();
+        for (fi, frame) in frames {
+            let now_ms = at(frame);
+            window.push((fi, now_ms, run.route(fi, frame)?));
+            run.last_ms = now_ms;
+            if window.len() == window_frames {
+                run.run_window(&start, &window)?;
+                window.clear();
+                start = run.window_start();
+            }
+        }
+        run.run_window(&start, &window)?;
     }
     run.finish()
+}
+
+/// Where a frame goes ([`CaptureRun::route`]).
+#[derive(Clone, Copy)]
+enum Routed<'f> {
+    /// On, as it is.
+    Pass,
+    /// Nowhere (counted).
+    Dropped,
+    /// Through stream `.0`.
+    Rtp(usize, Datagram<'f>),
 }
 
 /// Where the packets sent to one address go: what the signalling says of them (it is read
@@ -357,6 +410,9 @@ struct CaptureRun<'a> {
     sink: &'a mut dyn FrameSink,
     /// Each destination address's route, found at its first packet.
     routes: HashMap<SocketAddr, Route>,
+    /// The latest RTP frame's flow (source, destination) and stream: most frames follow
+    /// one of the same flow.
+    last_flow: Option<((SocketAddr, SocketAddr), usize)>,
     dropped: BTreeMap<&'static str, u64>,
     audio_frames_dropped: u64,
 }
@@ -434,20 +490,45 @@ impl CaptureRun<'_> {
     /// One frame: SIP passes (but SIP INFO with DTMF), RTP goes through its stream,
     /// everything else is left out and counted.
     fn frame(&mut self, fi: usize, frame: &Frame, now_ms: u64) -> Result<()> {
+        match self.route(fi, frame)? {
+            Routed::Pass => self.sink.put(frame.clone()),
+            Routed::Dropped => Ok(()),
+            Routed::Rtp(si, dg) => {
+                for p in self.streams[si].push(now_ms, dg.payload) {
+                    self.sink.put_with_payload(frame, &dg, &p, frame.ts)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where frame `fi` goes: on as it is (SIP but SIP INFO with DTMF), into a stream (RTP:
+    /// its stream opened at its first packet), or nowhere (counted).
+    fn route<'f>(&mut self, fi: usize, frame: &'f Frame) -> Result<Routed<'f>> {
         let dg = match frame.classify() {
             Ok(dg) => dg,
             Err(skip) => {
                 self.drop_frame(skip.name(), skip.may_carry_audio());
-                return Ok(());
+                return Ok(Routed::Dropped);
             }
         };
-        if let Some(msg) = sip::Message::parse(dg.payload) {
-            if msg.carries_dtmf() {
-                self.drop_frame("sip-dtmf", false);
-            } else {
-                self.sink.put(frame.clone())?;
+        let rtp = looks_like_rtp(dg.payload);
+        if let Some(&(flow, si)) = self.last_flow.as_ref().filter(|_| rtp) {
+            if flow == (dg.src, dg.dst) {
+                // The same flow as the frame before: the same stream (and not SIP: an RTP
+                // header's first byte is no UTF-8 start).
+                self.streams[si].template = fi;
+                return Ok(Routed::Rtp(si, dg));
             }
-            return Ok(());
+        }
+        if !rtp {
+            if let Some(msg) = sip::Message::parse(dg.payload) {
+                if msg.carries_dtmf() {
+                    self.drop_frame("sip-dtmf", false);
+                    return Ok(Routed::Dropped);
+                }
+                return Ok(Routed::Pass);
+            }
         }
         let (media, fallback) = (&self.media, &self.opts.fallback);
         let route = self.routes.entry(dg.dst).or_insert_with(|| {
@@ -459,12 +540,12 @@ impl CaptureRun<'_> {
                 stream: None,
             }
         });
-        if !looks_like_rtp(dg.payload) {
+        if !rtp {
             match route.key {
                 SessionKey::Call(..) => self.drop_frame("not-rtp-to-media-address", true),
                 SessionKey::Receiver(_) => self.drop_frame("not-rtp", false),
             }
-            return Ok(());
+            return Ok(Routed::Dropped);
         }
         let si = match route.stream {
             Some(i) => i,
@@ -504,10 +585,8 @@ impl CaptureRun<'_> {
         if !s.flows.contains(&(dg.src, dg.dst)) {
             s.flows.push((dg.src, dg.dst));
         }
-        for p in s.push(now_ms, dg.payload) {
-            self.sink.put_with_payload(frame, &dg, &p, frame.ts)?;
-        }
-        Ok(())
+        self.last_flow = Some(((dg.src, dg.dst), si));
+        Ok(Routed::Rtp(si, dg))
     }
 
     /// The end of the capture: every stream flushed.

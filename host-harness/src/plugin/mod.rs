@@ -194,7 +194,7 @@ impl Plugin {
         };
         let not_ours = |e: wasmtime::Error| {
             anyhow!(
-                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.6.0): {e}",
+                "{} is not a tonemask plugin component for this host (tonemask:plugin@0.7.0): {e}",
                 path.display()
             )
         };

@@ -35,23 +35,22 @@ impl Instance {
 }
 
 impl RtpSession<'_> {
-    /// Pushes `packet`, which arrived at host time `now_ms` (ms on a monotonic clock) — or,
-    /// `None`, tells the session that time has come without one — and returns the packets
-    /// to forward now, how many events and capture records wait and the next deadline, in
-    /// one crossing. A refused packet is `refused` in the output; a misused call (or a
-    /// refused timeout) is an error.
-    pub fn advance(&mut self, now_ms: u64, packet: Option<&[u8]>) -> Result<RtpOutput> {
+    /// Moves the session on, in one crossing: step i at host time `times[i]` (ms on a
+    /// monotonic clock) with the packet of `lengths[i]` bytes taken next from `packets` (0:
+    /// no packet, only time passes) — its deadlines due by then handled first, each at its
+    /// own time, then its packet. Returns the packets to forward (each with its step, and
+    /// its deadline when one released it), how many events and capture records wait and the
+    /// next deadline. It stops after a refused packet (`taken`, `refused`); a misused call is
+    /// an error.
+    pub fn advance(&mut self, times: &[u64], lengths: &[u32], packets: &[u8]) -> Result<RtpOutput> {
         let s = self.handle.0;
-        let (what, size) = match packet {
-            Some(p) => ("rtp advance (packet)", p.len()),
-            None => ("rtp advance (timeout)", 48_000),
-        };
-        let mut out = self
-            .inst
-            .rtp_call(what, size, |g, st| g.call_advance(st, s, now_ms, packet))?;
+        // The packets' bytes, and room for one release of the look-ahead (as a timeout has).
+        let size = packets.len().saturating_add(48_000);
+        let mut out = self.inst.rtp_call("rtp advance", size, |g, st| {
+            g.call_advance(st, s, times, lengths, packets)
+        })?;
         match out.refused.take() {
             Some(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
-            Some(e) if packet.is_none() => Err(plugin_error(e)),
             refused => {
                 out.refused = refused;
                 Ok(out)

@@ -14,56 +14,6 @@ use tonemask_core as core_;
 /// One direction of an RTP call.
 pub struct RtpSession(RefCell<core_::RtpSession>);
 
-std::thread_local! {
-    /// The buffer every session's packets come out in before they are copied into the WIT
-    /// list: one per instance (calls into an instance never overlap), so its capacity is not
-    /// kept once per session.
-    static OUT: RefCell<core_::rtp::Datagrams> = RefCell::new(core_::rtp::Datagrams::new());
-}
-
-/// The session and the instance's cleared output buffer, for `f`.
-fn with_out<T>(
-    session: &RefCell<core_::RtpSession>,
-    f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> T,
-) -> T {
-    OUT.with(|out| {
-        let mut out = out.borrow_mut();
-        out.clear();
-        f(&mut session.borrow_mut(), &mut out)
-    })
-}
-
-impl RtpSession {
-    /// Runs `f` on the session; the packets it appended, as the WIT list.
-    fn out(
-        &self,
-        f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
-    ) -> Result<Vec<Vec<u8>>, Error> {
-        with_out(&self.0, |s, out| {
-            f(s, out).map_err(error)?;
-            Ok(out.to_vecs())
-        })
-    }
-
-    /// Runs `f` on the session; what it did and left, in one crossing.
-    fn output(
-        &self,
-        f: impl FnOnce(&mut core_::RtpSession, &mut core_::rtp::Datagrams) -> Result<(), core_::Error>,
-    ) -> RtpOutput {
-        with_out(&self.0, |s, out| {
-            let refused = f(s, out).err().map(error);
-            let (events, captures) = s.waiting();
-            RtpOutput {
-                refused,
-                packets: out.to_vecs(),
-                events: u32::try_from(events).unwrap_or(u32::MAX),
-                captures: u32::try_from(captures).unwrap_or(u32::MAX),
-                next_timeout: s.poll_timeout(),
-            }
-        })
-    }
-}
-
 fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
     Ok(core_::RtpConfig {
         settings: settings(c.settings)?,
@@ -111,10 +61,29 @@ impl GuestRtpSession for RtpSession {
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
     }
 
-    fn advance(&self, now_ms: u64, packet: Option<Vec<u8>>) -> RtpOutput {
-        match packet {
-            Some(p) => self.output(|s, out| s.push(now_ms, &p, out)),
-            None => self.output(|s, out| s.handle_timeout(now_ms, out)),
+    fn advance(&self, times: Vec<u64>, lengths: Vec<u32>, packets: Vec<u8>) -> RtpOutput {
+        let mut b = core_::rtp::Batch::new();
+        let s = &mut self.0.borrow_mut();
+        let taken = match core_::rtp::steps(&times, &lengths, &packets) {
+            Ok(steps) => s.advance(steps, &mut b),
+            Err(e) => core_::rtp::Taken {
+                steps: 0,
+                refused: Some(e),
+            },
+        };
+        let (events, captures) = s.waiting();
+        let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let lengths = b.out.lengths().map(u32_of).collect();
+        RtpOutput {
+            taken: u32_of(taken.steps),
+            refused: taken.refused.map(error),
+            packets: b.out.into_bytes(),
+            lengths,
+            counts: b.counts.into_flattened(),
+            dues: b.dues,
+            events: u32_of(events),
+            captures: u32_of(captures),
+            next_timeout: s.poll_timeout(),
         }
     }
 
@@ -177,7 +146,9 @@ impl GuestRtpSession for RtpSession {
     }
 
     fn flush(&self) -> Result<Vec<Vec<u8>>, Error> {
-        self.out(|s, out| s.flush(out))
+        let mut out = core_::rtp::Datagrams::new();
+        self.0.borrow_mut().flush(&mut out).map_err(error)?;
+        Ok(out.to_vecs())
     }
 
     fn start_record(&self) -> Option<String> {

@@ -74,6 +74,8 @@ pub enum Misuse {
     NotLinear,
     /// Audio to process in a session used for detection only, or the other way round.
     DetectOnly,
+    /// A batch of steps whose lengths do not match its times or its packets.
+    BadBatch,
 }
 
 impl fmt::Display for Misuse {
@@ -85,6 +87,9 @@ impl fmt::Display for Misuse {
             }
             Misuse::DetectOnly => {
                 "a session either detects only or processes audio: it cannot switch"
+            }
+            Misuse::BadBatch => {
+                "a batch needs one length per time, and its packets as long as the lengths' sum"
             }
         })
     }

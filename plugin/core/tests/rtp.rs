@@ -961,3 +961,140 @@ fn a_renegotiation_to_another_codec_is_followed_without_losing_a_press() {
         "a tone left the session"
     );
 }
+
+/// A packet out, as a host sees it: the step it left at, the deadline that released it (none:
+/// the step's packet did), its bytes.
+type Left = (usize, Option<u64>, Vec<u8>);
+
+/// The steps one at a time, as a host that handles every deadline due before a packet
+/// (each at its own time) and then pushes it: what left, which steps were refused, events.
+fn one_at_a_time(steps: &[(u64, Option<Vec<u8>>)]) -> (Vec<Left>, Vec<usize>, Vec<String>) {
+    let mut s = RtpSession::new(config()).unwrap();
+    let (mut left, mut refused) = (Vec::new(), Vec::new());
+    for (i, (now, packet)) in steps.iter().enumerate() {
+        while let Some(due) = s.poll_timeout().filter(|t| t <= now) {
+            let mut out = Datagrams::new();
+            s.handle_timeout(due, &mut out).unwrap();
+            left.extend(out.iter().map(|p| (i, Some(due), p.to_vec())));
+            if s.poll_timeout() == Some(due) {
+                break;
+            }
+        }
+        if let Some(p) = packet {
+            let mut out = Datagrams::new();
+            match s.push(*now, p, &mut out) {
+                Ok(()) => left.extend(out.iter().map(|p| (i, None, p.to_vec()))),
+                Err(_) => refused.push(i),
+            }
+        }
+    }
+    let events = std::iter::from_fn(|| s.poll_event())
+        .map(|e| format!("{:?}", e.event))
+        .collect();
+    (left, refused, events)
+}
+
+/// The same steps through `advance`, `chunk` at a time (again after a refusal).
+fn batched(steps: &[(u64, Option<Vec<u8>>)], chunk: usize) -> (Vec<Left>, Vec<usize>, Vec<String>) {
+    let mut s = RtpSession::new(config()).unwrap();
+    let (mut left, mut refused) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < steps.len() {
+        let end = (at + chunk).min(steps.len());
+        let mut batch = tonemask_core::rtp::Batch::new();
+        let taken = s.advance(
+            steps[at..end].iter().map(|(t, p)| (*t, p.as_deref())),
+            &mut batch,
+        );
+        assert!(taken.steps >= 1 && at + taken.steps <= end);
+        assert_eq!(batch.counts.len(), taken.steps);
+        let counted: u32 = batch.counts.iter().flatten().sum();
+        assert_eq!(counted as usize, batch.out.len());
+        let timed: u32 = batch.counts.iter().map(|c| c[0]).sum();
+        assert_eq!(timed as usize, batch.dues.len());
+        left.extend(batch.iter().map(|(k, due, p)| (at + k, due, p.to_vec())));
+        if let Some(e) = taken.refused {
+            assert!(matches!(e, Error::Packet(_)), "{e}");
+            refused.push(at + taken.steps - 1);
+        }
+        at += taken.steps;
+    }
+    let events = std::iter::from_fn(|| s.poll_event())
+        .map(|e| format!("{:?}", e.event))
+        .collect();
+    (left, refused, events)
+}
+
+#[test]
+fn steps_in_batches_give_what_the_same_steps_one_at_a_time_give() {
+    // Tones, telephone-events whose end packets are lost, malformed packets, a sender that
+    // goes quiet (the look-ahead leaves on the idle deadline), steps with no packet, host
+    // time that jitters and once runs backwards.
+    let (tones, _, _) = inband_call("4711");
+    let mut events = event_call(3, None);
+    let last_event = events
+        .iter()
+        .rposition(|b| Packet::parse(b).unwrap().payload_type() == TE && b[13] & 0x80 == 0)
+        .unwrap();
+    events.truncate(last_event + 1); // no end packet, and no packet after
+    let mut steps: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+    let mut now = 1_000u64;
+    let mut jitter = 7u64;
+    for (i, p) in tones.iter().enumerate() {
+        jitter = (jitter * 31 + 3) % 17;
+        now += 12 + jitter;
+        steps.push((now, Some(p.clone())));
+        if i % 9 == 4 {
+            steps.push((now + 3, Some(vec![0x80, 0, 1]))); // too short: refused
+        }
+        if i % 7 == 2 {
+            steps.push((now + 5, None));
+        }
+    }
+    now += 2_000; // quiet: the held audio leaves on the idle deadline
+    steps.push((now, None));
+    let base = now;
+    for (i, p) in events.iter().enumerate() {
+        let mut p = p.clone();
+        p[8..12].copy_from_slice(&0x0BAD_F00Du32.to_be_bytes()); // a new source, at once
+        steps.push((base + 20 * i as u64, Some(p)));
+    }
+    steps.push((base - 500, None)); // the host's clock stepped back
+    now = base + 20 * events.len() as u64;
+    // The lost end packets: the press completes on its deadline, the held audio leaves on
+    // its own — several deadlines due within one step.
+    steps.push((now + 5_000, None));
+    let reference = one_at_a_time(&steps);
+    assert!(
+        reference.0.iter().any(|(_, due, _)| due.is_some()),
+        "no deadline released"
+    );
+    assert!(
+        !reference.1.is_empty() && reference.2.len() >= 4,
+        "{:?}",
+        reference.2
+    );
+    for chunk in [1, 2, 3, 7, 64, steps.len()] {
+        assert_eq!(batched(&steps, chunk), reference, "batches of {chunk}");
+    }
+}
+
+#[test]
+fn flat_steps_must_add_up() {
+    let times = [1u64, 2, 3];
+    let packets = [0u8; 10];
+    let steps = |lengths: &[u32]| {
+        tonemask_core::rtp::steps(&times, lengths, &packets)
+            .map(|s| s.map(|(t, p)| (t, p.map(<[u8]>::len))).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        steps(&[4, 0, 6]).unwrap(),
+        vec![(1, Some(4)), (2, None), (3, Some(6))]
+    );
+    for bad in [&[4u32, 0, 5][..], &[4, 0, 7], &[10, 0], &[u32::MAX, 0, 11]] {
+        assert!(
+            matches!(steps(bad), Err(Error::Misuse(Misuse::BadBatch))),
+            "{bad:?}"
+        );
+    }
+}

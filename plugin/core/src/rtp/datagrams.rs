@@ -68,6 +68,25 @@ impl Datagrams {
         self.iter().map(<[u8]>::to_vec).collect()
     }
 
+    /// The packets back to back, in order.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The packets back to back, in order, as a vector of their own.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Each packet's length, in order.
+    pub fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ends
+            .iter()
+            .scan(0, |start, &end| Some(end - core::mem::replace(start, end)))
+    }
+
     /// Appends a packet.
     pub fn push(&mut self, packet: &[u8]) {
         self.push_with(|b| b.extend_from_slice(packet));

@@ -63,8 +63,10 @@
 //! | `telephone_event.rs`, `merge.rs` | RFC 4733 presses; one report per press |
 //! | `packet.rs`, `red.rs` | every RTP header and RED payload read and written |
 //! | `datagrams.rs` | the packets handed out, back to back in one reusable buffer |
+//! | `batch.rs` | many steps (time, packet) in one call: deadlines caught up, then the packet |
 
 mod audio;
+mod batch;
 pub mod clock;
 mod config;
 mod datagrams;
@@ -81,6 +83,7 @@ mod stall;
 pub mod telephone_event;
 mod timeline;
 
+pub use batch::{steps, Batch, Taken};
 pub use config::{AudioType, EventType, RtpConfig};
 pub use datagrams::Datagrams;
 pub use error::{RtpError, RtpStats};
