@@ -96,6 +96,22 @@ pub struct Capture {
     pub reassembled: usize,
 }
 
+/// A capture's frames as they are read, and whether any is an IP fragment — checked as each
+/// frame is read, while its bytes are still in the cache (a second pass over a large capture
+/// reads them from memory again).
+#[derive(Default)]
+struct Frames {
+    list: Vec<Frame>,
+    fragments: bool,
+}
+
+impl Frames {
+    fn push(&mut self, frame: Frame) {
+        self.fragments = self.fragments || reassembly::is_fragment(&frame);
+        self.list.push(frame);
+    }
+}
+
 /// Whether a reader error means the file simply ends early.
 /// `data` (read from `file`) as a view into `file` — or, should a parser have handed out bytes
 /// of its own, a copy.
@@ -171,7 +187,7 @@ impl Capture {
             TsResolution::MicroSecond => 1000,
             TsResolution::NanoSecond => 1,
         };
-        let mut frames = Vec::new();
+        let mut frames = Frames::default();
         let mut truncated = false;
         // Raw records: a packet longer than the snap length is standard (it was cut), not an
         // error; its original length says it is incomplete.
@@ -191,7 +207,7 @@ impl Capture {
                     truncated = true;
                     break;
                 }
-                Err(e) => bail!("bad pcap record after {} frames: {e}", frames.len()),
+                Err(e) => bail!("bad pcap record after {} frames: {e}", frames.list.len()),
             }
         }
         Ok(Capture::assemble("pcap", frames, truncated))
@@ -200,7 +216,7 @@ impl Capture {
     fn pcapng(file: &Bytes) -> Result<Capture> {
         let (mut rest, mut parser) =
             PcapNgParser::new(file).map_err(|e| anyhow!("bad pcapng header: {e}"))?;
-        let mut frames = Vec::new();
+        let mut frames = Frames::default();
         let mut truncated = false;
         while !rest.is_empty() {
             let b = match parser.next_block(rest) {
@@ -212,7 +228,7 @@ impl Capture {
                     truncated = true;
                     break;
                 }
-                Err(e) => bail!("bad pcapng block after {} frames: {e}", frames.len()),
+                Err(e) => bail!("bad pcapng block after {} frames: {e}", frames.list.len()),
             };
             let (ts, data, orig_len, interface) = match b {
                 Block::EnhancedPacket(p) => (
@@ -247,8 +263,8 @@ impl Capture {
         Ok(Capture::assemble("pcapng", frames, truncated))
     }
 
-    fn assemble(format: &'static str, frames: Vec<Frame>, truncated: bool) -> Capture {
-        let (frames, reassembled) = reassemble(frames);
+    fn assemble(format: &'static str, frames: Frames, truncated: bool) -> Capture {
+        let (frames, reassembled) = reassemble(frames.list, frames.fragments);
         Capture {
             format,
             frames,
@@ -454,14 +470,16 @@ impl Frame {
         d.extend_from_slice(payload);
         let udp_len = 8 + payload.len();
         let ip = dg.ip_offset;
-        let v6 = d[ip] >> 4 == 6;
+        // The header's kind as `dg` found it, its length within what `dg` found (a mapped
+        // file's bytes may change under the reader: nothing read again may cut out of range).
+        let v6 = dg.dst.is_ipv6();
         if v6 {
             let ip_payload = d.len() - ip - 40;
             d[ip + 4..ip + 6].copy_from_slice(&(ip_payload as u16).to_be_bytes());
         } else {
             let total = d.len() - ip;
             d[ip + 2..ip + 4].copy_from_slice(&(total as u16).to_be_bytes());
-            let ihl = usize::from(d[ip] & 0x0F) * 4;
+            let ihl = (usize::from(d[ip] & 0x0F) * 4).min(dg.udp_offset - ip);
             d[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
             let sum = ones_complement(&d[ip..ip + ihl], 0);
             d[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());

@@ -19,8 +19,10 @@ type FragKey = (IpAddr, IpAddr, u32, u8);
 /// Replaces the fragments of every IP datagram whose pieces are all in the capture by one
 /// frame holding the whole datagram (at the place of the piece that completed it). Pieces
 /// that overlap, or whose datagram never completes, stay as they are.
-pub(crate) fn reassemble(frames: Vec<Frame>) -> (Vec<Frame>, usize) {
-    if !frames.iter().any(|f| fragment_of(f, 0).is_some()) {
+/// `fragments`: whether any frame is a fragment ([`is_fragment`]); without any, the frames
+/// come back as they are.
+pub(crate) fn reassemble(frames: Vec<Frame>, fragments: bool) -> (Vec<Frame>, usize) {
+    if !fragments {
         return (frames, 0);
     }
     let mut pending: std::collections::HashMap<FragKey, Vec<Piece>> = Default::default();
@@ -83,6 +85,11 @@ fn whole_payload(pieces: &mut [Piece]) -> Option<Vec<u8>> {
 }
 
 /// The fragment this frame carries, if it is one.
+/// Whether `frame` holds a piece of a fragmented IP datagram.
+pub(crate) fn is_fragment(frame: &Frame) -> bool {
+    fragment_of(frame, 0).is_some()
+}
+
 fn fragment_of(frame: &Frame, position: usize) -> Option<(FragKey, Piece)> {
     if frame.orig_len > frame.data.len() || frame.ethernet_ipv4_udp().is_some() {
         return None;

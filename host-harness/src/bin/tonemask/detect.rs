@@ -31,7 +31,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let wav;
     let audio: Audio = match input {
         Input::Wav(reader) => reader.into(),
-        Input::Bytes(bytes) if capture::is_capture(&bytes) => {
+        Input::Capture(bytes) => {
             return detect_capture(&plugin, bytes, &call, &tuning, &rtp);
         }
         Input::Bytes(bytes) => {
@@ -83,12 +83,12 @@ impl Lines {
 /// A capture: the digits of every stream, each line with its direction and addresses.
 fn detect_capture(
     plugin: &Plugin,
-    bytes: Vec<u8>,
+    bytes: capture::Bytes,
     call: &Path,
     tuning: &Tuning,
     rtp: &RtpArgs,
 ) -> Result<i32> {
-    let cap = Capture::parse_bytes(bytes.into()).with_context(|| call.display().to_string())?;
+    let cap = Capture::parse_bytes(bytes).with_context(|| call.display().to_string())?;
     warn_truncated(&cap, call);
     let opts = CaptureOptions {
         settings: detect_settings(tuning),

@@ -69,7 +69,7 @@ pub fn execute(plugin: Option<PathBuf>, args: Args) -> Result<i32> {
     let wav;
     let audio: Audio = match opened {
         Input::Wav(reader) => reader.into(),
-        Input::Bytes(bytes) if capture::is_capture(&bytes) => {
+        Input::Capture(bytes) => {
             let opts = CaptureOptions {
                 settings,
                 fallback: rtp.fallback(),
@@ -112,13 +112,12 @@ impl<W: std::io::Write> FrameSink for NamedPcap<'_, W> {
 /// A capture: every caller→agent stream masked, written back as pcap.
 fn mask_capture(
     plugin: &Plugin,
-    bytes: Vec<u8>,
+    bytes: capture::Bytes,
     opts: &CaptureOptions,
     keys: &KeyRing,
     paths: &Paths,
 ) -> Result<i32> {
-    let cap =
-        Capture::parse_bytes(bytes.into()).with_context(|| paths.input.display().to_string())?;
+    let cap = Capture::parse_bytes(bytes).with_context(|| paths.input.display().to_string())?;
     warn_truncated(&cap, &paths.input);
     let mut file = AtomicFile::create(&paths.output, files::PUBLIC)?;
     let mut pcap = NamedPcap {
