@@ -8,6 +8,7 @@
 
 use tonemask_harness::plugin::{default_settings, Codec, Limits, Plugin, SessionConfig};
 use tonemask_harness::sdp::PayloadTypes;
+use tonemask_harness::stream::put_step;
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(10_000), |a| a.parse())?;
@@ -63,9 +64,9 @@ fn main() -> anyhow::Result<()> {
                 let s = inst.create_rtp(&config)?;
                 let mut rtp = inst.rtp(s);
                 let mut send = |seq: u16, payload: &[u8]| -> anyhow::Result<()> {
-                    let p = packet(seq, payload);
-                    let length = u32::try_from(p.len())?;
-                    match rtp.advance(&[20 * u64::from(seq)], &[length], &p)?.refused {
+                    let mut step = Vec::new();
+                    put_step(&mut step, 20 * u64::from(seq), &packet(seq, payload))?;
+                    match rtp.advance(&step)?.refused {
                         Some(e) => Err(anyhow::anyhow!(tonemask_harness::plugin::refusal(e))),
                         None => Ok(()),
                     }

@@ -56,14 +56,16 @@
 //! let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
 //! packet.extend([0xFF; 160]);
 //! // One step: host time 20 ms, this packet (a capture may pass many steps at once).
-//! let out = inst.rtp(leg).advance(&[20], &[packet.len() as u32], &packet)?;
+//! let mut step = Vec::new();
+//! tonemask_harness::stream::put_step(&mut step, 20, &packet)?;
+//! let out = inst.rtp(leg).advance(&step)?;
 //! assert!(out.refused.is_none(), "a well-formed packet");
-//! assert!(out.packets.is_empty(), "held for the look-ahead");
+//! assert!(out.released.is_empty(), "held for the look-ahead");
 //! if out.events > 0 {
 //!     let _presses = inst.rtp(leg).drain_events()?;
 //! }
-//! // Nothing more by out.next_timeout? Then a step without a packet (length 0):
-//! // inst.rtp(leg).advance(&[due], &[0], &[])?
+//! // Nothing more by out.next_timeout? Then a step without a packet (an empty one):
+//! // put_step(&mut step, due, &[]) into a cleared `step`, and advance again.
 //! let rest = inst.rtp(leg).flush()?;
 //! assert_eq!(rest.len(), 1, "the held packet leaves, masked");
 //! inst.rtp(leg).close()?;

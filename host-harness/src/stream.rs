@@ -85,10 +85,9 @@ pub struct Ended {
 /// What [`RtpStream::advance`] released: packets in order, each with its step.
 #[derive(Debug, Default)]
 pub struct Released {
+    /// The packets in `advance`'s flat form, checked, their steps counted from the first
+    /// crossing's first.
     bytes: Vec<u8>,
-    /// Per packet: its step, the deadline that released it (none: its step's packet did),
-    /// where it ends in `bytes`.
-    packets: Vec<(usize, Option<u64>, usize)>,
     /// The steps whose packets were refused, with the plugin's reason.
     pub refused: Vec<(usize, String)>,
 }
@@ -97,58 +96,106 @@ impl Released {
     /// The packets in order: step, the deadline that released it (none: the step's packet
     /// did), bytes.
     pub fn iter(&self) -> impl Iterator<Item = (usize, Option<u64>, &[u8])> + '_ {
-        let mut start = 0;
-        self.packets.iter().map(move |&(step, due, end)| {
-            let p = &self.bytes[start..end];
-            start = end;
-            (step, due, p)
+        let mut rest = &self.bytes[..];
+        std::iter::from_fn(move || {
+            let (step, due, packet, after) = released_packet(rest)?;
+            rest = after;
+            Some((step, due, packet))
         })
     }
 
-    /// Adds one crossing's output, its steps numbered from `first`; an output that does not
-    /// add up (lengths, counts and packets) is an error, and nothing of it is added.
-    fn add(&mut self, first: usize, out: &mut RtpOutput) -> Result<()> {
-        let bad = || anyhow::anyhow!("the plugin returned a batch that does not add up");
-        let (mut lengths, mut dues) = (out.lengths.iter(), out.dues.iter());
-        let mut packets = Vec::with_capacity(out.lengths.len());
-        let mut end = self.bytes.len();
-        for (i, pair) in out.counts.chunks(2).enumerate() {
-            let &[timed, pushed] = pair else {
-                return Err(bad());
-            };
-            for j in 0..timed.saturating_add(pushed) {
-                let due = if j < timed {
-                    Some(*dues.next().ok_or_else(bad)?)
-                } else {
-                    None
-                };
-                end += usize::try_from(*lengths.next().ok_or_else(bad)?)?;
-                packets.push((first + i, due, end));
+    /// The packets alone, in order (one packet keeps the crossing's allocation).
+    fn into_packets(mut self) -> Vec<Vec<u8>> {
+        match released_packet(&self.bytes) {
+            Some((_, _, p, [])) => {
+                let len = p.len();
+                self.bytes.drain(..RELEASED_HEAD);
+                self.bytes.truncate(len);
+                vec![self.bytes]
             }
+            _ => self.iter().map(|(_, _, p)| p.to_vec()).collect(),
         }
-        if lengths.next().is_some()
-            || dues.next().is_some()
-            || end - self.bytes.len() != out.packets.len()
-        {
-            return Err(bad());
+    }
+
+    /// Adds one crossing's packets (`advance`'s flat form), its steps numbered from `first`,
+    /// `taken` of them; a form that does not parse is an error, and nothing of it is added.
+    fn add(&mut self, first: usize, taken: usize, out: &mut RtpOutput) -> Result<()> {
+        let bad = || anyhow::anyhow!("the plugin returned packets that do not parse");
+        let r = &mut out.released;
+        let mut at = 0;
+        while at < r.len() {
+            let (step, _, p, _) = released_packet(&r[at..]).ok_or_else(bad)?;
+            let size = RELEASED_HEAD + p.len();
+            let step = u32::try_from(first + step)
+                .ok()
+                .filter(|_| step < taken)
+                .ok_or_else(bad)?;
+            r[at..at + 4].copy_from_slice(&step.to_le_bytes());
+            at += size;
         }
         if self.bytes.is_empty() {
-            self.bytes = std::mem::take(&mut out.packets);
+            self.bytes = std::mem::take(r);
         } else {
-            self.bytes.extend_from_slice(&out.packets);
+            self.bytes.extend_from_slice(r);
         }
-        self.packets.extend(packets);
         Ok(())
     }
 
     /// Forgets the packets of steps `from` on (lost in a trap).
     fn truncate_from(&mut self, from: usize) {
-        let keep = self.packets.partition_point(|&(step, _, _)| step < from);
-        self.packets.truncate(keep);
-        self.bytes
-            .truncate(self.packets.last().map_or(0, |&(_, _, end)| end));
+        let kept: usize = self
+            .iter()
+            .take_while(|&(step, _, _)| step < from)
+            .map(|(_, _, p)| RELEASED_HEAD + p.len())
+            .sum();
+        self.bytes.truncate(kept);
         self.refused.retain(|&(step, _)| step < from);
     }
+}
+
+/// A packet in `advance`'s flat output: its step, the deadline that released it (none: its
+/// step's packet did), the packet, and the bytes after it.
+type ReleasedPacket<'a> = (usize, Option<u64>, &'a [u8], &'a [u8]);
+
+/// The first packet of `advance`'s flat output in `bytes`; `None` when none parses there.
+fn released_packet(bytes: &[u8]) -> Option<ReleasedPacket<'_>> {
+    let head = bytes.get(..RELEASED_HEAD)?;
+    let step = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+    let due = u64::from_le_bytes(head[4..12].try_into().ok()?);
+    let len = u32::from_le_bytes(head[13..17].try_into().ok()?) as usize;
+    let (packet, after) = bytes.get(RELEASED_HEAD..)?.split_at_checked(len)?;
+    Some((step, (head[12] == 1).then_some(due), packet, after))
+}
+
+/// Bytes before each packet in `advance`'s output: step (u32), deadline (u64), whether a
+/// deadline released it (u8), length (u32), little-endian (`wit/tonemask.wit`).
+const RELEASED_HEAD: usize = 17;
+
+/// Bytes before each step's packet in `advance`'s input: host time (u64), packet length
+/// (u32), little-endian (`wit/tonemask.wit`).
+const STEP_HEAD: usize = 12;
+
+/// Appends one step to `steps` in `advance`'s flat form: host time `now_ms` and `packet`
+/// (empty: no packet, only time passes). A packet of 4 GiB or more is refused.
+pub fn put_step(steps: &mut Vec<u8>, now_ms: u64, packet: &[u8]) -> Result<()> {
+    let len = u32::try_from(packet.len())
+        .map_err(|_| anyhow::anyhow!("a packet of {} bytes", packet.len()))?;
+    steps.extend_from_slice(&now_ms.to_le_bytes());
+    steps.extend_from_slice(&len.to_le_bytes());
+    steps.extend_from_slice(packet);
+    Ok(())
+}
+
+/// The steps in `advance`'s flat form, each with the bytes it takes: (whether it carries a
+/// packet, its length in bytes). Stops at bytes that are not a step.
+fn step_sizes(steps: &[u8]) -> impl Iterator<Item = (bool, usize)> + '_ {
+    let mut rest = steps;
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes(rest.get(8..STEP_HEAD)?.try_into().ok()?) as usize;
+        let size = STEP_HEAD.checked_add(len).filter(|&n| n <= rest.len())?;
+        rest = &rest[size..];
+        Some((len > 0, size))
+    })
 }
 
 /// An RTP session in a plugin instance of its own.
@@ -164,6 +211,8 @@ pub struct RtpStream {
     /// The session's next deadline, as the plugin gave it after the last call that can
     /// move it (so waiting for it costs no crossing).
     next: Option<u64>,
+    /// A pushed packet's step, in `advance`'s flat form (reused).
+    step: Vec<u8>,
 }
 
 impl RtpStream {
@@ -182,6 +231,7 @@ impl RtpStream {
             trap: None,
             trap_dropped: 0,
             next: None,
+            step: Vec::new(),
         })
     }
 
@@ -196,19 +246,23 @@ impl RtpStream {
     /// then are handled first (what they release comes first). An empty datagram is no RTP
     /// packet: refused here.
     pub fn push(&mut self, now_ms: u64, packet: &[u8]) -> Pushed {
-        let length = match u32::try_from(packet.len()) {
-            Ok(0) => return Pushed::Refused(String::from("an empty datagram is no RTP packet")),
-            Ok(n) => n,
-            Err(_) => return Pushed::Refused(String::from("a datagram over 4 GiB")),
-        };
+        if packet.is_empty() {
+            return Pushed::Refused(String::from("an empty datagram is no RTP packet"));
+        }
+        let mut step = std::mem::take(&mut self.step);
+        step.clear();
+        if let Err(e) = put_step(&mut step, now_ms, packet) {
+            return Pushed::Refused(format!("{e:#}"));
+        }
         let was_up = self.instance.is_some();
-        let mut out = self.advance(&[now_ms], &[length], packet);
+        let mut out = self.advance(&step);
+        self.step = step;
         if !was_up || self.instance.is_none() {
             return Pushed::Dropped;
         }
         match out.refused.pop() {
             Some((_, reason)) => Pushed::Refused(reason),
-            None => Pushed::Forward(out.iter().map(|(_, _, p)| p.to_vec()).collect()),
+            None => Pushed::Forward(out.into_packets()),
         }
     }
 
@@ -238,36 +292,34 @@ impl RtpStream {
         }
     }
 
-    /// Many steps of the stream in one crossing (a capture's packets read ahead): step i at
-    /// host time `times[i]` with the packet of `lengths[i]` bytes taken next from `packets`
-    /// (0: no packet, only time passes). Each step is what [`RtpStream::tick`] then
-    /// [`RtpStream::push`] at its time do — the same calls into the session, so the same
-    /// packets, each marked with its step and, when a deadline released it, that deadline
-    /// ([`Released`]). A refused packet is recorded and the steps after it go on. A trap
-    /// fails the stream: what the crossing it trapped in would have released is lost, and
-    /// its packets count as dropped (as does every packet once the stream has failed).
-    pub fn advance(&mut self, times: &[u64], lengths: &[u32], packets: &[u8]) -> Released {
+    /// Many steps of the stream in one crossing (a capture's packets read ahead), in
+    /// `advance`'s flat form ([`put_step`]): each a host time and a packet or none. Each
+    /// step is what [`RtpStream::tick`] then [`RtpStream::push`] at its time do — the same
+    /// calls into the session, so the same packets, each marked with its step and, when a
+    /// deadline released it, that deadline ([`Released`]). A refused packet is recorded and
+    /// the steps after it go on. A trap fails the stream: what the crossing it trapped in
+    /// would have released is lost, and its packets count as dropped (as does every packet
+    /// once the stream has failed).
+    pub fn advance(&mut self, steps: &[u8]) -> Released {
         let mut released = Released::default();
-        let (mut step, mut at) = (0, 0);
-        while step < times.len() {
+        let (mut step, mut rest) = (0, steps);
+        while !rest.is_empty() {
             let h = self.handle;
-            let carried = |from: usize| lengths[from..].iter().filter(|&&n| n > 0).count();
+            let carried = |rest: &[u8]| step_sizes(rest).filter(|&(p, _)| p).count() as u64;
             let Some(inst) = self.instance.as_mut() else {
-                self.trap_dropped += carried(step) as u64;
+                self.trap_dropped += carried(rest);
                 break;
             };
-            let crossing = inst
-                .rtp(h)
-                .advance(&times[step..], &lengths[step..], &packets[at..])
-                .and_then(|mut out| {
-                    let taken = usize::try_from(out.taken)
-                        .ok()
-                        .filter(|&n| (1..=times.len() - step).contains(&n))
-                        .ok_or_else(|| anyhow::anyhow!("the plugin took no step of a batch"))?;
-                    let refused = out.refused.take();
-                    released.add(step, &mut out)?;
-                    Ok((taken, refused, out))
-                });
+            let crossing = inst.rtp(h).advance(rest).and_then(|mut out| {
+                let total = step_sizes(rest).count();
+                let taken = usize::try_from(out.taken)
+                    .ok()
+                    .filter(|&n| (1..=total).contains(&n))
+                    .ok_or_else(|| anyhow::anyhow!("the plugin took no step of a batch"))?;
+                let refused = out.refused.take();
+                released.add(step, taken, &mut out)?;
+                Ok((taken, refused, out))
+            });
             match crossing {
                 Ok((taken, refused, out)) => {
                     if let Some(e) = refused {
@@ -277,20 +329,17 @@ impl RtpStream {
                     }
                     if !self.drain_waiting(out.events, out.captures, out.next_timeout) {
                         released.truncate_from(step);
-                        self.trap_dropped += carried(step) as u64;
+                        self.trap_dropped += carried(rest);
                         break;
                     }
-                    let bytes: u64 = lengths[step..step + taken]
-                        .iter()
-                        .map(|&n| u64::from(n))
-                        .sum();
-                    at += usize::try_from(bytes).unwrap_or(usize::MAX);
+                    let size: usize = step_sizes(rest).take(taken).map(|(_, n)| n).sum();
+                    rest = &rest[size..];
                     step += taken;
                 }
                 Err(trap) => {
                     self.fail(&trap);
                     released.truncate_from(step);
-                    self.trap_dropped += carried(step) as u64;
+                    self.trap_dropped += carried(rest);
                     break;
                 }
             }
@@ -311,7 +360,10 @@ impl RtpStream {
         if self.next_timeout().is_none_or(|t| t > now_ms) {
             return Vec::new();
         }
-        let out = self.advance(&[now_ms], &[0], &[]);
+        let mut step = Vec::with_capacity(STEP_HEAD);
+        step.extend_from_slice(&now_ms.to_le_bytes());
+        step.extend_from_slice(&0u32.to_le_bytes());
+        let out = self.advance(&step);
         out.iter()
             .map(|(_, due, p)| (due.unwrap_or(now_ms), p.to_vec()))
             .collect()

@@ -16,12 +16,13 @@
 
 use super::{CaptureRun, Routed};
 use crate::capture::Frame;
+use crate::stream::put_step;
 use anyhow::Result;
 use std::time::Duration;
 
 /// Frames per window: long enough that a crossing carries many packets, short enough that
 /// its buffers stay small.
-pub(super) const FRAMES: usize = 64;
+pub(super) const FRAMES: usize = 256;
 
 /// One frame of a window: its index, capture time (ms) and where it goes.
 pub(super) type Step<'f> = (usize, u64, Routed<'f>);
@@ -52,7 +53,7 @@ impl<'a> CaptureRun<'a> {
         let capture = self.capture;
         let frames = &capture.frames;
         let mut released = Vec::with_capacity(self.streams.len());
-        let (mut times, mut lengths, mut packets) = (Vec::new(), Vec::new(), Vec::new());
+        let mut steps = Vec::new();
         for (si, s) in self.streams.iter_mut().enumerate() {
             let own = |&(_, _, r): &Step<'_>| matches!(r, Routed::Rtp(i, _) if i == si);
             // A stream opened in the window steps from its first packet on.
@@ -68,20 +69,15 @@ impl<'a> CaptureRun<'a> {
                 released.push((first, Default::default()));
                 continue;
             }
-            times.clear();
-            lengths.clear();
-            packets.clear();
+            steps.clear();
             for &(_, now_ms, r) in &window[first..] {
-                times.push(now_ms);
-                match r {
-                    Routed::Rtp(i, dg) if i == si => {
-                        lengths.push(u32::try_from(dg.payload.len()).unwrap_or(u32::MAX));
-                        packets.extend_from_slice(dg.payload);
-                    }
-                    _ => lengths.push(0),
-                }
+                let packet = match r {
+                    Routed::Rtp(i, dg) if i == si => dg.payload,
+                    _ => &[],
+                };
+                put_step(&mut steps, now_ms, packet)?;
             }
-            let out = s.call.advance(&times, &lengths, &packets);
+            let out = s.call.advance(&steps);
             for (_, reason) in &out.refused {
                 s.refuse(reason);
             }

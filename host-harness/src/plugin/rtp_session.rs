@@ -35,20 +35,20 @@ impl Instance {
 }
 
 impl RtpSession<'_> {
-    /// Moves the session on, in one crossing: step i at host time `times[i]` (ms on a
-    /// monotonic clock) with the packet of `lengths[i]` bytes taken next from `packets` (0:
-    /// no packet, only time passes) — its deadlines due by then handled first, each at its
-    /// own time, then its packet. Returns the packets to forward (each with its step, and
-    /// its deadline when one released it), how many events and capture records wait and the
-    /// next deadline. It stops after a refused packet (`taken`, `refused`); a misused call is
-    /// an error.
-    pub fn advance(&mut self, times: &[u64], lengths: &[u32], packets: &[u8]) -> Result<RtpOutput> {
+    /// Moves the session on, in one crossing: `steps` in the flat form of
+    /// [`crate::stream::put_step`] (each a host time, ms on a monotonic clock, and a packet
+    /// or none) — each step's deadlines due by its time handled first, each at its own time,
+    /// then its packet. Returns the packets to forward (flat: each with its step, and its
+    /// deadline when one released it), how many events and capture records wait and the
+    /// next deadline. It stops after a refused packet (`taken`, `refused`); a misused call
+    /// (bytes that are not steps) is an error.
+    pub fn advance(&mut self, steps: &[u8]) -> Result<RtpOutput> {
         let s = self.handle.0;
         // The packets' bytes, and room for one release of the look-ahead (as a timeout has).
-        let size = packets.len().saturating_add(48_000);
-        let mut out = self.inst.rtp_call("rtp advance", size, |g, st| {
-            g.call_advance(st, s, times, lengths, packets)
-        })?;
+        let size = steps.len().saturating_add(48_000);
+        let mut out = self
+            .inst
+            .rtp_call("rtp advance", size, |g, st| g.call_advance(st, s, steps))?;
         match out.refused.take() {
             Some(e @ PluginError::Misuse(_)) => Err(plugin_error(e)),
             refused => {

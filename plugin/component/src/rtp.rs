@@ -14,6 +14,12 @@ use tonemask_core as core_;
 /// One direction of an RTP call.
 pub struct RtpSession(RefCell<core_::RtpSession>);
 
+std::thread_local! {
+    /// What `advance` releases, before it is copied into the WIT lists: one per instance
+    /// (calls into an instance never overlap), so its capacity is kept from call to call.
+    static BATCH: RefCell<core_::rtp::Batch> = RefCell::new(core_::rtp::Batch::new());
+}
+
 fn rtp_config(c: RtpConfig) -> Result<core_::RtpConfig, Error> {
     Ok(core_::RtpConfig {
         settings: settings(c.settings)?,
@@ -61,30 +67,33 @@ impl GuestRtpSession for RtpSession {
         core::iter::from_fn(|| s.poll_event()).map(event).collect()
     }
 
-    fn advance(&self, times: Vec<u64>, lengths: Vec<u32>, packets: Vec<u8>) -> RtpOutput {
-        let mut b = core_::rtp::Batch::new();
-        let s = &mut self.0.borrow_mut();
-        let taken = match core_::rtp::steps(&times, &lengths, &packets) {
-            Ok(steps) => s.advance(steps, &mut b),
-            Err(e) => core_::rtp::Taken {
-                steps: 0,
-                refused: Some(e),
-            },
-        };
-        let (events, captures) = s.waiting();
-        let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let lengths = b.out.lengths().map(u32_of).collect();
-        RtpOutput {
-            taken: u32_of(taken.steps),
-            refused: taken.refused.map(error),
-            packets: b.out.into_bytes(),
-            lengths,
-            counts: b.counts.into_flattened(),
-            dues: b.dues,
-            events: u32_of(events),
-            captures: u32_of(captures),
-            next_timeout: s.poll_timeout(),
-        }
+    fn advance(&self, steps: Vec<u8>) -> RtpOutput {
+        BATCH.with(|b| {
+            let b = &mut b.borrow_mut();
+            b.clear();
+            let s = &mut self.0.borrow_mut();
+            let taken = match core_::rtp::steps(&steps) {
+                Ok(steps) => s.advance(steps, b),
+                Err(e) => core_::rtp::Taken {
+                    steps: 0,
+                    refused: Some(e),
+                },
+            };
+            let (events, captures) = s.waiting();
+            let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            // The steps' allocation carries the packets back (about as many bytes).
+            let mut released = steps;
+            released.clear();
+            b.write_to(&mut released);
+            RtpOutput {
+                taken: u32_of(taken.steps),
+                refused: taken.refused.map(error),
+                released,
+                events: u32_of(events),
+                captures: u32_of(captures),
+                next_timeout: s.poll_timeout(),
+            }
+        })
     }
 
     fn change_payload_types(

@@ -1080,21 +1080,35 @@ fn steps_in_batches_give_what_the_same_steps_one_at_a_time_give() {
 }
 
 #[test]
-fn flat_steps_must_add_up() {
-    let times = [1u64, 2, 3];
-    let packets = [0u8; 10];
-    let steps = |lengths: &[u32]| {
-        tonemask_core::rtp::steps(&times, lengths, &packets)
-            .map(|s| s.map(|(t, p)| (t, p.map(<[u8]>::len))).collect::<Vec<_>>())
+fn flat_steps_are_read_and_anything_else_is_refused() {
+    let step = |t: u64, p: &[u8]| {
+        let mut b = t.to_le_bytes().to_vec();
+        b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        b.extend_from_slice(p);
+        b
+    };
+    let bytes = [step(1, &[7; 4]), step(2, &[]), step(3, &[9; 6])].concat();
+    type Steps = Vec<(u64, Option<Vec<u8>>)>;
+    let read = |b: &[u8]| -> Result<Steps, Error> {
+        tonemask_core::rtp::steps(b).map(|s| s.map(|(t, p)| (t, p.map(<[u8]>::to_vec))).collect())
     };
     assert_eq!(
-        steps(&[4, 0, 6]).unwrap(),
-        vec![(1, Some(4)), (2, None), (3, Some(6))]
+        read(&bytes).unwrap(),
+        vec![(1, Some(vec![7; 4])), (2, None), (3, Some(vec![9; 6]))]
     );
-    for bad in [&[4u32, 0, 5][..], &[4, 0, 7], &[10, 0], &[u32::MAX, 0, 11]] {
-        assert!(
-            matches!(steps(bad), Err(Error::Misuse(Misuse::BadBatch))),
-            "{bad:?}"
-        );
+    assert_eq!(read(&[]).unwrap(), vec![]);
+    // Cut anywhere inside a step, or a length past the end: refused, nothing taken.
+    for cut in 1..bytes.len() {
+        let whole = [16, 28].contains(&cut);
+        assert_eq!(read(&bytes[..cut]).is_ok(), whole, "cut at {cut}");
+        if !whole {
+            assert!(matches!(
+                read(&bytes[..cut]),
+                Err(Error::Misuse(Misuse::BadBatch))
+            ));
+        }
     }
+    let mut long = step(5, &[1; 3]);
+    long[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(read(&long).is_err());
 }

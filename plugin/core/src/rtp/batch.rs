@@ -38,6 +38,20 @@ impl Batch {
         self.dues.clear();
     }
 
+    /// Appends the packets in their flat form: each a [`PACKET_HEAD`] — step, deadline,
+    /// whether a deadline released it, length — then the packet.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.out.bytes().len() + PACKET_HEAD * self.out.len());
+        for (step, due, p) in self.iter() {
+            let step = u32::try_from(step).unwrap_or(u32::MAX);
+            out.extend_from_slice(&step.to_le_bytes());
+            out.extend_from_slice(&due.unwrap_or(0).to_le_bytes());
+            out.push(u8::from(due.is_some()));
+            out.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(p);
+        }
+    }
+
     /// The packets in order, each with the step it left at (counted from 0) and the
     /// deadline that released it (none: the step's packet did).
     pub fn iter(&self) -> impl Iterator<Item = (usize, Option<u64>, &[u8])> + '_ {
@@ -124,24 +138,35 @@ impl RtpSession {
     }
 }
 
-/// The steps of a batch given flat: step i at host time `times[i]` with the packet of
-/// `lengths[i]` bytes taken next from `packets` (length 0: no packet). Refused unless there is
-/// one length per time and the lengths add up to the packets' length.
-pub fn steps<'a>(
-    times: &'a [u64],
-    lengths: &'a [u32],
-    packets: &'a [u8],
-) -> Result<impl Iterator<Item = (u64, Option<&'a [u8]>)> + 'a, Error> {
-    let total = lengths
-        .iter()
-        .try_fold(0usize, |sum, &n| sum.checked_add(usize::try_from(n).ok()?));
-    if times.len() != lengths.len() || total != Some(packets.len()) {
-        return Err(Misuse::BadBatch.into());
+/// Bytes before each step's packet in the flat form [`steps`] reads: the step's host time
+/// (u64) and its packet's length (u32; 0: no packet), little-endian.
+pub const STEP_HEAD: usize = 12;
+
+/// Bytes before each packet in the flat form [`Batch::write_to`] writes: the step it left
+/// at (u32), the deadline that released it (u64; 0 when its step's packet did), 1 when a
+/// deadline released it else 0 (u8), its length (u32) — little-endian.
+pub const PACKET_HEAD: usize = 17;
+
+/// The steps of a batch given flat: each a [`STEP_HEAD`] — host time, packet length — then
+/// the packet. Refused (nothing taken) unless the bytes are exactly such steps.
+pub fn steps(bytes: &[u8]) -> Result<impl Iterator<Item = (u64, Option<&[u8]>)> + '_, Error> {
+    let next = |rest: &[u8]| -> Option<(u64, usize)> {
+        let head = rest.get(..STEP_HEAD)?;
+        let (time, len) = head.split_at(8);
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        (rest.len() - STEP_HEAD >= len)
+            .then(|| (u64::from_le_bytes(time.try_into().unwrap_or([0; 8])), len))
+    };
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (_, len) = next(rest).ok_or(Error::Misuse(Misuse::BadBatch))?;
+        rest = &rest[STEP_HEAD + len..];
     }
-    let mut rest = packets;
-    Ok(times.iter().zip(lengths).map(move |(&t, &n)| {
-        let (p, after) = rest.split_at(n as usize);
-        rest = after;
-        (t, (n > 0).then_some(p))
+    let mut rest = bytes;
+    Ok(core::iter::from_fn(move || {
+        let (time, len) = next(rest)?;
+        let packet = &rest[STEP_HEAD..STEP_HEAD + len];
+        rest = &rest[STEP_HEAD + len..];
+        Some((time, (len > 0).then_some(packet)))
     }))
 }

@@ -83,7 +83,7 @@ mod stall;
 pub mod telephone_event;
 mod timeline;
 
-pub use batch::{steps, Batch, Taken};
+pub use batch::{steps, Batch, Taken, PACKET_HEAD, STEP_HEAD};
 pub use config::{AudioType, EventType, RtpConfig};
 pub use datagrams::Datagrams;
 pub use error::{RtpError, RtpStats};
