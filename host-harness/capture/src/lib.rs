@@ -289,6 +289,26 @@ impl Frame {
         self.classify().ok()
     }
 
+    /// Whether the frame may carry text (SIP) as a UDP payload: `false` only for an
+    /// Ethernet II / IPv4 / UDP frame whose payload's first byte cannot begin UTF-8 text
+    /// (0x80–0xBF — RTP's first byte is one) — four bytes looked at instead of the frame
+    /// classified; every other frame may.
+    #[must_use]
+    pub fn may_carry_text(&self) -> bool {
+        let d = &self.data[..];
+        if self.link != DataLink::ETHERNET || d.get(12..14) != Some(&[0x08, 0x00][..]) {
+            return true;
+        }
+        let (Some(&version_ihl), Some(&protocol)) = (d.get(14), d.get(23)) else {
+            return true;
+        };
+        if version_ihl >> 4 != 4 || protocol != 17 {
+            return true;
+        }
+        let payload = 14 + usize::from(version_ihl & 0x0F) * 4 + 8;
+        d.get(payload).is_none_or(|b| !(0x80..=0xBF).contains(b))
+    }
+
     /// The UDP datagram this frame carries, or why it carries none.
     pub fn classify(&self) -> Result<Datagram<'_>, Skip> {
         if self.orig_len > self.data.len() {
@@ -595,6 +615,51 @@ mod tests {
         }
         // Most changes (addresses, ports, checksums, MACs) keep a valid datagram.
         assert!(taken > tried / 2, "{taken} of {tried}");
+    }
+
+    /// A frame said to carry no text has no UDP payload that could begin UTF-8 text: every
+    /// single-byte change of an RTP-like and a text frame's headers and first payload
+    /// byte (with and without Ethernet padding, and with IPv4 options), and every cut.
+    #[test]
+    fn a_frame_said_to_carry_no_text_has_no_payload_that_is_text() {
+        let mut rtp_like = ipv4_udp_frame(&[0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        let text = ipv4_udp_frame(b"INVITE sip:a SIP/2.0\r\n");
+        let mut padded = ipv4_udp_frame(&[]).data.to_vec();
+        padded.resize(60, 0x80);
+        let mut options = rtp_like.data.to_vec();
+        options[14] = 0x46;
+        options[17] += 4;
+        options.splice(34..34, [1, 1, 1, 0]);
+        let (mut skipped, mut tried) = (0, 0);
+        for base in [rtp_like.data.to_vec(), text.data.to_vec(), padded, options] {
+            let frames = (0..base.len().min(47))
+                .flat_map(|at| (0..=255u8).map(move |v| (at, v)))
+                .map(|(at, v)| {
+                    let mut d = base.clone();
+                    d[at] = v;
+                    d
+                })
+                .chain((0..base.len()).map(|cut| base[..cut].to_vec()));
+            for d in frames {
+                rtp_like.orig_len = d.len();
+                rtp_like.data = d.into();
+                tried += 1;
+                if rtp_like.may_carry_text() {
+                    continue;
+                }
+                skipped += 1;
+                if let Some(dg) = rtp_like.datagram() {
+                    let first = dg.payload.first();
+                    assert!(
+                        first.is_none_or(|b| (0x80..=0xBF).contains(b)),
+                        "{:02x?}",
+                        &rtp_like.data[..]
+                    );
+                    assert!(std::str::from_utf8(dg.payload).is_err() || dg.payload.is_empty());
+                }
+            }
+        }
+        assert!(skipped > tried / 4, "{skipped} of {tried}");
     }
 
     #[test]

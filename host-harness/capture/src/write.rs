@@ -8,12 +8,19 @@ use super::*;
 /// the end (RFC 1071): the same sum as folding after every word, without a dependency from
 /// each word to the next.
 pub(crate) fn ones_complement(bytes: &[u8], start: u16) -> u16 {
-    let mut words = bytes.chunks_exact(2);
-    let mut sum: u64 = words
+    // Big-endian 32-bit words: each is two 16-bit words, the high one worth 2^16 ≡ 1 once
+    // folded — the same sum with half the additions.
+    let mut quads = bytes.chunks_exact(4);
+    let mut sum: u64 = quads
         .by_ref()
-        .map(|c| u64::from(u16::from_be_bytes([c[0], c[1]])))
+        .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
         .sum::<u64>()
         + u64::from(start);
+    let mut words = quads.remainder().chunks_exact(2);
+    sum += words
+        .by_ref()
+        .map(|c| u64::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum::<u64>();
     if let [last] = words.remainder() {
         sum += u64::from(*last) << 8;
     }

@@ -322,6 +322,7 @@ fn run_windows(
             capture
                 .frames
                 .iter()
+                .filter(|f| f.may_carry_text())
                 .filter_map(|f| f.datagram().map(|d| d.payload)),
         ),
         streams: Vec::new(),
