@@ -175,11 +175,28 @@ pub fn capture(data: &[u8]) {
     let Ok(cap) = Capture::parse(data) else {
         return;
     };
+    let (mut whole, mut in_place) = (
+        tonemask_capture::PcapOut::new(Vec::new()),
+        tonemask_capture::PcapOut::new(Vec::new()),
+    );
     for f in &cap.frames {
-        if let Some(d) = f.datagram() {
-            let g = f.with_payload(&d, &d.payload[..d.payload.len() / 2]);
-            let _ = g.datagram();
+        let dg = f.datagram();
+        if !f.may_carry_text() {
+            // Said to carry no text: its payload cannot begin UTF-8 text.
+            let first = dg.and_then(|d| d.payload.first().copied());
+            assert!(first.is_none_or(|b| (0x80..=0xBF).contains(&b)), "text");
         }
+        if let Some(d) = dg {
+            let payload = &d.payload[..d.payload.len() / 2];
+            let g = f.with_payload(&d, payload);
+            let _ = g.datagram();
+            // Built in place, the record is the one of the frame `with_payload` makes.
+            let (a, b) = (whole.write(&g), in_place.write_with_payload(f, &d, payload, g.ts));
+            assert_eq!(a.is_ok(), b.is_ok(), "in place");
+        }
+    }
+    if let (Ok(a), Ok(b)) = (whole.finish(), in_place.finish()) {
+        assert_eq!(a, b, "in place");
     }
     if let Ok(bytes) = tonemask_capture::write_pcap(&cap.frames) {
         let _ = Capture::parse(&bytes);

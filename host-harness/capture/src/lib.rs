@@ -12,7 +12,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::pcapng::{Block, PcapNgParser};
 pub use pcap_file::DataLink;
 
@@ -482,12 +482,18 @@ impl Frame {
     /// The bytes of [`Frame::with_payload`], into `out` (emptied first): a writer reuses one
     /// buffer for every frame.
     pub fn rewrite_into(&self, dg: &Datagram<'_>, payload: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        self.rewrite_onto(dg, payload, out);
+    }
+
+    /// The bytes of [`Frame::with_payload`], appended to `out`.
+    pub(crate) fn rewrite_onto(&self, dg: &Datagram<'_>, payload: &[u8], out: &mut Vec<u8>) {
         let head = &self.data[..dg.udp_offset + 8];
-        let d = out;
-        d.clear();
-        d.reserve(head.len() + payload.len());
-        d.extend_from_slice(head);
-        d.extend_from_slice(payload);
+        let start = out.len();
+        out.reserve(head.len() + payload.len());
+        out.extend_from_slice(head);
+        out.extend_from_slice(payload);
+        let d = &mut out[start..];
         let udp_len = 8 + payload.len();
         let ip = dg.ip_offset;
         // The header's kind as `dg` found it, its length within what `dg` found (a mapped
