@@ -191,7 +191,10 @@ pub fn capture(data: &[u8]) {
             let g = f.with_payload(&d, payload);
             let _ = g.datagram();
             // Built in place, the record is the one of the frame `with_payload` makes.
-            let (a, b) = (whole.write(&g), in_place.write_with_payload(f, &d, payload, g.ts));
+            let (a, b) = (
+                whole.write(&g),
+                in_place.write_with_payload(f, &d, payload, g.ts),
+            );
             assert_eq!(a.is_ok(), b.is_ok(), "in place");
         }
     }
