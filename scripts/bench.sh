@@ -84,7 +84,8 @@ row "detect + mask silence (16-bit PCM)" mask $T mask "$tiny" "$dir/masked_tiny.
 row "detect + mask tone (PCMU WAV)" mask_ulaw $T mask "$tiny_ulaw" "$dir/masked_tiny.wav" "${K[@]}" --mode tone -- $T mask "$dir/long_${minutes}min_ulaw.wav" "$dir/masked_ulaw.wav" "${K[@]}" --mode tone
 row "RTP path (PCMU capture, mask)" rtp $T mask "$tiny" "$dir/masked_tiny.wav" "${K[@]}" -- $T mask "$pcap" "$dir/masked.pcap" "${K[@]}"
 # The same packets through the plugin's RTP session without the pcap files (read, parsed and
-# written in the row above): the loop's time on its own, best of $runs (wall clock of one thread).
+# written in the row above), one crossing per packet as a relay sends them (the row above sends
+# 256 frames a crossing): the loop's time on its own, best of $runs (wall clock of one thread).
 mem=$(target/release/examples/rtp_in_memory "$pcap" "$runs" | awk '{print $1}')
 awk -v a="$secs" -v c="$mem" -v ref="${rate[spandsp]}" 'BEGIN { r = a / c;
     printf "%-34s %9.2f %9s %12d %10s\n", "RTP path, packets in memory", c, "(loop)", r, sprintf("%.2f ×", r / ref) }'

@@ -1,9 +1,10 @@
 //! The plugin's RTP path without files: the packets of a capture's RTP stream, read from the
 //! pcap beforehand, through one RTP session of the plugin in wasmtime — packets in, masked
-//! packets out — as the relay and the capture path drive it (the host library's `RtpStream`:
-//! each packet at its capture time, the session's timer fired when due, its digit events
-//! drained and signed with a fresh key). What `scripts/bench.sh` compares with its "RTP path"
-//! row, which also reads, parses and writes the pcap files.
+//! packets out — as a relay drives it, one crossing per packet (the host library's
+//! `RtpStream`: each packet at its capture time, the session's timer fired when due, its
+//! digit events drained and signed with a fresh key). What `scripts/bench.sh` compares with
+//! its "RTP path" row, which also reads, parses and writes the pcap files — and, having the
+//! capture's packets at hand, sends 256 frames' worth per crossing.
 //!
 //! `cargo run --release -p tonemask-harness --example rtp_in_memory -- CAPTURE.pcap [ROUNDS]`
 //! prints the best of ROUNDS (default 3) as seconds, the packets and the digit events.
