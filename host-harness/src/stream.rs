@@ -213,6 +213,9 @@ pub struct RtpStream {
     next: Option<u64>,
     /// A pushed packet's step, in `advance`'s flat form (reused).
     step: Vec<u8>,
+    /// Empty datagrams refused here (a step cannot carry one: length 0 is no packet),
+    /// counted with the session's received and malformed packets.
+    empty: u64,
 }
 
 impl RtpStream {
@@ -232,6 +235,7 @@ impl RtpStream {
             trap_dropped: 0,
             next: None,
             step: Vec::new(),
+            empty: 0,
         })
     }
 
@@ -247,6 +251,7 @@ impl RtpStream {
     /// packet: refused here.
     pub fn push(&mut self, now_ms: u64, packet: &[u8]) -> Pushed {
         if packet.is_empty() {
+            self.empty += 1;
             return Pushed::Refused(String::from("an empty datagram is no RTP packet"));
         }
         let mut step = std::mem::take(&mut self.step);
@@ -374,7 +379,7 @@ impl RtpStream {
         let h = self.handle;
         let inst = self.instance.as_mut()?;
         match inst.rtp(h).stats() {
-            Ok(s) => Some(s),
+            Ok(s) => Some(with_empty(s, self.empty)),
             Err(trap) => {
                 self.fail(&trap);
                 None
@@ -467,7 +472,7 @@ impl RtpStream {
             let packets = inst.rtp(h).flush()?;
             drain(&mut inst, h, &mut self.events, &mut self.captures)?;
             self.next = None;
-            let stats = Some(inst.rtp(h).stats()?);
+            let stats = Some(with_empty(inst.rtp(h).stats()?, self.empty));
             let end_record = inst.rtp(h).end_record()?;
             inst.rtp(h).close()?;
             Ok(Ended {
@@ -503,6 +508,16 @@ impl RtpStream {
     }
 }
 
+/// The session's counters with `empty` datagrams the host refused added (received, and
+/// malformed as the session counts an empty packet).
+fn with_empty(s: RtpStats, empty: u64) -> RtpStats {
+    RtpStats {
+        received: s.received.saturating_add(empty),
+        malformed: s.malformed.saturating_add(empty),
+        ..s
+    }
+}
+
 /// Moves the session's new digit events and capture records out of the plugin; returns its
 /// next deadline.
 fn drain(
@@ -514,4 +529,30 @@ fn drain(
     events.extend(inst.rtp(h).drain_events()?);
     captures.extend(inst.rtp(h).drain_captures()?);
     inst.rtp(h).poll_timeout()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{default_settings, Limits};
+
+    #[test]
+    fn an_empty_datagram_is_refused_and_counted_as_the_session_counts_a_malformed_one() {
+        let wasm =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tonemask-plugin.wasm");
+        let plugin = Plugin::load(&wasm, Limits::default()).expect("cargo xtask plugin");
+        let config = crate::sdp::PayloadTypes::pcmu().rtp_config(default_settings("empty"));
+        let mut stream = RtpStream::open(&plugin, &config).unwrap();
+        let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        packet.extend([0xFF; 160]);
+        assert!(matches!(stream.push(20, &packet), Pushed::Forward(_)));
+        assert!(matches!(stream.push(40, &[]), Pushed::Refused(_)));
+        // A header alone is refused by the session itself: the two count alike.
+        assert!(matches!(stream.push(60, &packet[..12]), Pushed::Refused(_)));
+        let stats = stream.stats().unwrap();
+        assert_eq!((stats.received, stats.malformed), (3, 2));
+        let ended = stream.finish();
+        assert_eq!(ended.stats.map(|s| (s.received, s.malformed)), Some((3, 2)));
+        assert_eq!(ended.packets.len(), 1, "the held packet leaves");
+    }
 }
