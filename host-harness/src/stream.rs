@@ -254,14 +254,11 @@ impl RtpStream {
             self.empty += 1;
             return Pushed::Refused(String::from("an empty datagram is no RTP packet"));
         }
-        let mut step = std::mem::take(&mut self.step);
-        step.clear();
-        if let Err(e) = put_step(&mut step, now_ms, packet) {
-            return Pushed::Refused(format!("{e:#}"));
-        }
         let was_up = self.instance.is_some();
-        let mut out = self.advance(&step);
-        self.step = step;
+        let mut out = match self.one_step(now_ms, packet) {
+            Ok(out) => out,
+            Err(e) => return Pushed::Refused(format!("{e:#}")),
+        };
         if !was_up || self.instance.is_none() {
             return Pushed::Dropped;
         }
@@ -269,6 +266,16 @@ impl RtpStream {
             Some((_, reason)) => Pushed::Refused(reason),
             None => Pushed::Forward(out.into_packets()),
         }
+    }
+
+    /// One step — host time `now_ms` and `packet` (empty: none) — through [`RtpStream::advance`],
+    /// in the stream's reused step buffer.
+    fn one_step(&mut self, now_ms: u64, packet: &[u8]) -> Result<Released> {
+        let mut step = std::mem::take(&mut self.step);
+        step.clear();
+        let out = put_step(&mut step, now_ms, packet).map(|()| self.advance(&step));
+        self.step = step;
+        out
     }
 
     /// Drains the events and capture records a crossing said wait and keeps the deadline it
@@ -365,10 +372,8 @@ impl RtpStream {
         if self.next_timeout().is_none_or(|t| t > now_ms) {
             return Vec::new();
         }
-        let mut step = Vec::with_capacity(STEP_HEAD);
-        step.extend_from_slice(&now_ms.to_le_bytes());
-        step.extend_from_slice(&0u32.to_le_bytes());
-        let out = self.advance(&step);
+        // A step without a packet cannot be refused.
+        let out = self.one_step(now_ms, &[]).unwrap_or_default();
         out.iter()
             .map(|(_, due, p)| (due.unwrap_or(now_ms), p.to_vec()))
             .collect()
