@@ -127,30 +127,34 @@ impl Bank {
     pub fn run(&self, x: &[i16]) -> [Complex; 8] {
         let mut out = [[Complex::default(); 8]; MAX_BLOCKS];
         let mut energy = [0.0; MAX_BLOCKS];
-        self.run_blocks(x, x.len(), &mut out, &mut energy);
+        self.run_blocks(&[x], &mut out, &mut energy);
         out[0]
     }
 
-    /// [`Bank::run`] over each block of `len` samples in `x` (at most [`MAX_BLOCKS`]), into
-    /// `out` in order — and each block's energy (Σ x², summed in order) into `energy`: bit
-    /// for bit the same results, the blocks' recurrences interleaved.
+    /// [`Bank::run`] over each of `blocks` (equally long, at most [`MAX_BLOCKS`]), into `out`
+    /// in order — and each block's energy (Σ x², summed in order) into `energy`: bit for bit
+    /// the same results, the blocks' recurrences interleaved. The blocks need not lie side by
+    /// side (a half-block completed from a buffer goes with whole ones from the input).
     /// Each filter's recurrence is a chain of dependent operations (a multiply, an add and a
     /// subtract per sample) that leaves most of the processor idle; independent blocks side by
     /// side fill it.
     ///
     /// # Panics
     ///
-    /// If `x` is not a whole number of blocks, or holds more than [`MAX_BLOCKS`].
+    /// If the blocks differ in length, or there are more than [`MAX_BLOCKS`].
     pub fn run_blocks(
         &self,
-        x: &[i16],
-        len: usize,
+        blocks: &[&[i16]],
         out: &mut [[Complex; 8]; MAX_BLOCKS],
         energy: &mut [f32; MAX_BLOCKS],
     ) {
-        let n = x.len().checked_div(len).unwrap_or(0);
-        assert!(n * len == x.len() && n <= MAX_BLOCKS, "not whole blocks");
-        let block = |b: usize| &x[b * len..(b + 1) * len];
+        let n = blocks.len();
+        let len = blocks.first().map_or(0, |x| x.len());
+        assert!(
+            n <= MAX_BLOCKS && blocks.iter().all(|x| x.len() == len),
+            "not whole blocks"
+        );
+        let block = |b: usize| blocks[b];
         // Natively four, two or one at a time (three as two and one: less code, nearly as
         // fast); in wasm three, two or one (Cranelift spills four blocks' filter states to
         // the stack; three ran detect 6 % faster than two, measured on the bench hour).
@@ -243,9 +247,11 @@ impl Bank {
         // each state in one register (moved at the loop's end, Cranelift kept them on the
         // stack, a store and a load in every sample's chain).
         let pairs = len / 2;
+        // As pairs, each cut to `pairs`: the loop indexes them without bounds checks.
+        let twos = xs.map(|x| &x.as_chunks::<2>().0[..pairs]);
         for i in 0..pairs {
             for b in 0..N {
-                let (x0, x1) = (f32::from(xs[b][2 * i]), f32::from(xs[b][2 * i + 1]));
+                let [x0, x1] = twos[b][i].map(f32::from);
                 energy[b] += x0 * x0;
                 energy[b] += x1 * x1;
                 let (v0, v1) = (f32x4_splat(x0), f32x4_splat(x1));
@@ -338,7 +344,8 @@ mod tests {
         let mut together = [[Complex::default(); 8]; MAX_BLOCKS];
         let mut energy = [0.0; MAX_BLOCKS];
         for n in 1..=MAX_BLOCKS {
-            bank.run_blocks(&y[..51 * n], 51, &mut together, &mut energy);
+            let blocks: alloc::vec::Vec<&[i16]> = y[..51 * n].chunks(51).collect();
+            bank.run_blocks(&blocks, &mut together, &mut energy);
             for (b, got) in together.iter().enumerate().take(n) {
                 let block = &y[51 * b..51 * (b + 1)];
                 assert_eq!(*got, bank.run(block), "block {b} of {n}");
@@ -350,7 +357,8 @@ mod tests {
                 );
             }
         }
-        bank.run_blocks(&x, 51, &mut together, &mut energy);
+        let blocks: alloc::vec::Vec<&[i16]> = x.chunks(51).collect();
+        bank.run_blocks(&blocks, &mut together, &mut energy);
         let last = MAX_BLOCKS - 1;
         assert_eq!(together[last], bank.run(&x[51 * last..]));
     }

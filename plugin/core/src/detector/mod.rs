@@ -89,9 +89,6 @@ use window::{Analyser, Limits};
 /// Half-block length at 8 kHz, in samples (6.375 ms).
 const HALF_8K: usize = 51;
 
-/// The longest half-block: at 16 kHz (the highest rate a session admits).
-const MAX_HALF: usize = 2 * HALF_8K;
-
 /// Strict limits: what is reported as a digit (Q.24).
 mod strict {
     /// Lowest accepted level per tone, in dBm0.
@@ -445,48 +442,57 @@ impl Detector {
         let half = self.history.half();
         let mut rest = samples;
         self.samples += samples.len() as u64;
-        // Complete the half-block an earlier push began — filtered together with up to
-        // `MAX_BLOCKS - 1` whole ones after it, from one copy (alone, it ran one filter chain
-        // at a time: with frames that are not whole half-blocks, every frame).
+        // Complete the half-block an earlier push began (in its buffer, which holds one) and
+        // filter it together with up to `MAX_BLOCKS - 1` whole ones after it, read where they
+        // are (alone, it ran one filter chain at a time: with frames that are not whole
+        // half-blocks, every frame).
         if !self.buf.is_empty() {
             let have = self.buf.len();
             if have + rest.len() < half {
                 self.buf.extend_from_slice(rest);
                 return;
             }
-            let more = ((rest.len() - (half - have)) / half).min(MAX_BLOCKS - 1);
-            let n = half * (1 + more);
-            let mut joined = [0i16; MAX_BLOCKS * MAX_HALF];
-            joined[..have].copy_from_slice(&self.buf);
-            joined[have..n].copy_from_slice(&rest[..n - have]);
-            rest = &rest[n - have..];
+            let (head, tail) = rest.split_at(half - have);
+            self.buf.extend_from_slice(head);
+            let more = (tail.len() / half).min(MAX_BLOCKS - 1);
+            let mut blocks = [&[][..]; MAX_BLOCKS];
+            blocks[0] = &self.buf;
+            for (b, whole) in blocks[1..]
+                .iter_mut()
+                .zip(tail.chunks_exact(half).take(more))
+            {
+                *b = whole;
+            }
+            let filtered = self.filter(&blocks[..=more]);
+            rest = &tail[more * half..];
             self.buf.clear();
-            let filtered = self.filter(&joined[..n]);
             self.analyse(filtered);
         }
         // Whole half-blocks straight from the input, up to `MAX_BLOCKS` filtered together.
         while rest.len() >= half {
             let n = (rest.len() / half).min(MAX_BLOCKS);
-            let filtered = self.filter(&rest[..n * half]);
+            let mut blocks = [&[][..]; MAX_BLOCKS];
+            for (b, whole) in blocks.iter_mut().zip(rest.chunks_exact(half).take(n)) {
+                *b = whole;
+            }
+            let filtered = self.filter(&blocks[..n]);
             rest = &rest[n * half..];
             self.analyse(filtered);
         }
         self.buf.extend_from_slice(rest);
     }
 
-    /// The whole half-blocks of `x` (at most [`MAX_BLOCKS`]) filtered together, each with
-    /// its energy.
-    fn filter(&self, x: &[i16]) -> Filtered {
-        let half = self.history.half();
+    /// Whole half-blocks (at most [`MAX_BLOCKS`]) filtered together, each with its energy.
+    fn filter(&self, blocks: &[&[i16]]) -> Filtered {
         let mut f = Filtered {
             y: [[Complex::default(); 8]; MAX_BLOCKS],
             energy: [0.0; MAX_BLOCKS],
-            n: x.len() / half,
+            n: blocks.len(),
         };
         self.tables
             .at(self.sample_rate)
             .bank
-            .run_blocks(x, half, &mut f.y, &mut f.energy);
+            .run_blocks(blocks, &mut f.y, &mut f.energy);
         f
     }
 
