@@ -39,6 +39,19 @@ impl Anchor {
     }
 }
 
+/// `x · m / d` rounded down, the product saturating at `u64::MAX` — as
+/// `x.saturating_mul(m) / d`, without its overflow-checked multiply where the product
+/// cannot overflow (in wasm32 that multiply is a call to a 128-bit software multiply, and
+/// media time is converted for every packet).
+#[must_use]
+pub fn scale(x: u64, m: u64, d: u64) -> u64 {
+    if (x | m) >> 32 == 0 {
+        x * m / d
+    } else {
+        x.saturating_mul(m) / d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +76,38 @@ mod tests {
             media_ms: 10,
         };
         assert_eq!(late.media_at(u64::MAX), u64::MAX, "saturates, never wraps");
+    }
+
+    #[test]
+    fn scale_is_the_saturating_product_divided() {
+        let edges = [
+            0,
+            1,
+            7,
+            999,
+            1000,
+            8000,
+            u64::from(u32::MAX),
+            1 << 32,
+            u64::MAX / 1000,
+            u64::MAX / 1000 + 1,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        for &x in &edges {
+            for &m in &[
+                1,
+                1000,
+                8000,
+                48_000,
+                u64::from(u32::MAX),
+                1 << 32,
+                u64::MAX,
+            ] {
+                for &d in &[1, 8000, 1000, 16_000] {
+                    assert_eq!(scale(x, m, d), x.saturating_mul(m) / d, "{x}·{m}/{d}");
+                }
+            }
+        }
     }
 }

@@ -56,10 +56,8 @@ impl Pipeline {
     /// Media fed so far, ms (rounded down, as event times are).
     #[must_use]
     pub fn fed_ms(&self) -> u64 {
-        self.next
-            .saturating_sub(self.ts_origin)
-            .saturating_mul(1000)
-            / u64::from(self.audio.rate)
+        let fed = self.next.saturating_sub(self.ts_origin);
+        super::clock::scale(fed, 1000, u64::from(self.audio.rate))
     }
 
     /// The digit confirmed and still on, if any.

@@ -10,6 +10,7 @@
 //!   RFC 3550 restart: a clean break on the extended timeline, and media time goes on from
 //!   where it was.
 
+use super::clock::scale;
 use super::error::RtpError;
 
 /// A timestamp jump (either way) larger than this many seconds restarts the stream's timeline
@@ -125,7 +126,7 @@ impl Timeline {
         self.source.map_or(0, |t| {
             let ticks = ext.saturating_sub(t.ts_base);
             t.base_ms
-                .saturating_add(ticks.saturating_mul(1000) / u64::from(clock.max(1)))
+                .saturating_add(scale(ticks, 1000, u64::from(clock.max(1))))
         })
     }
 
@@ -133,10 +134,7 @@ impl Timeline {
     #[must_use]
     pub fn ext_at(&self, ms: u64, clock: u32) -> Option<u64> {
         self.source.map(|t| {
-            let ticks = ms
-                .saturating_sub(t.base_ms)
-                .saturating_mul(u64::from(clock))
-                / 1000;
+            let ticks = scale(ms.saturating_sub(t.base_ms), u64::from(clock), 1000);
             t.ts_base.saturating_add(ticks)
         })
     }
