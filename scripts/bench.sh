@@ -52,9 +52,9 @@ tiny="$dir/tiny.wav"
 sox "$long" "$tiny" trim 0 0.1
 tiny_ulaw="$dir/tiny_ulaw.wav"
 sox "$dir/long_${minutes}min_ulaw.wav" "$tiny_ulaw" trim 0 0.1
-# CPU seconds (user + system) of a command: the least of $runs runs.
+# CPU seconds (user + system, to the millisecond) of a command: the least of $runs runs.
 cpu() {
-    local best="" t TIMEFORMAT="%U %S"
+    local best="" t TIMEFORMAT="%3U %3S"
     for _ in $(seq "$runs"); do
         t=$( { time "$@" > "$dir/out.txt" 2> "$dir/err.txt"; } 2>&1 ) || { cat "$dir/err.txt" >&2; return 1; }
         best=$(awk -v t="$t" -v b="$best" 'BEGIN { split(t, x, " "); c = x[1] + x[2];
@@ -75,7 +75,7 @@ row() {
     rate[$key]=$(awk -v a="$secs" -v c="$c1" -v s="$c0" 'BEGIN { d = c - s; if (d < 0.001) d = 0.001; printf "%.0f", a / d }')
     awk -v l="$label" -v c="$c1" -v s="$c0" -v r="${rate[$key]}" -v ref="${rate[spandsp]:-}" 'BEGIN {
         x = (ref == "") ? "" : sprintf("%.2f ×", r / ref);
-        printf "%-34s %9.2f %9.2f %12d %10s\n", l, c, s, r, x }'
+        printf "%-34s %9.3f %9.3f %12d %10s\n", l, c, s, r, x }'
 }
 row "spandsp dtmf_rx (native C)" spandsp target/release/spandsp-ref "$tiny" -- target/release/spandsp-ref "$long"
 row "detect (16-bit PCM)" detect $T detect "$tiny" -- $T detect "$long"
@@ -88,7 +88,7 @@ row "RTP path (PCMU capture, mask)" rtp $T mask "$tiny" "$dir/masked_tiny.wav" "
 # 256 frames a crossing): the loop's time on its own, best of $runs (wall clock of one thread).
 mem=$(target/release/examples/rtp_in_memory "$pcap" "$runs" | awk '{print $1}')
 awk -v a="$secs" -v c="$mem" -v ref="${rate[spandsp]}" 'BEGIN { r = a / c;
-    printf "%-34s %9.2f %9s %12d %10s\n", "RTP path, packets in memory", c, "(loop)", r, sprintf("%.2f ×", r / ref) }'
+    printf "%-34s %9.3f %9s %12d %10s\n", "RTP path, packets in memory", c, "(loop)", r, sprintf("%.2f ×", r / ref) }'
 echo "bench: digit events per run: $(grep -c '"digit"' "$dir/masked.events.jsonl") (expected $(( reps * 16 )))"
 echo "bench: plugin $(stat -c %s target/tonemask-plugin.wasm) bytes"
 TIMEFORMAT="%R s wall, %U s user"

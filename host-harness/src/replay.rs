@@ -332,12 +332,7 @@ fn check_capture(plugin: &Plugin, m: &Manifest, path: &Path, r: &mut CallResult)
     }
 
     // The masked capture, watched in every direction: no digit, as tones or as events.
-    let masked = Capture {
-        format: "pcap",
-        frames: out.masked,
-        truncated: false,
-        reassembled: 0,
-    };
+    let masked = Capture::from_frames("pcap", out.masked);
     let again = run_capture(
         plugin,
         &masked,

@@ -94,6 +94,11 @@ pub struct Capture {
     pub truncated: bool,
     /// IP datagrams rebuilt from fragments (each now one frame).
     pub reassembled: usize,
+    /// The frames that may carry text (SIP), by index into `frames`, ascending:
+    /// [`Frame::may_carry_text`] of each frame as read — noted while its bytes are in the
+    /// cache, so that a pass over the signalling need not read every frame again. Frames
+    /// changed afterwards are not reflected.
+    pub text: Vec<usize>,
 }
 
 /// A capture's frames as they are read, and whether any is an IP fragment — checked as each
@@ -103,11 +108,16 @@ pub struct Capture {
 struct Frames {
     list: Vec<Frame>,
     fragments: bool,
+    /// The frames that may carry text ([`Capture::text`]).
+    text: Vec<usize>,
 }
 
 impl Frames {
     fn push(&mut self, frame: Frame) {
         self.fragments = self.fragments || reassembly::is_fragment(&frame);
+        if frame.may_carry_text() {
+            self.text.push(self.list.len());
+        }
         self.list.push(frame);
     }
 }
@@ -263,15 +273,41 @@ impl Capture {
         Ok(Capture::assemble("pcapng", frames, truncated))
     }
 
-    fn assemble(format: &'static str, frames: Frames, truncated: bool) -> Capture {
-        let (frames, reassembled) = reassemble(frames.list, frames.fragments);
+    /// A capture of `frames` (made, not read: nothing truncated or reassembled).
+    #[must_use]
+    pub fn from_frames(format: &'static str, frames: Vec<Frame>) -> Capture {
         Capture {
             format,
+            text: text_frames(&frames),
             frames,
-            truncated,
-            reassembled,
+            truncated: false,
+            reassembled: 0,
         }
     }
+
+    fn assemble(format: &'static str, frames: Frames, truncated: bool) -> Capture {
+        let (list, reassembled) = reassemble(frames.list, frames.fragments);
+        // Fragments rebuilt into datagrams: the frames moved, so they are looked at again.
+        let text = if reassembled == 0 && !frames.fragments {
+            frames.text
+        } else {
+            text_frames(&list)
+        };
+        Capture {
+            format,
+            frames: list,
+            truncated,
+            reassembled,
+            text,
+        }
+    }
+}
+
+/// The frames of `frames` that may carry text ([`Capture::text`]).
+fn text_frames(frames: &[Frame]) -> Vec<usize> {
+    (0..frames.len())
+        .filter(|&i| frames[i].may_carry_text())
+        .collect()
 }
 
 impl Datagram<'_> {
@@ -666,6 +702,63 @@ mod tests {
             }
         }
         assert!(skipped > tried / 4, "{skipped} of {tried}");
+    }
+
+    /// `Capture::text` is noted as frames are read: every frame that may carry text, by
+    /// index, none other — also when fragments are rebuilt into a datagram (the frames move),
+    /// and for a capture made of frames.
+    #[test]
+    fn the_frames_noted_as_text_are_those_that_may_carry_text() {
+        let sip = b"INVITE sip:agent@example.com SIP/2.0\r\nVia: SIP/2.0/UDP x\r\n\r\n";
+        let rtp = ipv4_udp_frame(&[0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0x12, 0x34, 0xFF]);
+        // The SIP message again, in two IPv4 fragments (UDP header and 16 bytes, the rest).
+        let whole = ipv4_udp_frame(sip);
+        let fragment = |offset: usize, more: bool, body: &[u8]| {
+            let mut d = whole.data[..34].to_vec();
+            d[18..20].copy_from_slice(&[0, 7]);
+            let flags = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+            d[20..22].copy_from_slice(&flags.to_be_bytes());
+            d[16..18].copy_from_slice(&((20 + body.len()) as u16).to_be_bytes());
+            d[24..26].copy_from_slice(&[0, 0]);
+            let sum = !ones_complement(&d[14..34], 0);
+            d[24..26].copy_from_slice(&sum.to_be_bytes());
+            d.extend_from_slice(body);
+            Frame {
+                orig_len: d.len(),
+                data: d.into(),
+                ..whole.clone()
+            }
+        };
+        let ip_payload = &whole.data[34..];
+        let frames = [
+            ipv4_udp_frame(sip),
+            rtp.clone(),
+            fragment(0, true, &ip_payload[..24]),
+            rtp.clone(),
+            fragment(24, false, &ip_payload[24..]),
+            rtp.clone(),
+        ];
+        let noted = |c: &Capture| {
+            let expected: Vec<usize> = (0..c.frames.len())
+                .filter(|&i| c.frames[i].may_carry_text())
+                .collect();
+            assert_eq!(c.text, expected);
+            let texts: Vec<&[u8]> = c
+                .text
+                .iter()
+                .filter_map(|&i| c.frames[i].datagram())
+                .map(|d| d.payload)
+                .collect();
+            texts.iter().filter(|&&p| p == sip).count()
+        };
+        let read = Capture::parse(&write_pcap(&frames).unwrap()).unwrap();
+        assert_eq!(read.reassembled, 1);
+        assert_eq!(noted(&read), 2, "both SIP messages, the rebuilt one too");
+        let unfragmented = [rtp.clone(), frames[0].clone(), rtp.clone()];
+        let read = Capture::parse(&write_pcap(&unfragmented).unwrap()).unwrap();
+        assert_eq!((noted(&read), read.text.len()), (1, 1));
+        let made = Capture::from_frames("pcap", frames.to_vec());
+        assert!(noted(&made) >= 1);
     }
 
     #[test]

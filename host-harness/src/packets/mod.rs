@@ -319,10 +319,13 @@ fn run_windows(
         opts,
         keys,
         media: sip::media_descriptions(
+            // The frames that may carry text, noted as the capture was read (an index out
+            // of range is skipped: the worst a stale list can do is leave a stream's direction
+            // unknown, and those are masked).
             capture
-                .frames
+                .text
                 .iter()
-                .filter(|f| f.may_carry_text())
+                .filter_map(|&i| capture.frames.get(i))
                 .filter_map(|f| f.datagram().map(|d| d.payload)),
         ),
         streams: Vec::new(),
