@@ -322,10 +322,16 @@ impl RtpSession {
             .reporter
             .capture_deadline()
             .map(|ms| anchor.host_at(ms));
-        [idle, press, merge, stall, capture]
-            .into_iter()
-            .flatten()
-            .min()
+        // Pairwise: an array of five options iterated was built in memory at every step.
+        let earliest = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        earliest(
+            earliest(idle, press),
+            earliest(merge, earliest(stall, capture)),
+        )
     }
 
     /// Whether audio is held for the look-ahead (a masker running, or packets queued).

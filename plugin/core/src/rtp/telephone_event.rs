@@ -203,7 +203,7 @@ impl Tracker {
     /// is known to have ended); `None` when no press is open.
     #[must_use]
     pub fn deadline(&self) -> Option<u64> {
-        let c = self.current?;
+        let c = self.current.as_ref()?;
         if c.press.ended {
             return Some(0);
         }
