@@ -19,6 +19,24 @@ use alloc::vec::Vec;
 mod tests {
     use super::*;
 
+    /// The detector's four fits (8 and 16 kHz, half and whole windows) built with this
+    /// crate's sine and cosine are bit for bit those built with libm's.
+    #[test]
+    fn the_fits_are_the_same_bits_as_with_libms_sine_and_cosine() {
+        let libm_pair: SinCos = |x| (libm::sin(x), libm::cos(x));
+        for (rate, n) in [(8000, 51), (8000, 102), (16000, 102), (16000, 204)] {
+            let ours = PairFit::new(rate, n);
+            let theirs = PairFit::with(rate, n, libm_pair);
+            let bits = |f: &PairFit| {
+                let inv = f.inv.iter().flatten().flatten().map(|v| v.to_bits());
+                let leak = f.leak.iter().flatten().flatten();
+                inv.chain(leak.flat_map(|c| [c.re.to_bits(), c.im.to_bits()]))
+                    .collect::<Vec<u32>>()
+            };
+            assert_eq!(bits(&ours), bits(&theirs), "{rate} Hz, {n} samples");
+        }
+    }
+
     #[test]
     fn closed_form_sum_matches_the_series() {
         for (theta, n) in [(0.3, 51), (-1.7, 102), (2.9, 51), (0.0, 102)] {
@@ -26,7 +44,7 @@ mod tests {
                 let a = theta * i as f64;
                 (re + libm::cos(a), im + libm::sin(a))
             });
-            let d = dsum(theta, n);
+            let d = dsum(theta, n, super::super::sincos::sin_cos);
             assert!(
                 (d.0 - re).abs() < 1e-9 && (d.1 - im).abs() < 1e-9,
                 "{theta} {n}"
@@ -47,20 +65,29 @@ pub struct PairFit {
 
 /// `D(θ) = Σ_{n<N} e^{jθn} = e^{jθ(N−1)/2} · sin(Nθ/2) / sin(θ/2)`, and `N` at θ = 0 (a
 /// bin's own frequency).
-fn dsum(theta: f64, n: usize) -> (f64, f64) {
+fn dsum(theta: f64, n: usize, sin_cos: SinCos) -> (f64, f64) {
     let n = n as f64;
-    if libm::fabs(libm::sin(theta / 2.0)) < 1e-12 {
+    let half = sin_cos(theta / 2.0).0;
+    if libm::fabs(half) < 1e-12 {
         return (n, 0.0);
     }
-    let mag = libm::sin(n * theta / 2.0) / libm::sin(theta / 2.0);
-    let phase = theta * (n - 1.0) / 2.0;
-    (mag * libm::cos(phase), mag * libm::sin(phase))
+    let mag = sin_cos(n * theta / 2.0).0 / half;
+    let (sin, cos) = sin_cos(theta * (n - 1.0) / 2.0);
+    (mag * cos, mag * sin)
 }
+
+/// `(sin x, cos x)` in double precision.
+type SinCos = fn(f64) -> (f64, f64);
 
 impl PairFit {
     /// Matrices for windows of `n` samples at `sample_rate`.
     #[must_use]
     pub fn new(sample_rate: u32, n: usize) -> PairFit {
+        PairFit::with(sample_rate, n, super::sincos::sin_cos)
+    }
+
+    /// [`PairFit::new`] with sine and cosine from `sin_cos`.
+    fn with(sample_rate: u32, n: usize, sin_cos: SinCos) -> PairFit {
         let w =
             |k: usize| 2.0 * core::f64::consts::PI * f64::from(FREQS[k]) / f64::from(sample_rate);
         let mut inv = Vec::with_capacity(16);
@@ -70,8 +97,8 @@ impl PairFit {
                 let mut m = [[0.0f64; 4]; 4];
                 for (row_pair, &bin) in ks.iter().enumerate() {
                     for (col_pair, &tone) in ks.iter().enumerate() {
-                        let d = dsum(w(tone) - w(bin), n);
-                        let e = dsum(-w(tone) - w(bin), n);
+                        let d = dsum(w(tone) - w(bin), n, sin_cos);
+                        let e = dsum(-w(tone) - w(bin), n, sin_cos);
                         // Re X and Im X as functions of u = Re α, v = Im α.
                         m[2 * row_pair][2 * col_pair] = d.0 + e.0;
                         m[2 * row_pair][2 * col_pair + 1] = -d.1 + e.1;
@@ -86,7 +113,7 @@ impl PairFit {
         for (t, row) in leak.iter_mut().enumerate() {
             for (k, cell) in row.iter_mut().enumerate() {
                 for (i, theta) in [w(t) - w(k), -w(t) - w(k)].into_iter().enumerate() {
-                    let d = dsum(theta, n);
+                    let d = dsum(theta, n, sin_cos);
                     cell[i] = Complex {
                         re: d.0 as f32,
                         im: d.1 as f32,

@@ -72,6 +72,7 @@ mod debounce;
 mod fit;
 mod goertzel;
 mod history;
+mod sincos;
 pub mod tones;
 mod window;
 
