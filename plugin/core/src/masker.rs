@@ -347,8 +347,8 @@ impl Masker {
     }
 }
 
-/// A codec unit as a caller holds it: a G.711 byte (`u8`, the wire form itself) or any
-/// codec's unit (`u16`, an L16 sample's bits). A delay line of the same width moves them as
+/// A codec unit as a caller holds it: a G.711 byte (`u8`, the wire form itself), any
+/// codec's unit (`u16`, an L16 sample's bits) or a linear sample (`i16`, the same bits). A delay line of the same width moves them as
 /// plain copies.
 pub trait Unit: Copy + Default {
     /// The unit for a codec code (a G.711 code fits in a byte).
@@ -388,6 +388,26 @@ impl Unit for u16 {
     fn swap_words(slots: &mut [u16], input: &[u16], out: &mut [u16]) {
         out.copy_from_slice(slots);
         slots.copy_from_slice(input);
+    }
+}
+
+/// Linear samples as the caller holds them: a `u16` unit's bits (the same copies, no
+/// conversion pass before and after the line).
+impl Unit for i16 {
+    fn from_code(code: u16) -> i16 {
+        code as i16
+    }
+    fn swap_bytes(slots: &mut [u8], input: &[i16], out: &mut [i16]) {
+        for ((slot, &i), o) in slots.iter_mut().zip(input).zip(out) {
+            *o = i16::from(*slot);
+            *slot = i as u8;
+        }
+    }
+    fn swap_words(slots: &mut [u16], input: &[i16], out: &mut [i16]) {
+        for ((slot, &i), o) in slots.iter_mut().zip(input).zip(out) {
+            *o = *slot as i16;
+            *slot = i as u16;
+        }
     }
 }
 
