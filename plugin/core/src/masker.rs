@@ -287,8 +287,10 @@ impl Masker {
             return;
         };
         let mut i = first_exit.max(0) as u64;
-        let mut codes = [0u16; 64];
         while let Some((from, to)) = self.next_stretch(first_exit, &mut i, end) {
+            // Made here, not before the walk: most frames mask nothing, and zeroing it is a
+            // call into the runtime in wasm.
+            let mut codes = [0u16; 64];
             for piece in out[from..to].chunks_mut(codes.len()) {
                 let codes = &mut codes[..piece.len()];
                 self.replacement(codes);
@@ -348,8 +350,8 @@ impl Masker {
 }
 
 /// A codec unit as a caller holds it: a G.711 byte (`u8`, the wire form itself), any
-/// codec's unit (`u16`, an L16 sample's bits) or a linear sample (`i16`, the same bits). A delay line of the same width moves them as
-/// plain copies.
+/// codec's unit (`u16`, an L16 sample's bits) or a linear sample (`i16`, the same bits). A
+/// delay line of the same width moves them as plain copies.
 pub trait Unit: Copy + Default {
     /// The unit for a codec code (a G.711 code fits in a byte).
     fn from_code(code: u16) -> Self;

@@ -125,29 +125,24 @@ impl Bank {
     /// same length — so ratios and sums of equal-length blocks need no correction for it.
     #[must_use]
     pub fn run(&self, x: &[i16]) -> [Complex; 8] {
-        let mut out = [[Complex::default(); 8]; MAX_BLOCKS];
-        let mut energy = [0.0; MAX_BLOCKS];
-        self.run_blocks(&[x], &mut out, &mut energy);
-        out[0]
+        let ([y], _) = self.run_n([x]);
+        y
     }
 
-    /// [`Bank::run`] over each of `blocks` (equally long, at most [`MAX_BLOCKS`]), into `out`
-    /// in order — and each block's energy (Σ x², summed in order) into `energy`: bit for bit
-    /// the same results, the blocks' recurrences interleaved. The blocks need not lie side by
-    /// side (a half-block completed from a buffer goes with whole ones from the input).
-    /// Each filter's recurrence is a chain of dependent operations (a multiply, an add and a
-    /// subtract per sample) that leaves most of the processor idle; independent blocks side by
-    /// side fill it.
+    /// [`Bank::run`] over each of `blocks` (equally long, at most [`MAX_BLOCKS`]), handing
+    /// `each` the block's complex outputs and its energy (Σ x², summed in order), block by
+    /// block in order: bit for bit the same results, the blocks' recurrences interleaved. The
+    /// blocks need not lie side by side (a half-block completed from a buffer goes with whole
+    /// ones from the input). Each filter's recurrence is a chain of dependent operations (a
+    /// multiply, an add and a subtract per sample) that leaves most of the processor idle;
+    /// independent blocks side by side fill it. The results go to `each` as they are
+    /// computed, not into an array for the caller: in wasm an array that size is zeroed and
+    /// moved by calls into the runtime.
     ///
     /// # Panics
     ///
     /// If the blocks differ in length, or there are more than [`MAX_BLOCKS`].
-    pub fn run_blocks(
-        &self,
-        blocks: &[&[i16]],
-        out: &mut [[Complex; 8]; MAX_BLOCKS],
-        energy: &mut [f32; MAX_BLOCKS],
-    ) {
+    pub fn run_blocks(&self, blocks: &[&[i16]], mut each: impl FnMut([Complex; 8], f32)) {
         let n = blocks.len();
         let len = blocks.first().map_or(0, |x| x.len());
         assert!(
@@ -162,26 +157,25 @@ impl Bank {
         while b < n {
             match n - b {
                 4.. if !cfg!(target_arch = "wasm32") => {
-                    let (y, e) = self.run_n([block(b), block(b + 1), block(b + 2), block(b + 3)]);
-                    out[b..b + 4].copy_from_slice(&y);
-                    energy[b..b + 4].copy_from_slice(&e);
+                    hand_on(
+                        self.run_n([block(b), block(b + 1), block(b + 2), block(b + 3)]),
+                        &mut each,
+                    );
                     b += 4;
                 }
                 3.. if cfg!(target_arch = "wasm32") => {
-                    let (y, e) = self.run_n([block(b), block(b + 1), block(b + 2)]);
-                    out[b..b + 3].copy_from_slice(&y);
-                    energy[b..b + 3].copy_from_slice(&e);
+                    hand_on(
+                        self.run_n([block(b), block(b + 1), block(b + 2)]),
+                        &mut each,
+                    );
                     b += 3;
                 }
                 2.. => {
-                    let (y, e) = self.run_n([block(b), block(b + 1)]);
-                    out[b..b + 2].copy_from_slice(&y);
-                    energy[b..b + 2].copy_from_slice(&e);
+                    hand_on(self.run_n([block(b), block(b + 1)]), &mut each);
                     b += 2;
                 }
                 _ => {
-                    let ([y], [e]) = self.run_n([block(b)]);
-                    (out[b], energy[b]) = (y, e);
+                    hand_on(self.run_n([block(b)]), &mut each);
                     b += 1;
                 }
             }
@@ -306,6 +300,16 @@ impl Bank {
     }
 }
 
+/// Hands `each` the results of `N` blocks filtered together, in order.
+fn hand_on<const N: usize>(
+    (y, e): ([[Complex; 8]; N], [f32; N]),
+    each: &mut impl FnMut([Complex; 8], f32),
+) {
+    for (y, e) in y.into_iter().zip(e) {
+        each(y, e);
+    }
+}
+
 /// Blocks [`Bank::run_blocks`] takes at once: filtered four (natively) or three (wasm) side
 /// by side, which keeps a core's vector units busy.
 pub const MAX_BLOCKS: usize = 6;
@@ -341,26 +345,30 @@ mod tests {
             .enumerate()
             .map(|(i, v)| v + (i % 7) as i16)
             .collect();
-        let mut together = [[Complex::default(); 8]; MAX_BLOCKS];
-        let mut energy = [0.0; MAX_BLOCKS];
+        let run = |blocks: &[&[i16]]| {
+            let mut together = alloc::vec::Vec::new();
+            bank.run_blocks(blocks, |y, e| together.push((y, e)));
+            together
+        };
         for n in 1..=MAX_BLOCKS {
             let blocks: alloc::vec::Vec<&[i16]> = y[..51 * n].chunks(51).collect();
-            bank.run_blocks(&blocks, &mut together, &mut energy);
-            for (b, got) in together.iter().enumerate().take(n) {
+            let together = run(&blocks);
+            assert_eq!(together.len(), n);
+            for (b, (got, energy)) in together.iter().enumerate() {
                 let block = &y[51 * b..51 * (b + 1)];
                 assert_eq!(*got, bank.run(block), "block {b} of {n}");
                 let sum: f32 = block.iter().map(|&v| f32::from(v) * f32::from(v)).sum();
                 assert_eq!(
-                    energy[b].to_bits(),
+                    energy.to_bits(),
                     sum.to_bits(),
                     "energy of block {b} of {n}"
                 );
             }
         }
         let blocks: alloc::vec::Vec<&[i16]> = x.chunks(51).collect();
-        bank.run_blocks(&blocks, &mut together, &mut energy);
+        let together = run(&blocks);
         let last = MAX_BLOCKS - 1;
-        assert_eq!(together[last], bank.run(&x[51 * last..]));
+        assert_eq!(together[last].0, bank.run(&x[51 * last..]));
     }
 
     #[test]

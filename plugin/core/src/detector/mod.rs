@@ -313,13 +313,6 @@ impl Default for Tables {
     }
 }
 
-/// Half-blocks filtered together: their filter outputs and energies, the first `n` valid.
-struct Filtered {
-    y: [[Complex; 8]; MAX_BLOCKS],
-    energy: [f32; MAX_BLOCKS],
-    n: usize,
-}
-
 /// A DTMF receiver for one audio stream. Create once per call; no allocation per frame.
 pub struct Detector {
     tables: Arc<Tables>,
@@ -454,20 +447,22 @@ impl Detector {
                 return;
             }
             let (head, tail) = rest.split_at(half - have);
-            self.buf.extend_from_slice(head);
+            // Out of `self` while the blocks are analysed (which does not read it).
+            let mut buf = core::mem::take(&mut self.buf);
+            buf.extend_from_slice(head);
             let more = (tail.len() / half).min(MAX_BLOCKS - 1);
             let mut blocks = [&[][..]; MAX_BLOCKS];
-            blocks[0] = &self.buf;
+            blocks[0] = &buf;
             for (b, whole) in blocks[1..]
                 .iter_mut()
                 .zip(tail.chunks_exact(half).take(more))
             {
                 *b = whole;
             }
-            let filtered = self.filter(&blocks[..=more]);
+            self.filter_and_analyse(&blocks[..=more]);
             rest = &tail[more * half..];
-            self.buf.clear();
-            self.analyse(filtered);
+            buf.clear();
+            self.buf = buf;
         }
         // Whole half-blocks straight from the input, up to `MAX_BLOCKS` filtered together.
         while rest.len() >= half {
@@ -476,32 +471,20 @@ impl Detector {
             for (b, whole) in blocks.iter_mut().zip(rest.chunks_exact(half).take(n)) {
                 *b = whole;
             }
-            let filtered = self.filter(&blocks[..n]);
+            self.filter_and_analyse(&blocks[..n]);
             rest = &rest[n * half..];
-            self.analyse(filtered);
         }
         self.buf.extend_from_slice(rest);
     }
 
-    /// Whole half-blocks (at most [`MAX_BLOCKS`]) filtered together, each with its energy.
-    fn filter(&self, blocks: &[&[i16]]) -> Filtered {
-        let mut f = Filtered {
-            y: [[Complex::default(); 8]; MAX_BLOCKS],
-            energy: [0.0; MAX_BLOCKS],
-            n: blocks.len(),
-        };
-        self.tables
+    /// Whole half-blocks (at most [`MAX_BLOCKS`]) filtered together, each then analysed with
+    /// its energy, in order.
+    fn filter_and_analyse(&mut self, blocks: &[&[i16]]) {
+        let tables = Arc::clone(&self.tables);
+        tables
             .at(self.sample_rate)
             .bank
-            .run_blocks(blocks, &mut f.y, &mut f.energy);
-        f
-    }
-
-    /// Analyses filtered half-blocks in order.
-    fn analyse(&mut self, f: Filtered) {
-        for (y, energy) in f.y.into_iter().zip(f.energy).take(f.n) {
-            self.analyse_half(y, energy);
-        }
+            .run_blocks(blocks, |y, energy| self.analyse_half(y, energy));
     }
 
     /// Ends the stream: a digit or masked span still on ends at the last sample seen.
