@@ -268,23 +268,51 @@ impl Bank {
                 }
             }
         }
-        let lanes = |v: [v128; 2]| {
-            use core::arch::wasm32::f32x4_extract_lane as at;
-            [
-                at::<0>(v[0]),
-                at::<1>(v[0]),
-                at::<2>(v[0]),
-                at::<3>(v[0]),
-                at::<0>(v[1]),
-                at::<1>(v[1]),
-                at::<2>(v[1]),
-                at::<3>(v[1]),
-            ]
-        };
-        (self.outputs(s1.map(lanes), s2.map(lanes)), energy)
+        // The outputs as `outputs` forms them (the same operations per lane, so the same
+        // bits), interleaved into (re, im) pairs in vectors: written as four whole vectors
+        // per block, the analysis reads them back at once (written as sixteen scalars, each
+        // of its vector reads waited for them to reach the cache).
+        use core::arch::wasm32::{f32x4_extract_lane as at, f32x4_mul, i32x4_shuffle};
+        let r = &self.rot1;
+        let rot_re = [
+            f32x4(r[0].re, r[1].re, r[2].re, r[3].re),
+            f32x4(r[4].re, r[5].re, r[6].re, r[7].re),
+        ];
+        let rot_im = [
+            f32x4(-r[0].im, -r[1].im, -r[2].im, -r[3].im),
+            f32x4(-r[4].im, -r[5].im, -r[6].im, -r[7].im),
+        ];
+        let out = core::array::from_fn(|b| {
+            let mut y = [Complex::default(); 8];
+            for h in 0..2 {
+                let re = f32x4_sub(s1[b][h], f32x4_mul(rot_re[h], s2[b][h]));
+                let im = f32x4_mul(rot_im[h], s2[b][h]);
+                let lo = i32x4_shuffle::<0, 4, 1, 5>(re, im);
+                let hi = i32x4_shuffle::<2, 6, 3, 7>(re, im);
+                y[4 * h] = Complex {
+                    re: at::<0>(lo),
+                    im: at::<1>(lo),
+                };
+                y[4 * h + 1] = Complex {
+                    re: at::<2>(lo),
+                    im: at::<3>(lo),
+                };
+                y[4 * h + 2] = Complex {
+                    re: at::<0>(hi),
+                    im: at::<1>(hi),
+                };
+                y[4 * h + 3] = Complex {
+                    re: at::<2>(hi),
+                    im: at::<3>(hi),
+                };
+            }
+            y
+        });
+        (out, energy)
     }
 
     /// Each block's complex outputs from its last two filter states.
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     fn outputs<const N: usize>(&self, s1: [[f32; 8]; N], s2: [[f32; 8]; N]) -> [[Complex; 8]; N] {
         let mut out = [[Complex::default(); 8]; N];
         for b in 0..N {
