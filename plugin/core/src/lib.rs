@@ -50,6 +50,7 @@ pub mod rtp;
 pub mod session;
 pub mod settings;
 pub mod sign;
+mod sincos;
 
 pub use codec::Codec;
 pub use detector::{DetectorConfig, Tables, Twist};

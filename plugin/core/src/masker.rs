@@ -103,7 +103,7 @@ impl Fill {
             rng: 0x9E37_79B9,
             noise_scale: rms * libm::sqrtf(3.0),
             tone: (mode == MaskMode::Tone)
-                .then(|| tone_repeat(sample_rate, amplitude))
+                .then(|| tone_repeat(sample_rate, amplitude, crate::sincos::sin_cos_f32))
                 .flatten()
                 .map(Repeat::new),
         }
@@ -117,7 +117,7 @@ impl Fill {
                 if let Some(tone) = &mut self.tone {
                     return tone.next();
                 }
-                let v = self.amplitude * libm::sinf(self.phase);
+                let v = self.amplitude * crate::sincos::sin_cos_f32(self.phase).0;
                 self.phase += self.step;
                 if self.phase > core::f32::consts::TAU {
                     self.phase -= core::f32::consts::TAU;
@@ -139,7 +139,11 @@ impl Fill {
 /// The neutral tone at `sample_rate` over the fewest samples that hold a whole number of its
 /// periods (`sample_rate / gcd(sample_rate, 400)`), each sample's phase taken exactly from
 /// its index; `None` when that is more than [`MAX_TONE_REPEAT`] samples.
-fn tone_repeat(sample_rate: u32, amplitude: f32) -> Option<Box<[i16]>> {
+fn tone_repeat(
+    sample_rate: u32,
+    amplitude: f32,
+    sin_cos: crate::sincos::SinCos32,
+) -> Option<Box<[i16]>> {
     let hz = NEUTRAL_TONE_HZ as u32;
     let (mut a, mut b) = (sample_rate, hz);
     while b != 0 {
@@ -154,7 +158,7 @@ fn tone_repeat(sample_rate: u32, amplitude: f32) -> Option<Box<[i16]>> {
             .map(|k| {
                 let turn = (u64::from(k) * u64::from(hz) % u64::from(sample_rate)) as f32
                     / sample_rate as f32;
-                (amplitude * libm::sinf(core::f32::consts::TAU * turn)) as i16
+                (amplitude * sin_cos(core::f32::consts::TAU * turn).0) as i16
             })
             .collect(),
     )
@@ -449,6 +453,18 @@ impl Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The neutral tone at both rates is sample for sample the tone made with libm's `sinf`.
+    #[test]
+    fn the_tone_is_the_same_as_with_libms_sine() {
+        for rate in [8000, 16000] {
+            let amplitude = crate::detector::tones::amplitude_of_dbm0(NEUTRAL_TONE_DBM0);
+            let ours = tone_repeat(rate, amplitude, crate::sincos::sin_cos_f32);
+            let libm = tone_repeat(rate, amplitude, crate::sincos::libm_sin_cos_f32);
+            assert!(ours.as_ref().is_some_and(|t| t.len() >= 20), "{rate} Hz");
+            assert_eq!(ours, libm, "{rate} Hz");
+        }
+    }
 
     /// The masking rule sample by sample, as `exchange` once applied it: the reference for the
     /// stretch-by-stretch walk.

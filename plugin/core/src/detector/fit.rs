@@ -44,7 +44,7 @@ mod tests {
                 let a = theta * i as f64;
                 (re + libm::cos(a), im + libm::sin(a))
             });
-            let d = dsum(theta, n, super::super::sincos::sin_cos);
+            let d = dsum(theta, n, crate::sincos::sin_cos);
             assert!(
                 (d.0 - re).abs() < 1e-9 && (d.1 - im).abs() < 1e-9,
                 "{theta} {n}"
@@ -83,7 +83,7 @@ impl PairFit {
     /// Matrices for windows of `n` samples at `sample_rate`.
     #[must_use]
     pub fn new(sample_rate: u32, n: usize) -> PairFit {
-        PairFit::with(sample_rate, n, super::sincos::sin_cos)
+        PairFit::with(sample_rate, n, crate::sincos::sin_cos)
     }
 
     /// [`PairFit::new`] with sine and cosine from `sin_cos`.

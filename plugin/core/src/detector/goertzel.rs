@@ -94,21 +94,21 @@ impl Bank {
     /// Coefficients for `sample_rate` Hz and half-blocks of `half` samples.
     #[must_use]
     pub fn new(sample_rate: u32, half: usize) -> Bank {
+        Bank::with(sample_rate, half, crate::sincos::sin_cos_f32)
+    }
+
+    /// [`Bank::new`] with sine and cosine from `sin_cos`.
+    fn with(sample_rate: u32, half: usize, sin_cos: crate::sincos::SinCos32) -> Bank {
         let mut two_cos = [0.0; 8];
         let mut rot1 = [Complex::default(); 8];
         let mut shift = [Complex::default(); 8];
         for (k, f) in FREQS.iter().enumerate() {
             let w = 2.0 * PI * f / sample_rate as f32;
-            two_cos[k] = 2.0 * libm::cosf(w);
-            rot1[k] = Complex {
-                re: libm::cosf(w),
-                im: -libm::sinf(w),
-            };
-            let wh = w * half as f32;
-            shift[k] = Complex {
-                re: libm::cosf(wh),
-                im: -libm::sinf(wh),
-            };
+            let (sin, cos) = sin_cos(w);
+            two_cos[k] = 2.0 * cos;
+            rot1[k] = Complex { re: cos, im: -sin };
+            let (sin, cos) = sin_cos(w * half as f32);
+            shift[k] = Complex { re: cos, im: -sin };
         }
         Bank {
             two_cos,
@@ -397,6 +397,25 @@ mod tests {
         let together = run(&blocks);
         let last = MAX_BLOCKS - 1;
         assert_eq!(together[last].0, bank.run(&x[51 * last..]));
+    }
+
+    /// The coefficients for both rates are bit for bit those built with libm's `sinf` and
+    /// `cosf`.
+    #[test]
+    fn the_coefficients_are_the_same_bits_as_with_libms_sine_and_cosine() {
+        let bits = |b: &Bank| {
+            let c = b.rot1.iter().chain(&b.shift);
+            let c = c.flat_map(|c| [c.re.to_bits(), c.im.to_bits()]);
+            b.two_cos
+                .iter()
+                .map(|v| v.to_bits())
+                .chain(c)
+                .collect::<alloc::vec::Vec<_>>()
+        };
+        for (rate, half) in [(8000, 51), (16000, 102)] {
+            let libm = Bank::with(rate, half, crate::sincos::libm_sin_cos_f32);
+            assert_eq!(bits(&Bank::new(rate, half)), bits(&libm), "{rate} Hz");
+        }
     }
 
     #[test]

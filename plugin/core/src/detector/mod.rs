@@ -72,7 +72,6 @@ mod debounce;
 mod fit;
 mod goertzel;
 mod history;
-mod sincos;
 pub mod tones;
 mod window;
 

@@ -132,11 +132,7 @@ impl Analyser {
     pub fn new(sample_rate: u32, half: usize) -> Analyser {
         let mut unref = [Complex::default(); 8];
         for (k, u) in unref.iter_mut().enumerate() {
-            let a = 2.0 * core::f32::consts::PI * FREQS[k] / sample_rate as f32 * (half - 1) as f32;
-            *u = Complex {
-                re: libm::cosf(a),
-                im: -libm::sinf(a),
-            };
+            *u = unreference(sample_rate, half, k, crate::sincos::sin_cos_f32);
         }
         Analyser {
             bank: Bank::new(sample_rate, half),
@@ -239,6 +235,18 @@ impl Analyser {
     }
 }
 
+/// `e^{−jω(H−1)}` for filter `k` at `sample_rate` and half-blocks of `half` samples.
+fn unreference(
+    sample_rate: u32,
+    half: usize,
+    k: usize,
+    sin_cos: crate::sincos::SinCos32,
+) -> Complex {
+    let a = 2.0 * core::f32::consts::PI * FREQS[k] / sample_rate as f32 * (half - 1) as f32;
+    let (sin, cos) = sin_cos(a);
+    Complex { re: cos, im: -sin }
+}
+
 /// How far the pair at `hz` (row, column) is from two consecutive harmonics of one voice: the
 /// ratio 2/1, 3/2 or 4/3 (fraction). DTMF pairs keep ≥ 3.6 % from all three (941/1209 Hz:
 /// 1.285).
@@ -285,6 +293,23 @@ pub(super) fn smaller(a: f32, b: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The phase references for both rates are bit for bit those made with libm's `sinf`
+    /// and `cosf`.
+    #[test]
+    fn the_references_are_the_same_bits_as_with_libms_sine_and_cosine() {
+        for (rate, half) in [(8000, 51), (16000, 102)] {
+            let ours = Analyser::new(rate, half).unref;
+            for (k, u) in ours.iter().enumerate() {
+                let libm = unreference(rate, half, k, crate::sincos::libm_sin_cos_f32);
+                assert_eq!(
+                    (u.re.to_bits(), u.im.to_bits()),
+                    (libm.re.to_bits(), libm.im.to_bits()),
+                    "{rate} Hz, filter {k}"
+                );
+            }
+        }
+    }
 
     /// The relative peak's rule in `Analyser::measure`: the best over the largest rival.
     fn ratio_to_largest(best: f32, rivals: &[f32]) -> f32 {

@@ -1,11 +1,17 @@
-//! Sine and cosine in double precision for the pair fit's model matrices ([`super::fit`]),
-//! which are built once per sample rate from arguments of a few hundred radians at most.
+//! Sine and cosine for the tables built once per sample rate: the pair fit's model matrices
+//! (double precision), the Goertzel coefficients, the analysis's phase references and the
+//! masker's neutral tone (single precision: the double results rounded) — arguments of a few
+//! hundred radians at most.
 //!
-//! The fit needs them no better than libm gives them, but libm's general `sin` and `cos`
-//! (with the reduction for any argument) were 3.7 KB of the plugin. Here: the argument
-//! reduced by π/2 in up to three rounds, as in fdlibm, and the classic minimax kernels on
-//! [−π/4, π/4] with the reduction's tail. The tables built from them are checked bit for bit
-//! against tables built from libm's (`fit`'s tests), so the detector is unchanged.
+//! They need them no better than libm gives them, but libm's general `sin` and `cos`, and
+//! `sinf` and `cosf`, each with a reduction for any argument, were 3.7 and 5.4 KB of the
+//! plugin. Here: the argument reduced by π/2 in up to three rounds, as in fdlibm, and the
+//! classic minimax kernels on [−π/4, π/4] with the reduction's tail. Every table built from
+//! them is checked bit for bit against the same table built from libm's functions (the
+//! tests of `fit`, `goertzel`, `window` and `masker`), so the detector and the masker are
+//! unchanged. (Rounded from double, the single-precision results are not always libm's:
+//! libm's `cosf` is not correctly rounded, and ≈ 0.06 % of arguments in ±400 rad differ by an
+//! ulp — none of the tables' 108.)
 
 // The constants as fdlibm publishes them (more digits than a double holds).
 #![allow(clippy::excessive_precision, clippy::unreadable_literal)]
@@ -33,6 +39,22 @@ pub fn sin_cos(x: f64) -> (f64, f64) {
         2 => (-s, -c),
         _ => (-c, s),
     }
+}
+
+/// `(sin x, cos x)` in single precision: [`sin_cos`] of `x`, rounded.
+pub fn sin_cos_f32(x: f32) -> (f32, f32) {
+    let (s, c) = sin_cos(f64::from(x));
+    (s as f32, c as f32)
+}
+
+/// `(sin x, cos x)` in single precision, as the tables take them (so that tests can build a
+/// table with libm's pair instead).
+pub type SinCos32 = fn(f32) -> (f32, f32);
+
+/// libm's single-precision pair: what the tables are checked against.
+#[cfg(test)]
+pub fn libm_sin_cos_f32(x: f32) -> (f32, f32) {
+    (libm::sinf(x), libm::cosf(x))
 }
 
 /// `x = n·π/2 + y0 + y1`, `|y0 + y1| ≤ π/4`, `y1` the part of the remainder below `y0`'s
