@@ -54,12 +54,7 @@ impl Codec {
 
     /// Decodes samples `at..at + out.len()` of the codec's wire bytes into `out`.
     pub(crate) fn samples_at(self, bytes: &[u8], at: usize, out: &mut [i16]) {
-        // One match outside the loop, so each codec's loop decodes without branching.
-        match self {
-            Codec::Pcmu => g711::decode_ulaw(&bytes[at..], out),
-            Codec::Pcma => g711::decode_alaw(&bytes[at..], out),
-            Codec::L16 => self.read_at(bytes, at, out, |u| u as i16),
-        }
+        self.read_at(bytes, at, out, |u| self.decode(u));
     }
 
     /// Reads units `at..at + out.len()` of the wire bytes, each converted by `convert`.

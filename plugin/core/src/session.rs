@@ -5,6 +5,7 @@ use crate::detector::{Detector, Tables, Transition};
 use crate::digit::Digit;
 use crate::error::{ConfigError, Error, FrameError, Misuse};
 use crate::event::Source;
+use crate::g711::Law;
 use crate::masker::{Masker, Unit};
 pub use crate::report::Emitted;
 use crate::report::{CaptureControl, CaptureEmitted, Press, Reporter};
@@ -459,16 +460,21 @@ impl Session {
         Ok(())
     }
 
-    /// Takes in a frame: the detector sees all of it (a piece at a time, decoded on the stack:
-    /// a session keeps no copy of its frames) and its transitions reach the masker. The caller
+    /// Takes in a frame: the detector sees all of it (linear samples and G.711 codes where
+    /// they are, L16 wire bytes a piece at a time decoded on the stack: a session keeps no
+    /// copy of its frames) and its transitions reach the masker. The caller
     /// then passes the frame through the delay line ([`Session::exchange_into`],
     /// [`Session::exchange`]) — or, detecting only, has the masker count it
     /// ([`Masker::pass`]: its leak accounting stays exact).
     fn take_in(&mut self, frame: Frame<'_>) {
+        // Linear samples and G.711 codes need no decoding: the detector takes them where
+        // they are (it is sample-exact, so how a frame is cut changes nothing).
         if let Frame::Samples(samples) = frame {
-            // Linear samples need no decoding: the detector takes them where they are (it is
-            // sample-exact, so how a frame is cut changes nothing).
             self.detector.push(samples);
+        } else if let Frame::Bytes(Codec::Pcmu, codes) = frame {
+            self.detector.push_codes(codes, Law::Mu);
+        } else if let Frame::Bytes(Codec::Pcma, codes) = frame {
+            self.detector.push_codes(codes, Law::A);
         } else {
             let mut pcm = [0i16; CHUNK];
             let mut at = 0;

@@ -480,3 +480,76 @@ fn transitions_do_not_depend_on_how_the_audio_is_pushed() {
         }
     }
 }
+
+/// G.711 codes pushed as they are ([`Detector::push_codes`]: each code's value read from a
+/// table as the filters go) give exactly the transitions of the same codes decoded and pushed
+/// as samples, however they are cut, for both laws at 8 and 16 kHz.
+///
+/// [`Detector::push_codes`]: tonemask_core::detector::Detector::push_codes
+#[test]
+fn codes_give_exactly_what_their_decoded_samples_give() {
+    use tonemask_core::detector::Detector;
+    use tonemask_core::g711::{self, Law};
+    for rate in [8000u32, 16000] {
+        let mut b = Vec::new();
+        push_silence(&mut b, rate as f32, 17.0);
+        for (i, d) in "2580*".chars().enumerate() {
+            let mut t = Tone::new(d, 42.0 + 11.0 * i as f32);
+            t.dbm0 = -6.0 - 7.0 * i as f32;
+            push_tone(&mut b, rate as f32, &t);
+            push_silence(&mut b, rate as f32, 39.0 + 9.0 * i as f32);
+        }
+        let noisy: Vec<f32> = b
+            .iter()
+            .zip(noise(b.len(), 60.0, 5))
+            .map(|(s, n)| s + n)
+            .collect();
+        let s = to_i16(&noisy);
+        type Encode = fn(i16) -> u8;
+        type Decode = fn(u8) -> i16;
+        let laws: [(Law, Encode, Decode); 2] = [
+            (Law::Mu, g711::linear_to_ulaw, g711::ulaw_to_linear),
+            (Law::A, g711::linear_to_alaw, g711::alaw_to_linear),
+        ];
+        for (law, encode, decode) in laws {
+            let codes: Vec<u8> = s.iter().map(|&v| encode(v)).collect();
+            let decoded: Vec<i16> = codes.iter().map(|&c| decode(c)).collect();
+            let run = |sizes: &[usize], as_codes: bool| {
+                let mut det = Detector::new(rate, &DetectorConfig::default(), 480);
+                let (mut at, mut i) = (0, 0);
+                while at < s.len() {
+                    let n = sizes[i % sizes.len()].min(s.len() - at);
+                    if as_codes {
+                        det.push_codes(&codes[at..at + n], law);
+                    } else {
+                        det.push(&decoded[at..at + n]);
+                    }
+                    at += n;
+                    i += 1;
+                }
+                det.finish();
+                std::iter::from_fn(|| det.poll()).collect::<Vec<_>>()
+            };
+            let want = run(&[160], false);
+            let ended = want
+                .iter()
+                .filter(|t| matches!(t, Transition::Ended { .. }))
+                .count();
+            assert_eq!(ended, 5, "{law:?} at {rate} Hz: {want:?}");
+            for sizes in [
+                &[1][..],
+                &[7, 50, 103, 1],
+                &[160],
+                &[320],
+                &[8000],
+                &[51, 52, 204],
+            ] {
+                assert_eq!(
+                    run(sizes, true),
+                    want,
+                    "{law:?} at {rate} Hz, pushes of {sizes:?}"
+                );
+            }
+        }
+    }
+}

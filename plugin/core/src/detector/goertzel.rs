@@ -125,11 +125,13 @@ impl Bank {
     /// same length — so ratios and sums of equal-length blocks need no correction for it.
     #[must_use]
     pub fn run(&self, x: &[i16]) -> [Complex; 8] {
-        let ([y], _) = self.run_n([x]);
+        let ([y], _) = self.run_n([x], f32::from);
         y
     }
 
-    /// [`Bank::run`] over each of `blocks` (equally long, at most [`MAX_BLOCKS`]), handing
+    /// [`Bank::run`] over each of `blocks` (equally long, at most [`MAX_BLOCKS`]) of units
+    /// whose sample values `value` gives (linear samples, or G.711 codes read through a
+    /// table: the filters take each code's value as they go, no decoded copy), handing
     /// `each` the block's complex outputs and its energy (Σ x², summed in order), block by
     /// block in order: bit for bit the same results, the blocks' recurrences interleaved. The
     /// blocks need not lie side by side (a half-block completed from a buffer goes with whole
@@ -142,7 +144,12 @@ impl Bank {
     /// # Panics
     ///
     /// If the blocks differ in length, or there are more than [`MAX_BLOCKS`].
-    pub fn run_blocks(&self, blocks: &[&[i16]], mut each: impl FnMut([Complex; 8], f32)) {
+    pub fn run_blocks<U: Copy>(
+        &self,
+        blocks: &[&[U]],
+        value: impl Fn(U) -> f32 + Copy,
+        mut each: impl FnMut([Complex; 8], f32),
+    ) {
         let n = blocks.len();
         let len = blocks.first().map_or(0, |x| x.len());
         assert!(
@@ -158,24 +165,24 @@ impl Bank {
             match n - b {
                 4.. if !cfg!(target_arch = "wasm32") => {
                     hand_on(
-                        self.run_n([block(b), block(b + 1), block(b + 2), block(b + 3)]),
+                        self.run_n([block(b), block(b + 1), block(b + 2), block(b + 3)], value),
                         &mut each,
                     );
                     b += 4;
                 }
                 3.. if cfg!(target_arch = "wasm32") => {
                     hand_on(
-                        self.run_n([block(b), block(b + 1), block(b + 2)]),
+                        self.run_n([block(b), block(b + 1), block(b + 2)], value),
                         &mut each,
                     );
                     b += 3;
                 }
                 2.. => {
-                    hand_on(self.run_n([block(b), block(b + 1)]), &mut each);
+                    hand_on(self.run_n([block(b), block(b + 1)], value), &mut each);
                     b += 2;
                 }
                 _ => {
-                    hand_on(self.run_n([block(b)]), &mut each);
+                    hand_on(self.run_n([block(b)], value), &mut each);
                     b += 1;
                 }
             }
@@ -185,7 +192,11 @@ impl Bank {
     /// The filters over `N` blocks of equal length, their recurrences interleaved.
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     #[allow(clippy::needless_range_loop)] // sample `i` of every block, side by side
-    fn run_n<const N: usize>(&self, xs: [&[i16]; N]) -> ([[Complex; 8]; N], [f32; N]) {
+    fn run_n<U: Copy, const N: usize>(
+        &self,
+        xs: [&[U]; N],
+        value: impl Fn(U) -> f32 + Copy,
+    ) -> ([[Complex; 8]; N], [f32; N]) {
         let len = xs.first().map_or(0, |x| x.len());
         // Cut to one length, so the loop below needs no bounds checks.
         let xs = xs.map(|x| &x[..len]);
@@ -194,7 +205,7 @@ impl Bank {
         let mut energy = [0.0f32; N];
         for i in 0..len {
             for b in 0..N {
-                let v = f32::from(xs[b][i]);
+                let v = value(xs[b][i]);
                 energy[b] += v * v;
                 let (s1, s2) = (&mut s1[b], &mut s2[b]);
                 for k in 0..8 {
@@ -217,7 +228,11 @@ impl Bank {
     /// blocks interleaved.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[allow(clippy::needless_range_loop)] // sample `i` of every block, side by side
-    fn run_n<const N: usize>(&self, xs: [&[i16]; N]) -> ([[Complex; 8]; N], [f32; N]) {
+    fn run_n<U: Copy, const N: usize>(
+        &self,
+        xs: [&[U]; N],
+        value: impl Fn(U) -> f32 + Copy,
+    ) -> ([[Complex; 8]; N], [f32; N]) {
         use core::arch::wasm32::{f32x4, f32x4_splat, f32x4_sub, v128};
         // a·b + c: one fused instruction with relaxed SIMD (`.cargo/config.toml`), where the
         // host has one; else, and without relaxed SIMD, a multiply and an add — bit for bit
@@ -245,7 +260,7 @@ impl Bank {
         let twos = xs.map(|x| &x.as_chunks::<2>().0[..pairs]);
         for i in 0..pairs {
             for b in 0..N {
-                let [x0, x1] = twos[b][i].map(f32::from);
+                let [x0, x1] = twos[b][i].map(value);
                 energy[b] += x0 * x0;
                 energy[b] += x1 * x1;
                 let (v0, v1) = (f32x4_splat(x0), f32x4_splat(x1));
@@ -258,7 +273,7 @@ impl Bank {
         }
         if len % 2 == 1 {
             for b in 0..N {
-                let x = f32::from(xs[b][len - 1]);
+                let x = value(xs[b][len - 1]);
                 energy[b] += x * x;
                 let v = f32x4_splat(x);
                 for h in 0..2 {
@@ -375,7 +390,7 @@ mod tests {
             .collect();
         let run = |blocks: &[&[i16]]| {
             let mut together = alloc::vec::Vec::new();
-            bank.run_blocks(blocks, |y, e| together.push((y, e)));
+            bank.run_blocks(blocks, f32::from, |y, e| together.push((y, e)));
             together
         };
         for n in 1..=MAX_BLOCKS {
