@@ -233,17 +233,14 @@ impl Bank {
         xs: [&[U]; N],
         value: impl Fn(U) -> f32 + Copy,
     ) -> ([[Complex; 8]; N], [f32; N]) {
-        use core::arch::wasm32::{f32x4, f32x4_splat, f32x4_sub, v128};
+        use core::arch::wasm32::{f32x4, f32x4_add, f32x4_mul, f32x4_splat, f32x4_sub, v128};
         // a·b + c: one fused instruction with relaxed SIMD (`.cargo/config.toml`), where the
         // host has one; else, and without relaxed SIMD, a multiply and an add — bit for bit
         // the portable `run_n`.
         #[cfg(target_feature = "relaxed-simd")]
         let madd = |a, b, c| core::arch::wasm32::f32x4_relaxed_madd(a, b, c);
         #[cfg(not(target_feature = "relaxed-simd"))]
-        let madd = |a, b, c| {
-            use core::arch::wasm32::{f32x4_add, f32x4_mul};
-            f32x4_add(f32x4_mul(a, b), c)
-        };
+        let madd = |a, b, c| f32x4_add(f32x4_mul(a, b), c);
         let len = xs.first().map_or(0, |x| x.len());
         let xs = xs.map(|x| &x[..len]);
         let c = &self.two_cos;
@@ -251,7 +248,22 @@ impl Bank {
         let zero = f32x4_splat(0.0);
         let mut s1: [[v128; 2]; N] = [[zero; 2]; N];
         let mut s2: [[v128; 2]; N] = [[zero; 2]; N];
-        let mut energy = [0.0f32; N];
+        // Each block's Σx² in a lane of its own (block `b` in lane `b`, summed in order: the
+        // same operations as the portable loop's, so the same bits): two vector multiplies and
+        // adds per pair of samples instead of two scalar ones per block. The filters keep
+        // the processor's floating-point units busy; three blocks' energy as scalars was a
+        // third of their work, and three registers more.
+        const { assert!(N <= 4, "one lane per block") };
+        let mut energy = zero;
+        let lanes = |x: [f32; N]| {
+            let mut l = [0.0; 4];
+            l[..N].copy_from_slice(&x);
+            f32x4(l[0], l[1], l[2], l[3])
+        };
+        let mut sum_squares = |x: [f32; N]| {
+            let v = lanes(x);
+            energy = f32x4_add(energy, f32x4_mul(v, v));
+        };
         // Two samples a turn, the states trading places instead of moving: the loop carries
         // each state in one register (moved at the loop's end, Cranelift kept them on the
         // stack, a store and a load in every sample's chain).
@@ -259,11 +271,11 @@ impl Bank {
         // As pairs, each cut to `pairs`: the loop indexes them without bounds checks.
         let twos = xs.map(|x| &x.as_chunks::<2>().0[..pairs]);
         for i in 0..pairs {
+            let x: [[f32; 2]; N] = core::array::from_fn(|b| twos[b][i].map(value));
+            sum_squares(x.map(|p| p[0]));
+            sum_squares(x.map(|p| p[1]));
             for b in 0..N {
-                let [x0, x1] = twos[b][i].map(value);
-                energy[b] += x0 * x0;
-                energy[b] += x1 * x1;
-                let (v0, v1) = (f32x4_splat(x0), f32x4_splat(x1));
+                let (v0, v1) = (f32x4_splat(x[b][0]), f32x4_splat(x[b][1]));
                 for h in 0..2 {
                     let (p1, p2) = (&mut s1[b][h], &mut s2[b][h]);
                     *p2 = madd(coef[h], *p1, f32x4_sub(v0, *p2));
@@ -272,10 +284,10 @@ impl Bank {
             }
         }
         if len % 2 == 1 {
+            let x: [f32; N] = core::array::from_fn(|b| value(xs[b][len - 1]));
+            sum_squares(x);
             for b in 0..N {
-                let x = value(xs[b][len - 1]);
-                energy[b] += x * x;
-                let v = f32x4_splat(x);
+                let v = f32x4_splat(x[b]);
                 for h in 0..2 {
                     let s0 = madd(coef[h], s1[b][h], f32x4_sub(v, s2[b][h]));
                     s2[b][h] = s1[b][h];
@@ -283,11 +295,21 @@ impl Bank {
                 }
             }
         }
+        let energy = {
+            use core::arch::wasm32::f32x4_extract_lane as at;
+            let all = [
+                at::<0>(energy),
+                at::<1>(energy),
+                at::<2>(energy),
+                at::<3>(energy),
+            ];
+            core::array::from_fn(|b| all[b])
+        };
         // The outputs as `outputs` forms them (the same operations per lane, so the same
         // bits), interleaved into (re, im) pairs in vectors: written as four whole vectors
         // per block, the analysis reads them back at once (written as sixteen scalars, each
         // of its vector reads waited for them to reach the cache).
-        use core::arch::wasm32::{f32x4_extract_lane as at, f32x4_mul, i32x4_shuffle};
+        use core::arch::wasm32::{f32x4_extract_lane as at, i32x4_shuffle};
         let r = &self.rot1;
         let rot_re = [
             f32x4(r[0].re, r[1].re, r[2].re, r[3].re),
