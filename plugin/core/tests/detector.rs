@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use tonemask_core::detector::{detect_all, DetectorConfig, Transition, Twist};
+use tonemask_core::detector::{detect_all, Detector, DetectorConfig, Transition, Twist};
 
 fn digits(samples: &[i16], cfg: &DetectorConfig) -> String {
     detect_all(8000, cfg, samples)
@@ -431,51 +431,69 @@ fn noise_alone_gives_no_digit() {
     assert_eq!(digits(&to_i16(&n), &DetectorConfig::default()), "");
 }
 
-/// However the audio is cut into pushes — a sample at a time, odd sizes that split
-/// half-blocks, 20 ms frames, seconds at once (whole half-blocks are filtered four side by
-/// side) — the detector reports exactly the same transitions, at 8 and 16 kHz.
+/// Five digits between silences, each longer and weaker than the one before (−8 to
+/// −32 dBm0), at `rate`.
+fn five_digits(rate: u32) -> Vec<f32> {
+    let mut b = Vec::new();
+    push_silence(&mut b, rate as f32, 13.0);
+    for (i, d) in "1593#".chars().enumerate() {
+        let mut t = Tone::new(d, 45.0 + 10.0 * i as f32);
+        t.dbm0 = -8.0 - 6.0 * i as f32;
+        push_tone(&mut b, rate as f32, &t);
+        push_silence(&mut b, rate as f32, 41.0 + 7.0 * i as f32);
+    }
+    b
+}
+
+/// Push sizes, cycled: a sample at a time, odd sizes that split half-blocks, 20 and 40 ms
+/// frames, a second at once (whole half-blocks are filtered side by side), half-block-ish.
+const PIECES: [&[usize]; 6] = [
+    &[1],
+    &[7, 50, 103, 1],
+    &[160],
+    &[320],
+    &[8000],
+    &[51, 52, 204],
+];
+
+/// The transitions of a detector at `rate` fed `len` units in pieces of `sizes` (cycled),
+/// each piece by `push`.
+fn transitions_in_pieces(
+    rate: u32,
+    len: usize,
+    sizes: &[usize],
+    mut push: impl FnMut(&mut Detector, std::ops::Range<usize>),
+) -> Vec<Transition> {
+    let mut det = Detector::new(rate, &DetectorConfig::default(), 480);
+    let (mut at, mut i) = (0, 0);
+    while at < len {
+        let n = sizes[i % sizes.len()].min(len - at);
+        push(&mut det, at..at + n);
+        at += n;
+        i += 1;
+    }
+    det.finish();
+    std::iter::from_fn(|| det.poll()).collect()
+}
+
+fn ended(transitions: &[Transition]) -> usize {
+    transitions
+        .iter()
+        .filter(|t| matches!(t, Transition::Ended { .. }))
+        .count()
+}
+
+/// However the audio is cut into pushes, the detector reports exactly the same transitions,
+/// at 8 and 16 kHz.
 #[test]
 fn transitions_do_not_depend_on_how_the_audio_is_pushed() {
-    use tonemask_core::detector::Detector;
     for rate in [8000u32, 16000] {
-        let mut b = Vec::new();
-        push_silence(&mut b, rate as f32, 13.0);
-        for (i, d) in "1593#".chars().enumerate() {
-            let mut t = Tone::new(d, 45.0 + 10.0 * i as f32);
-            t.dbm0 = -8.0 - 6.0 * i as f32;
-            push_tone(&mut b, rate as f32, &t);
-            push_silence(&mut b, rate as f32, 41.0 + 7.0 * i as f32);
-        }
-        let s = to_i16(&b);
-        let run = |sizes: &[usize]| {
-            let mut det = Detector::new(rate, &DetectorConfig::default(), 480);
-            let (mut at, mut i) = (0, 0);
-            while at < s.len() {
-                let n = sizes[i % sizes.len()].min(s.len() - at);
-                det.push(&s[at..at + n]);
-                at += n;
-                i += 1;
-            }
-            det.finish();
-            std::iter::from_fn(|| det.poll()).collect::<Vec<_>>()
-        };
+        let s = to_i16(&five_digits(rate));
+        let run =
+            |sizes: &[usize]| transitions_in_pieces(rate, s.len(), sizes, |d, r| d.push(&s[r]));
         let whole = run(&[s.len()]);
-        assert_eq!(
-            whole
-                .iter()
-                .filter(|t| matches!(t, Transition::Ended { .. }))
-                .count(),
-            5,
-            "{whole:?}"
-        );
-        for sizes in [
-            &[1][..],
-            &[7, 50, 103, 1],
-            &[160],
-            &[320],
-            &[8000],
-            &[51, 52, 204],
-        ] {
+        assert_eq!(ended(&whole), 5, "{whole:?}");
+        for sizes in PIECES {
             assert_eq!(run(sizes), whole, "{rate} Hz, pushes of {sizes:?}");
         }
     }
@@ -484,21 +502,11 @@ fn transitions_do_not_depend_on_how_the_audio_is_pushed() {
 /// G.711 codes pushed as they are ([`Detector::push_codes`]: each code's value read from a
 /// table as the filters go) give exactly the transitions of the same codes decoded and pushed
 /// as samples, however they are cut, for both laws at 8 and 16 kHz.
-///
-/// [`Detector::push_codes`]: tonemask_core::detector::Detector::push_codes
 #[test]
 fn codes_give_exactly_what_their_decoded_samples_give() {
-    use tonemask_core::detector::Detector;
     use tonemask_core::g711::{self, Law};
     for rate in [8000u32, 16000] {
-        let mut b = Vec::new();
-        push_silence(&mut b, rate as f32, 17.0);
-        for (i, d) in "2580*".chars().enumerate() {
-            let mut t = Tone::new(d, 42.0 + 11.0 * i as f32);
-            t.dbm0 = -6.0 - 7.0 * i as f32;
-            push_tone(&mut b, rate as f32, &t);
-            push_silence(&mut b, rate as f32, 39.0 + 9.0 * i as f32);
-        }
+        let b = five_digits(rate);
         let noisy: Vec<f32> = b
             .iter()
             .zip(noise(b.len(), 60.0, 5))
@@ -514,41 +522,13 @@ fn codes_give_exactly_what_their_decoded_samples_give() {
         for (law, encode, decode) in laws {
             let codes: Vec<u8> = s.iter().map(|&v| encode(v)).collect();
             let decoded: Vec<i16> = codes.iter().map(|&c| decode(c)).collect();
-            let run = |sizes: &[usize], as_codes: bool| {
-                let mut det = Detector::new(rate, &DetectorConfig::default(), 480);
-                let (mut at, mut i) = (0, 0);
-                while at < s.len() {
-                    let n = sizes[i % sizes.len()].min(s.len() - at);
-                    if as_codes {
-                        det.push_codes(&codes[at..at + n], law);
-                    } else {
-                        det.push(&decoded[at..at + n]);
-                    }
-                    at += n;
-                    i += 1;
-                }
-                det.finish();
-                std::iter::from_fn(|| det.poll()).collect::<Vec<_>>()
-            };
-            let want = run(&[160], false);
-            let ended = want
-                .iter()
-                .filter(|t| matches!(t, Transition::Ended { .. }))
-                .count();
-            assert_eq!(ended, 5, "{law:?} at {rate} Hz: {want:?}");
-            for sizes in [
-                &[1][..],
-                &[7, 50, 103, 1],
-                &[160],
-                &[320],
-                &[8000],
-                &[51, 52, 204],
-            ] {
-                assert_eq!(
-                    run(sizes, true),
-                    want,
-                    "{law:?} at {rate} Hz, pushes of {sizes:?}"
-                );
+            let want = transitions_in_pieces(rate, s.len(), &[160], |d, r| d.push(&decoded[r]));
+            assert_eq!(ended(&want), 5, "{law:?} at {rate} Hz: {want:?}");
+            for sizes in PIECES {
+                let got = transitions_in_pieces(rate, s.len(), sizes, |d, r| {
+                    d.push_codes(&codes[r], law);
+                });
+                assert_eq!(got, want, "{law:?} at {rate} Hz, pushes of {sizes:?}");
             }
         }
     }

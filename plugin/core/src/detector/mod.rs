@@ -460,7 +460,7 @@ impl Detector {
     /// Feeds G.711 codes of `law`: bit for bit [`Detector::push`] of the codes decoded, but
     /// without decoding them into samples first — the filters read each code's value from a
     /// table as they go (a pass over every sample and a buffer fewer: the RTP path of the
-    /// bench hour 178 → 166 ms). A detector takes one kind of unit for its life (a session's
+    /// bench hour 176 → 162 ms). A detector takes one kind of unit for its life (a session's
     /// codec is fixed); the half-block a push leaves incomplete waits in a buffer of that
     /// kind, made on first use.
     pub fn push_codes(&mut self, codes: &[u8], law: Law) {
